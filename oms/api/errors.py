@@ -1,0 +1,79 @@
+"""One exception handler maps every error to the contract's shape:
+
+    {"error": {"code": "<stable_snake_case>", "message": "...", "fields": {"field": ["..."]}}}
+
+A 500 is a bug: it is logged with its traceback and still answers in the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from oms.core.errors import ApplicationError
+
+log = logging.getLogger(__name__)
+
+_DRF_CODES: list[tuple[type[Exception], str]] = [
+    (drf.ParseError, "validation_failed"),
+    (drf.ValidationError, "validation_failed"),
+    (drf.NotAuthenticated, "not_authenticated"),
+    (drf.AuthenticationFailed, "authentication_failed"),
+    (drf.PermissionDenied, "permission_denied"),
+    (drf.NotFound, "not_found"),
+    (drf.MethodNotAllowed, "method_not_allowed"),
+    (drf.NotAcceptable, "not_acceptable"),
+    (drf.UnsupportedMediaType, "unsupported_media_type"),
+    (drf.Throttled, "throttled"),
+]
+
+
+def error_body(
+    code: str, message: str, fields: dict[str, list[str]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+
+
+def _fields(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(m) for m in detail]}
+    return {}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        log.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        return Response(error_body("internal_error", "internal error: it has been logged"), status=500)
+    code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
+    detail = getattr(exc, "detail", None)
+    if isinstance(exc, drf.ValidationError):
+        message, fields = "invalid request", _fields(detail)
+    elif isinstance(exc, drf.ParseError):
+        message, fields = f"malformed request body: {detail}", {"non_field_errors": [str(detail)]}
+    else:
+        message, fields = str(detail), {}
+    response.data = error_body(code, message, fields)
+    return response
+
+
+def api_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
+
+
+def api_server_error(request: Any) -> JsonResponse:
+    return JsonResponse(error_body("internal_error", "internal error: it has been logged"), status=500)

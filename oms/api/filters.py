@@ -1,0 +1,84 @@
+"""django-filter FilterSets over the specification builder.
+
+The FilterSet declares the contract's query parameters (validated by its form and documented in
+the OpenAPI schema); the query itself is built by the domain's Specification, the same one the
+query service and the blotter use, so a filter means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters as df
+
+from executions.selectors import ExecutionSpecification
+from oms.core.specification import Specification
+from oms.orders.selectors import OrderSpecification
+
+
+class CharInFilter(df.BaseInFilter, df.CharFilter):
+    """Comma-separated values: `status=New,PartiallyFilled`."""
+
+
+class SpecFilterSet(df.FilterSet):
+    spec_class: type[Specification] = Specification
+
+    def specification(self) -> Specification:
+        return self.spec_class.from_params(self.data)
+
+    def filter_queryset(self, queryset: Any) -> Any:
+        return self.specification().apply(queryset)
+
+
+def _choices_help(values: list[str]) -> str:
+    return "One or more of (comma-separated): " + ", ".join(values)
+
+
+class OrderFilter(SpecFilterSet):
+    spec_class = OrderSpecification
+    orderId = CharInFilter(help_text="Order ids, comma-separated")
+    clOrdID = df.CharFilter()
+    status = CharInFilter(
+        help_text=_choices_help(
+            [
+                "PendingNew",
+                "New",
+                "PartiallyFilled",
+                "Filled",
+                "DoneForDay",
+                "Canceled",
+                "PendingCancel",
+                "PendingReplace",
+                "Rejected",
+                "Expired",
+            ]
+        )
+    )
+    symbol = CharInFilter(help_text="One or more symbols, comma-separated")
+    side = CharInFilter(help_text=_choices_help(["Buy", "Sell", "SellShort"]))
+    account = CharInFilter()
+    venue = CharInFilter()
+    kind = CharInFilter(help_text=_choices_help(["Client", "Market", "Slice"]))
+    rootId = df.CharFilter()
+    parentId = df.CharFilter()
+    handling = df.CharFilter(help_text="Auto or Desk")
+    updatedAfter = df.IsoDateTimeFilter()
+    createdAfter = df.IsoDateTimeFilter()
+    ordering = df.CharFilter(
+        help_text="Comma-separated fields, '-' for descending: " + ", ".join(OrderSpecification.orderings)
+    )
+
+
+class ExecutionFilter(SpecFilterSet):
+    spec_class = ExecutionSpecification
+    orderId = df.CharFilter()
+    clientOrderId = df.CharFilter()
+    status = CharInFilter(
+        help_text=_choices_help(["Allocated", "Applied", "PendingReview", "Rejected", "Busted"])
+    )
+    execID = df.CharFilter()
+    venue = CharInFilter()
+    updatedAfter = df.IsoDateTimeFilter()
+    ordering = df.CharFilter(
+        help_text="Comma-separated fields, '-' for descending: " + ", ".join(ExecutionSpecification.orderings)
+    )

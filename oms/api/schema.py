@@ -1,0 +1,210 @@
+"""Serializers that document the contract in the OpenAPI schema (/api/schema, /api/docs).
+
+They describe; they do not parse. Commands are parsed by the domain (oms/*/commands.py) and
+state is returned as the stored document, so the hot paths pay nothing for DRF serializers.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import PolymorphicProxySerializer
+from rest_framework import serializers as s
+
+
+def _serializer(name: str, fields: dict[str, s.Field]) -> type[s.Serializer]:
+    return type(name, (s.Serializer,), dict(fields))
+
+
+def _dec(required: bool = False) -> s.CharField:
+    return s.CharField(required=required, help_text='decimal as a string, e.g. "100.25"')
+
+
+def _str(required: bool = False) -> s.CharField:
+    return s.CharField(required=required)
+
+
+_COMMANDS: dict[str, dict[str, s.Field]] = {
+    "CreateOrderCommand": {
+        "clOrdID": _str(True),
+        "symbol": _str(),
+        "side": s.ChoiceField(["Buy", "Sell", "SellShort"], required=False),
+        "orderQty": _dec(True),
+        "ordType": s.ChoiceField(["Market", "Limit", "Stop", "StopLimit"], required=False),
+        "price": _dec(),
+        "stopPx": _dec(),
+        "timeInForce": s.ChoiceField(["Day", "GTC", "IOC", "FOK", "GTD"], required=False),
+        "expireTime": s.DateTimeField(required=False),
+        "account": _str(),
+        "venue": _str(),
+        "parentId": _str(),
+        "handling": s.ChoiceField(["Auto", "Desk"], required=False),
+        "text": _str(),
+        "attributes": s.DictField(required=False),
+    },
+    "CancelOrderCommand": {"orderId": _str(True), "clOrdID": _str(True), "text": _str()},
+    "ReplaceOrderCommand": {
+        "orderId": _str(True),
+        "clOrdID": _str(True),
+        "orderQty": _dec(),
+        "price": _dec(),
+        "stopPx": _dec(),
+        "timeInForce": _str(),
+        "expireTime": s.DateTimeField(required=False),
+    },
+    **{
+        name: {"orderId": _str(True), "text": _str()}
+        for name in (
+            "AcceptOrderCommand",
+            "RejectOrderCommand",
+            "ConfirmCancelCommand",
+            "RejectCancelCommand",
+            "ConfirmReplaceCommand",
+            "RejectReplaceCommand",
+            "ExpireOrderCommand",
+            "DoneForDayCommand",
+        )
+    },
+    "RestateOrderCommand": {"orderId": _str(True), "orderQty": _dec(), "price": _dec(), "text": _str()},
+    "ExecuteOrderCommand": {
+        "orderId": _str(True),
+        "execID": _str(True),
+        "lastQty": _dec(True),
+        "lastPx": _dec(True),
+        "venue": _str(),
+        "transactTime": s.DateTimeField(required=False),
+        "text": _str(),
+    },
+    "CorrectExecutionCommand": {
+        "executionId": _str(True),
+        "lastQty": _dec(),
+        "lastPx": _dec(),
+        "text": _str(),
+    },
+    "BustExecutionCommand": {"executionId": _str(True), "text": _str()},
+    "AllocateExecutionCommand": {"executionId": _str(True), "orderId": _str(), "text": _str()},
+    "RejectExecutionCommand": {"executionId": _str(True), "text": _str()},
+}
+
+_command_serializers = [
+    _serializer(
+        name,
+        {
+            "commandType": s.CharField(help_text=name),
+            "expectedVersion": s.IntegerField(required=False),
+            **fields,
+        },
+    )
+    for name, fields in _COMMANDS.items()
+]
+
+COMMAND_REQUEST = PolymorphicProxySerializer(
+    component_name="Command",
+    serializers=_command_serializers,
+    resource_type_field_name="commandType",
+)
+
+ORDER_STATE = _serializer(
+    "OrderState",
+    {
+        "orderId": _str(),
+        "clOrdID": _str(),
+        "origClOrdID": _str(),
+        "kind": s.ChoiceField(["Client", "Market", "Slice"]),
+        "rootId": _str(),
+        "parentId": _str(),
+        "symbol": _str(),
+        "side": _str(),
+        "orderQty": _dec(),
+        "ordType": _str(),
+        "price": _dec(),
+        "stopPx": _dec(),
+        "timeInForce": _str(),
+        "expireTime": s.DateTimeField(),
+        "account": _str(),
+        "venue": _str(),
+        "status": _str(),
+        "cumQty": _dec(),
+        "leavesQty": _dec(),
+        "avgPx": _dec(),
+        "grossTradeAmt": _dec(),
+        "allocatedQty": _dec(),
+        "placedQty": _dec(),
+        "workingChildren": s.IntegerField(),
+        "handling": _str(),
+        "routingReason": _str(),
+        "pending": s.DictField(),
+        "pendingCancel": s.DictField(),
+        "phase": _str(),
+        "version": s.IntegerField(),
+        "createdAt": s.DateTimeField(),
+        "updatedAt": s.DateTimeField(),
+        "text": _str(),
+        "attributes": s.DictField(),
+    },
+)
+
+EXECUTION_STATE = _serializer(
+    "ExecutionState",
+    {
+        "executionId": _str(),
+        "execID": _str(),
+        "orderId": _str(),
+        "clientOrderId": _str(),
+        "lastQty": _dec(),
+        "lastPx": _dec(),
+        "venue": _str(),
+        "status": _str(),
+        "reviewReasons": s.ListField(child=s.CharField()),
+        "reviewDetails": s.DictField(),
+        "overriddenReasons": s.ListField(child=s.CharField()),
+        "text": _str(),
+        "version": s.IntegerField(),
+        "transactTime": s.DateTimeField(),
+        "createdAt": s.DateTimeField(),
+        "updatedAt": s.DateTimeField(),
+    },
+)
+
+EVENT = _serializer(
+    "Event",
+    {
+        "seq": s.IntegerField(),
+        "topic": _str(),
+        "type": _str(),
+        "aggregateId": _str(),
+        "version": s.IntegerField(),
+        "data": s.DictField(),
+        "command": s.DictField(),
+        "state": s.DictField(),
+        "actor": _str(),
+        "correlationId": _str(),
+        "occurredAt": s.DateTimeField(),
+        "recordedAt": s.DateTimeField(),
+    },
+)
+
+
+def _page(name: str, item: type[s.Serializer]) -> type[s.Serializer]:
+    return _serializer(
+        name,
+        {
+            "count": s.IntegerField(),
+            "next": s.URLField(allow_null=True),
+            "previous": s.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+ORDER_PAGE = _page("OrderPage", ORDER_STATE)
+EXECUTION_PAGE = _page("ExecutionPage", EXECUTION_STATE)
+EVENT_PAGE = _page("EventPage", EVENT)
+
+COMMAND_RESPONSE = _serializer(
+    "CommandResponse",
+    {
+        "order": ORDER_STATE(required=False),
+        "execution": EXECUTION_STATE(required=False),
+        "duplicate": s.BooleanField(),
+        "events": EVENT(many=True),
+    },
+)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from oms.api import views
+
+urlpatterns = [
+    path("commands/<str:topic>", views.CommandView.as_view(), name="commands"),
+    path("queries/orders", views.OrderListView.as_view(), name="orders"),
+    path("queries/orders/<str:order_id>", views.OrderDetailView.as_view(), name="order"),
+    path("queries/orders/<str:order_id>/events", views.OrderEventsView.as_view(), name="order-events"),
+    path("queries/orders/<str:order_id>/tree", views.OrderTreeView.as_view(), name="order-tree"),
+    path("queries/executions", views.ExecutionListView.as_view(), name="executions"),
+    path("queries/executions/<str:execution_id>", views.ExecutionDetailView.as_view(), name="execution"),
+    path(
+        "queries/executions/<str:execution_id>/events",
+        views.ExecutionEventsView.as_view(),
+        name="execution-events",
+    ),
+    path("queries/events", views.EventFeedView.as_view(), name="events"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

@@ -1,0 +1,178 @@
+"""The command bus: one entry point for every command, from HTTP, forms, admin, tasks and tests.
+
+    result = dispatch("orders", {"commandType": "CreateOrderCommand", ...}, actor="alice")
+
+It runs the registered handler in one transaction with a `UnitOfWork`, applies the contract's
+idempotency (an `Idempotency-Key` replays the first response; natural keys are the handlers'
+business), and answers with the new state and the events appended. Any `ApplicationError`
+rolls everything back: an error appends nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
+from oms.core.eventstore import CommandContext, UnitOfWork
+from oms.core.models import IdempotencyRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a handler answers: the primary object(s) first, then dispatch adds the events."""
+
+    body: dict[str, Any]
+    status_code: int = 200
+    duplicate: bool = False
+
+
+Handler = Callable[[CommandContext, UnitOfWork], Outcome]
+
+
+@dataclass
+class CommandResult:
+    status_code: int
+    body: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+_HANDLERS: dict[str, dict[str, Handler]] = {}
+
+
+def command_handler(topic: str, command_type: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS.setdefault(topic, {})[command_type] = fn
+        return fn
+
+    return register
+
+
+def command_types(topic: str) -> list[str]:
+    return sorted(_HANDLERS.get(topic, {}))
+
+
+def topics() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+def request_hash(topic: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps([topic, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# IntegrityError means a concurrent writer took a natural key or a version first; a retry sees
+# its committed row and answers as a duplicate or a conflict instead.
+_RETRIES_ON_RACE = 3
+
+
+def dispatch(
+    topic: str,
+    body: Any,
+    *,
+    actor: str,
+    correlation_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> CommandResult:
+    handler = _resolve(topic, body)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
+        raise ValidationFailed(
+            "invalid Idempotency-Key", fields={"Idempotency-Key": ["1 to 255 characters."]}
+        )
+    digest = request_hash(topic, body) if idempotency_key else ""
+    for attempt in range(_RETRIES_ON_RACE):
+        try:
+            return _run_once(handler, topic, body, actor, correlation_id, idempotency_key, digest)
+        except IntegrityError:
+            if attempt == _RETRIES_ON_RACE - 1:
+                raise VersionConflict("a concurrent command changed the same objects; retry") from None
+        except ApplicationError as exc:
+            if idempotency_key and not isinstance(exc, VersionConflict | IdempotencyKeyReused):
+                _remember_error(actor, idempotency_key, digest, exc)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _resolve(topic: str, body: Any) -> Handler:
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            "the command must be a JSON object", fields={"non_field_errors": ["Expected a JSON object."]}
+        )
+    command_type = body.get("commandType")
+    handlers = _HANDLERS.get(topic)
+    if handlers is None:
+        raise ValidationFailed(
+            f"unknown command topic '{topic}'", fields={"topic": [f"One of: {', '.join(topics())}."]}
+        )
+    if not command_type:
+        raise ValidationFailed("commandType is required", fields={"commandType": ["This field is required."]})
+    handler = handlers.get(command_type) if isinstance(command_type, str) else None
+    if handler is None:
+        allowed = ", ".join(sorted(handlers))
+        raise ValidationFailed(
+            f"unknown commandType '{command_type}' for {topic}",
+            fields={"commandType": [f"'{command_type}' is not one of: {allowed}."]},
+        )
+    return handler
+
+
+def _run_once(
+    handler: Handler,
+    topic: str,
+    body: dict[str, Any],
+    actor: str,
+    correlation_id: str | None,
+    idempotency_key: str | None,
+    digest: str,
+) -> CommandResult:
+    with transaction.atomic():
+        if idempotency_key:
+            seen = IdempotencyRecord.objects.filter(actor=actor, key=idempotency_key).first()
+            if seen is not None:
+                return _replay(seen, digest)
+        ctx = CommandContext(actor=actor, command=body)
+        if correlation_id:
+            ctx.correlation_id = correlation_id
+        uow = UnitOfWork(ctx)
+        outcome = handler(ctx, uow)
+        events = uow.commit()
+        response = {**outcome.body, "duplicate": outcome.duplicate, "events": events}
+        if idempotency_key:
+            IdempotencyRecord.objects.create(
+                actor=actor,
+                key=idempotency_key,
+                request_hash=digest,
+                status_code=outcome.status_code,
+                response=response,
+            )
+        return CommandResult(outcome.status_code, response, events)
+
+
+def _replay(seen: IdempotencyRecord, digest: str) -> CommandResult:
+    if seen.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request",
+            fields={"Idempotency-Key": ["Already used with a different body."]},
+        )
+    return CommandResult(seen.status_code, seen.response, [])
+
+
+def _remember_error(actor: str, key: str, digest: str, exc: ApplicationError) -> None:
+    """The first answer to a key is its answer, errors included (a retry must not flip the outcome)."""
+    try:
+        with transaction.atomic():
+            IdempotencyRecord.objects.get_or_create(
+                actor=actor,
+                key=key,
+                defaults={"request_hash": digest, "status_code": exc.http_status, "response": exc.as_dict()},
+            )
+    except IntegrityError:
+        log.info("idempotency key %s recorded concurrently", key)

@@ -1,0 +1,203 @@
+"""The specification builder shared by the query service, the API filters and the blotter.
+
+    spec = OrderSpecification.builder().cl_ord_id("XYZ").status(OrdStatus.NEW).build()
+    Order.objects.filter(spec.to_q())     # the query service
+    spec.matches(order_dict)              # the same predicate in Python (live feeds)
+
+A subclass declares its criteria once (`fields`); the builder grows one method per criterion.
+`from_params` parses API query parameters (the contract's camelCase names, comma-separated
+lists) into the same specification, collecting per-field errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any, ClassVar
+
+from django.db.models import Q
+from django.utils.dateparse import parse_datetime
+
+from oms.core.errors import ValidationFailed
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One filter: `column` `op` `value`. ops: eq, in, gt, gte, lt, lte, icontains."""
+
+    name: str
+    column: str
+    op: str
+    value: Any
+
+    def to_q(self) -> Q:
+        lookup = self.column if self.op == "eq" else f"{self.column}__{self.op}"
+        return Q(**{lookup: self.value})
+
+    def matches(self, row: Mapping[str, object]) -> bool:
+        got = row.get(self.column)
+        want = self.value
+        if self.op == "eq":
+            return got == want
+        if self.op == "in":
+            return got in want
+        if self.op == "icontains":
+            return got is not None and str(want).lower() in str(got).lower()
+        if got is None:
+            return False
+        if self.op == "gt":
+            return got > want  # type: ignore[operator]
+        if self.op == "gte":
+            return got >= want  # type: ignore[operator]
+        if self.op == "lt":
+            return got < want  # type: ignore[operator]
+        if self.op == "lte":
+            return got <= want  # type: ignore[operator]
+        raise ValueError(f"unknown op {self.op}")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A criterion a specification accepts: its model column, operator and value parser."""
+
+    column: str
+    op: str = "eq"
+    param: str | None = None  # the API query parameter name (camelCase); defaults to the column
+    choices: type[Enum] | None = None
+    kind: str = "str"  # str, decimal, datetime, int
+
+
+def _parse_one(f: Field, raw: object) -> object:
+    if isinstance(raw, Enum):
+        raw = raw.value
+    if f.choices is not None:
+        allowed = {c.value for c in f.choices}  # type: ignore[attr-defined]
+        if raw not in allowed:
+            raise ValueError(f"'{raw}' is not one of: {', '.join(sorted(allowed))}")
+        return raw
+    if f.kind == "decimal":
+        try:
+            return Decimal(str(raw))
+        except InvalidOperation:
+            raise ValueError(f"'{raw}' is not a number") from None
+    if f.kind == "int":
+        try:
+            return int(str(raw))
+        except ValueError:
+            raise ValueError(f"'{raw}' is not an integer") from None
+    if f.kind == "datetime":
+        if isinstance(raw, dt.datetime):
+            return raw
+        parsed = parse_datetime(str(raw))
+        if parsed is None:
+            raise ValueError(f"'{raw}' is not an ISO-8601 date-time")
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed
+    return str(raw)
+
+
+@dataclass(frozen=True)
+class Specification:
+    criteria: tuple[Criterion, ...] = ()
+    ordering: tuple[str, ...] = ()
+
+    fields: ClassVar[dict[str, Field]] = {}
+    orderings: ClassVar[dict[str, str]] = {}  # API ordering name -> column
+    default_ordering: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def builder(cls) -> SpecificationBuilder:
+        return SpecificationBuilder(cls)
+
+    def to_q(self) -> Q:
+        q = Q()
+        for c in self.criteria:
+            q &= c.to_q()
+        return q
+
+    def matches(self, row: Mapping[str, object]) -> bool:
+        return all(c.matches(row) for c in self.criteria)
+
+    def order_by(self) -> tuple[str, ...]:
+        return self.ordering or self.default_ordering
+
+    def apply(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(self.to_q()).order_by(*self.order_by())
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Specification:
+        builder = cls.builder()
+        errors: dict[str, list[str]] = {}
+        for name, f in cls.fields.items():
+            param = f.param or name
+            raw = params.get(param)
+            if raw is None or raw == "":
+                continue
+            values: Iterable[str] = (
+                [v.strip() for v in raw.split(",") if v.strip()] if f.op == "in" else [raw]
+            )
+            try:
+                builder.add(name, *values)
+            except ValueError as exc:
+                errors.setdefault(param, []).append(str(exc))
+        ordering = params.get("ordering")
+        if ordering:
+            try:
+                builder.order(*[o.strip() for o in ordering.split(",") if o.strip()])
+            except ValueError as exc:
+                errors.setdefault("ordering", []).append(str(exc))
+        if errors:
+            raise ValidationFailed("invalid query parameters", fields=errors)
+        return builder.build()
+
+
+@dataclass
+class SpecificationBuilder:
+    spec_class: type[Specification]
+    criteria: list[Criterion] = field(default_factory=list)
+    ordering: list[str] = field(default_factory=list)
+
+    def add(self, name: str, *values: object) -> SpecificationBuilder:
+        f = self.spec_class.fields.get(name)
+        if f is None:
+            raise AttributeError(f"{self.spec_class.__name__} has no criterion '{name}'")
+        parsed = [_parse_one(f, _plain(v)) for v in values]
+        if not parsed:
+            raise ValueError("no value")
+        if f.op == "in":
+            value: object = parsed if len(parsed) > 1 else None
+            if value is None:
+                self.criteria.append(Criterion(name, f.column, "eq", parsed[0]))
+                return self
+            self.criteria.append(Criterion(name, f.column, "in", tuple(parsed)))
+        else:
+            if len(parsed) != 1:
+                raise ValueError(f"'{name}' takes one value")
+            self.criteria.append(Criterion(name, f.column, f.op, parsed[0]))
+        return self
+
+    def order(self, *names: str) -> SpecificationBuilder:
+        for name in names:
+            desc = name.startswith("-")
+            column = self.spec_class.orderings.get(name.lstrip("-"))
+            if column is None:
+                allowed = ", ".join(sorted(self.spec_class.orderings))
+                raise ValueError(f"cannot order by '{name}' (use one of: {allowed}, '-' for descending)")
+            self.ordering.append(f"-{column}" if desc else column)
+        return self
+
+    def build(self) -> Specification:
+        return self.spec_class(criteria=tuple(self.criteria), ordering=tuple(self.ordering))
+
+    def __getattr__(self, name: str) -> Callable[..., SpecificationBuilder]:
+        if name.startswith("_") or name not in self.spec_class.fields:
+            raise AttributeError(name)
+        return lambda *values: self.add(name, *values)

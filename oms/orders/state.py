@@ -1,0 +1,376 @@
+"""Order state and its pure `apply(state, event) -> state` (no Django), used live and by replay.
+
+The reported OrdStatus (FIX tag 39) is derived, never stored by hand: from the underlying phase,
+the pending overlays and the quantities, by FIX precedence (Appendix D):
+PendingCancel > PendingReplace > DoneForDay > Filled > Canceled/Expired > PartiallyFilled >
+New/Rejected/PendingNew.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from oms.core.eventstore import Envelope
+from oms.core.parsing import dec_str, from_iso, iso, to_dec
+from oms.orders.enums import Handling, Kind, OrdStatus, Phase
+
+ZERO = Decimal(0)
+AVG_PX_QUANTUM = Decimal("1e-10")
+
+
+@dataclass
+class OrderState:
+    order_id: str
+    cl_ord_id: str  # FIX 11: the current ClOrdID (changes on confirmed cancel/replace)
+    kind: Kind
+    root_id: str
+    parent_id: str | None
+    symbol: str
+    side: str
+    order_qty: Decimal  # FIX 38
+    ord_type: str
+    time_in_force: str
+    account: str
+    handling: Handling
+    phase: Phase
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    orig_cl_ord_id: str | None = None  # FIX 41
+    price: Decimal | None = None  # FIX 44
+    stop_px: Decimal | None = None  # FIX 99
+    expire_time: dt.datetime | None = None  # FIX 126
+    venue: str | None = None
+    routing_reason: str | None = None
+    text: str | None = None  # FIX 58
+    attributes: dict[str, Any] = field(default_factory=dict)
+    cum_qty: Decimal = ZERO  # FIX 14: own fills plus every child's cumQty
+    gross_trade_amt: Decimal = ZERO  # FIX 381: sum of lastQty * lastPx of live fills (avgPx numerator)
+    allocated_qty: Decimal = ZERO  # client orders: executions allocated to this order
+    placed_qty: Decimal = ZERO  # parents: quantity committed to children (working: orderQty, done: cumQty)
+    working_children: int = 0
+    pending_replace: dict[str, Any] | None = None  # requested values, applied on ConfirmReplace
+    pending_cancel: dict[str, Any] | None = None  # {"clOrdID": ...} while a cancel is pending
+    status: OrdStatus = OrdStatus.PENDING_NEW
+    leaves_qty: Decimal = ZERO  # FIX 151
+    avg_px: Decimal = ZERO  # FIX 6
+
+    # --- derived -------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """Not finished: acknowledged or awaiting acknowledgement (may still be fully filled)."""
+        return self.phase in (Phase.PENDING_NEW, Phase.OPEN)
+
+    @property
+    def is_working(self) -> bool:
+        """Open with quantity left: the order is live at its venue (or at the desk)."""
+        return self.is_open and self.cum_qty < self.order_qty
+
+    @property
+    def depth(self) -> int:
+        return {Kind.CLIENT: 0, Kind.MARKET: 1, Kind.SLICE: 2}[self.kind]
+
+
+def derive(s: OrderState) -> None:
+    """Recompute status, leavesQty and avgPx from the stored facts (in place, on a fresh copy)."""
+    filled = s.order_qty > 0 and s.cum_qty >= s.order_qty
+    if s.pending_cancel is not None:
+        s.status = OrdStatus.PENDING_CANCEL
+    elif s.pending_replace is not None:
+        s.status = OrdStatus.PENDING_REPLACE
+    elif s.phase is Phase.DONE_FOR_DAY:
+        s.status = OrdStatus.DONE_FOR_DAY
+    elif filled:
+        s.status = OrdStatus.FILLED
+    elif s.phase is Phase.CANCELED:
+        s.status = OrdStatus.CANCELED
+    elif s.phase is Phase.EXPIRED:
+        s.status = OrdStatus.EXPIRED
+    elif s.cum_qty > 0 and s.phase is not Phase.REJECTED:
+        s.status = OrdStatus.PARTIALLY_FILLED
+    elif s.phase is Phase.OPEN:
+        s.status = OrdStatus.NEW
+    elif s.phase is Phase.REJECTED:
+        s.status = OrdStatus.REJECTED
+    else:
+        s.status = OrdStatus.PENDING_NEW
+    # leavesQty = orderQty - cumQty while working, 0 once Canceled/Expired/DoneForDay/Rejected/Filled
+    s.leaves_qty = max(s.order_qty - s.cum_qty, ZERO) if s.is_open else ZERO
+    if s.cum_qty > 0:
+        s.avg_px = (s.gross_trade_amt / s.cum_qty).quantize(AVG_PX_QUANTUM, rounding=ROUND_HALF_EVEN)
+    else:
+        s.avg_px = ZERO
+
+
+# --- apply --------------------------------------------------------------------------------------
+
+
+def _d(data: dict[str, Any], key: str) -> Decimal:
+    return Decimal(data[key])
+
+
+def _created(env: Envelope) -> OrderState:
+    d = env.data
+    return OrderState(
+        order_id=env.aggregate_id,
+        cl_ord_id=d["clOrdID"],
+        kind=Kind(d["kind"]),
+        root_id=d["rootId"],
+        parent_id=d.get("parentId"),
+        symbol=d["symbol"],
+        side=d["side"],
+        order_qty=_d(d, "orderQty"),
+        ord_type=d["ordType"],
+        price=to_dec(d.get("price")),
+        stop_px=to_dec(d.get("stopPx")),
+        time_in_force=d["timeInForce"],
+        expire_time=from_iso(d.get("expireTime")),
+        account=d["account"],
+        venue=d.get("venue"),
+        handling=Handling(d["handling"]),
+        routing_reason=d.get("routingReason"),
+        text=d.get("text"),
+        attributes=d.get("attributes") or {},
+        phase=Phase(d["phase"]),
+        version=0,
+        created_at=env.recorded_at,
+        updated_at=env.recorded_at,
+    )
+
+
+def _accepted(s: OrderState, d: dict[str, Any]) -> None:
+    s.phase = Phase.OPEN
+
+
+def _rejected(s: OrderState, d: dict[str, Any]) -> None:
+    s.phase = Phase.REJECTED
+    s.pending_cancel = None
+    s.pending_replace = None
+    s.text = d.get("text") or s.text
+
+
+def _cancel_requested(s: OrderState, d: dict[str, Any]) -> None:
+    s.pending_cancel = dict(d)
+
+
+def _canceled(s: OrderState, d: dict[str, Any]) -> None:
+    # a solicited cancel: the order now carries the cancel request's ClOrdID (FIX 11/41)
+    new_cl_ord_id = d.get("clOrdID") or (s.pending_cancel or {}).get("clOrdID")
+    if new_cl_ord_id:
+        s.orig_cl_ord_id, s.cl_ord_id = s.cl_ord_id, new_cl_ord_id
+    s.phase = Phase.CANCELED
+    s.pending_cancel = None
+    s.pending_replace = None
+    if d.get("text"):
+        s.text = d["text"]
+
+
+def _cancel_rejected(s: OrderState, d: dict[str, Any]) -> None:
+    s.pending_cancel = None
+    if d.get("text"):
+        s.text = d["text"]
+
+
+def _replace_requested(s: OrderState, d: dict[str, Any]) -> None:
+    s.pending_replace = dict(d)
+
+
+def _replaced(s: OrderState, d: dict[str, Any]) -> None:
+    s.orig_cl_ord_id, s.cl_ord_id = s.cl_ord_id, d["clOrdID"]
+    _set_terms(s, d)
+    s.pending_replace = None
+
+
+def _set_terms(s: OrderState, d: dict[str, Any]) -> None:
+    if d.get("orderQty") is not None:
+        # FIX C.3.b/c: a quantity at or below cumQty leaves the order filled with orderQty = cumQty
+        s.order_qty = max(_d(d, "orderQty"), s.cum_qty)
+    if d.get("price") is not None:
+        s.price = _d(d, "price")
+    if d.get("stopPx") is not None:
+        s.stop_px = _d(d, "stopPx")
+    if d.get("timeInForce") is not None:
+        s.time_in_force = d["timeInForce"]
+    if d.get("expireTime") is not None:
+        s.expire_time = from_iso(d["expireTime"])
+
+
+def _replace_rejected(s: OrderState, d: dict[str, Any]) -> None:
+    s.pending_replace = None
+    if d.get("text"):
+        s.text = d["text"]
+
+
+def _expired(s: OrderState, d: dict[str, Any]) -> None:
+    s.phase = Phase.EXPIRED
+    s.pending_cancel = None
+    s.pending_replace = None
+    if d.get("text"):
+        s.text = d["text"]
+
+
+def _done_for_day(s: OrderState, d: dict[str, Any]) -> None:
+    s.phase = Phase.DONE_FOR_DAY
+    if d.get("text"):
+        s.text = d["text"]
+
+
+def _restated(s: OrderState, d: dict[str, Any]) -> None:
+    _set_terms(s, d)
+    if s.phase is Phase.DONE_FOR_DAY:
+        # FIX G.1.a: a GTC order done for the day is restated (renewed) the next day and works again
+        s.phase = Phase.OPEN
+    if d.get("text"):
+        s.text = d["text"]
+
+
+def _filled(s: OrderState, d: dict[str, Any]) -> None:
+    qty = _d(d, "lastQty")
+    s.cum_qty += qty
+    s.gross_trade_amt += qty * _d(d, "lastPx")
+    if s.phase is Phase.PENDING_NEW:
+        s.phase = Phase.OPEN  # a fill implies the venue accepted the order
+
+
+def _fill_corrected(s: OrderState, d: dict[str, Any]) -> None:
+    s.cum_qty += _d(d, "lastQty") - _d(d, "previousQty")
+    s.gross_trade_amt += _d(d, "lastQty") * _d(d, "lastPx") - _d(d, "previousQty") * _d(d, "previousPx")
+
+
+def _fill_busted(s: OrderState, d: dict[str, Any]) -> None:
+    s.cum_qty -= _d(d, "lastQty")
+    s.gross_trade_amt -= _d(d, "lastQty") * _d(d, "lastPx")
+
+
+def _child_updated(s: OrderState, d: dict[str, Any]) -> None:
+    s.cum_qty += _d(d, "cumQtyDelta")
+    s.gross_trade_amt += _d(d, "grossTradeAmtDelta")
+    s.placed_qty += _d(d, "placedQtyDelta")
+    s.allocated_qty += _d(d, "allocatedQtyDelta")
+    s.working_children += int(d["workingChildrenDelta"])
+
+
+def _handling_changed(s: OrderState, d: dict[str, Any]) -> None:
+    s.handling = Handling(d["handling"])
+    s.routing_reason = d.get("routingReason")
+
+
+APPLY = {
+    "OrderAccepted": _accepted,
+    "OrderRejected": _rejected,
+    "OrderCancelRequested": _cancel_requested,
+    "OrderCanceled": _canceled,
+    "OrderCancelRejected": _cancel_rejected,
+    "OrderReplaceRequested": _replace_requested,
+    "OrderReplaced": _replaced,
+    "OrderReplaceRejected": _replace_rejected,
+    "OrderExpired": _expired,
+    "OrderDoneForDay": _done_for_day,
+    "OrderRestated": _restated,
+    "OrderFilled": _filled,
+    "OrderFillCorrected": _fill_corrected,
+    "OrderFillBusted": _fill_busted,
+    "ChildOrderUpdated": _child_updated,
+    "OrderHandlingChanged": _handling_changed,
+}
+EVENT_TYPES = ("OrderCreated", *APPLY)
+
+
+def apply(state: OrderState | None, env: Envelope) -> OrderState:
+    if env.type == "OrderCreated":
+        if state is not None:
+            raise ValueError(f"OrderCreated for existing order {env.aggregate_id}")
+        s = _created(env)
+    else:
+        if state is None:
+            raise ValueError(f"{env.type} before OrderCreated for {env.aggregate_id}")
+        s = copy.copy(state)
+        APPLY[env.type](s, env.data)
+        s.updated_at = env.recorded_at
+    s.version = env.version
+    derive(s)
+    return s
+
+
+# --- representation ------------------------------------------------------------------------------
+
+
+def to_api(s: OrderState) -> dict[str, Any]:
+    return {
+        "orderId": s.order_id,
+        "clOrdID": s.cl_ord_id,
+        "origClOrdID": s.orig_cl_ord_id,
+        "kind": s.kind.value,
+        "rootId": s.root_id,
+        "parentId": s.parent_id,
+        "symbol": s.symbol,
+        "side": s.side,
+        "orderQty": dec_str(s.order_qty),
+        "ordType": s.ord_type,
+        "price": dec_str(s.price),
+        "stopPx": dec_str(s.stop_px),
+        "timeInForce": s.time_in_force,
+        "expireTime": iso(s.expire_time),
+        "account": s.account,
+        "venue": s.venue,
+        "status": s.status.value,
+        "cumQty": dec_str(s.cum_qty),
+        "leavesQty": dec_str(s.leaves_qty),
+        "avgPx": dec_str(s.avg_px),
+        "grossTradeAmt": dec_str(s.gross_trade_amt),
+        "allocatedQty": dec_str(s.allocated_qty) if s.kind is Kind.CLIENT else None,
+        "placedQty": dec_str(s.placed_qty),
+        "workingChildren": s.working_children,
+        "handling": s.handling.value,
+        "routingReason": s.routing_reason,
+        "pending": s.pending_replace,
+        "pendingCancel": s.pending_cancel,
+        "phase": s.phase.value,
+        "version": s.version,
+        "createdAt": iso(s.created_at),
+        "updatedAt": iso(s.updated_at),
+        "text": s.text,
+        "attributes": s.attributes,
+    }
+
+
+def from_api(d: dict[str, Any]) -> OrderState:
+    s = OrderState(
+        order_id=d["orderId"],
+        cl_ord_id=d["clOrdID"],
+        orig_cl_ord_id=d.get("origClOrdID"),
+        kind=Kind(d["kind"]),
+        root_id=d["rootId"],
+        parent_id=d.get("parentId"),
+        symbol=d["symbol"],
+        side=d["side"],
+        order_qty=Decimal(d["orderQty"]),
+        ord_type=d["ordType"],
+        price=to_dec(d.get("price")),
+        stop_px=to_dec(d.get("stopPx")),
+        time_in_force=d["timeInForce"],
+        expire_time=from_iso(d.get("expireTime")),
+        account=d["account"],
+        venue=d.get("venue"),
+        handling=Handling(d["handling"]),
+        routing_reason=d.get("routingReason"),
+        text=d.get("text"),
+        attributes=d.get("attributes") or {},
+        phase=Phase(d["phase"]),
+        version=d["version"],
+        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
+        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+        cum_qty=Decimal(d["cumQty"]),
+        gross_trade_amt=Decimal(d["grossTradeAmt"]),
+        allocated_qty=Decimal(d["allocatedQty"] or "0"),
+        placed_qty=Decimal(d["placedQty"]),
+        working_children=d["workingChildren"],
+        pending_replace=d.get("pending"),
+        pending_cancel=d.get("pendingCancel"),
+    )
+    derive(s)
+    return s
