@@ -1,0 +1,87 @@
+"""Shared fixtures: personas (desk trader, viewer, admin), API clients, and a command helper."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from rest_framework.test import APIClient
+
+from oms.core.dispatch import CommandResult, dispatch
+
+_ids = itertools.count(1)
+
+
+def uid(prefix: str = "T") -> str:
+    """A unique id for this test run (clOrdIDs, execIDs)."""
+    return f"{prefix}{os.getpid()}-{next(_ids)}"
+
+
+def _user(username: str, *groups: str, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser)
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user
+
+
+@pytest.fixture
+def desk_user(db: Any) -> User:
+    return _user("trader", "desk")
+
+
+@pytest.fixture
+def viewer_user(db: Any) -> User:
+    return _user("watcher", "viewer")
+
+
+@pytest.fixture
+def admin_user(db: Any) -> User:
+    return _user("boss", superuser=True)
+
+
+def _client(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def desk(desk_user: User) -> APIClient:
+    """An API client logged in as a desk trader (may send commands)."""
+    return _client(desk_user)
+
+
+@pytest.fixture
+def viewer(viewer_user: User) -> APIClient:
+    return _client(viewer_user)
+
+
+@pytest.fixture
+def anon(db: Any) -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def run(db: Any) -> Callable[..., CommandResult]:
+    """Send a command in-process: run("orders", {"commandType": ...}) -> CommandResult."""
+
+    def send(topic: str, body: dict[str, Any], actor: str = "tester", **kw: Any) -> CommandResult:
+        return dispatch(topic, body, actor=actor, **kw)
+
+    return send
+
+
+@pytest.fixture
+def post(desk: APIClient) -> Callable[..., Any]:
+    """POST a command over HTTP as the desk: post("orders", {...}) -> (status, json)."""
+
+    def send(topic: str, body: Any, client: APIClient | None = None, **headers: str) -> tuple[int, Any]:
+        response = (client or desk).post(f"/api/commands/{topic}", body, format="json", headers=headers)
+        return response.status_code, response.json()
+
+    return send
