@@ -17,7 +17,8 @@ from executions.fsm import EXECUTION_FSM, ExecTrigger
 from executions.models import Execution
 from executions.repository import EXECUTION
 from executions.state import ExecutionState
-from executions.validation import Fill, review
+from executions.validation import Fill, review, venue_parents
+from oms.core import sql
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import NotFound, RuleRefused, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
@@ -28,6 +29,7 @@ from oms.orders.state import OrderState
 from oms.orders.tree import OrderTree, new_id
 
 TOPIC = "executions"
+_SEEN_SQL = "SELECT doc FROM executions WHERE venue = %s AND exec_id = %s"
 ID_MAX = 64
 
 
@@ -60,12 +62,12 @@ def execution_execute(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     except NotFound:
         order = None
     venue = venue or (order.venue if order is not None else None) or ""
-    seen = Execution.objects.filter(venue=venue, exec_id=exec_id).first()
-    if seen is not None:
+    seen = sql.fetch_all(_SEEN_SQL, [venue, exec_id])
+    if seen:
         # the venue's ExecID names one execution: a repeat is the same one (at-least-once feeds)
-        return Outcome({"execution": seen.doc}, 200, duplicate=True)
+        return Outcome({"execution": sql.json_value(seen[0][0])}, 200, duplicate=True)
 
-    fill = Fill(qty=last_qty, px=last_px, venue=venue, order=order)
+    fill = Fill(qty=last_qty, px=last_px, venue=venue, order=order, parents=venue_parents(order, tree.orders))
     reasons, details = review(fill)
     execution_id = new_id("E")
     data: dict[str, Any] = {
@@ -172,14 +174,21 @@ def execution_correct(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     }
     if execution.status is ExecStatus.PENDING_REVIEW:
         # a held execution is corrected in place and checked again; the desk then allocates it
-        fill = Fill(qty=qty, px=px, venue=execution.venue, order=order)
+        fill = Fill(qty=qty, px=px, venue=execution.venue, order=order, parents=venue_parents(order, op.tree.orders))
         reasons, details = review(fill)
         execution = op.emit(
             execution, "ExecutionCorrected", {**change, "reviewReasons": reasons, "reviewDetails": details}
         )
         return Outcome(_body(execution))
     assert order is not None
-    fill = Fill(qty=qty, px=px, venue=execution.venue, order=order, replaces_qty=execution.last_qty)
+    fill = Fill(
+        qty=qty,
+        px=px,
+        venue=execution.venue,
+        order=order,
+        replaces_qty=execution.last_qty,
+        parents=venue_parents(order, op.tree.orders),
+    )
     reasons, _ = review(fill)
     if "overfill" in reasons:
         raise RuleRefused(
@@ -220,7 +229,13 @@ def execution_allocate(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
             "the execution's order is unknown: give an orderId",
             fields={"orderId": ["Required: the execution's own order is unknown."]},
         )
-    fill = Fill(qty=execution.last_qty, px=execution.last_px, venue=execution.venue, order=order)
+    fill = Fill(
+        qty=execution.last_qty,
+        px=execution.last_px,
+        venue=execution.venue,
+        order=order,
+        parents=venue_parents(order, op.tree.orders),
+    )
     reasons, details = review(fill)
     blocking = [r for r in reasons if r not in OVERRIDABLE]
     if blocking:

@@ -6,6 +6,7 @@ desk sees. An execution that fails any of them is held `PendingReview` and chang
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,10 +26,33 @@ class Fill:
     order: OrderState | None
     # an execution already counted in the order (a correction replaces its quantity)
     replaces_qty: Decimal = Decimal(0)
+    # the venue orders above `order` (a slice's market order): the fill counts in their cumQty too
+    parents: tuple[OrderState, ...] = ()
+
+
+def venue_parents(order: OrderState | None, orders: Mapping[str, OrderState]) -> tuple[OrderState, ...]:
+    """The loaded ancestors of `order` below its client order (for a slice: its market order).
+
+    A fill must fit them as well as its own order, or a slice's fills (or the market order's own
+    beside its slices') overfill the market order. The client order is left out on purpose: a
+    market order replaced above what its client order leaves free may over-execute it (FIX C.1.b),
+    for the desk to see.
+    """
+    out: list[OrderState] = []
+    parent = orders.get(order.parent_id) if order is not None and order.parent_id else None
+    while parent is not None and parent.kind is not Kind.CLIENT:
+        out.append(parent)
+        parent = orders.get(parent.parent_id) if parent.parent_id else None
+    return tuple(out)
 
 
 def _fits(order: OrderState, fill: Fill) -> bool:
     return order.cum_qty - fill.replaces_qty + fill.qty <= order.order_qty
+
+
+def _fits_all(fill: Fill) -> bool:
+    assert fill.order is not None
+    return _fits(fill.order, fill) and all(_fits(parent, fill) for parent in fill.parents)
 
 
 def _through_limit(f: Fill) -> bool:
@@ -73,8 +97,8 @@ EXECUTION_CHECKS = Validator(
         Rule(
             R.OVERFILL,
             R.OVERFILL,
-            lambda f: not _known(f) or f.qty <= 0 or _fits(f.order, f),
-            "The fill would take the order's cumQty beyond its orderQty.",
+            lambda f: not _known(f) or f.qty <= 0 or _fits_all(f),
+            "The fill would take the order's cumQty (or its parent venue order's) beyond its orderQty.",
         ),
         Rule(
             R.PRICE_THROUGH_LIMIT,

@@ -19,8 +19,9 @@ VAR_DIR = Path(env_str("OMS_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 _INSECURE_DEV_KEY = "django-insecure-embedded-default-only-for-local-development"
-SECRET_KEY = env_str(
-    "SECRET_KEY", _INSECURE_DEV_KEY if DEBUG or not env_bool("OMS_PRODUCTION", False) else ""
+# an empty SECRET_KEY counts as unset (docker-compose passes `${SECRET_KEY:-}` through)
+SECRET_KEY = env_str("SECRET_KEY", "") or (
+    _INSECURE_DEV_KEY if DEBUG or not env_bool("OMS_PRODUCTION", False) else ""
 )
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when OMS_PRODUCTION=1")
@@ -85,6 +86,11 @@ if DATABASE_URL:
     if _db["ENGINE"] == "django.db.backends.postgresql":
         # psycopg 3's pool keeps connections warm; it replaces CONN_MAX_AGE (which must be 0).
         _db["OPTIONS"] = {
+            # server-side parameter binding lets psycopg prepare the hot statements once per
+            # connection instead of quoting literals into every query
+            "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
+            # prepared after 5 uses; set DB_PREPARE_THRESHOLD=0 behind a transaction-mode pooler
+            "prepare_threshold": env_int("DB_PREPARE_THRESHOLD", 5) or None,
             "pool": {
                 "min_size": env_int("DB_POOL_MIN", 2),
                 "max_size": env_int("DB_POOL_MAX", 20),
@@ -92,7 +98,7 @@ if DATABASE_URL:
             }
         }
         if not env_bool("DB_POOL", True):
-            _db["OPTIONS"] = {}
+            del _db["OPTIONS"]["pool"]
             _db["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
     DATABASES = {"default": _db}
 else:
@@ -106,8 +112,11 @@ else:
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
             },
+            # a file, not the in-memory default: tests with threads need real database locking
+            # (pytest-xdist gives each worker its own file)
+            "TEST": {"NAME": str(VAR_DIR / "test_oms.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -122,7 +131,7 @@ if REDIS_URL:
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
@@ -130,6 +139,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# one queue per deployment (or per test session: tests/test_celery_worker.py names its own)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # --- auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,3 +9,7 @@ urlpatterns = [
     path("api/", include("oms.api.urls")),
     path("", include("blotter.urls")),
 ]
+
+# JSON errors in the contract's shape under /api/, Django's pages elsewhere
+handler404 = "oms.api.errors.handler404"
+handler500 = "oms.api.errors.handler500"

@@ -21,6 +21,12 @@ def uid(prefix: str = "T") -> str:
     return f"{prefix}{os.getpid()}-{next(_ids)}"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Personas are created per test; the production hasher would make that the slowest part."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username: str, *groups: str, superuser: bool = False) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser)
     for name in groups:

@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -77,3 +78,20 @@ def api_not_found(request: Any, exception: Exception | None = None) -> JsonRespo
 
 def api_server_error(request: Any) -> JsonResponse:
     return JsonResponse(error_body("internal_error", "internal error: it has been logged"), status=500)
+
+
+def _is_api(request: Any) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def handler404(request: Any, exception: Exception | None = None) -> HttpResponse:
+    """`handler404` of the root URLconf: JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        return api_not_found(request, exception)
+    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+
+
+def handler500(request: Any) -> HttpResponse:
+    if _is_api(request):
+        return api_server_error(request)
+    return defaults.server_error(request)

@@ -195,9 +195,15 @@ def _page(name: str, item: type[s.Serializer]) -> type[s.Serializer]:
     )
 
 
-ORDER_PAGE = _page("OrderPage", ORDER_STATE)
-EXECUTION_PAGE = _page("ExecutionPage", EXECUTION_STATE)
-EVENT_PAGE = _page("EventPage", EVENT)
+EVENT_PAGE = _page("EventPage", EVENT)  # the event feed pages by afterSeq (lists use the paginator's)
+
+ORDER_TREE = _serializer(
+    "OrderTree",
+    {
+        **ORDER_STATE._declared_fields,
+        "children": s.ListField(child=s.DictField(), help_text="child orders, each an OrderTree"),
+    },
+)
 
 COMMAND_RESPONSE = _serializer(
     "CommandResponse",

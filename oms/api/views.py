@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,14 +17,16 @@ from rest_framework.views import APIView
 from executions import selectors as exec_selectors
 from executions.models import Execution
 from oms.api.filters import ExecutionFilter, OrderFilter
+from oms.api.pagination import int_param
+from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
     COMMAND_REQUEST,
     COMMAND_RESPONSE,
+    EVENT,
     EVENT_PAGE,
-    EXECUTION_PAGE,
     EXECUTION_STATE,
-    ORDER_PAGE,
     ORDER_STATE,
+    ORDER_TREE,
 )
 from oms.core import eventstore
 from oms.core.dispatch import dispatch
@@ -37,6 +39,8 @@ from oms.orders.repository import TOPIC as ORDER_TOPIC
 
 class CommandView(APIView):
     """POST /api/commands/<type>: one command, answered with the new state and the events appended."""
+
+    parser_classes = [CommandJSONParser]
 
     @extend_schema(
         request=COMMAND_REQUEST,
@@ -68,24 +72,26 @@ class CommandView(APIView):
         return Response(result.body, status=result.status_code)
 
 
-class _DocListView(GenericAPIView):
+class _DocListView(ListAPIView):
+    # a filtered, paginated list answering the stored state documents as they are; a ListAPIView
+    # (its `serializer_class` is for the schema only) so the OpenAPI schema documents it as a
+    # list: its filter parameters, limit/offset and the paginated response shape
     filter_backends = [DjangoFilterBackend]
 
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset.values_list("doc", flat=True))
         return self.get_paginated_response(list(page or []))
 
 
 class OrderListView(_DocListView):
+    """GET /api/queries/orders: orders matching the filters, newest first unless `ordering` says."""
+
     filterset_class = OrderFilter
+    serializer_class = ORDER_STATE
 
     def get_queryset(self) -> QuerySet[Order]:
         return Order.objects.all()
-
-    @extend_schema(responses=ORDER_PAGE)
-    def get(self, request: Request) -> Response:
-        return super().get(request)
 
 
 class OrderDetailView(APIView):
@@ -96,6 +102,8 @@ class OrderDetailView(APIView):
 
 class _EventPageMixin(GenericAPIView):
     topic = ""
+    serializer_class = EVENT
+    filter_backends: list[Any] = []
 
     def events_page(self, queryset: QuerySet[Any]) -> Response:
         page = self.paginate_queryset(queryset)
@@ -105,26 +113,25 @@ class _EventPageMixin(GenericAPIView):
 class OrderEventsView(_EventPageMixin):
     topic = ORDER_TOPIC
 
-    @extend_schema(responses=EVENT_PAGE)
+    @extend_schema(responses=EVENT(many=True))
     def get(self, request: Request, order_id: str) -> Response:
         return self.events_page(order_selectors.order_events(order_id))
 
 
 class OrderTreeView(APIView):
-    @extend_schema(responses=ORDER_STATE)
+    @extend_schema(responses=ORDER_TREE)
     def get(self, request: Request, order_id: str) -> Response:
         return Response(order_selectors.order_tree(order_id))
 
 
 class ExecutionListView(_DocListView):
+    """GET /api/queries/executions: executions matching the filters, newest first."""
+
     filterset_class = ExecutionFilter
+    serializer_class = EXECUTION_STATE
 
     def get_queryset(self) -> QuerySet[Execution]:
         return Execution.objects.all()
-
-    @extend_schema(responses=EXECUTION_PAGE)
-    def get(self, request: Request) -> Response:
-        return super().get(request)
 
 
 class ExecutionDetailView(APIView):
@@ -136,22 +143,9 @@ class ExecutionDetailView(APIView):
 class ExecutionEventsView(_EventPageMixin):
     topic = "execution-events"
 
-    @extend_schema(responses=EVENT_PAGE)
+    @extend_schema(responses=EVENT(many=True))
     def get(self, request: Request, execution_id: str) -> Response:
         return self.events_page(exec_selectors.execution_events(execution_id))
-
-
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be an integer", fields={name: ["Must be an integer."]}) from None
-    if not lo <= value <= hi:
-        raise ValidationFailed(f"{name} out of range", fields={name: [f"Must be between {lo} and {hi}."]})
-    return value
 
 
 class EventFeedView(APIView):
@@ -172,8 +166,8 @@ class EventFeedView(APIView):
         responses=EVENT_PAGE,
     )
     def get(self, request: Request) -> Response:
-        after = _int_param(request, "afterSeq", 0, 0, 2**62)
-        limit = _int_param(request, "limit", 100, 1, 1000)
+        after = int_param(request.query_params, "afterSeq", 0, 0, 2**62)
+        limit = int_param(request.query_params, "limit", 100, 1, 1000)
         topics = [t.strip() for t in request.query_params.get("topic", "").split(",") if t.strip()]
         known = eventstore.topics()
         unknown = [t for t in topics if t not in known]

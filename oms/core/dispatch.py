@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,9 +84,15 @@ def dispatch(
     idempotency_key: str | None = None,
 ) -> CommandResult:
     handler = _resolve(topic, body)
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
+    if idempotency_key is not None and (
+        not (0 < len(idempotency_key) <= 255) or _unstorable(idempotency_key)
+    ):
         raise ValidationFailed(
-            "invalid Idempotency-Key", fields={"Idempotency-Key": ["1 to 255 characters."]}
+            "invalid Idempotency-Key", fields={"Idempotency-Key": ["1 to 255 characters, no NUL."]}
+        )
+    if correlation_id is not None and _unstorable(correlation_id):
+        raise ValidationFailed(
+            "invalid X-Correlation-ID", fields={"X-Correlation-ID": ["Must not contain NUL characters."]}
         )
     digest = request_hash(topic, body) if idempotency_key else ""
     for attempt in range(_RETRIES_ON_RACE):
@@ -106,6 +113,18 @@ def _resolve(topic: str, body: Any) -> Handler:
         raise ValidationFailed(
             "the command must be a JSON object", fields={"non_field_errors": ["Expected a JSON object."]}
         )
+    unstorable = sorted(
+        {
+            "non_field_errors" if _unstorable(k) else str(k)
+            for k, v in body.items()
+            if _unstorable(k) or _unstorable(v)
+        }
+    )
+    if unstorable:
+        raise ValidationFailed(
+            "the command contains characters that cannot be stored",
+            fields={k: ["Must not contain NUL or unpaired surrogate characters."] for k in unstorable},
+        )
     command_type = body.get("commandType")
     handlers = _HANDLERS.get(topic)
     if handlers is None:
@@ -122,6 +141,21 @@ def _resolve(topic: str, body: Any) -> Handler:
             fields={"commandType": [f"'{command_type}' is not one of: {allowed}."]},
         )
     return handler
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any) -> bool:
+    """NUL and lone surrogates: PostgreSQL text/jsonb and UTF-8 cannot hold them (a 500, or an
+    event appended that cannot be rendered). Every string of the body is stored in the event."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
 
 
 def _run_once(

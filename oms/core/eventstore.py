@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from django.db import connection, models, transaction
 
+from oms.core import sql
 from oms.core.errors import VersionConflict
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,14 @@ def _notify(events: list[dict[str, Any]]) -> None:
             log.exception("event subscriber %s failed", getattr(fn, "__name__", fn))
 
 
+# An upsert rather than a plain UPDATE: the row is recreated if a flush (tests) removed it.
+_ADVANCE_SEQ = (
+    "INSERT INTO oms_event_sequence (id, last_seq) VALUES (1, %s) "
+    "ON CONFLICT (id) DO UPDATE SET last_seq = oms_event_sequence.last_seq + excluded.last_seq "
+    "RETURNING last_seq"
+)
+
+
 class UnitOfWork:
     def __init__(self, ctx: CommandContext):
         self.ctx = ctx
@@ -153,58 +162,83 @@ class UnitOfWork:
         return not self._pending
 
     def commit(self) -> list[dict[str, Any]]:
-        """Write states and events in the caller's transaction; returns the events as the API shows them."""
+        """Write states and events in the caller's transaction; returns the events as the API shows them.
+
+        Statement order matters: the state rows first, then the sequence row, then the events.
+        Advancing the sequence row takes its lock, held until commit, so events commit in seq
+        order (see EventSequence); taking it last keeps that queue as short as possible.
+        """
         if not self._pending:
             return []
         assert connection.in_atomic_block, "UnitOfWork.commit must run inside transaction.atomic()"
-        for (name, aggregate_id), (state, loaded_version, doc) in self._states.items():
-            agg = _REGISTRY[name]
-            row = agg.to_row(state, doc)
-            if loaded_version == 0:
-                agg.state_model.objects.create(**row)
-            else:
-                updated = agg.state_model.objects.filter(pk=aggregate_id, version=loaded_version).update(
-                    **row
-                )
-                if updated != 1:
-                    raise VersionConflict(
-                        f"{name} {aggregate_id} changed concurrently (expected version {loaded_version})"
-                    )
-        first = allocate_seq(len(self._pending))
-        rows_by_model: dict[type[models.Model], list[models.Model]] = {}
-        out: list[dict[str, Any]] = []
+        n = len(self._pending)
         actor, corr, command = self.ctx.actor, self.ctx.correlation_id, self.ctx.command
+        rows_by_model: dict[type[models.Model], list[dict[str, Any]]] = {}
         for i, p in enumerate(self._pending):
             env = p.env
-            row = p.agg.event_model(
-                seq=first + i,
-                aggregate_id=env.aggregate_id,
-                version=env.version,
-                type=env.type,
-                data=env.data,
-                command=command,
-                state=p.state_json,
-                actor=actor,
-                correlation_id=corr,
-                occurred_at=env.occurred_at,
-                recorded_at=env.recorded_at,
-            )
-            rows_by_model.setdefault(p.agg.event_model, []).append(row)
-            out.append(event_to_api(row, p.agg.topic))
-        for model, rows in rows_by_model.items():
-            model.objects.bulk_create(rows)
+            rows_by_model.setdefault(p.agg.event_model, []).append({
+                "offset": n - 1 - i,  # seq = last_seq - offset
+                "aggregate_id": env.aggregate_id,
+                "version": env.version,
+                "type": env.type,
+                "data": env.data,
+                "command": command,
+                "state": p.state_json,
+                "actor": actor,
+                "correlation_id": corr,
+                "occurred_at": env.occurred_at,
+                "recorded_at": env.recorded_at,
+            })
+        cursors: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) whose rowcount is checked
+        seq_cur = connection.cursor()
+        try:
+            with sql.pipeline():
+                for (name, aggregate_id), (state, loaded_version, doc) in self._states.items():
+                    agg = _REGISTRY[name]
+                    row = agg.to_row(state, doc)
+                    cur = connection.cursor()
+                    if loaded_version == 0:
+                        cur.execute(sql.insert_sql(agg.state_model), sql.row_params(agg.state_model, row))
+                    else:
+                        params = [*sql.row_params(agg.state_model, row, for_update=True), aggregate_id, loaded_version]
+                        cur.execute(sql.update_sql(agg.state_model), params)
+                    cursors.append((cur, name, aggregate_id))
+                seq_cur.execute(_ADVANCE_SEQ, [n])
+                for model, rows in rows_by_model.items():
+                    params = []
+                    for row in rows:
+                        params.append(row["offset"])
+                        params.extend(sql.event_params(model, row))
+                    cur = connection.cursor()
+                    cur.execute(sql.event_insert_sql(model, len(rows)), params)
+                    cursors.append((cur, "", ""))
+            last = int(seq_cur.fetchone()[0])
+            for cur, name, aggregate_id in cursors:
+                if name and cur.rowcount != 1:
+                    raise VersionConflict(f"{name} {aggregate_id} changed concurrently")
+        finally:
+            seq_cur.close()
+            for cur, _, _ in cursors:
+                cur.close()
+        out = []
+        for i, p in enumerate(self._pending):
+            env = p.env
+            out.append({
+                "seq": last - (n - 1 - i),
+                "topic": p.agg.topic,
+                "type": env.type,
+                "aggregateId": env.aggregate_id,
+                "version": env.version,
+                "data": env.data,
+                "command": command,
+                "state": p.state_json,
+                "actor": actor,
+                "correlationId": corr,
+                "occurredAt": _iso(env.occurred_at),
+                "recordedAt": _iso(env.recorded_at),
+            })
         transaction.on_commit(lambda: _notify(out))
         return out
-
-
-def allocate_seq(n: int) -> int:
-    """Take `n` consecutive global sequence numbers; returns the first. Holds the row lock to commit."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE oms_event_sequence SET last_seq = last_seq + %s WHERE id = 1 RETURNING last_seq", [n]
-        )
-        (last,) = cur.fetchone()
-    return int(last) - n + 1
 
 
 def _iso(value: dt.datetime) -> str:

@@ -21,6 +21,9 @@ class EventSequence(models.Model):
     class Meta:
         db_table = "oms_event_sequence"
 
+    def __str__(self) -> str:
+        return f"event sequence at {self.last_seq}"
+
 
 class EventRecord(models.Model):
     """One event of one aggregate. Concrete per domain object type (`order_events`, ...).
@@ -59,3 +62,6 @@ class IdempotencyRecord(models.Model):
     class Meta:
         db_table = "oms_idempotency_keys"
         constraints = [models.UniqueConstraint(fields=["actor", "key"], name="uniq_idempotency_actor_key")]
+
+    def __str__(self) -> str:
+        return f"{self.actor}:{self.key} -> {self.status_code}"

@@ -70,7 +70,7 @@ class Fields:
         if not number.is_finite():
             self.error(name, "Must be a finite number.")
             return None
-        sign, digits, exponent = number.as_tuple()
+        _sign, digits, exponent = number.as_tuple()
         assert isinstance(exponent, int)
         if -exponent > DECIMAL_PLACES:
             self.error(name, f"At most {DECIMAL_PLACES} decimal places.")
@@ -111,7 +111,11 @@ class Fields:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.astimezone(dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:  # year 1 or 9999 shifted out of range by its offset
+            self.error(name, "Date-time out of range.")
+            return None
 
     def integer(self, name: str, *, required: bool = False, minimum: int | None = None) -> int | None:
         value = self.raw.get(name)

@@ -36,14 +36,17 @@ class Criterion:
     column: str
     op: str
     value: Any
+    key: str = ""  # the same value's key in the API document (camelCase), when not the column
 
     def to_q(self) -> Q:
         lookup = self.column if self.op == "eq" else f"{self.column}__{self.op}"
         return Q(**{lookup: self.value})
 
     def matches(self, row: Mapping[str, object]) -> bool:
-        got = row.get(self.column)
+        """Evaluate on a row keyed by column, or on the API document (decimals and times as strings)."""
+        got = row[self.column] if self.column in row else row.get(self.key or self.column)
         want = self.value
+        got = _like(got, want[0] if self.op == "in" and want else want)
         if self.op == "eq":
             return got == want
         if self.op == "in":
@@ -61,6 +64,26 @@ class Criterion:
         if self.op == "lte":
             return got <= want  # type: ignore[operator]
         raise ValueError(f"unknown op {self.op}")
+
+
+def _like(got: object, want: object) -> object:
+    """The API document's string for a decimal or a time, as the criterion's type (for comparing)."""
+    if not isinstance(got, str):
+        return got
+    if isinstance(want, dt.datetime):
+        parsed = parse_datetime(got)
+        return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    if isinstance(want, Decimal):
+        try:
+            return Decimal(got)
+        except InvalidOperation:
+            return None
+    return got
+
+
+def _camel(column: str) -> str:
+    head, *rest = column.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @dataclass(frozen=True)
@@ -100,7 +123,10 @@ def _parse_one(f: Field, raw: object) -> object:
             raise ValueError(f"'{raw}' is not an ISO-8601 date-time")
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:  # year 1 or 9999 shifted out of range by its offset
+            raise ValueError(f"'{raw}' is out of range") from None
     return str(raw)
 
 
@@ -172,16 +198,18 @@ class SpecificationBuilder:
         parsed = [_parse_one(f, _plain(v)) for v in values]
         if not parsed:
             raise ValueError("no value")
+        # an equality's parameter is the document's key (clOrdID, rootId); a range's is not
+        # (updatedAfter filters updatedAt): that one is the column's camelCase
+        key = f.param if f.param and f.op in ("eq", "in") else _camel(f.column)
         if f.op == "in":
-            value: object = parsed if len(parsed) > 1 else None
-            if value is None:
-                self.criteria.append(Criterion(name, f.column, "eq", parsed[0]))
+            if len(parsed) == 1:
+                self.criteria.append(Criterion(name, f.column, "eq", parsed[0], key))
                 return self
-            self.criteria.append(Criterion(name, f.column, "in", tuple(parsed)))
+            self.criteria.append(Criterion(name, f.column, "in", tuple(parsed), key))
         else:
             if len(parsed) != 1:
                 raise ValueError(f"'{name}' takes one value")
-            self.criteria.append(Criterion(name, f.column, f.op, parsed[0]))
+            self.criteria.append(Criterion(name, f.column, f.op, parsed[0], key))
         return self
 
     def order(self, *names: str) -> SpecificationBuilder:

@@ -76,3 +76,6 @@ class ClOrdIdKey(models.Model):
 
     class Meta:
         db_table = "order_cl_ord_ids"
+
+    def __str__(self) -> str:
+        return f"{self.cl_ord_id} -> {self.order_id}"

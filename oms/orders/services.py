@@ -53,13 +53,12 @@ def _fingerprint(cmd: CreateOrder) -> str:
     return hashlib.sha256(json.dumps(cmd.fingerprint_fields(), sort_keys=True).encode()).hexdigest()
 
 
-def _reserve(tree: OrderTree, cl_ord_id: str, order_id: str, fingerprint: str = "") -> None:
-    if ClOrdIdKey.objects.filter(pk=cl_ord_id).exists():
+def _reserve(tree: OrderTree, cl_ord_id: str, order_id: str) -> None:
+    if not tree.reserve_cl_ord_id(cl_ord_id, order_id):
         raise DuplicateClOrdID(
             f"clOrdID {cl_ord_id} is already in use",
             fields={"clOrdID": ["Already used by another order or request."]},
         )
-    tree.reserve_cl_ord_id(cl_ord_id, order_id, fingerprint)
 
 
 def through_limit(side: str, limit: Decimal | None, price: Decimal | None) -> bool:
@@ -76,8 +75,12 @@ def through_limit(side: str, limit: Decimal | None, price: Decimal | None) -> bo
 def order_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     cmd = parse_create(ctx.command)
     fingerprint = _fingerprint(cmd)
-    known = ClOrdIdKey.objects.filter(pk=cmd.cl_ord_id).first()
-    if known is not None:
+    tree = OrderTree(uow)
+    order_id = new_id("O")
+    # claim the clOrdID first: one statement both checks and reserves it (the transaction
+    # rolls it back if the order turns out invalid)
+    if not tree.reserve_cl_ord_id(cmd.cl_ord_id, order_id, fingerprint):
+        known = ClOrdIdKey.objects.get(pk=cmd.cl_ord_id)
         if known.fingerprint != fingerprint:
             raise DuplicateClOrdID(
                 f"clOrdID {cmd.cl_ord_id} already names a different order",
@@ -85,15 +88,12 @@ def order_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
             )
         existing = Order.objects.get(pk=known.order_id)
         return Outcome(_order_body(ORDER.from_row(existing)), 200, duplicate=True)
-    tree = OrderTree(uow)
-    order_id = new_id("O")
     if cmd.parent_id is None:
         data = _client_order_data(cmd)
         data["rootId"] = order_id
     else:
         data = _child_order_data(tree, cmd, ctx)
     data["fingerprint"] = fingerprint
-    tree.reserve_cl_ord_id(cmd.cl_ord_id, order_id, fingerprint)
     order = tree.emit(None, "OrderCreated", data, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
@@ -232,7 +232,7 @@ def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None
             if not fsm_for(child).can(child.status, Trigger.CANCEL):
                 continue
             child_cl_ord_id = new_id("C")
-            tree.reserve_cl_ord_id(child_cl_ord_id, child.order_id)
+            _reserve(tree, child_cl_ord_id, child.order_id)
             _cancel(tree, child, child_cl_ord_id, f"parent {order.cl_ord_id} canceled")
         return tree.get(order.order_id)
     if order.kind is Kind.CLIENT:
@@ -353,6 +353,9 @@ def order_confirm_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     tree = OrderTree(uow)
     order = _load(tree, ref)
     _check(order, Trigger.CANCEL_CONFIRM)
+    # like Expire and DoneForDay: a parent stops working only after its children (a cascade
+    # completes by itself when the last one stops)
+    _no_working_children(order, Trigger.CANCEL_CONFIRM)
     # without a pending cancel this is an unsolicited cancel by the venue (D.1.b)
     data = {**_text(ref), "unsolicited": order.pending_cancel is None}
     order = tree.emit(order, "OrderCanceled", data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from celery import shared_task
 
@@ -24,8 +25,6 @@ def place_client_order(order_id: str, correlation_id: str | None = None) -> str 
     doc = row.doc
     if doc["handling"] != "Auto" or doc["status"] not in ("New", "PartiallyFilled"):
         return None
-    from decimal import Decimal
-
     left = Decimal(doc["orderQty"]) - Decimal(doc["placedQty"])
     if left <= 0:
         return None

@@ -15,14 +15,31 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
+
+from oms.core import sql
 from oms.core.errors import NotFound
 from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str
-from oms.orders.models import ClOrdIdKey, Order
+from oms.orders import state as order_state
+from oms.orders.models import Order
 from oms.orders.repository import ORDER
 from oms.orders.state import ZERO, OrderState
 
 Z = Decimal(0)
+
+# The order, its parent and its root, locked in one lock order (Client < Market < Slice) so two
+# commands on one tree queue on the root instead of deadlocking. SQLite serializes writers anyway.
+_LOCK_SELECT = (
+    "SELECT doc FROM orders WHERE order_id IN ("
+    "SELECT order_id FROM orders WHERE order_id = %s "
+    "UNION SELECT root_id FROM orders WHERE order_id = %s "
+    "UNION SELECT parent_id FROM orders WHERE order_id = %s) ORDER BY kind"
+)
+_LOCK_SQL = {True: _LOCK_SELECT + " FOR UPDATE", False: _LOCK_SELECT}
+_RESERVE_SQL = (
+    "INSERT INTO order_cl_ord_ids (cl_ord_id, order_id, fingerprint) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+)
 
 
 def new_id(prefix: str) -> str:
@@ -39,14 +56,12 @@ class OrderTree:
 
     # --- loading -----------------------------------------------------------------------------
     def lock(self, order_id: str, *, field: str = "orderId") -> OrderState:
-        """Load `order_id` with its parent and root, locking the root (the tree's mutex)."""
-        ids = Order.objects.filter(pk=order_id).values_list("root_id", "parent_id").first()
-        if ids is None:
+        """Load `order_id` with its parent and root in one statement, locking them root first."""
+        for (doc,) in sql.fetch_all(_LOCK_SQL[connection.vendor == "postgresql"], [order_id] * 3):
+            state = order_state.from_api(sql.json_value(doc))
+            self.orders[state.order_id] = state
+        if order_id not in self.orders:
             raise NotFound(f"order {order_id} not found", fields={field: [f"No order '{order_id}'."]})
-        root_id, parent_id = ids
-        wanted = {order_id, root_id} | ({parent_id} if parent_id else set())
-        for row in Order.objects.select_for_update().filter(pk__in=wanted).order_by("kind"):
-            self.orders[row.order_id] = ORDER.from_row(row)
         return self.orders[order_id]
 
     def children(self, order_id: str) -> list[OrderState]:
@@ -116,8 +131,9 @@ class OrderTree:
             # the last working child is done: the parent's cancel completes
             self.emit(parent, "OrderCanceled", {"text": parent.pending_cancel.get("text")})
 
-    def reserve_cl_ord_id(self, cl_ord_id: str, order_id: str, fingerprint: str = "") -> None:
-        ClOrdIdKey.objects.create(cl_ord_id=cl_ord_id, order_id=order_id, fingerprint=fingerprint)
+    def reserve_cl_ord_id(self, cl_ord_id: str, order_id: str, fingerprint: str = "") -> bool:
+        """Claim a ClOrdID for an order; False when it is already taken (nothing written then)."""
+        return sql.execute(_RESERVE_SQL, [cl_ord_id, order_id, fingerprint]) == 1
 
 
 def committed(s: OrderState) -> Decimal:

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create the virtualenv (.venv) and install the project with its dev tools, pinned in pyproject.toml.
+# Idempotent: a stamp in .venv records what was installed; nothing is downloaded again while
+# pyproject.toml (and the Python version) stay the same.
+#   PYTHON=python3.12 bash scripts/setup.sh   # choose the interpreter (>= 3.11)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+STAMP="$VENV/.oms-install-stamp"
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "setup: $PYTHON not found; install Python 3.11 or newer (or set PYTHON=...)" >&2
+    exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: $("$PYTHON" --version 2>&1) is too old; the project needs Python >= 3.11" >&2
+    exit 1
+fi
+
+# a venv copied from another machine or left half-made has no working interpreter: rebuild it
+if [ -d "$VENV" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "setup: $VENV is broken; recreating it"
+    rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV with $("$PYTHON" --version 2>&1)"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+want="$(cat pyproject.toml; "$VENV/bin/python" -c 'import sys; print(sys.version)')"
+want="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    exit 0
+fi
+echo "setup: installing the project and its dev tools into $VENV (pyproject.toml changed or first run)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet -e '.[dev]'
+echo "$want" > "$STAMP"
+echo "setup: done"
