@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import time
 from collections import defaultdict
@@ -502,6 +503,7 @@ def main() -> None:
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="then profile N more OMS orders")
     ap.add_argument("--skip-es", action="store_true")
     ap.add_argument("--keep-db", action="store_true", help="leave the database for bench/replay.py")
+    ap.add_argument("--name", default="commands", help="results file var/bench/<name>.json")
     args = ap.parse_args()
 
     notes = common.machine_notes()
@@ -511,7 +513,8 @@ def main() -> None:
     finally:
         if not args.keep_db:
             common.drop_db(args.db)
-    path = common.save_result("commands", result)
+    result["pgoptions"] = os.environ.get("PGOPTIONS", "")
+    path = common.save_result(args.name, result)
     print(f"\nresults: {path}")
 
 

@@ -10,6 +10,9 @@ in-memory channel layer), creates a superuser with a DRF token, then runs in rou
   HTTP/ASGI/DRF): the baseline the HTTP figures are compared with;
 - in-process DRF: the same through Django's test client (APIClient, token auth, middleware,
   DRF view, JSON in and out) without a server: what Django + DRF add to `dispatch`;
+- in-process ASGI: the same request handed straight to `oms.asgi.application` (what daphne
+  calls: Django's ASGIHandler, middleware in async mode, the sync view in a worker thread)
+  without Twisted or a socket: what ASGI adds to the WSGI-style test client;
 - http x1: one client thread posting the per-order sequence (bench/workload.py) to
   POST /api/commands/<type>, one keep-alive http.client connection;
 - http xN: N client threads, each its own connection and its own orders;
@@ -23,6 +26,7 @@ end, whatever happens; its log is var/bench/daphne.log.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import socket
@@ -67,6 +71,48 @@ class Client:
 
     def close(self) -> None:
         self.conn.close()
+
+
+async def asgi_request(app: Any, method: str, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+    """One HTTP request through an ASGI application, in-process (no server, no socket)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Token {token}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # the client never disconnects; Django cancels this wait
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
 
 
 def start_server(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -216,6 +262,28 @@ def main() -> None:
                 connections.close_all()
             return n
 
+        def asgi_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
+            from oms.asgi import application
+
+            loop = asyncio.new_event_loop()
+
+            def send(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+                status, data = loop.run_until_complete(
+                    asgi_request(
+                        application, "POST", f"/api/commands/{topic}", json.dumps(body).encode(), token
+                    )
+                )
+                return status, json.loads(data)
+
+            n = 0
+            try:
+                while CLOCK() < deadline:
+                    wl.run_order(send, lambda label, s: local[label].append(s), tag, next_i(), CLOCK)
+                    n += wl.COMMANDS_PER_ORDER
+            finally:
+                loop.close()
+            return n
+
         # a known order for the GET floor; warm the server and this process up (untimed)
         c = Client(port, token)
         warm = wl.run_order(c.send, lambda label, s: None, tag, next_i(), CLOCK)
@@ -225,6 +293,7 @@ def main() -> None:
         order_path = f"/api/queries/orders/{warm['client']['order']['orderId']}"
         drive(1, 2.0, inproc_orders)
         drive(1, 2.0, drf_orders)
+        drive(1, 2.0, asgi_orders)
 
         def gets(k: int, deadline: float, local: dict[str, list[float]]) -> int:
             client = Client(port, token)
@@ -245,6 +314,7 @@ def main() -> None:
         plan = [
             ("in-process x1", 1, args.seconds, inproc_orders),
             ("in-process DRF x1", 1, args.seconds, drf_orders),
+            ("in-process ASGI x1", 1, args.seconds, asgi_orders),
             ("http x1", 1, args.seconds, http_orders),
             (f"http x{args.clients}", args.clients, args.seconds, http_orders),
             ("GET floor x1", 1, args.get_seconds, gets),

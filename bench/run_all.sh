@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark (about 5-8 minutes) and keep the output in var/bench/run_all.log.
+# Run every benchmark (about 6-8 minutes) and keep the output in var/bench/run_all.log.
 # Needs PostgreSQL on 127.0.0.1:5432 (BENCH_PGHOST/BENCH_PGPORT/BENCH_PGUSER/BENCH_PGPASSWORD to
 # change) with durable commits; each benchmark creates and drops its own database.
 #   bash bench/run_all.sh            # everything, defaults as in docs/benchmarks.md
@@ -13,6 +13,9 @@ LOG=var/bench/run_all.log
   echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $(git rev-parse --short HEAD 2>/dev/null || true), load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "=== 1. commands (in-process dispatch vs raw psycopg floor vs eventsourcing), then a profile"
   "$PY" -m bench.commands --seconds 20 --rounds 4 --profile 300 --keep-db
+  echo "=== 1b. the same with custom plans for every statement (PGOPTIONS, no code change): see docs/benchmarks.md"
+  PGOPTIONS="-c plan_cache_mode=force_custom_plan" "$PY" -m bench.commands --seconds 20 --rounds 4 \
+    --db oms_bench_custom --name commands_force_custom_plan
   echo "=== 2. replay verify (reuses the commands database, then drops it)"
   "$PY" -m bench.replay --reuse-db --repeat 3
   echo "=== 3. HTTP API (daphne, 1 and 4 clients)"

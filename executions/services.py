@@ -174,7 +174,9 @@ def execution_correct(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     }
     if execution.status is ExecStatus.PENDING_REVIEW:
         # a held execution is corrected in place and checked again; the desk then allocates it
-        fill = Fill(qty=qty, px=px, venue=execution.venue, order=order, parents=venue_parents(order, op.tree.orders))
+        fill = Fill(
+            qty=qty, px=px, venue=execution.venue, order=order, parents=venue_parents(order, op.tree.orders)
+        )
         reasons, details = review(fill)
         execution = op.emit(
             execution, "ExecutionCorrected", {**change, "reviewReasons": reasons, "reviewDetails": details}

@@ -95,7 +95,7 @@ if DATABASE_URL:
                 "min_size": env_int("DB_POOL_MIN", 2),
                 "max_size": env_int("DB_POOL_MAX", 20),
                 "timeout": env_int("DB_POOL_TIMEOUT", 10),
-            }
+            },
         }
         if not env_bool("DB_POOL", True):
             del _db["OPTIONS"]["pool"]
@@ -154,13 +154,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves from it (empty until collectstatic)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if env_bool("OMS_MANIFEST_STATIC", not DEBUG)
+        # hashed names need `collectstatic` first: production (and the Dockerfile) runs it
+        if env_bool("OMS_MANIFEST_STATIC", env_bool("OMS_PRODUCTION", False))
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }

@@ -27,8 +27,29 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _celery_in_process(request: pytest.FixtureRequest) -> Any:
+    """Tasks run in-process unless a test asks for the real worker (tests/test_celery_worker.py).
+
+    With REDIS_URL set, Celery would otherwise queue tasks for a worker that is not running.
+    """
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    from oms.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
+
+
 def _user(username: str, *groups: str, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser)
+    user = User.objects.create_user(
+        username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser
+    )
     for name in groups:
         user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user

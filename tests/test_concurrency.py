@@ -24,14 +24,34 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _client_with_markets(markets: int, qty: int) -> tuple[str, list[str]]:
-    client = dispatch("orders", {
-        "commandType": "CreateOrderCommand", "clOrdID": uid("CC"), "symbol": "ACME", "side": "Buy",
-        "orderQty": str(markets * qty), "ordType": "Limit", "price": "100", "account": "ACC", "handling": "Desk",
-    }, actor="t").body["order"]["orderId"]
+    client = dispatch(
+        "orders",
+        {
+            "commandType": "CreateOrderCommand",
+            "clOrdID": uid("CC"),
+            "symbol": "ACME",
+            "side": "Buy",
+            "orderQty": str(markets * qty),
+            "ordType": "Limit",
+            "price": "100",
+            "account": "ACC",
+            "handling": "Desk",
+        },
+        actor="t",
+    ).body["order"]["orderId"]
     ids = []
     for _ in range(markets):
-        m = dispatch("orders", {"commandType": "CreateOrderCommand", "clOrdID": uid("CM"), "orderQty": str(qty),
-                                "venue": "MANUAL", "parentId": client}, actor="t").body["order"]["orderId"]
+        m = dispatch(
+            "orders",
+            {
+                "commandType": "CreateOrderCommand",
+                "clOrdID": uid("CM"),
+                "orderQty": str(qty),
+                "venue": "MANUAL",
+                "parentId": client,
+            },
+            actor="t",
+        ).body["order"]["orderId"]
         dispatch("orders", {"commandType": "AcceptOrderCommand", "orderId": m}, actor="t")
         ids.append(m)
     return client, ids
@@ -63,10 +83,20 @@ def test_concurrent_fills_on_one_tree_all_land_on_the_client_order() -> None:
     def filler(market: str) -> Any:
         def go() -> None:
             for _ in range(fills):
-                r = dispatch("executions", {"commandType": "ExecuteOrderCommand", "orderId": market,
-                                            "execID": uid("X"), "lastQty": str(qty), "lastPx": "99.5",
-                                            "venue": "MANUAL"}, actor="t")
+                r = dispatch(
+                    "executions",
+                    {
+                        "commandType": "ExecuteOrderCommand",
+                        "orderId": market,
+                        "execID": uid("X"),
+                        "lastQty": str(qty),
+                        "lastPx": "99.5",
+                        "venue": "MANUAL",
+                    },
+                    actor="t",
+                )
                 assert r.body["execution"]["status"] == "Allocated"
+
         return go
 
     errors = _in_threads([filler(m) for m in markets])
@@ -100,10 +130,13 @@ def test_a_reader_tailing_the_feed_sees_every_event_once_and_in_seq_order() -> N
     def writer() -> None:
         for _ in range(orders_each):
             client, _ = _client_with_markets(1, 5)
-            dispatch("orders", {"commandType": "CancelOrderCommand", "orderId": client, "clOrdID": uid("CX")},
-                     actor="t")
+            dispatch(
+                "orders",
+                {"commandType": "CancelOrderCommand", "orderId": client, "clOrdID": uid("CX")},
+                actor="t",
+            )
 
-    reading = threading.Thread(target=lambda: (_in_threads([reader])))
+    reading = threading.Thread(target=lambda: _in_threads([reader]))
     reading.start()
     errors = _in_threads([writer for _ in range(writers)])
     done.set()
@@ -116,18 +149,28 @@ def test_a_reader_tailing_the_feed_sees_every_event_once_and_in_seq_order() -> N
 
 
 def test_a_stale_expected_version_is_refused_under_concurrency() -> None:
-    client, (market,) = _client_with_markets(1, 10)
+    _client, (market,) = _client_with_markets(1, 10)
     version = order_get(market)["version"]
     outcomes: list[Any] = []
 
     def replace(price: str) -> Any:
         def go() -> None:
             try:
-                r = dispatch("orders", {"commandType": "ReplaceOrderCommand", "orderId": market, "clOrdID": uid("R"),
-                                        "price": price, "expectedVersion": version}, actor="t")
+                r = dispatch(
+                    "orders",
+                    {
+                        "commandType": "ReplaceOrderCommand",
+                        "orderId": market,
+                        "clOrdID": uid("R"),
+                        "price": price,
+                        "expectedVersion": version,
+                    },
+                    actor="t",
+                )
                 outcomes.append(r.status_code)
             except Exception as exc:
                 outcomes.append(getattr(exc, "code", repr(exc)))
+
         return go
 
     errors = _in_threads([replace("99"), replace("98")])

@@ -98,7 +98,9 @@ def build_history() -> dict[str, str]:
     order_cmd("ReplaceOrderCommand", orderId=c1, clOrdID=uid("R"), orderQty="1100")
     # cascade: cancelling the client order cancels its working children (and their slices)
     order_cmd("CancelOrderCommand", orderId=c1, clOrdID=uid("K"))
-    for row in Order.objects.filter(root_id=c1, status="PendingCancel").exclude(kind="Client").order_by("-kind"):
+    for row in (
+        Order.objects.filter(root_id=c1, status="PendingCancel").exclude(kind="Client").order_by("-kind")
+    ):
         if Order.objects.get(pk=row.pk).status != "PendingCancel":
             continue
         if row.kind == "Slice" and row.order_id == s2:
@@ -270,7 +272,9 @@ def test_management_command() -> None:
 
     call_command("replay", "--rebuild", "--type", "order", stdout=io.StringIO())
     call_command("replay", stdout=io.StringIO())  # clean again
-    assert Order.objects.get(pk=ids["c1"]).leaves_qty == Decimal(Order.objects.get(pk=ids["c1"]).doc["leavesQty"])
+    assert Order.objects.get(pk=ids["c1"]).leaves_qty == Decimal(
+        Order.objects.get(pk=ids["c1"]).doc["leavesQty"]
+    )
 
     with pytest.raises(CommandError, match="unknown --type"):
         call_command("replay", "--type", "nope", stdout=io.StringIO())

@@ -19,11 +19,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
 
 from executions.models import Execution, ExecutionEvent
 from oms.core.dispatch import CommandResult, dispatch
@@ -73,6 +80,20 @@ def snapshot() -> tuple[Any, ...]:
     )
 
 
+def affected_rows(body: dict[str, Any]) -> tuple[Any, ...]:
+    """The full state of what a command names: its order (or parent) and its execution."""
+    order_id = body.get("orderId") or body.get("parentId")
+    execution_id = body.get("executionId")
+    return (
+        Order.objects.filter(pk=order_id).values_list("doc", flat=True).first()
+        if isinstance(order_id, str)
+        else None,
+        Execution.objects.filter(pk=execution_id).values_list("doc", flat=True).first()
+        if isinstance(execution_id, str)
+        else None,
+    )
+
+
 def _is_open(o: dict[str, Any]) -> bool:
     return o["phase"] in ("PendingNew", "Open")
 
@@ -117,12 +138,20 @@ class OrderMachine(RuleBasedStateMachine):
     ) -> CommandResult | None:
         """Send a command; a refusal must change nothing, a success must report what it appended."""
         before = snapshot()
+        rows = affected_rows(body)
         try:
             result = dispatch(topic, body, actor="fuzzer")
         except ApplicationError as exc:
-            assert snapshot() == before, f"{body['commandType']} refused ({exc.code}) but changed the database"
+            assert snapshot() == before, (
+                f"{body['commandType']} refused ({exc.code}) but changed the database"
+            )
+            assert affected_rows(body) == rows, (
+                f"{body['commandType']} refused ({exc.code}) but changed its target"
+            )
             if refused is not None:
-                assert isinstance(exc, refused), f"{body}: expected {refused.__name__}, got {exc.code}: {exc.message}"
+                assert isinstance(exc, refused), (
+                    f"{body}: expected {refused.__name__}, got {exc.code}: {exc.message}"
+                )
             return None
         assert refused is None, f"{body}: expected {refused.__name__}, but it succeeded: {result.body}"
         after = snapshot()
@@ -169,7 +198,9 @@ class OrderMachine(RuleBasedStateMachine):
         self.create_bodies[order["orderId"]] = body
         return order["orderId"]
 
-    def _child(self, parent_id: str, qty: str, priced: bool, price: str, accept: bool, fill: str | None) -> str | None:
+    def _child(
+        self, parent_id: str, qty: str, priced: bool, price: str, accept: bool, fill: str | None
+    ) -> str | None:
         cl_ord_id = fresh("M")
         body: dict[str, Any] = {
             "commandType": "CreateOrderCommand",
@@ -192,7 +223,9 @@ class OrderMachine(RuleBasedStateMachine):
             assert accepted is not None and accepted.body["order"]["status"] == "New"
         if fill is not None:
             # a fill at once (a fill before the acknowledgement implies it): all, half or one
-            amount = {"all": Decimal(qty), "half": Decimal(qty) / 2, "one": min(Decimal(1), Decimal(qty))}[fill]
+            amount = {"all": Decimal(qty), "half": Decimal(qty) / 2, "one": min(Decimal(1), Decimal(qty))}[
+                fill
+            ]
             self._execute(order["orderId"], str(amount), price if priced else "10", "MANUAL")
         return order["orderId"]
 
@@ -205,7 +238,9 @@ class OrderMachine(RuleBasedStateMachine):
         accept=st.booleans(),
         fill=st.sampled_from([None, "all", "half", "one"]),
     )
-    def create_market(self, parent: str, qty: str, priced: bool, price: str, accept: bool, fill: str | None) -> Any:
+    def create_market(
+        self, parent: str, qty: str, priced: bool, price: str, accept: bool, fill: str | None
+    ) -> Any:
         order_id = self._child(parent, qty, priced, price, accept, fill)
         return multiple() if order_id is None else order_id
 
@@ -218,7 +253,9 @@ class OrderMachine(RuleBasedStateMachine):
         accept=st.booleans(),
         fill=st.sampled_from([None, "all", "half", "one"]),
     )
-    def create_slice(self, parent: str, qty: str, priced: bool, price: str, accept: bool, fill: str | None) -> Any:
+    def create_slice(
+        self, parent: str, qty: str, priced: bool, price: str, accept: bool, fill: str | None
+    ) -> Any:
         order_id = self._child(parent, qty, priced, price, accept, fill)
         return multiple() if order_id is None else order_id
 
@@ -292,7 +329,11 @@ class OrderMachine(RuleBasedStateMachine):
             fields["price"] = price
         refused = ValidationFailed if not fields else None
         if restate:
-            self.send("orders", {"commandType": "RestateOrderCommand", "orderId": order_id, **fields}, refused=refused)
+            self.send(
+                "orders",
+                {"commandType": "RestateOrderCommand", "orderId": order_id, **fields},
+                refused=refused,
+            )
             return
         cl_ord_id = fresh("R")
         body = {"commandType": "ReplaceOrderCommand", "orderId": order_id, "clOrdID": cl_ord_id, **fields}
@@ -354,7 +395,9 @@ class OrderMachine(RuleBasedStateMachine):
         px=st.one_of(st.none(), prices),
         retarget=st.one_of(st.none(), orders),
     )
-    def follow_up(self, execution_id: str, op: str, qty: str | None, px: str | None, retarget: str | None) -> None:
+    def follow_up(
+        self, execution_id: str, op: str, qty: str | None, px: str | None, retarget: str | None
+    ) -> None:
         """TradeCorrect, TradeCancel, or the desk allocating or discarding a held execution."""
         body: dict[str, Any] = {"commandType": f"{op}ExecutionCommand", "executionId": execution_id}
         refused = None
@@ -419,11 +462,20 @@ class OrderMachine(RuleBasedStateMachine):
             }
             self.send("orders", body, refused=NotFound)
         elif kind == "unknown_parent":
-            body = {"commandType": "CreateOrderCommand", "clOrdID": fresh("U"), "parentId": UNKNOWN_ORDER, "orderQty": "5"}
+            body = {
+                "commandType": "CreateOrderCommand",
+                "clOrdID": fresh("U"),
+                "parentId": UNKNOWN_ORDER,
+                "orderQty": "5",
+            }
             self.send("orders", body, refused=NotFound)
         elif kind == "unknown_execution":
             command = data.draw(st.sampled_from(["Correct", "Bust", "Allocate", "Reject"]))
-            body = {"commandType": f"{command}ExecutionCommand", "executionId": UNKNOWN_EXECUTION, "lastQty": "1"}
+            body = {
+                "commandType": f"{command}ExecutionCommand",
+                "executionId": UNKNOWN_EXECUTION,
+                "lastQty": "1",
+            }
             self.send("executions", body, refused=NotFound)
         elif kind == "execute_misdirected":
             clients = [oid for oid, k, _ in orders if k == "Client"]
@@ -431,7 +483,13 @@ class OrderMachine(RuleBasedStateMachine):
             execution_id = self._execute(order_id, data.draw(quantities), data.draw(prices), "MANUAL")
             reasons = Execution.objects.get(pk=execution_id).doc["reviewReasons"]
             assert ("unknown_order" if order_id == UNKNOWN_ORDER else "not_a_venue_order") in reasons
-        elif kind in ("create_again", "create_used_cl_ord_id", "grandchild", "replace_bad_numbers", "stale_version"):
+        elif kind in (
+            "create_again",
+            "create_used_cl_ord_id",
+            "grandchild",
+            "replace_bad_numbers",
+            "stale_version",
+        ):
             if not orders:
                 return
             order_id, order_kind, version = data.draw(st.sampled_from(orders))
@@ -439,7 +497,11 @@ class OrderMachine(RuleBasedStateMachine):
                 # the same clOrdID with the same content is the same order; with other content, a conflict
                 body = self.create_bodies[order_id]
                 again = self.send("orders", body)
-                assert again is not None and again.body["duplicate"] and again.body["order"]["orderId"] == order_id
+                assert (
+                    again is not None
+                    and again.body["duplicate"]
+                    and again.body["order"]["orderId"] == order_id
+                )
                 self.send("orders", {**body, "orderQty": "7", "text": "other"}, refused=DuplicateClOrdID)
             elif kind == "create_used_cl_ord_id":
                 body = {
@@ -454,15 +516,28 @@ class OrderMachine(RuleBasedStateMachine):
                 }
                 self.send("orders", body, refused=DuplicateClOrdID)
             elif kind == "grandchild":
-                body = {"commandType": "CreateOrderCommand", "clOrdID": fresh("G"), "parentId": order_id, "orderQty": "1", "venue": "MANUAL"}
+                body = {
+                    "commandType": "CreateOrderCommand",
+                    "clOrdID": fresh("G"),
+                    "parentId": order_id,
+                    "orderQty": "1",
+                    "venue": "MANUAL",
+                }
                 if order_kind == "Slice":
                     self.send("orders", body, refused=ValidationFailed)  # a slice cannot have children
             elif kind == "replace_bad_numbers":
                 field = data.draw(st.sampled_from(["orderQty", "price"]))
-                body = {"commandType": "ReplaceOrderCommand", "orderId": order_id, "clOrdID": fresh("R"), field: data.draw(bad_quantities)}
+                body = {
+                    "commandType": "ReplaceOrderCommand",
+                    "orderId": order_id,
+                    "clOrdID": fresh("R"),
+                    field: data.draw(bad_quantities),
+                }
                 self.send("orders", body, refused=ValidationFailed)
             else:
-                expected = data.draw(st.integers(min_value=0, max_value=version + 3).filter(lambda v: v != version))
+                expected = data.draw(
+                    st.integers(min_value=0, max_value=version + 3).filter(lambda v: v != version)
+                )
                 body = {"commandType": "ExpireOrderCommand", "orderId": order_id, "expectedVersion": expected}
                 self.send("orders", body, refused=VersionConflict)
         elif executions:
@@ -474,7 +549,11 @@ class OrderMachine(RuleBasedStateMachine):
                 assert again.body["execution"]["executionId"] == execution_id
             else:
                 value = data.draw(st.sampled_from(["0", "-3", "x", True]))
-                body = {"commandType": "CorrectExecutionCommand", "executionId": execution_id, "lastQty": value}
+                body = {
+                    "commandType": "CorrectExecutionCommand",
+                    "executionId": execution_id,
+                    "lastQty": value,
+                }
                 self.send("executions", body, refused=ValidationFailed)
 
     # --- invariants ---------------------------------------------------------------------------
@@ -513,13 +592,17 @@ class OrderMachine(RuleBasedStateMachine):
                 assert cum <= qty, where
             if o["kind"] != "Slice":
                 # the parent's running view of its children: how many still work, how much they hold
-                working = sum(1 for k in kids if _is_open(k) and Decimal(k["cumQty"]) < Decimal(k["orderQty"]))
+                working = sum(
+                    1 for k in kids if _is_open(k) and Decimal(k["cumQty"]) < Decimal(k["orderQty"])
+                )
                 assert o["workingChildren"] == working, where
                 assert Decimal(o["placedQty"]) == sum((_committed(k) for k in kids), ZERO), where
             # leavesQty = orderQty - cumQty while working, 0 once done. An order done for the day
-            # with a cancel pending reports PendingCancel but works no more today: 0 (FIX G.1.c)
+            # with a cancel pending reports PendingCancel but works no more today: 0 (FIX G.1.c).
+            # (Only a client order can be over-executed, by a child replaced or restated above
+            # what it left free, FIX C.1.b: its leavesQty is then 0, not negative.)
             if o["status"] in WORKING and o["phase"] != "DoneForDay":
-                assert leaves == qty - cum, where
+                assert leaves == max(qty - cum, ZERO), where
             else:
                 assert leaves == ZERO, where
 
@@ -547,8 +630,11 @@ def test_random_command_sequences_keep_the_invariants() -> None:
     run_state_machine_as_test(
         OrderMachine,
         settings=settings(
-            # about 20 s on SQLite; HYPOTHESIS_MAX_EXAMPLES=1000 hunts longer
-            max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "80")),
+            # about 20 s on SQLite and 25 s on PostgreSQL (slower per statement);
+            # HYPOTHESIS_MAX_EXAMPLES=1000 hunts longer
+            max_examples=int(
+                os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "40" if connection.vendor == "postgresql" else "80")
+            ),
             stateful_step_count=50,
             print_blob=True,
             deadline=None,

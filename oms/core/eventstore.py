@@ -176,19 +176,21 @@ class UnitOfWork:
         rows_by_model: dict[type[models.Model], list[dict[str, Any]]] = {}
         for i, p in enumerate(self._pending):
             env = p.env
-            rows_by_model.setdefault(p.agg.event_model, []).append({
-                "offset": n - 1 - i,  # seq = last_seq - offset
-                "aggregate_id": env.aggregate_id,
-                "version": env.version,
-                "type": env.type,
-                "data": env.data,
-                "command": command,
-                "state": p.state_json,
-                "actor": actor,
-                "correlation_id": corr,
-                "occurred_at": env.occurred_at,
-                "recorded_at": env.recorded_at,
-            })
+            rows_by_model.setdefault(p.agg.event_model, []).append(
+                {
+                    "offset": n - 1 - i,  # seq = last_seq - offset
+                    "aggregate_id": env.aggregate_id,
+                    "version": env.version,
+                    "type": env.type,
+                    "data": env.data,
+                    "command": command,
+                    "state": p.state_json,
+                    "actor": actor,
+                    "correlation_id": corr,
+                    "occurred_at": env.occurred_at,
+                    "recorded_at": env.recorded_at,
+                }
+            )
         cursors: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) whose rowcount is checked
         seq_cur = connection.cursor()
         try:
@@ -200,7 +202,11 @@ class UnitOfWork:
                     if loaded_version == 0:
                         cur.execute(sql.insert_sql(agg.state_model), sql.row_params(agg.state_model, row))
                     else:
-                        params = [*sql.row_params(agg.state_model, row, for_update=True), aggregate_id, loaded_version]
+                        params = [
+                            *sql.row_params(agg.state_model, row, for_update=True),
+                            aggregate_id,
+                            loaded_version,
+                        ]
                         cur.execute(sql.update_sql(agg.state_model), params)
                     cursors.append((cur, name, aggregate_id))
                 seq_cur.execute(_ADVANCE_SEQ, [n])
@@ -223,20 +229,22 @@ class UnitOfWork:
         out = []
         for i, p in enumerate(self._pending):
             env = p.env
-            out.append({
-                "seq": last - (n - 1 - i),
-                "topic": p.agg.topic,
-                "type": env.type,
-                "aggregateId": env.aggregate_id,
-                "version": env.version,
-                "data": env.data,
-                "command": command,
-                "state": p.state_json,
-                "actor": actor,
-                "correlationId": corr,
-                "occurredAt": _iso(env.occurred_at),
-                "recordedAt": _iso(env.recorded_at),
-            })
+            out.append(
+                {
+                    "seq": last - (n - 1 - i),
+                    "topic": p.agg.topic,
+                    "type": env.type,
+                    "aggregateId": env.aggregate_id,
+                    "version": env.version,
+                    "data": env.data,
+                    "command": command,
+                    "state": p.state_json,
+                    "actor": actor,
+                    "correlationId": corr,
+                    "occurredAt": _iso(env.occurred_at),
+                    "recordedAt": _iso(env.recorded_at),
+                }
+            )
         transaction.on_commit(lambda: _notify(out))
         return out
 

@@ -191,7 +191,9 @@ def replay(
     aggs = [a for a in aggregate_types() if wanted is None or a.name in wanted]
     if wanted is not None and len(aggs) != len(wanted):
         known = ", ".join(a.name for a in aggregate_types())
-        raise ValueError(f"unknown aggregate type(s) {sorted(wanted - {a.name for a in aggs})}; known: {known}")
+        raise ValueError(
+            f"unknown aggregate type(s) {sorted(wanted - {a.name for a in aggs})}; known: {known}"
+        )
     indexes = derived_indexes()
     report = ReplayReport(mode="rebuild" if rebuild else "verify")
     run = _Run(report, rebuild=rebuild, max_differences=max_differences)
@@ -415,7 +417,8 @@ def _flush(
         if pk_name not in columns:
             columns.append(pk_name)
         live = {
-            r[pk_name]: r for r in model.objects.filter(pk__in=[f.aggregate_id for f in good]).values(*columns)
+            r[pk_name]: r
+            for r in model.objects.filter(pk__in=[f.aggregate_id for f in good]).values(*columns)
         }
         to_create: list[models.Model] = []
         for (f, doc), values in zip(rows, wanted, strict=True):
@@ -451,7 +454,11 @@ def _flush(
 
 
 def _flush_index(
-    run: _Run, tr: TypeReport, agg: AggregateType[Any], ix: DerivedIndex, rows: dict[str, tuple[str, dict[str, Any]]]
+    run: _Run,
+    tr: TypeReport,
+    agg: AggregateType[Any],
+    ix: DerivedIndex,
+    rows: dict[str, tuple[str, dict[str, Any]]],
 ) -> int:
     """Check (and in a rebuild, write) the index rows implied by a batch; returns how many exist."""
     if not rows:
@@ -510,11 +517,18 @@ def _index_extras(
         keys.update(key for key, _ in ix.rows(env))
     pk_name = ix.model._meta.pk.name
     extras = [
-        r for r in ix.model.objects.values_list(pk_name, *ix.fields).iterator(chunk_size=chunk_size) if r[0] not in keys
+        r
+        for r in ix.model.objects.values_list(pk_name, *ix.fields).iterator(chunk_size=chunk_size)
+        if r[0] not in keys
     ]
     for key, *values in extras:
         owner = values[0] if values else ""
-        run.differ(tr, Difference(agg.name, str(owner), f"index {ix.name}", key, dict(zip(ix.fields, values)), None))
+        run.differ(
+            tr,
+            Difference(
+                agg.name, str(owner), f"index {ix.name}", key, dict(zip(ix.fields, values, strict=True)), None
+            ),
+        )
     if extras and run.rebuild:
         extra_keys = [r[0] for r in extras]
         for i in range(0, len(extra_keys), 500):

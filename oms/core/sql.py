@@ -20,7 +20,9 @@ from django.db import connection, models
 
 @cache
 def _fields(model: type[models.Model]) -> tuple[models.Field, ...]:
-    return tuple(f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField)))
+    return tuple(
+        f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))
+    )
 
 
 def _columns(model: type[models.Model]) -> str:
@@ -30,7 +32,9 @@ def _columns(model: type[models.Model]) -> str:
 @cache
 def insert_sql(model: type[models.Model]) -> str:
     marks = ", ".join(["%s"] * len(_fields(model)))
-    return f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({_columns(model)}) VALUES ({marks})"
+    return (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({_columns(model)}) VALUES ({marks})"
+    )
 
 
 @cache
@@ -38,7 +42,9 @@ def update_sql(model: type[models.Model]) -> str:
     """UPDATE ... WHERE pk = %s AND version = %s: a compare-and-set on the version loaded."""
     pk = model._meta.pk
     assert pk is not None
-    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in _fields(model) if not f.primary_key)
+    sets = ", ".join(
+        f"{connection.ops.quote_name(f.column)} = %s" for f in _fields(model) if not f.primary_key
+    )
     return f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} WHERE {pk.column} = %s AND version = %s"
 
 
@@ -87,7 +93,11 @@ def event_insert_sql(model: type[models.Model], rows: int) -> str:
     table = connection.ops.quote_name(model._meta.db_table)
     fields = _event_fields(model)
     columns = ", ".join(["seq", *(connection.ops.quote_name(f.column) for f in fields)])
-    one = "((SELECT last_seq FROM oms_event_sequence WHERE id = 1) - %s, " + ", ".join(["%s"] * len(fields)) + ")"
+    one = (
+        "((SELECT last_seq FROM oms_event_sequence WHERE id = 1) - %s, "
+        + ", ".join(["%s"] * len(fields))
+        + ")"
+    )
     return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * rows)
 
 

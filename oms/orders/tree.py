@@ -37,9 +37,7 @@ _LOCK_SELECT = (
     "UNION SELECT parent_id FROM orders WHERE order_id = %s) ORDER BY kind"
 )
 _LOCK_SQL = {True: _LOCK_SELECT + " FOR UPDATE", False: _LOCK_SELECT}
-_RESERVE_SQL = (
-    "INSERT INTO order_cl_ord_ids (cl_ord_id, order_id, fingerprint) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-)
+_RESERVE_SQL = "INSERT INTO order_cl_ord_ids (cl_ord_id, order_id, fingerprint) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
 
 
 def new_id(prefix: str) -> str:

@@ -41,7 +41,9 @@ class Command(BaseCommand):
         known = {a.name for a in aggregate_types()}
         unknown = set(options["types"] or []) - known
         if unknown:
-            raise CommandError(f"unknown --type {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise CommandError(
+                f"unknown --type {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
         try:
             report = replay(
                 types=options["types"],
@@ -54,17 +56,11 @@ class Command(BaseCommand):
             for line in format_report(exc.report, limit=options["limit"]):
                 self.stderr.write(line)
             raise CommandError(str(exc), returncode=2) from None
-        lines = format_report(report, limit=options["limit"])
-        if report.mode == "rebuild":
-            for line in lines:
-                self.stdout.write(line)
-            self.stdout.write(self.style.SUCCESS("rebuilt from the event log"))
-            return
-        if report.ok:
-            for line in lines:
-                self.stdout.write(line)
-            self.stdout.write(self.style.SUCCESS("replayed state equals live state"))
-            return
-        for line in lines:
+        for line in format_report(report, limit=options["limit"]):
             self.stdout.write(line)
-        raise CommandError(f"{report.difference_count} difference(s) between replayed and live state")
+        if report.mode == "rebuild":
+            self.stdout.write(self.style.SUCCESS("rebuilt from the event log"))
+        elif report.ok:
+            self.stdout.write(self.style.SUCCESS("replayed state equals live state"))
+        else:
+            raise CommandError(f"{report.difference_count} difference(s) between replayed and live state")
