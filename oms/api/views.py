@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -16,7 +15,7 @@ from rest_framework.views import APIView
 
 from executions import selectors as exec_selectors
 from executions.models import Execution
-from oms.api.filters import ExecutionFilter, OrderFilter
+from oms.api.filters import ExecutionFilter, OrderFilter, SpecificationFilterBackend
 from oms.api.pagination import int_param
 from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
@@ -76,7 +75,7 @@ class _DocListView(ListAPIView):
     # a filtered, paginated list answering the stored state documents as they are; a ListAPIView
     # (its `serializer_class` is for the schema only) so the OpenAPI schema documents it as a
     # list: its filter parameters, limit/offset and the paginated response shape
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [SpecificationFilterBackend]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())

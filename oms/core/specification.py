@@ -100,6 +100,8 @@ class Field:
 def _parse_one(f: Field, raw: object) -> object:
     if isinstance(raw, Enum):
         raw = raw.value
+    if isinstance(raw, str) and "\x00" in raw:
+        raise ValueError("Null characters are not allowed.")  # PostgreSQL cannot compare them
     if f.choices is not None:
         allowed = {c.value for c in f.choices}  # type: ignore[attr-defined]
         if raw not in allowed:

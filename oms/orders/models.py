@@ -26,7 +26,9 @@ class Order(models.Model):
     side = models.CharField(max_length=10, choices=[(s.value, s.value) for s in Side])
     account = models.CharField(max_length=64, db_index=True)
     venue = models.CharField(max_length=64, null=True, blank=True)
-    status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in OrdStatus], db_index=True)
+    # no single-column index on status: the planner preferred it over the partial index below
+    # and turned the blotter's COUNT into a BitmapAnd over every working order (docs/benchmarks.md)
+    status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in OrdStatus])
     handling = models.CharField(max_length=8, choices=[(h.value, h.value) for h in Handling])
     order_qty = models.DecimalField(max_digits=28, decimal_places=10)
     cum_qty = models.DecimalField(max_digits=28, decimal_places=10)
