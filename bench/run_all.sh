@@ -13,7 +13,7 @@ LOG=var/bench/run_all.log
   echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $(git rev-parse --short HEAD 2>/dev/null || true), load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "=== 1. commands (in-process dispatch vs raw psycopg floor vs eventsourcing), then a profile"
   "$PY" -m bench.commands --seconds 20 --rounds 4 --profile 300 --keep-db
-  echo "=== 1b. the same with custom plans for every statement (PGOPTIONS, no code change): see docs/benchmarks.md"
+  echo "=== 1b. a second sample (custom plans are now the default; PGOPTIONS kept for older commits)"
   PGOPTIONS="-c plan_cache_mode=force_custom_plan" "$PY" -m bench.commands --seconds 20 --rounds 4 \
     --db oms_bench_custom --name commands_force_custom_plan
   echo "=== 2. replay verify (reuses the commands database, then drops it)"
