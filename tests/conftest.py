@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 from oms.core.dispatch import CommandResult, dispatch
+from tests.lifecycle import Desk
 
 _ids = itertools.count(1)
 
@@ -112,3 +113,17 @@ def post(desk: APIClient) -> Callable[..., Any]:
         return response.status_code, response.json()
 
     return send
+
+
+@pytest.fixture
+def trader(db: Any) -> Desk:
+    """The desk driving the lifecycle in-process (tests/lifecycle.py)."""
+    return Desk("dispatch")
+
+
+@pytest.fixture(params=["dispatch", "http"])
+def trader_any(request: pytest.FixtureRequest, db: Any) -> Desk:
+    """The same desk, once in-process and once over HTTP."""
+    if request.param == "http":
+        return Desk("http", request.getfixturevalue("desk"))
+    return Desk("dispatch")

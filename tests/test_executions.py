@@ -12,18 +12,6 @@ from oms.orders.models import OrderEvent
 from tests.lifecycle import D, Desk, px, q, uid
 
 
-@pytest.fixture
-def trader(db) -> Desk:
-    return Desk("dispatch")
-
-
-@pytest.fixture(params=["dispatch", "http"])
-def trader_any(request, db) -> Desk:
-    if request.param == "http":
-        return Desk("http", request.getfixturevalue("desk"))
-    return Desk("dispatch")
-
-
 def limit_buy(t: Desk, qty: int = 100, price: str = "10") -> dict:
     return t.venue_order(qty, ordType="Limit", price=price)
 

@@ -17,18 +17,6 @@ from oms.orders.models import Order, OrderEvent
 from tests.lifecycle import D, Desk, assert_tree_replays, px, q, uid
 
 
-@pytest.fixture
-def trader(db) -> Desk:
-    return Desk("dispatch")
-
-
-@pytest.fixture(params=["dispatch", "http"])
-def trader_any(request, db) -> Desk:
-    if request.param == "http":
-        return Desk("http", request.getfixturevalue("desk"))
-    return Desk("dispatch")
-
-
 def partially_filled(t: Desk, qty: int = 100, filled: int = 20, **client_fields) -> dict:
     m = t.venue_order(qty, **client_fields)
     m = t.fill(m, filled)

@@ -12,18 +12,6 @@ from oms.orders.models import Order
 from tests.lifecycle import D, Desk, assert_tree_replays, px, q, uid
 
 
-@pytest.fixture
-def trader(db) -> Desk:
-    return Desk("dispatch")
-
-
-@pytest.fixture(params=["dispatch", "http"])
-def trader_any(request, db) -> Desk:
-    if request.param == "http":
-        return Desk("http", request.getfixturevalue("desk"))
-    return Desk("dispatch")
-
-
 def tree_numbers(order: dict) -> tuple[Decimal, int]:
     return D(order["placedQty"]), order["workingChildren"]
 
