@@ -193,6 +193,7 @@ class UnitOfWork:
             )
         cursors: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) whose rowcount is checked
         seq_cur = connection.cursor()
+        encode = sql.Encoded()
         try:
             with sql.pipeline():
                 for (name, aggregate_id), (state, loaded_version, doc) in self._states.items():
@@ -200,10 +201,12 @@ class UnitOfWork:
                     row = agg.to_row(state, doc)
                     cur = connection.cursor()
                     if loaded_version == 0:
-                        cur.execute(sql.insert_sql(agg.state_model), sql.row_params(agg.state_model, row))
+                        cur.execute(
+                            sql.insert_sql(agg.state_model), sql.row_params(agg.state_model, row, encode)
+                        )
                     else:
                         params = [
-                            *sql.row_params(agg.state_model, row, for_update=True),
+                            *sql.row_params(agg.state_model, row, encode, for_update=True),
                             aggregate_id,
                             loaded_version,
                         ]
@@ -214,7 +217,7 @@ class UnitOfWork:
                     params = []
                     for row in rows:
                         params.append(row["offset"])
-                        params.extend(sql.event_params(model, row))
+                        params.extend(sql.event_params(model, row, encode))
                     cur = connection.cursor()
                     cur.execute(sql.event_insert_sql(model, len(rows)), params)
                     cursors.append((cur, "", ""))

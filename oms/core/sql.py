@@ -49,18 +49,19 @@ def update_sql(model: type[models.Model]) -> str:
 
 
 Adapter = Callable[[Any], Any]
+JSON = None  # marker: a JSON column, encoded once per object per commit (see `Encoded`)
 
 
-def _adapter(field: models.Field) -> Adapter:
+def _adapter(field: models.Field) -> Adapter | None:
     """The field's own database adaptation, resolved once (what `get_db_prep_save` would do).
 
     Resolving it per value costs more than the statement itself on the hot path, mostly in
-    looking up the thread-local connection again for every column.
+    looking up the thread-local connection again for every column. JSON columns answer None:
+    they are encoded by `Encoded`, once per object.
     """
     ops = connection.ops
     if isinstance(field, models.JSONField):
-        encoder = field.encoder
-        return lambda v: None if v is None else ops.adapt_json_value(v, encoder)
+        return JSON
     if isinstance(field, models.DateTimeField):
         return ops.adapt_datetimefield_value
     if isinstance(field, models.DecimalField):
@@ -71,16 +72,46 @@ def _adapter(field: models.Field) -> Adapter:
     return lambda v: field.get_db_prep_save(v, connection)
 
 
+class Encoded:
+    """JSON text per object for one commit: the command is stored on every event, and each state
+    document both on its row and on its last event; encoding each once saves a third of the
+    write path's Python time. Text works for jsonb on PostgreSQL (cast on input) and SQLite."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+        self._keep: list[Any] = []  # ids are only unique while the objects live
+
+    def __call__(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        key = id(value)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = json.dumps(value)
+            self._keep.append(value)
+        return text
+
+
 @cache
-def _adapters(model: type[models.Model], vendor: str, for_update: bool) -> tuple[tuple[str, Adapter], ...]:
+def _adapters(
+    model: type[models.Model], vendor: str, for_update: bool
+) -> tuple[tuple[str, Adapter | None], ...]:
     fields = _fields(model)
     if for_update:
         fields = tuple(f for f in fields if not f.primary_key)
     return tuple((f.attname, _adapter(f)) for f in fields)
 
 
-def row_params(model: type[models.Model], row: dict[str, Any], *, for_update: bool = False) -> list[Any]:
-    return [adapt(row[name]) for name, adapt in _adapters(model, connection.vendor, for_update)]
+def _params(
+    adapters: tuple[tuple[str, Adapter | None], ...], row: dict[str, Any], encode: Encoded
+) -> list[Any]:
+    return [encode(row[name]) if adapt is JSON else adapt(row[name]) for name, adapt in adapters]  # type: ignore[misc]
+
+
+def row_params(
+    model: type[models.Model], row: dict[str, Any], encode: Encoded, *, for_update: bool = False
+) -> list[Any]:
+    return _params(_adapters(model, connection.vendor, for_update), row, encode)
 
 
 @cache
@@ -88,6 +119,7 @@ def _event_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     return tuple(f for f in _fields(model) if f.attname != "seq")
 
 
+@cache
 def event_insert_sql(model: type[models.Model], rows: int) -> str:
     """Multi-row event INSERT whose seq is read from the sequence row this transaction just advanced."""
     table = connection.ops.quote_name(model._meta.db_table)
@@ -102,12 +134,12 @@ def event_insert_sql(model: type[models.Model], rows: int) -> str:
 
 
 @cache
-def _event_adapters(model: type[models.Model], vendor: str) -> tuple[tuple[str, Adapter], ...]:
+def _event_adapters(model: type[models.Model], vendor: str) -> tuple[tuple[str, Adapter | None], ...]:
     return tuple((f.attname, _adapter(f)) for f in _event_fields(model))
 
 
-def event_params(model: type[models.Model], row: dict[str, Any]) -> list[Any]:
-    return [adapt(row[name]) for name, adapt in _event_adapters(model, connection.vendor)]
+def event_params(model: type[models.Model], row: dict[str, Any], encode: Encoded) -> list[Any]:
+    return _params(_event_adapters(model, connection.vendor), row, encode)
 
 
 @contextlib.contextmanager
