@@ -218,30 +218,30 @@ def main() -> None:
                 seq[0] += 1
                 return seq[0]
 
+        def orders_until(send: Any, deadline: float, local: dict[str, list[float]]) -> int:
+            """Drive whole orders through `send` until the deadline; returns the commands sent."""
+            n = 0
+            while CLOCK() < deadline:
+                wl.run_order(send, lambda label, s: local[label].append(s), tag, next_i(), CLOCK)
+                n += wl.COMMANDS_PER_ORDER
+            return n
+
         def http_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
             client = Client(port, token)
-            n = 0
             try:
-                while CLOCK() < deadline:
-                    wl.run_order(client.send, lambda label, s: local[label].append(s), tag, next_i(), CLOCK)
-                    n += wl.COMMANDS_PER_ORDER
+                return orders_until(client.send, deadline, local)
             finally:
                 client.close()
-            return n
 
         def inproc_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
             def send(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
                 r = dispatch(topic, body, actor="bench")
                 return r.status_code, r.body
 
-            n = 0
             try:
-                while CLOCK() < deadline:
-                    wl.run_order(send, lambda label, s: local[label].append(s), tag, next_i(), CLOCK)
-                    n += wl.COMMANDS_PER_ORDER
+                return orders_until(send, deadline, local)
             finally:
                 connections.close_all()
-            return n
 
         def drf_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
             from rest_framework.test import APIClient
@@ -253,14 +253,10 @@ def main() -> None:
                 r = api.post(f"/api/commands/{topic}", body, format="json")
                 return r.status_code, r.json()
 
-            n = 0
             try:
-                while CLOCK() < deadline:
-                    wl.run_order(send, lambda label, s: local[label].append(s), tag, next_i(), CLOCK)
-                    n += wl.COMMANDS_PER_ORDER
+                return orders_until(send, deadline, local)
             finally:
                 connections.close_all()
-            return n
 
         def asgi_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
             from oms.asgi import application
@@ -275,14 +271,10 @@ def main() -> None:
                 )
                 return status, json.loads(data)
 
-            n = 0
             try:
-                while CLOCK() < deadline:
-                    wl.run_order(send, lambda label, s: local[label].append(s), tag, next_i(), CLOCK)
-                    n += wl.COMMANDS_PER_ORDER
+                return orders_until(send, deadline, local)
             finally:
                 loop.close()
-            return n
 
         # a known order for the GET floor; warm the server and this process up (untimed)
         c = Client(port, token)
