@@ -31,10 +31,25 @@ fi
 
 want="$(cat pyproject.toml; "$VENV/bin/python" -c 'import sys; print(sys.version)')"
 want="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
-    exit 0
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+    echo "setup: installing the project and its dev tools into $VENV (pyproject.toml changed or first run)"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet -e '.[dev]'
+    echo "$want" > "$STAMP"
+    echo "setup: python done"
 fi
-echo "setup: installing the project and its dev tools into $VENV (pyproject.toml changed or first run)"
-"$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet -e '.[dev]'
-echo "$want" > "$STAMP"
-echo "setup: done"
+
+# front-end packages (the blotter's data grid) from the committed lock file, never committed
+# themselves: node_modules/ is served through Django staticfiles (see STATICFILES_DIRS)
+NPM_STAMP=node_modules/.oms-npm-stamp
+if [ -f package-lock.json ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "setup: npm not found; install Node.js (>= 18) and npm for the blotter's front-end packages" >&2
+        exit 1
+    fi
+    npm_want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+    if [ ! -f "$NPM_STAMP" ] || [ "$(cat "$NPM_STAMP")" != "$npm_want" ]; then
+        echo "setup: npm ci (package-lock.json changed or first run)"
+        npm ci --no-audit --no-fund --loglevel=error
+        echo "$npm_want" > "$NPM_STAMP"
+    fi
+fi
