@@ -129,7 +129,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # a private prefix per deployment or test worker: groups ("blotter.events") never mix
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("OMS_CHANNEL_PREFIX", "asgi")},
+        }
     }
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -160,7 +164,11 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves from it (empty until collectstatic)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # the blotter's data grid, installed by `npm ci` from the committed package-lock.json
+    ("vendor/tabulator", BASE_DIR / "node_modules/tabulator-tables/dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -213,6 +221,9 @@ SPECTACULAR_SETTINGS = {
 # --- OMS ---------------------------------------------------------------------------------------
 OMS_DEFAULT_DESK_VENUE = "MANUAL"
 OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
+# blotter forms: an order or fill whose notional (qty x price or reference price) reaches this
+# asks the desk to tick "confirm" first (enforced by the server, not only the page)
+OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
 
 LOGGING = {
     "version": 1,
