@@ -65,3 +65,22 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor}:{self.key} -> {self.status_code}"
+
+
+class PublisherCursor(models.Model):
+    """How far one durable publisher sink has confirmed the global feed (`seq`).
+
+    Advanced only after the sink confirmed a batch, and only forwards (`last_seq` < new value),
+    so overlapping publishers and restarts re-send at most what was not yet confirmed (at least
+    once). A sink that finds it lost data (Redis restarted empty) rewinds it explicitly.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "oms_publisher_cursors"
+
+    def __str__(self) -> str:
+        return f"{self.name} at seq {self.last_seq}"
