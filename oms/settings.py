@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "channels",
     "oms.core",
     "oms.orders",
+    "oms.quotes",
     "executions",
     "rules",
     "blotter",

@@ -1,0 +1,1 @@
+"""RFQ command handlers (see below)."""

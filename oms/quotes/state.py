@@ -1,0 +1,291 @@
+"""Quote request and quote state with their pure `apply(state, event) -> state` (no Django).
+
+The handlers check the transition tables (`transitions.py`) before emitting; `apply` only records
+what happened, so replay folds exactly what the live path folded.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from oms.core.eventstore import Envelope
+from oms.core.parsing import dec_str, from_iso, iso, to_dec
+from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+
+# --- quote requests (FIX QuoteRequest, R) ---------------------------------------------------------
+
+
+@dataclass
+class QuoteRequestState:
+    quote_request_id: str
+    quote_req_id: str  # FIX 131
+    symbol: str
+    side: str  # FIX 54: the client's side (Buy takes the offer, Sell the bid)
+    order_qty: Decimal  # FIX 38
+    account: str
+    status: QuoteRequestStatus
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    valid_until_time: dt.datetime | None = None  # FIX 62
+    quote_ids: list[str] = field(default_factory=list)  # the quotes made for it, oldest first
+    accepted_quote_id: str | None = None
+    order_id: str | None = None  # the client order created by the accept
+    text: str | None = None
+
+    def expired_at(self, now: dt.datetime) -> bool:
+        return self.valid_until_time is not None and self.valid_until_time <= now
+
+
+def _request_created(env: Envelope) -> QuoteRequestState:
+    d = env.data
+    return QuoteRequestState(
+        quote_request_id=env.aggregate_id,
+        quote_req_id=d["quoteReqID"],
+        symbol=d["symbol"],
+        side=d["side"],
+        order_qty=Decimal(d["orderQty"]),
+        account=d["account"],
+        valid_until_time=from_iso(d.get("validUntilTime")),
+        text=d.get("text"),
+        status=QuoteRequestStatus.OPEN,
+        version=0,
+        created_at=env.recorded_at,
+        updated_at=env.recorded_at,
+    )
+
+
+def _request_quoted(s: QuoteRequestState, d: dict[str, Any]) -> None:
+    s.quote_ids = [*s.quote_ids, d["quoteId"]]
+    s.status = QuoteRequestStatus.QUOTED
+
+
+def _request_accepted(s: QuoteRequestState, d: dict[str, Any]) -> None:
+    s.status = QuoteRequestStatus.ACCEPTED
+    s.accepted_quote_id = d["quoteId"]
+    s.order_id = d["orderId"]
+
+
+def _request_closed(status: QuoteRequestStatus):  # type: ignore[no-untyped-def]
+    def close(s: QuoteRequestState, d: dict[str, Any]) -> None:
+        s.status = status
+        if d.get("text"):
+            s.text = d["text"]
+
+    return close
+
+
+REQUEST_APPLY = {
+    "QuoteRequestQuoted": _request_quoted,
+    "QuoteRequestAccepted": _request_accepted,
+    "QuoteRequestCanceled": _request_closed(QuoteRequestStatus.CANCELED),
+    "QuoteRequestRejected": _request_closed(QuoteRequestStatus.REJECTED),
+    "QuoteRequestExpired": _request_closed(QuoteRequestStatus.EXPIRED),
+}
+REQUEST_EVENT_TYPES = ("QuoteRequestCreated", *REQUEST_APPLY)
+
+
+def apply_request(state: QuoteRequestState | None, env: Envelope) -> QuoteRequestState:
+    if env.type == "QuoteRequestCreated":
+        if state is not None:
+            raise ValueError(f"QuoteRequestCreated for existing quote request {env.aggregate_id}")
+        s = _request_created(env)
+    else:
+        if state is None:
+            raise ValueError(f"{env.type} before QuoteRequestCreated for {env.aggregate_id}")
+        s = copy.copy(state)
+        REQUEST_APPLY[env.type](s, env.data)
+        s.updated_at = env.recorded_at
+    s.version = env.version
+    return s
+
+
+def request_to_api(s: QuoteRequestState) -> dict[str, Any]:
+    return {
+        "quoteRequestId": s.quote_request_id,
+        "quoteReqID": s.quote_req_id,
+        "symbol": s.symbol,
+        "side": s.side,
+        "orderQty": dec_str(s.order_qty),
+        "account": s.account,
+        "validUntilTime": iso(s.valid_until_time),
+        "status": s.status.value,
+        "quoteIds": list(s.quote_ids),
+        "acceptedQuoteId": s.accepted_quote_id,
+        "orderId": s.order_id,
+        "text": s.text,
+        "version": s.version,
+        "createdAt": iso(s.created_at),
+        "updatedAt": iso(s.updated_at),
+    }
+
+
+def request_from_api(d: dict[str, Any]) -> QuoteRequestState:
+    return QuoteRequestState(
+        quote_request_id=d["quoteRequestId"],
+        quote_req_id=d["quoteReqID"],
+        symbol=d["symbol"],
+        side=d["side"],
+        order_qty=Decimal(d["orderQty"]),
+        account=d["account"],
+        valid_until_time=from_iso(d.get("validUntilTime")),
+        status=QuoteRequestStatus(d["status"]),
+        quote_ids=list(d.get("quoteIds") or []),
+        accepted_quote_id=d.get("acceptedQuoteId"),
+        order_id=d.get("orderId"),
+        text=d.get("text"),
+        version=d["version"],
+        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
+        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+    )
+
+
+# --- quotes (FIX Quote, S) ----------------------------------------------------------------------
+
+
+@dataclass
+class QuoteState:
+    quote_id: str
+    quote_id_fix: str  # FIX 117 QuoteID (the quoter's key; the API's `quoteID`)
+    quote_request_id: str
+    quote_req_id: str  # FIX 131
+    symbol: str
+    side: str  # the request's side
+    account: str
+    status: QuoteStatus
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    bid_px: Decimal | None = None  # FIX 132
+    offer_px: Decimal | None = None  # FIX 133
+    bid_size: Decimal | None = None  # FIX 134
+    offer_size: Decimal | None = None  # FIX 135
+    valid_until_time: dt.datetime | None = None  # FIX 62
+    order_id: str | None = None  # the client order its acceptance created
+    order_cl_ord_id: str | None = None
+    accepted_px: Decimal | None = None
+    accepted_qty: Decimal | None = None
+    text: str | None = None
+
+    def expired_at(self, now: dt.datetime) -> bool:
+        return self.valid_until_time is not None and self.valid_until_time <= now
+
+
+def _quote_created(env: Envelope) -> QuoteState:
+    d = env.data
+    return QuoteState(
+        quote_id=env.aggregate_id,
+        quote_id_fix=d["quoteID"],
+        quote_request_id=d["quoteRequestId"],
+        quote_req_id=d["quoteReqID"],
+        symbol=d["symbol"],
+        side=d["side"],
+        account=d["account"],
+        bid_px=to_dec(d.get("bidPx")),
+        offer_px=to_dec(d.get("offerPx")),
+        bid_size=to_dec(d.get("bidSize")),
+        offer_size=to_dec(d.get("offerSize")),
+        valid_until_time=from_iso(d.get("validUntilTime")),
+        text=d.get("text"),
+        status=QuoteStatus.ACTIVE,
+        version=0,
+        created_at=env.recorded_at,
+        updated_at=env.recorded_at,
+    )
+
+
+def _quote_accepted(s: QuoteState, d: dict[str, Any]) -> None:
+    s.status = QuoteStatus.ACCEPTED
+    s.order_id = d["orderId"]
+    s.order_cl_ord_id = d["clOrdID"]
+    s.accepted_px = Decimal(d["price"])
+    s.accepted_qty = Decimal(d["orderQty"])
+
+
+def _quote_closed(status: QuoteStatus):  # type: ignore[no-untyped-def]
+    def close(s: QuoteState, d: dict[str, Any]) -> None:
+        s.status = status
+        if d.get("text"):
+            s.text = d["text"]
+
+    return close
+
+
+QUOTE_APPLY = {
+    "QuoteAccepted": _quote_accepted,
+    "QuoteRejected": _quote_closed(QuoteStatus.REJECTED),
+    "QuoteCanceled": _quote_closed(QuoteStatus.CANCELED),
+    "QuoteExpired": _quote_closed(QuoteStatus.EXPIRED),
+}
+QUOTE_EVENT_TYPES = ("QuoteCreated", *QUOTE_APPLY)
+
+
+def apply_quote(state: QuoteState | None, env: Envelope) -> QuoteState:
+    if env.type == "QuoteCreated":
+        if state is not None:
+            raise ValueError(f"QuoteCreated for existing quote {env.aggregate_id}")
+        s = _quote_created(env)
+    else:
+        if state is None:
+            raise ValueError(f"{env.type} before QuoteCreated for {env.aggregate_id}")
+        s = copy.copy(state)
+        QUOTE_APPLY[env.type](s, env.data)
+        s.updated_at = env.recorded_at
+    s.version = env.version
+    return s
+
+
+def quote_to_api(s: QuoteState) -> dict[str, Any]:
+    return {
+        "quoteId": s.quote_id,
+        "quoteID": s.quote_id_fix,
+        "quoteRequestId": s.quote_request_id,
+        "quoteReqID": s.quote_req_id,
+        "symbol": s.symbol,
+        "side": s.side,
+        "account": s.account,
+        "bidPx": dec_str(s.bid_px),
+        "offerPx": dec_str(s.offer_px),
+        "bidSize": dec_str(s.bid_size),
+        "offerSize": dec_str(s.offer_size),
+        "validUntilTime": iso(s.valid_until_time),
+        "status": s.status.value,
+        "orderId": s.order_id,
+        "orderClOrdID": s.order_cl_ord_id,
+        "acceptedPx": dec_str(s.accepted_px),
+        "acceptedQty": dec_str(s.accepted_qty),
+        "text": s.text,
+        "version": s.version,
+        "createdAt": iso(s.created_at),
+        "updatedAt": iso(s.updated_at),
+    }
+
+
+def quote_from_api(d: dict[str, Any]) -> QuoteState:
+    return QuoteState(
+        quote_id=d["quoteId"],
+        quote_id_fix=d["quoteID"],
+        quote_request_id=d["quoteRequestId"],
+        quote_req_id=d["quoteReqID"],
+        symbol=d["symbol"],
+        side=d["side"],
+        account=d["account"],
+        bid_px=to_dec(d.get("bidPx")),
+        offer_px=to_dec(d.get("offerPx")),
+        bid_size=to_dec(d.get("bidSize")),
+        offer_size=to_dec(d.get("offerSize")),
+        valid_until_time=from_iso(d.get("validUntilTime")),
+        status=QuoteStatus(d["status"]),
+        order_id=d.get("orderId"),
+        order_cl_ord_id=d.get("orderClOrdID"),
+        accepted_px=to_dec(d.get("acceptedPx")),
+        accepted_qty=to_dec(d.get("acceptedQty")),
+        text=d.get("text"),
+        version=d["version"],
+        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
+        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+    )
