@@ -1,0 +1,157 @@
+"""Read-only admin for quote requests, quotes, their events and natural keys (RFQ)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link
+from oms.quotes.models import Quote, QuoteEvent, QuoteIdKey, QuoteReqIdKey, QuoteRequest, QuoteRequestEvent
+
+REQUEST_CHANGE = "admin:quotes_quoterequest_change"
+QUOTE_CHANGE = "admin:quotes_quote_change"
+ORDER_CHANGE = "admin:orders_order_change"
+
+
+@admin.register(QuoteRequest)
+class QuoteRequestAdmin(HistoryAdmin):
+    event_model = QuoteRequestEvent
+    event_url_name = "admin:quotes_quoterequestevent_change"
+    event_changelist_url_name = "admin:quotes_quoterequestevent_changelist"
+
+    list_display = (
+        "quote_request_id",
+        "quote_req_id",
+        "side",
+        "symbol",
+        "order_qty",
+        "account",
+        "status",
+        "valid_until_time",
+        "order",
+        "created_at",
+    )
+    list_filter = ("status", "side", ("account", admin.AllValuesFieldListFilter))
+    search_fields = ("=quote_request_id", "^quote_req_id", "^symbol", "=account", "=order_id")
+    search_help_text = "Request id, account or order id (exact), QuoteReqID or symbol (prefix)."
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-quote_request_id")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("quote_request_id", "quote_req_id", "version"),
+                    ("side", "symbol", "order_qty", "account"),
+                    ("status", "valid_until_time", "order"),
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
+        ("Quotes", {"fields": ("quotes",)}),
+        ("History", {"fields": ("history",)}),
+        ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
+    )
+    readonly_fields = ("order", "quotes", "history", "doc_json")
+
+    @admin.display(description="order", ordering="order_id")
+    def order(self, obj: QuoteRequest) -> SafeString | str:
+        return admin_link(obj.order_id, ORDER_CHANGE)
+
+    @admin.display(description="quotes")
+    def quotes(self, obj: QuoteRequest) -> SafeString:
+        rows = list(Quote.objects.filter(quote_request_id=obj.pk).order_by("created_at", "quote_id"))
+        if not rows:
+            return mark_safe("<em>none</em>")
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} bid {} offer {} [{}]",
+            ((admin_link(q.pk, QUOTE_CHANGE, q.fix_quote_id), q.bid_px, q.offer_px, q.status) for q in rows),
+        )
+
+
+@admin.register(Quote)
+class QuoteAdmin(HistoryAdmin):
+    event_model = QuoteEvent
+    event_url_name = "admin:quotes_quoteevent_change"
+    event_changelist_url_name = "admin:quotes_quoteevent_changelist"
+
+    list_display = (
+        "quote_id",
+        "fix_quote_id",
+        "request",
+        "side",
+        "symbol",
+        "bid_px",
+        "offer_px",
+        "status",
+        "valid_until_time",
+        "order",
+        "created_at",
+    )
+    list_filter = ("status", "side")
+    search_fields = ("=quote_id", "^fix_quote_id", "=quote_request_id", "^quote_req_id", "^symbol", "=order_id")
+    search_help_text = "Quote id, request id or order id (exact), QuoteID, QuoteReqID or symbol (prefix)."
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-quote_id")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("quote_id", "fix_quote_id", "version"),
+                    ("request", "quote_req_id"),
+                    ("side", "symbol", "account"),
+                    ("bid_px", "offer_px"),
+                    ("status", "valid_until_time", "order"),
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
+        ("History", {"fields": ("history",)}),
+        ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
+    )
+    readonly_fields = ("request", "order", "history", "doc_json")
+
+    @admin.display(description="quote request", ordering="quote_request_id")
+    def request(self, obj: Quote) -> SafeString | str:
+        return admin_link(obj.quote_request_id, REQUEST_CHANGE)
+
+    @admin.display(description="order", ordering="order_id")
+    def order(self, obj: Quote) -> SafeString | str:
+        return admin_link(obj.order_id, ORDER_CHANGE)
+
+
+@admin.register(QuoteRequestEvent)
+class QuoteRequestEventAdmin(EventAdmin):
+    aggregate_url_name = REQUEST_CHANGE
+
+
+@admin.register(QuoteEvent)
+class QuoteEventAdmin(EventAdmin):
+    aggregate_url_name = QUOTE_CHANGE
+
+
+@admin.register(QuoteReqIdKey)
+class QuoteReqIdKeyAdmin(ReadOnlyAdmin):
+    list_display = ("quote_req_id", "request", "fingerprint")
+    search_fields = ("^quote_req_id", "=quote_request_id")
+    ordering = ("quote_req_id",)
+    readonly_fields = ("request",)
+
+    @admin.display(description="quote request", ordering="quote_request_id")
+    def request(self, obj: QuoteReqIdKey) -> SafeString | str:
+        return admin_link(obj.quote_request_id, REQUEST_CHANGE)
+
+
+@admin.register(QuoteIdKey)
+class QuoteIdKeyAdmin(ReadOnlyAdmin):
+    list_display = ("fix_quote_id", "quote", "fingerprint")
+    search_fields = ("^fix_quote_id", "=quote_id")
+    ordering = ("fix_quote_id",)
+    readonly_fields = ("quote",)
+
+    @admin.display(description="quote", ordering="quote_id")
+    def quote(self, obj: QuoteIdKey) -> SafeString | str:
+        return admin_link(obj.quote_id, QUOTE_CHANGE)
