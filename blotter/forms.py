@@ -92,7 +92,7 @@ def _text(
 
 def _choice(label: str, values: list[str], *, required: bool = True, blank: str = "") -> forms.ChoiceField:
     choices = [(v, v) for v in values]
-    if not required:
+    if not required or blank:
         choices = [("", blank or "—"), *choices]
     return forms.ChoiceField(label=label, choices=choices, required=required)
 
@@ -307,7 +307,8 @@ class NewOrderForm(CommandForm):
     id_prefix = "N"
     confirms_notional = True
 
-    side = _choice("Side", _values(Side))
+    # no default side: the desk picks Buy or Sell on purpose
+    side = _choice("Side", _values(Side), blank="Choose…")
     symbol = _text("Symbol", required=True)
     orderQty = _num("Quantity", required=True)
     ordType = _choice("Type", _values(OrdType))

@@ -152,6 +152,7 @@ def test_new_order_renders_with_defaults_and_sends_one_create_as_the_user(web: C
     form = page.context["form"]
     assert form["ordType"].value() == "Limit" and form["timeInForce"].value() == "Day"
     assert form["clOrdID"].value().startswith("N-")
+    assert form["side"].value() is None  # no default side: the desk chooses on purpose
     data = {**form_data(page), **NEW_ORDER}
     before = event_count()
 
