@@ -226,6 +226,33 @@ OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
 # asks the desk to tick "confirm" first (enforced by the server, not only the page)
 OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
 
+# --- event publication (oms/core/publishing.py, docs/notes/publication.md) -----------------------
+# Redis Streams `<prefix>order-events`, `<prefix>execution-events`, ... (a prefix per test worker)
+OMS_STREAM_REDIS_URL = env_str("OMS_STREAM_REDIS_URL", REDIS_URL)
+OMS_STREAM_PREFIX = env_str("OMS_STREAM_PREFIX", "")
+OMS_STREAM_MAXLEN = env_int("OMS_STREAM_MAXLEN", 1_000_000)  # per stream, approximate; 0 = keep all
+_EVENT_SINKS = {
+    "streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"},
+    "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}},
+}
+OMS_EVENT_SINKS = {
+    name: _EVENT_SINKS[name]
+    for name in env_list("OMS_EVENT_SINKS", ["streams", "blotter"] if OMS_STREAM_REDIS_URL else ["blotter"])
+}
+OMS_PUBLISH_POLL_MS = env_int("OMS_PUBLISH_POLL_MS", 50)  # in-process commits also wake it at once
+OMS_PUBLISH_GAP_TIMEOUT = 5.0  # seconds to wait at a hole in seq before moving past it (never seen)
+# publisher and the interval entries of CELERY_BEAT_SCHEDULE as asyncio tasks inside the ASGI
+# server (oms/core/background.py): the embedded default has no worker or beat process
+OMS_INPROCESS_WORKERS = env_bool("OMS_INPROCESS_WORKERS", not REDIS_URL)
+CELERY_BEAT_SCHEDULE = {
+    # a safety net beside `manage.py publish_events`: drains the durable sinks (overlap is safe)
+    "publish-events": {
+        "task": "oms.core.tasks.publish_events",
+        "schedule": 10.0,
+        "options": {"expires": 30},
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
