@@ -15,6 +15,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from executions.selectors import ExecutionSpecification
 from oms.core.specification import Specification
 from oms.orders.selectors import OrderSpecification
+from oms.quotes.selectors import QuoteRequestSpecification, QuoteSpecification
 
 
 class SpecificationFilterBackend(DjangoFilterBackend):
@@ -97,4 +98,35 @@ class ExecutionFilter(SpecFilterSet):
     updatedAfter = df.IsoDateTimeFilter()
     ordering = df.CharFilter(
         help_text="Comma-separated fields, '-' for descending: " + ", ".join(ExecutionSpecification.orderings)
+    )
+
+
+class QuoteRequestFilter(SpecFilterSet):
+    spec_class = QuoteRequestSpecification
+    quoteRequestId = CharInFilter(help_text="Quote request ids, comma-separated")
+    quoteReqID = df.CharFilter()
+    status = CharInFilter(
+        help_text=_choices_help(["Open", "Quoted", "Accepted", "Canceled", "Rejected", "Expired"])
+    )
+    symbol = CharInFilter(help_text="One or more symbols, comma-separated")
+    side = CharInFilter(help_text=_choices_help(["Buy", "Sell", "SellShort"]))
+    account = CharInFilter()
+    updatedAfter = df.IsoDateTimeFilter()
+    ordering = df.CharFilter(
+        help_text="Comma-separated fields, '-' for descending: "
+        + ", ".join(QuoteRequestSpecification.orderings)
+    )
+
+
+class QuoteFilter(SpecFilterSet):
+    spec_class = QuoteSpecification
+    quoteId = CharInFilter(help_text="Quote ids, comma-separated")
+    quoteID = df.CharFilter()
+    quoteRequestId = df.CharFilter()
+    quoteReqID = df.CharFilter()
+    status = CharInFilter(help_text=_choices_help(["Active", "Accepted", "Rejected", "Canceled", "Expired"]))
+    symbol = CharInFilter(help_text="One or more symbols, comma-separated")
+    updatedAfter = df.IsoDateTimeFilter()
+    ordering = df.CharFilter(
+        help_text="Comma-separated fields, '-' for descending: " + ", ".join(QuoteSpecification.orderings)
     )

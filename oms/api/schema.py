@@ -82,6 +82,40 @@ _COMMANDS: dict[str, dict[str, s.Field]] = {
     "BustExecutionCommand": {"executionId": _str(True), "text": _str()},
     "AllocateExecutionCommand": {"executionId": _str(True), "orderId": _str(), "text": _str()},
     "RejectExecutionCommand": {"executionId": _str(True), "text": _str()},
+    "CreateQuoteRequestCommand": {
+        "quoteReqID": _str(True),
+        "symbol": _str(True),
+        "side": s.ChoiceField(["Buy", "Sell", "SellShort"]),
+        "orderQty": _dec(True),
+        "account": _str(True),
+        "validUntilTime": s.DateTimeField(required=False),
+        "text": _str(),
+    },
+    **{
+        name: {"quoteRequestId": _str(True), "text": _str()}
+        for name in ("CancelQuoteRequestCommand", "RejectQuoteRequestCommand", "ExpireQuoteRequestCommand")
+    },
+    "CreateQuoteCommand": {
+        "quoteID": _str(True),
+        "quoteReqID": _str(True),
+        "bidPx": _dec(),
+        "offerPx": _dec(),
+        "bidSize": _dec(),
+        "offerSize": _dec(),
+        "validUntilTime": s.DateTimeField(required=False),
+        "text": _str(),
+    },
+    "AcceptQuoteCommand": {
+        "quoteId": _str(True),
+        "clOrdID": s.CharField(required=False, help_text="the new client order's; generated when absent"),
+        "venue": _str(),
+        "handling": s.ChoiceField(["Auto", "Desk"], required=False),
+        "text": _str(),
+    },
+    **{
+        name: {"quoteId": _str(True), "text": _str()}
+        for name in ("RejectQuoteCommand", "CancelQuoteCommand", "ExpireQuoteCommand")
+    },
 }
 
 _command_serializers = [
@@ -164,6 +198,54 @@ EXECUTION_STATE = _serializer(
     },
 )
 
+QUOTE_REQUEST_STATE = _serializer(
+    "QuoteRequestState",
+    {
+        "quoteRequestId": _str(),
+        "quoteReqID": _str(),
+        "symbol": _str(),
+        "side": _str(),
+        "orderQty": _dec(),
+        "account": _str(),
+        "validUntilTime": s.DateTimeField(),
+        "status": s.ChoiceField(["Open", "Quoted", "Accepted", "Canceled", "Rejected", "Expired"]),
+        "quoteIds": s.ListField(child=s.CharField()),
+        "acceptedQuoteId": _str(),
+        "orderId": _str(),
+        "text": _str(),
+        "version": s.IntegerField(),
+        "createdAt": s.DateTimeField(),
+        "updatedAt": s.DateTimeField(),
+    },
+)
+
+QUOTE_STATE = _serializer(
+    "QuoteState",
+    {
+        "quoteId": _str(),
+        "quoteID": _str(),
+        "quoteRequestId": _str(),
+        "quoteReqID": _str(),
+        "symbol": _str(),
+        "side": _str(),
+        "account": _str(),
+        "bidPx": _dec(),
+        "offerPx": _dec(),
+        "bidSize": _dec(),
+        "offerSize": _dec(),
+        "validUntilTime": s.DateTimeField(),
+        "status": s.ChoiceField(["Active", "Accepted", "Rejected", "Canceled", "Expired"]),
+        "orderId": _str(),
+        "orderClOrdID": _str(),
+        "acceptedPx": _dec(),
+        "acceptedQty": _dec(),
+        "text": _str(),
+        "version": s.IntegerField(),
+        "createdAt": s.DateTimeField(),
+        "updatedAt": s.DateTimeField(),
+    },
+)
+
 EVENT = _serializer(
     "Event",
     {
@@ -210,6 +292,9 @@ COMMAND_RESPONSE = _serializer(
     {
         "order": ORDER_STATE(required=False),
         "execution": EXECUTION_STATE(required=False),
+        "quoteRequest": QUOTE_REQUEST_STATE(required=False),
+        "quote": QUOTE_STATE(required=False),
+        "closedQuotes": QUOTE_STATE(many=True, required=False),
         "duplicate": s.BooleanField(),
         "events": EVENT(many=True),
     },

@@ -15,7 +15,13 @@ from rest_framework.views import APIView
 
 from executions import selectors as exec_selectors
 from executions.models import Execution
-from oms.api.filters import ExecutionFilter, OrderFilter, SpecificationFilterBackend
+from oms.api.filters import (
+    ExecutionFilter,
+    OrderFilter,
+    QuoteFilter,
+    QuoteRequestFilter,
+    SpecificationFilterBackend,
+)
 from oms.api.pagination import int_param
 from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
@@ -26,6 +32,8 @@ from oms.api.schema import (
     EXECUTION_STATE,
     ORDER_STATE,
     ORDER_TREE,
+    QUOTE_REQUEST_STATE,
+    QUOTE_STATE,
 )
 from oms.core import eventstore
 from oms.core.dispatch import dispatch
@@ -34,6 +42,9 @@ from oms.core.eventstore import event_to_api
 from oms.orders import selectors as order_selectors
 from oms.orders.models import Order
 from oms.orders.repository import TOPIC as ORDER_TOPIC
+from oms.quotes import selectors as quote_selectors
+from oms.quotes.models import Quote, QuoteRequest
+from oms.quotes.repository import QUOTE_TOPIC, REQUEST_TOPIC
 
 
 class CommandView(APIView):
@@ -145,6 +156,54 @@ class ExecutionEventsView(_EventPageMixin):
     @extend_schema(responses=EVENT(many=True))
     def get(self, request: Request, execution_id: str) -> Response:
         return self.events_page(exec_selectors.execution_events(execution_id))
+
+
+class QuoteRequestListView(_DocListView):
+    """GET /api/queries/quote-requests: quote requests matching the filters, newest first."""
+
+    filterset_class = QuoteRequestFilter
+    serializer_class = QUOTE_REQUEST_STATE
+
+    def get_queryset(self) -> QuerySet[QuoteRequest]:
+        return QuoteRequest.objects.all()
+
+
+class QuoteRequestDetailView(APIView):
+    @extend_schema(responses=QUOTE_REQUEST_STATE)
+    def get(self, request: Request, quote_request_id: str) -> Response:
+        return Response(quote_selectors.quote_request_get(quote_request_id))
+
+
+class QuoteRequestEventsView(_EventPageMixin):
+    topic = REQUEST_TOPIC
+
+    @extend_schema(responses=EVENT(many=True))
+    def get(self, request: Request, quote_request_id: str) -> Response:
+        return self.events_page(quote_selectors.quote_request_events(quote_request_id))
+
+
+class QuoteListView(_DocListView):
+    """GET /api/queries/quotes: quotes matching the filters, newest first."""
+
+    filterset_class = QuoteFilter
+    serializer_class = QUOTE_STATE
+
+    def get_queryset(self) -> QuerySet[Quote]:
+        return Quote.objects.all()
+
+
+class QuoteDetailView(APIView):
+    @extend_schema(responses=QUOTE_STATE)
+    def get(self, request: Request, quote_id: str) -> Response:
+        return Response(quote_selectors.quote_get(quote_id))
+
+
+class QuoteEventsView(_EventPageMixin):
+    topic = QUOTE_TOPIC
+
+    @extend_schema(responses=EVENT(many=True))
+    def get(self, request: Request, quote_id: str) -> Response:
+        return self.events_page(quote_selectors.quote_events(quote_id))
 
 
 class EventFeedView(APIView):
