@@ -91,7 +91,14 @@ class QuoteAdmin(HistoryAdmin):
         "created_at",
     )
     list_filter = ("status", "side")
-    search_fields = ("=quote_id", "^fix_quote_id", "=quote_request_id", "^quote_req_id", "^symbol", "=order_id")
+    search_fields = (
+        "=quote_id",
+        "^fix_quote_id",
+        "=quote_request_id",
+        "^quote_req_id",
+        "^symbol",
+        "=order_id",
+    )
     search_help_text = "Quote id, request id or order id (exact), QuoteID, QuoteReqID or symbol (prefix)."
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-quote_id")

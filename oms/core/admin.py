@@ -1,0 +1,321 @@
+"""Admin base classes: read-only views of state and events, role-based access, event history.
+
+Domain state changes only through the command handlers (`oms.core.dispatch.dispatch`), so every
+admin here is read-only for everyone, superusers included: no add, change or delete. Access
+follows the API's roles (Django groups): staff with `viewer` or `desk` may view, `desk` may also
+act on the review queue (`executions/admin.py`), superusers hold every role.
+
+Each state admin shows the object's full history from its event table: a table on the change
+page and, behind the "History" button, the same history with the commands and state diffs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from oms.api.permissions import can_command, can_read
+from oms.core.models import EventSequence, IdempotencyRecord
+
+admin.site.site_header = "OMS administration"
+admin.site.site_title = "OMS admin"
+admin.site.index_title = "Order management"
+
+# how many events the change page shows inline; the History view shows them all
+INLINE_EVENTS = 50
+# state keys every event changes: left out of the diff
+_NOISE = frozenset({"version", "updatedAt"})
+
+
+def admin_actor(request: HttpRequest) -> str:
+    """The actor recorded on events, the same string the API records for the user."""
+    return request.user.get_username()
+
+
+def admin_link(obj_or_id: Any, url_name: str, label: Any = None) -> SafeString | str:
+    """A link to an object's admin page by id (no query), or the bare label when there is none."""
+    if obj_or_id in (None, ""):
+        return "-"
+    object_id = getattr(obj_or_id, "pk", obj_or_id)
+    try:
+        url = reverse(url_name, args=[object_id])
+    except NoReverseMatch:
+        return str(label if label is not None else object_id)
+    return format_html('<a href="{}">{}</a>', url, label if label is not None else object_id)
+
+
+def json_block(value: Any) -> SafeString:
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+        json.dumps(value, indent=2, sort_keys=True, default=str),
+    )
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def state_diff(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, old, new) for each top-level key the event changed; everything on the first event."""
+    if before is None:
+        return [(k, None, after[k]) for k in sorted(after) if after[k] not in (None, "", [], {})]
+    keys = sorted(set(before) | set(after))
+    return [
+        (k, before.get(k), after.get(k)) for k in keys if k not in _NOISE and before.get(k) != after.get(k)
+    ]
+
+
+def _show(value: Any) -> str:
+    return "∅" if value is None else value if isinstance(value, str) else compact_json(value)
+
+
+def render_diff(before: dict[str, Any] | None, after: dict[str, Any]) -> SafeString:
+    changes = state_diff(before, after)
+    if not changes:
+        return mark_safe("<em>no state change</em>")
+    if before is None:
+        return format_html_join(
+            mark_safe("<br>"), "<b>{}</b> = {}", ((k, _show(new)) for k, _, new in changes)
+        )
+    return format_html_join(
+        mark_safe("<br>"), "<b>{}</b>: {} → {}", ((k, _show(old), _show(new)) for k, old, new in changes)
+    )
+
+
+def event_rows(events: Sequence[Any], *, with_command: bool) -> list[dict[str, Any]]:
+    """Events (in version order) as rows for the history table, each with its state diff."""
+    rows = []
+    before: dict[str, Any] | None = None
+    for event in events:
+        rows.append(
+            {
+                "event": event,
+                "diff": render_diff(before, event.state or {}),
+                "command": compact_json(event.command) if with_command else "",
+            }
+        )
+        before = event.state or {}
+    return rows
+
+
+_EVENT_ROW = (
+    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"
+)
+
+
+def render_event_table(events: Sequence[Any], event_url_name: str) -> SafeString:
+    """The compact history shown on a change page: one row per event, newest last."""
+    if not events:
+        return mark_safe("<em>no events</em>")
+    rows = format_html_join(
+        "",
+        _EVENT_ROW,
+        (
+            (
+                admin_link(r["event"].pk, event_url_name, r["event"].seq),
+                r["event"].version,
+                r["event"].type,
+                r["event"].actor,
+                r["event"].correlation_id,
+                r["event"].occurred_at.isoformat(),
+                r["event"].recorded_at.isoformat(),
+                r["diff"],
+            )
+            for r in event_rows(events, with_command=False)
+        ),
+    )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "seq",
+            "version",
+            "type",
+            "actor",
+            "correlationId",
+            "occurredAt",
+            "recordedAt",
+            "state change",
+        )
+    )
+    return format_html(
+        '<table class="oms-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        mark_safe(head),
+        rows,
+    )
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+
+class RoleAccessMixin:
+    """View for staff holding an OMS role (viewer or desk); add/change/delete for nobody."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff and can_read(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_desk_permission(self, request: HttpRequest) -> bool:
+        """Acting through the command handlers (the review queue): the desk role."""
+        return self.has_module_permission(request) and can_command(request.user)
+
+
+class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin):
+    # COUNT(*) over a large table on every page is the slowest part of a changelist
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
+        declared = list(super().get_readonly_fields(request, obj))
+        hidden = set(self.exclude or ())
+        model_fields = [f.name for f in self.model._meta.fields if f.name not in hidden]
+        return declared + [f for f in model_fields if f not in declared]
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+class EventAdmin(ReadOnlyAdmin):
+    """An aggregate's event table. `aggregate_url_name` names the state row's admin change page."""
+
+    aggregate_url_name = ""
+    list_display = (
+        "seq",
+        "aggregate",
+        "version",
+        "type",
+        "actor",
+        "correlation_id",
+        "occurred_at",
+        "recorded_at",
+    )
+    list_filter = ("type", "actor")
+    search_fields = ("=aggregate_id", "=correlation_id", "=seq")
+    date_hierarchy = "recorded_at"
+    ordering = ("-seq",)
+    fields = (
+        "seq",
+        "aggregate",
+        "version",
+        "type",
+        "actor",
+        "correlation_id",
+        "occurred_at",
+        "recorded_at",
+        "data_json",
+        "command_json",
+        "state_json",
+    )
+    readonly_fields = ("aggregate", "data_json", "command_json", "state_json")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
+        return self.fields
+
+    @admin.display(description="aggregate", ordering="aggregate_id")
+    def aggregate(self, obj: Any) -> SafeString | str:
+        return admin_link(obj.aggregate_id, self.aggregate_url_name)
+
+    @admin.display(description="data")
+    def data_json(self, obj: Any) -> SafeString:
+        return json_block(obj.data)
+
+    @admin.display(description="command")
+    def command_json(self, obj: Any) -> SafeString:
+        return json_block(obj.command)
+
+    @admin.display(description="state after the event")
+    def state_json(self, obj: Any) -> SafeString:
+        return json_block(obj.state)
+
+
+class HistoryAdmin(ReadOnlyAdmin):
+    """A state table's admin: the change page lists the events, History shows them in full."""
+
+    event_model: type[models.Model]
+    event_url_name = ""
+    event_changelist_url_name = ""
+
+    def events_for(self, obj: Any) -> list[Any]:
+        return list(self.event_model.objects.filter(aggregate_id=obj.pk).order_by("version"))  # type: ignore[attr-defined]
+
+    @admin.display(description="history (events)")
+    def history(self, obj: Any) -> SafeString:
+        events = self.events_for(obj)
+        shown = events[-INLINE_EVENTS:]
+        table = render_event_table(shown, self.event_url_name)
+        links = format_html(
+            '<p><a href="{}">full history with commands</a> · <a href="{}?aggregate_id={}">as event rows</a>'
+            " · {} event(s)</p>",
+            reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_history", args=[obj.pk]),
+            reverse(self.event_changelist_url_name),
+            obj.pk,
+            len(events),
+        )
+        return format_html("{}{}", links, table)
+
+    @admin.display(description="state document")
+    def doc_json(self, obj: Any) -> SafeString:
+        return json_block(obj.doc)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        """The event-sourced history replaces Django's LogEntry history (the admin writes none)."""
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History of {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": self.opts,
+            "rows": event_rows(self.events_for(obj), with_command=True),
+            "event_url_name": self.event_url_name,
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/oms/event_history.html", context)
+
+
+# --- core tables ----------------------------------------------------------------------------------
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "key", "status_code", "request_hash")
+    list_filter = ("status_code", "actor")
+    search_fields = ("=actor", "key")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    readonly_fields = ("response_json",)
+    exclude = ("response",)
+
+    @admin.display(description="response")
+    def response_json(self, obj: IdempotencyRecord) -> SafeString:
+        return json_block(obj.response)
+
+
+@admin.register(EventSequence)
+class EventSequenceAdmin(ReadOnlyAdmin):
+    list_display = ("id", "last_seq")

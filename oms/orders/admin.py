@@ -1,0 +1,170 @@
+"""Read-only admin for orders, their events and the ClOrdID index.
+
+An order's page shows its tree (root, parent, children), the executions it received (for a client
+order: those allocated to it) and its full event history.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link
+from oms.orders.models import ClOrdIdKey, Order, OrderEvent
+
+ORDER_CHANGE = "admin:orders_order_change"
+EXECUTION_CHANGE = "admin:executions_execution_change"
+
+
+@admin.register(Order)
+class OrderAdmin(HistoryAdmin):
+    event_model = OrderEvent
+    event_url_name = "admin:orders_orderevent_change"
+    event_changelist_url_name = "admin:orders_orderevent_changelist"
+
+    list_display = (
+        "order_id",
+        "cl_ord_id",
+        "kind",
+        "side",
+        "symbol",
+        "order_qty",
+        "cum_qty",
+        "leaves_qty",
+        "price",
+        "avg_px",
+        "status",
+        "handling",
+        "venue",
+        "account",
+        "parent",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "kind",
+        "side",
+        "handling",
+        ("venue", admin.AllValuesFieldListFilter),
+        ("account", admin.AllValuesFieldListFilter),
+    )
+    # exact or prefix matches: they use the indexes (an icontains would scan the table)
+    search_fields = ("=order_id", "^cl_ord_id", "^symbol", "=account", "=root_id")
+    search_help_text = "Order id or account (exact), clOrdID or symbol (prefix)."
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-order_id")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("order_id", "cl_ord_id", "version"),
+                    ("kind", "handling", "status"),
+                    ("side", "symbol", "account", "venue"),
+                    ("order_qty", "cum_qty", "leaves_qty"),
+                    ("price", "avg_px"),
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
+        ("Tree", {"fields": ("tree",)}),
+        ("Executions", {"fields": ("executions",)}),
+        ("History", {"fields": ("history",)}),
+        ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
+    )
+    readonly_fields = ("tree", "executions", "history", "doc_json")
+
+    @admin.display(description="parent", ordering="parent_id")
+    def parent(self, obj: Order) -> SafeString | str:
+        return admin_link(obj.parent_id, ORDER_CHANGE)
+
+    @admin.display(description="order tree")
+    def tree(self, obj: Order) -> SafeString:
+        family = list(
+            Order.objects.filter(root_id=obj.root_id)
+            .order_by("created_at", "order_id")
+            .only(
+                "order_id", "cl_ord_id", "kind", "parent_id", "status", "order_qty", "cum_qty", "created_at"
+            )
+        )
+        by_parent: dict[str | None, list[Order]] = {}
+        for order in family:
+            by_parent.setdefault(order.parent_id, []).append(order)
+
+        def node(order: Order) -> SafeString:
+            label = f"{order.kind} {order.cl_ord_id} {order.cum_qty.normalize():f}/{order.order_qty.normalize():f} [{order.status}]"
+            link = (
+                format_html("<b>{}</b>", label)
+                if order.pk == obj.pk
+                else admin_link(order.pk, ORDER_CHANGE, label)
+            )
+            kids = by_parent.get(order.order_id, [])
+            inner = (
+                format_html("<ul>{}</ul>", format_html_join("", "{}", ((node(k),) for k in kids)))
+                if kids
+                else ""
+            )
+            return format_html("<li>{}{}</li>", link, inner)
+
+        roots = [o for o in family if o.order_id == obj.root_id]
+        parent_line = format_html(
+            "<p>root: {} · parent: {} · children: {}</p>",
+            admin_link(obj.root_id, ORDER_CHANGE),
+            admin_link(obj.parent_id, ORDER_CHANGE),
+            len(by_parent.get(obj.order_id, [])),
+        )
+        return format_html("{}<ul>{}</ul>", parent_line, node(roots[0]) if roots else mark_safe(""))
+
+    @admin.display(description="executions")
+    def executions(self, obj: Order) -> SafeString:
+        # looked up by name: executions build on orders, not the other way round
+        execution_model = apps.get_model("executions", "Execution")
+        rows = list(
+            execution_model.objects.filter(Q(order_id=obj.order_id) | Q(client_order_id=obj.order_id))
+            .order_by("created_at", "execution_id")
+            .only(
+                "execution_id", "exec_id", "venue", "order_id", "status", "last_qty", "last_px", "created_at"
+            )
+        )
+        if not rows:
+            return mark_safe("<em>none</em>")
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.created_at.isoformat(),
+                    admin_link(e.execution_id, EXECUTION_CHANGE, e.exec_id),
+                    e.venue,
+                    f"{e.last_qty.normalize():f}",
+                    f"{e.last_px.normalize():f}",
+                    e.status,
+                    admin_link(e.order_id, ORDER_CHANGE) if e.order_id != obj.order_id else "this order",
+                )
+                for e in rows
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>time</th><th>execID</th><th>venue</th><th>lastQty</th><th>lastPx</th>"
+            "<th>status</th><th>order</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(EventAdmin):
+    aggregate_url_name = ORDER_CHANGE
+
+
+@admin.register(ClOrdIdKey)
+class ClOrdIdKeyAdmin(ReadOnlyAdmin):
+    list_display = ("cl_ord_id", "order", "fingerprint")
+    search_fields = ("^cl_ord_id", "=order_id")
+    ordering = ("cl_ord_id",)
+
+    @admin.display(description="order", ordering="order_id")
+    def order(self, obj: ClOrdIdKey) -> SafeString | str:
+        return admin_link(obj.order_id, ORDER_CHANGE)
