@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from oms.env import env_bool, env_int, env_list, env_str
+from oms.lifecycle.config import parse_retention
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OMS_VAR_DIR", str(BASE_DIR / "var")))
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "oms.orders",
     "oms.quotes",
     "executions",
+    "oms.lifecycle",
     "rules",
     "blotter",
 ]
@@ -251,6 +253,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 30},
     },
+}
+
+# --- lifecycle: expiry, purge, audit (oms/lifecycle, docs/notes/lifecycle-audit.md) -------------
+# days since an object's last update before a terminal one is purged; env: "orders=30,quotes=7"
+OMS_RETENTION_DAYS = parse_retention(env_str("OMS_RETENTION_DAYS", ""))
+OMS_ARCHIVE_DIR = Path(env_str("OMS_ARCHIVE_DIR", str(VAR_DIR / "archive")))
+CELERY_BEAT_SCHEDULE["lifecycle-expire-due"] = {
+    "task": "lifecycle.expire_due",
+    "schedule": float(env_int("OMS_EXPIRY_INTERVAL_SECONDS", 60)),
+    "options": {"expires": 120},
+}
+CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
+    "task": "lifecycle.purge",
+    "schedule": float(env_int("OMS_PURGE_INTERVAL_SECONDS", 24 * 3600)),
 }
 
 LOGGING = {
