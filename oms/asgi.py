@@ -1,6 +1,12 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (the blotter's live feed)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (the blotter's live feed).
+
+On the embedded default the same process also runs the background work (the event publisher,
+interval beat entries): see oms/core/background.py. It starts on the first HTTP or websocket
+scope (daphne sends no lifespan events), or at lifespan startup under servers that do.
+"""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -12,10 +18,39 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from blotter.routing import websocket_urlpatterns  # noqa: E402
+from oms.core import background  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+
+class InProcessWorkers:
+    """Starts the in-process background runner with the server's event loop (when enabled)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        background.ensure_started()
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                background.ensure_started()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await background.stop_current()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = InProcessWorkers(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

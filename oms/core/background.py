@@ -1,0 +1,142 @@
+"""In-process background work for the embedded default: the publisher and interval beat entries.
+
+Without Redis there is no worker or beat process, and the in-memory channel layer exists once per
+process and per event loop: the blotter's live feed can only be sent from inside the ASGI server.
+`ensure_started()` (called by oms/asgi.py on the first HTTP or websocket scope, or at lifespan
+startup) starts, as asyncio tasks on the server's loop:
+
+- the event publisher over every configured sink (database calls on a thread of its own, woken
+  right after each commit in this process, else polling every OMS_PUBLISH_POLL_MS);
+- each entry of `settings.CELERY_BEAT_SCHEDULE` whose schedule is a number of seconds, a
+  timedelta or a `celery.schedules.schedule`: the task runs in a worker thread at that interval
+  (crontab entries need `celery beat`).
+
+Enabled by `OMS_INPROCESS_WORKERS` (default: on without REDIS_URL). With Redis, run
+`manage.py publish_events` and `celery -A oms beat` as processes instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from oms.core.publishing import Publisher, build_sinks
+
+log = logging.getLogger(__name__)
+
+
+def interval_seconds(schedule: Any) -> float | None:
+    """Seconds between runs for the schedules the runner understands; None for others (crontab)."""
+    if isinstance(schedule, int | float) and not isinstance(schedule, bool):
+        return float(schedule)
+    if isinstance(schedule, dt.timedelta):
+        return schedule.total_seconds()
+    run_every = getattr(schedule, "run_every", None)  # celery.schedules.schedule, not crontab
+    if isinstance(run_every, dt.timedelta) and type(schedule).__name__ == "schedule":
+        return run_every.total_seconds()
+    return None
+
+
+def run_task(name: str, args: Any = (), kwargs: dict[str, Any] | None = None) -> Any:
+    """Run a registered Celery task here and now (in this thread), as a beat entry would."""
+    from oms.celery import app
+
+    app.loader.import_default_modules()
+    close_old_connections()
+    try:
+        return app.tasks[name].apply(args=tuple(args), kwargs=kwargs or {}, throw=True).get()
+    finally:
+        close_old_connections()
+
+
+class BackgroundRunner:
+    def __init__(self) -> None:
+        self.stop_event = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.publisher: Publisher | None = None
+        self.runs: dict[str, int] = {}  # beat entry -> completed runs
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="oms-beat")
+
+    def start(self) -> None:
+        sinks = build_sinks()
+        if sinks:
+            self.publisher = Publisher(sinks)
+            self.tasks.append(asyncio.ensure_future(self.publisher.run(self.stop_event)))
+        for name, entry in getattr(settings, "CELERY_BEAT_SCHEDULE", {}).items():
+            seconds = interval_seconds(entry.get("schedule"))
+            if seconds is None or seconds <= 0:
+                log.info("beat entry %s has no fixed interval: it runs only under `celery beat`", name)
+                continue
+            self.runs[name] = 0
+            self.tasks.append(asyncio.ensure_future(self._beat(name, entry, seconds)))
+        log.info(
+            "in-process workers started: sinks %s, beat entries %s",
+            [s.name for s in sinks],
+            sorted(self.runs),
+        )
+
+    async def _beat(self, name: str, entry: dict[str, Any], seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await loop.run_in_executor(
+                    self._pool, run_task, entry["task"], entry.get("args", ()), entry.get("kwargs")
+                )
+            except Exception:
+                log.exception("beat entry %s (%s) failed", name, entry["task"])
+            self.runs[name] += 1
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, _close_connection)
+        self._pool.shutdown(wait=False)
+
+
+_RUNNERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BackgroundRunner] = weakref.WeakKeyDictionary()
+
+
+def ensure_started() -> BackgroundRunner | None:
+    """Start the runner on the running loop once (no-op when OMS_INPROCESS_WORKERS is off)."""
+    if not settings.OMS_INPROCESS_WORKERS:
+        return None
+    loop = asyncio.get_running_loop()
+    runner = _RUNNERS.get(loop)
+    if runner is None:
+        runner = _RUNNERS[loop] = BackgroundRunner()
+        runner.start()
+    return runner
+
+
+def current() -> BackgroundRunner | None:
+    try:
+        return _RUNNERS.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+
+
+async def stop_current() -> None:
+    runner = current()
+    if runner is not None:
+        del _RUNNERS[asyncio.get_running_loop()]
+        await runner.stop()
+
+
+def _close_connection() -> None:
+    connection.close()  # `connection` resolves per thread: call it on the thread that owns it
