@@ -1,5 +1,9 @@
-"""Websocket routes of the live blotter (the consumers arrive with the blotter issue)."""
+"""Websocket routes of the live blotter."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from blotter.consumers import BlotterConsumer
+
+websocket_urlpatterns = [path("ws/blotter/", BlotterConsumer.as_asgi())]

@@ -1,8 +1,10 @@
 from django.urls import include, path
 
-from blotter import views
+from blotter import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("blotter/api/views", api.views, name="saved-views"),
+    path("blotter/api/views/<int:pk>", api.view_detail, name="saved-view"),
     path("blotter/forms/", include("blotter.form_urls")),  # the desk forms (F)
 ]

@@ -3,12 +3,38 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 
-from oms.orders.models import Order
+from oms.api.permissions import can_command, can_read
+
+
+def _endpoint_exists(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The landing page: the newest orders and the ways into the API; the live grid replaces it."""
-    orders = Order.objects.order_by("-created_at", "-order_id").values_list("doc", flat=True)[:50]
-    return render(request, "blotter/home.html", {"orders": list(orders)})
+    """The blotter page: the grid, its views and the live feed are built by static/blotter/*.js."""
+    user = request.user
+    config = {
+        "user": user.get_username(),
+        "canRead": can_read(user),
+        "canAct": can_command(user),
+        "wsPath": "/ws/blotter/",
+        "endpoints": {
+            "orders": "/api/queries/orders",
+            "executions": "/api/queries/executions",
+            "events": "/api/queries/events",
+            "savedViews": "/blotter/api/views",
+            # the RFQ views are shown only once their query endpoints exist
+            "quoteRequests": "/api/queries/quote-requests"
+            if _endpoint_exists("/api/queries/quote-requests")
+            else None,
+            "quotes": "/api/queries/quotes" if _endpoint_exists("/api/queries/quotes") else None,
+        },
+    }
+    return render(request, "blotter/home.html", {"config": config, "can_act": config["canAct"]})

@@ -156,6 +156,7 @@ def server_env(**extra: str) -> dict[str, str]:
             "DEBUG": "0",
             # the event publisher runs inside daphne on both backends (no publish_events process)
             "OMS_INPROCESS_WORKERS": "1",
+            "OMS_EVENT_SINKS": "blotter",  # the channel layer only: no Redis streams from tests
             "CELERY_TASK_ALWAYS_EAGER": "1",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

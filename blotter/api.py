@@ -1,0 +1,127 @@
+"""Saved views: JSON endpoints the blotter page uses to keep each user's grid layouts.
+
+    GET    /blotter/api/views?view=orders   -> {"results": [SavedView, ...]}  (the user's own)
+    POST   /blotter/api/views               {"view", "name", "state"} -> 200/201 SavedView (upsert
+                                            by view+name; name "" = the layout last shown)
+    DELETE /blotter/api/views/<id>          -> 204
+
+Session-authenticated (CSRF-checked writes). Any user with a reading role may keep layouts (they
+change nothing in the OMS). Bad input -> 400 `validation_failed` with per-field messages, in the
+API's error shape; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from blotter.models import SavedView
+from oms.api.permissions import can_read
+
+VIEWS = ("orders", "executions", "desk", "review", "quote-requests", "quotes")
+MAX_STATE_BYTES = 32_000
+MAX_VIEWS_PER_USER = 200
+STATE_KEYS = {"columns", "filters", "sorters", "quick", "tree"}
+
+
+def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
+
+
+def _guard(request: HttpRequest) -> JsonResponse | None:
+    if not request.user.is_authenticated:
+        return _error(401, "not_authenticated", "Log in first.")
+    if not can_read(request.user):
+        return _error(403, "permission_denied", "Your role does not allow this.")
+    return None
+
+
+def _validate(body: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    fields: dict[str, list[str]] = {}
+    if not isinstance(body, dict):
+        return {}, {"non_field_errors": ["Expected a JSON object."]}
+    view, name, state = body.get("view"), body.get("name", ""), body.get("state")
+    if view not in VIEWS:
+        fields["view"] = [f"Must be one of: {', '.join(VIEWS)}."]
+    if not isinstance(name, str):
+        fields["name"] = ["Must be a string."]
+    elif len(name.strip()) > 64:
+        fields["name"] = ["At most 64 characters."]
+    if not isinstance(state, dict):
+        fields["state"] = ["Must be an object."]
+    else:
+        unknown = sorted(set(state) - STATE_KEYS)
+        if unknown:
+            fields["state"] = [
+                f"Unknown keys: {', '.join(unknown)} (allowed: {', '.join(sorted(STATE_KEYS))})."
+            ]
+        elif len(json.dumps(state)) > MAX_STATE_BYTES:
+            fields["state"] = [f"At most {MAX_STATE_BYTES} bytes of JSON."]
+        elif "columns" in state and not isinstance(state["columns"], list):
+            fields["state"] = ["'columns' must be a list."]
+    clean = {"view": view, "name": name.strip() if isinstance(name, str) else name, "state": state}
+    return clean, fields
+
+
+@require_http_methods(["GET", "POST"])
+def views(request: HttpRequest) -> HttpResponse:
+    denied = _guard(request)
+    if denied:
+        return denied
+    if request.method == "GET":
+        qs = SavedView.objects.filter(user=request.user)
+        view = request.GET.get("view")
+        if view:
+            if view not in VIEWS:
+                return _error(
+                    400,
+                    "validation_failed",
+                    "unknown view",
+                    {"view": [f"Must be one of: {', '.join(VIEWS)}."]},
+                )
+            qs = qs.filter(view=view)
+        return JsonResponse({"results": [v.to_api() for v in qs]})
+    try:
+        body = json.loads(request.body or b"")
+    except ValueError:
+        return _error(400, "validation_failed", "malformed JSON", {"non_field_errors": ["Malformed JSON."]})
+    clean, fields = _validate(body)
+    if fields:
+        return _error(400, "validation_failed", "invalid saved view", fields)
+    try:
+        with transaction.atomic():
+            existing = (
+                SavedView.objects.select_for_update()
+                .filter(user=request.user, view=clean["view"], name=clean["name"])
+                .first()
+            )
+            if existing is None:
+                if SavedView.objects.filter(user=request.user).count() >= MAX_VIEWS_PER_USER:
+                    return _error(
+                        400,
+                        "validation_failed",
+                        "too many saved views",
+                        {"name": [f"At most {MAX_VIEWS_PER_USER} saved views; delete one first."]},
+                    )
+                saved = SavedView.objects.create(user=request.user, **clean)
+                return JsonResponse(saved.to_api(), status=201)
+            existing.state = clean["state"]
+            existing.save(update_fields=["state", "updated_at"])
+            return JsonResponse(existing.to_api())
+    except IntegrityError:  # a concurrent create of the same name: the other one won
+        return _error(409, "conflict", "saved concurrently; retry")
+
+
+@require_http_methods(["DELETE"])
+def view_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    denied = _guard(request)
+    if denied:
+        return denied
+    deleted, _ = SavedView.objects.filter(user=request.user, pk=pk).delete()
+    if not deleted:
+        return _error(404, "not_found", f"saved view {pk} not found")
+    return HttpResponse(status=204)

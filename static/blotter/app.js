@@ -1,0 +1,652 @@
+// The blotter page: views over the live store, saved layouts, detail panel, desk actions.
+import { TabulatorFull as Tabulator } from "/static/vendor/tabulator/js/tabulator_esm.min.mjs";
+import { openForm, toast, dialogOpen, csrfToken } from "/static/blotter/dialog.js";
+import { Feed, KINDS, Store, loadAll } from "/static/blotter/live.js";
+import { VIEWS, dateTimeFmt } from "/static/blotter/views.js";
+
+const CONFIG = JSON.parse(document.getElementById("blotter-config").textContent);
+const $ = (sel, root = document) => root.querySelector(sel);
+const FLUSH_MS = 60; // coalescing window: one grid transaction per window
+const BENCH = new URLSearchParams(location.search).has("bench");
+
+const store = new Store();
+const grids = {}; // view -> {table, tree, ready: Promise}
+const viewStates = {}; // view -> {"": state, name: state, ...} (saved views, name "" = current)
+const savedIds = {}; // `${view}\u0000${name}` -> id
+const expanded = new Set(); // order ids open in the tree
+const childIndex = new Map(); // parentId -> Set(child orderId)
+let active = null;
+let selection = null; // {kind, id}
+let actions = [];
+let snapshotDone = false;
+
+// --- the tree -----------------------------------------------------------------------------
+function indexChild(doc) {
+  if (!doc.parentId) return;
+  let set = childIndex.get(doc.parentId);
+  if (!set) childIndex.set(doc.parentId, (set = new Set()));
+  set.add(doc.orderId);
+}
+function treeRow(id) {
+  const doc = store.docs.orders.get(id);
+  const row = { ...doc };
+  const kids = childIndex.get(id);
+  if (kids && kids.size) {
+    row._children = [...kids]
+      .map((k) => store.docs.orders.get(k))
+      .filter(Boolean)
+      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
+      .map((k) => treeRow(k.orderId));
+  }
+  return row;
+}
+const rootOf = (doc) => doc.rootId || doc.orderId;
+
+function rowsFor(name, tree) {
+  const def = VIEWS[name];
+  const docs = [...store.docs[def.kind].values()];
+  if (tree) return docs.filter((d) => !d.parentId).map((d) => treeRow(d.orderId));
+  return docs.filter(def.include).map((d) => def.row(d, store));
+}
+
+// --- saved views ----------------------------------------------------------------------------
+const STATE_OF_TYPE = { sort: "sorters", headerFilter: "filters", columns: "columns" };
+function current(name) {
+  if (!viewStates[name]) viewStates[name] = {};
+  if (!viewStates[name][""]) viewStates[name][""] = {};
+  return viewStates[name][""];
+}
+const saveTimers = {};
+function persist(name, viewName = "", state = current(name), now = false) {
+  const key = `${name}\u0000${viewName}`;
+  clearTimeout(saveTimers[key]);
+  const send = async () => {
+    const response = await fetch(CONFIG.endpoints.savedViews, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify({ view: name, name: viewName, state }),
+    });
+    if (!response.ok) {
+      toast(`Layout not saved (${response.status})`, "error");
+      return null;
+    }
+    const saved = await response.json();
+    savedIds[key] = saved.id;
+    document.body.dataset.savedAt = String(Date.now()); // test hook: a save completed
+    return saved;
+  };
+  if (now) return send();
+  saveTimers[key] = setTimeout(send, 400);
+  return null;
+}
+async function loadSavedViews() {
+  const response = await fetch(CONFIG.endpoints.savedViews, { credentials: "same-origin" });
+  if (!response.ok) return;
+  for (const v of (await response.json()).results) {
+    if (!viewStates[v.view]) viewStates[v.view] = {};
+    viewStates[v.view][v.name] = v.state;
+    savedIds[`${v.view}\u0000${v.name}`] = v.id;
+  }
+}
+function renderSavedList() {
+  const select = $("#saved-views");
+  const names = Object.keys(viewStates[active] || {}).filter((n) => n !== "").sort();
+  select.innerHTML = "";
+  select.append(new Option("Saved views…", ""));
+  for (const n of names) select.append(new Option(n, n));
+  $("#view-delete").disabled = true;
+}
+
+// --- grids ----------------------------------------------------------------------------------
+function quickFilter(data, params) {
+  const q = params.q;
+  for (const key in data) {
+    const v = data[key];
+    if (key !== "_children" && v !== null && typeof v !== "object" && String(v).toLowerCase().includes(q)) return true;
+  }
+  return false;
+}
+function applyQuick(name) {
+  const grid = grids[name];
+  if (!grid) return;
+  const q = (current(name).quick || "").trim().toLowerCase();
+  grid.table.clearFilter(false);
+  if (q) grid.table.setFilter(quickFilter, { q });
+}
+
+function contextMenu(def) {
+  const scope = def.kind === "orders" ? "order" : def.kind === "executions" ? "execution" : null;
+  const items = actions.filter((a) => a.scope === scope);
+  if (!CONFIG.canAct || !items.length) return undefined;
+  return items.map((a) => ({
+    label: a.label,
+    disabled: (component) => !!(a.applies && !a.applies(docOfRow(def, component.getData()))),
+    action: (e, component) => runAction(a, docOfRow(def, component.getData())),
+  }));
+}
+function docOfRow(def, data) {
+  return store.docs[def.kind].get(data[KINDS[def.kind].id]) || data;
+}
+
+function createGrid(name) {
+  const def = VIEWS[name];
+  const state = current(name);
+  const tree = !!def.tree && state.tree !== false;
+  const el = document.createElement("div");
+  el.className = "grid";
+  el.dataset.view = name;
+  $("#grids").append(el);
+  let ready;
+  const built = new Promise((resolve) => (ready = resolve));
+  const table = new Tabulator(el, {
+    data: rowsFor(name, tree),
+    index: KINDS[def.kind].id,
+    height: "100%",
+    layout: "fitData",
+    renderVertical: "virtual",
+    columns: def.columns(),
+    initialSort: def.initialSort,
+    selectableRows: 1,
+    movableColumns: true,
+    addRowPos: "top",
+    placeholder: "No rows",
+    dataTree: tree,
+    dataTreeStartExpanded: (row) => expanded.has(row.getData().orderId),
+    dataTreeChildIndent: 14,
+    dataTreeElementColumn: "clOrdID",
+    persistence: { sort: true, headerFilter: true, columns: ["width", "visible"] },
+    persistenceID: name,
+    persistenceReaderFunc: (id, type) => {
+      const value = current(name)[STATE_OF_TYPE[type]];
+      return value === undefined ? false : value;
+    },
+    persistenceWriterFunc: (id, type, data) => {
+      if (!STATE_OF_TYPE[type]) return;
+      current(name)[STATE_OF_TYPE[type]] = data;
+      persist(name);
+    },
+    rowContextMenu: contextMenu(def),
+  });
+  const grid = { table, tree, built, el };
+  grids[name] = grid;
+  table.on("tableBuilt", () => {
+    applyQuick(name);
+    ready();
+    updateCount();
+  });
+  table.on("dataFiltered", () => setTimeout(updateCount, 0));
+  table.on("rowClick", (e, row) => select(def.kind, row.getData()[KINDS[def.kind].id]));
+  table.on("dataTreeRowExpanded", (row) => expanded.add(row.getData().orderId));
+  table.on("dataTreeRowCollapsed", (row) => expanded.delete(row.getData().orderId));
+  return grid;
+}
+
+function rebuildGrid(name) {
+  const grid = grids[name];
+  if (grid) {
+    grid.table.destroy();
+    grid.el.remove();
+    delete grids[name];
+  }
+  if (name === active) showView(name);
+}
+
+function flashCells(row, old, doc) {
+  if (!row || !old) return;
+  for (const cell of row.getCells()) {
+    const field = cell.getField();
+    if (!field || old[field] === doc[field]) continue;
+    const el = cell.getElement();
+    if (el.classList.contains("flash")) el.classList.replace("flash", "flash2");
+    else {
+      el.classList.remove("flash2");
+      el.classList.add("flash");
+    }
+    clearTimeout(el._flashTimer);
+    el._flashTimer = setTimeout(() => el.classList.remove("flash", "flash2"), 1500);
+  }
+}
+function findTreeRow(table, rootId, id) {
+  const root = table.getRow(rootId);
+  if (!root || rootId === id) return root;
+  const walk = (row) => {
+    for (const child of row.getTreeChildren()) {
+      if (child.getData().orderId === id) return child;
+      const hit = walk(child);
+      if (hit) return hit;
+    }
+    return null;
+  };
+  return walk(root);
+}
+
+async function applyChanges(name, changes) {
+  const grid = grids[name];
+  if (!grid) return;
+  await grid.built;
+  const def = VIEWS[name];
+  const kind = def.kind;
+  const changed = changes[kind];
+  const joined = name === "executions" || name === "review";
+  if (!changed.size) return;
+  const table = grid.table;
+  if (changed.size > 3000) {
+    await table.replaceData(rowsFor(name, grid.tree));
+    return;
+  }
+  const flashes = [];
+  if (grid.tree) {
+    const roots = new Set();
+    for (const id of changed.keys()) roots.add(rootOf(store.docs.orders.get(id)));
+    await table.updateOrAddData([...roots].map(treeRow));
+    for (const [id, old] of changed) {
+      if (old) flashes.push([findTreeRow(table, rootOf(old), id), old, store.docs.orders.get(id)]);
+    }
+  } else {
+    const upserts = [];
+    for (const [id, old] of changed) {
+      const doc = store.docs[kind].get(id);
+      if (def.include(doc)) {
+        upserts.push(def.row(doc, store));
+        if (old) flashes.push([id, joined ? def.row(old, store) : old, doc]);
+      } else if (old && table.getRow(id)) {
+        table.deleteRow(id);
+      }
+    }
+    if (upserts.length) await table.updateOrAddData(upserts);
+    for (const f of flashes) f[0] = table.getRow(f[0]);
+  }
+  for (const [row, old, doc] of flashes) flashCells(row, old, doc);
+}
+
+// --- coalesced flush ------------------------------------------------------------------------
+let flushTimer = null;
+const flushLog = []; // bench: [wallclock ms, [[id, version], ...]]
+function scheduleFlush() {
+  if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
+}
+async function flush() {
+  flushTimer = null;
+  if (!snapshotDone) return;
+  const changes = store.takeChanges();
+  for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));
+  updateBadges();
+  if (active && grids[active]) {
+    try {
+      await applyChanges(active, changes);
+    } catch (err) {
+      console.warn("grid update failed, reloading the view", err);
+      await grids[active].table.replaceData(rowsFor(active, grids[active].tree));
+    }
+  }
+  if (BENCH) {
+    const ids = [];
+    for (const [id] of changes.orders) ids.push([id, store.docs.orders.get(id).version]);
+    requestAnimationFrame(() => flushLog.push([performance.timeOrigin + performance.now(), ids]));
+  }
+  if (selection && changes[selection.kind] && changes[selection.kind].has(selection.id)) refreshDetail();
+  updateCount();
+  updateActionButtons();
+  document.body.dataset.seq = String(feed.lastSeq ?? "");
+}
+
+// --- tabs, counts -----------------------------------------------------------------------------
+function availableViews() {
+  return Object.keys(VIEWS).filter((name) => !VIEWS[name].needs || CONFIG.endpoints[VIEWS[name].needs]);
+}
+function updateBadges() {
+  for (const name of ["desk", "review"]) {
+    const def = VIEWS[name];
+    let n = 0;
+    for (const d of store.docs[def.kind].values()) if (def.include(d)) n += 1;
+    const badge = $(`#tab-${name} .badge`);
+    if (badge) badge.textContent = n ? String(n) : "";
+  }
+}
+function updateCount() {
+  const grid = grids[active];
+  if (!grid) return;
+  const shown = grid.table.getDataCount("active");
+  const total = grid.table.getDataCount();
+  $("#row-count").textContent = shown === total ? `${total} rows` : `${shown} of ${total} rows`;
+}
+function showView(name) {
+  active = name;
+  for (const tab of document.querySelectorAll("#tabs button")) tab.setAttribute("aria-selected", String(tab.dataset.view === name));
+  for (const g of Object.values(grids)) g.el.hidden = true;
+  $("#tree-toggle").hidden = !VIEWS[name].tree;
+  $("#tree").checked = current(name).tree !== false;
+  $("#quick").value = current(name).quick || "";
+  renderSavedList();
+  renderActionButtons();
+  if (!snapshotDone) return;
+  const grid = grids[name];
+  if (grid) {
+    grid.el.hidden = false;
+    grid.table.replaceData(rowsFor(name, grid.tree)).then(updateCount); // catch up with what changed while hidden
+    grid.table.redraw();
+  } else {
+    createGrid(name);
+  }
+  updateCount();
+  history.replaceState(null, "", `#${name}`);
+}
+
+// --- detail panel -----------------------------------------------------------------------------
+function select(kind, id) {
+  selection = { kind, id };
+  updateActionButtons();
+  refreshDetail(true);
+}
+let detailTimer = null;
+function refreshDetail(now = false) {
+  clearTimeout(detailTimer);
+  if (now) renderDetail();
+  else detailTimer = setTimeout(renderDetail, 150);
+}
+async function renderDetail() {
+  const panel = $("#detail");
+  if (!selection) {
+    panel.hidden = true;
+    return;
+  }
+  const { kind, id } = selection;
+  const doc = store.docs[kind].get(id);
+  if (!doc) return;
+  panel.hidden = false;
+  $("#detail-title").textContent =
+    kind === "orders" ? `${doc.kind} order ${doc.clOrdID}` : kind === "executions" ? `Execution ${doc.execID}` : id;
+  const fields = $("#detail-fields");
+  fields.innerHTML = "";
+  for (const [key, value] of Object.entries(doc)) {
+    if (value === null || value === "" || (typeof value === "object" && !Object.keys(value).length)) continue;
+    const dt = document.createElement("dt");
+    dt.textContent = key;
+    const dd = document.createElement("dd");
+    dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+    if (key === "status") dd.className = `status st-${value}`;
+    if (key === "side") dd.className = `side side-${value}`;
+    fields.append(dt, dd);
+  }
+  const base = kind === "orders" ? "/api/queries/orders/" : kind === "executions" ? "/api/queries/executions/" : null;
+  const body = $("#detail-events tbody");
+  if (!base) {
+    body.innerHTML = "";
+    return;
+  }
+  let events;
+  try {
+    events = await loadAll(`${base}${encodeURIComponent(id)}/events`, 1000);
+  } catch (err) {
+    body.innerHTML = `<tr><td colspan="6">${err.message}</td></tr>`;
+    return;
+  }
+  if (!selection || selection.id !== id) return;
+  body.innerHTML = "";
+  for (const ev of events) {
+    const tr = document.createElement("tr");
+    const s = ev.state || {};
+    const cells = [
+      ev.seq, ev.occurredAt, ev.type, ev.version, ev.actor,
+      kind === "orders" ? `${s.status} ${s.cumQty}/${s.orderQty} @${s.avgPx}` : `${s.status} ${s.lastQty}@${s.lastPx}`,
+    ];
+    cells.forEach((value, i) => {
+      const td = document.createElement("td");
+      if (i === 1) td.append(dateTimeFmt({ getValue: () => value }));
+      else td.textContent = String(value ?? "");
+      tr.append(td);
+    });
+    body.append(tr);
+  }
+  $("#detail-count").textContent = `${events.length} events`;
+}
+
+// --- actions (F's forms) --------------------------------------------------------------------------
+function scopeOf(kind) {
+  return kind === "orders" ? "order" : kind === "executions" ? "execution" : null;
+}
+function selectedDoc() {
+  return selection ? store.docs[selection.kind].get(selection.id) : null;
+}
+function runAction(action, row) {
+  if (!CONFIG.canAct) return;
+  if (action.scope !== "none" && (!row || (action.applies && !action.applies(row)))) {
+    toast(`${action.label}: not applicable to the selected row`, "error");
+    return;
+  }
+  openForm(action.url(action.scope === "none" ? null : row), { title: action.title || action.label });
+}
+function renderActionButtons() {
+  const bar = $("#actions");
+  bar.innerHTML = "";
+  if (!CONFIG.canAct || !active) return;
+  const scope = scopeOf(VIEWS[active].kind);
+  for (const action of actions.filter((a) => a.scope === "none" || a.scope === scope)) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.action = action.id;
+    b.textContent = action.label;
+    if (action.key) b.title = `shortcut: ${action.key.toUpperCase()}`;
+    b.addEventListener("click", () => runAction(action, selectedDoc()));
+    bar.append(b);
+  }
+  updateActionButtons();
+}
+function updateActionButtons() {
+  const doc = selectedDoc();
+  const scope = selection ? scopeOf(selection.kind) : null;
+  for (const b of document.querySelectorAll("#actions button")) {
+    const action = actions.find((a) => a.id === b.dataset.action);
+    if (!action || action.scope === "none") continue;
+    b.disabled = !doc || action.scope !== scope || !!(action.applies && !action.applies(doc));
+  }
+}
+async function loadActions() {
+  if (!CONFIG.canAct) return;
+  try {
+    const forms = await import("/static/blotter/forms.js");
+    actions = forms.ACTIONS || [];
+    if (forms.init) forms.init({ openForm, toast, getSelection: () => (selection ? { ...selection, row: selectedDoc() } : null) });
+  } catch (err) {
+    console.info("desk actions unavailable:", err.message);
+  }
+}
+
+// --- keyboard -----------------------------------------------------------------------------------
+document.addEventListener("keydown", (ev) => {
+  if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || dialogOpen()) return;
+  const tag = ev.target.tagName;
+  if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || ev.target.isContentEditable) {
+    if (ev.key === "Escape" && ev.target.id === "quick") ev.target.blur();
+    return;
+  }
+  if (ev.key === "/") {
+    ev.preventDefault();
+    $("#quick").focus();
+  } else if (ev.key === "?") {
+    $("#help").hidden = !$("#help").hidden;
+  } else if (ev.key === "Escape") {
+    selection = null;
+    $("#detail").hidden = true;
+    $("#help").hidden = true;
+  } else if (/^[1-9]$/.test(ev.key)) {
+    const name = availableViews()[Number(ev.key) - 1];
+    if (name) showView(name);
+  } else if (CONFIG.canAct) {
+    const key = ev.key.toLowerCase();
+    const scope = selection ? scopeOf(selection.kind) : null;
+    const candidates = actions.filter((a) => a.key === key);
+    const action = candidates.find((a) => a.scope === scope) || candidates.find((a) => a.scope === "none");
+    if (action) {
+      ev.preventDefault();
+      runAction(action, selectedDoc());
+    }
+  }
+});
+
+// --- toolbar ------------------------------------------------------------------------------------
+function buildToolbar() {
+  const tabs = $("#tabs");
+  availableViews().forEach((name, i) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.id = `tab-${name}`;
+    b.dataset.view = name;
+    b.setAttribute("role", "tab");
+    b.title = `shortcut: ${i + 1}`;
+    b.innerHTML = `<span></span> <span class="badge"></span>`;
+    b.firstChild.textContent = VIEWS[name].title;
+    b.addEventListener("click", () => showView(name));
+    tabs.append(b);
+  });
+  for (const name of ["quote-requests", "quotes"]) {
+    if (!availableViews().includes(name)) {
+      const s = document.createElement("span");
+      s.className = "tab-off";
+      s.title = "the RFQ query endpoints are not deployed";
+      s.textContent = VIEWS[name].title;
+      tabs.append(s);
+    }
+  }
+  let quickTimer = null;
+  $("#quick").addEventListener("input", (ev) => {
+    clearTimeout(quickTimer);
+    quickTimer = setTimeout(() => {
+      current(active).quick = ev.target.value;
+      applyQuick(active);
+      persist(active);
+    }, 120);
+  });
+  $("#tree").addEventListener("change", (ev) => {
+    current(active).tree = ev.target.checked;
+    persist(active);
+    rebuildGrid(active);
+  });
+  $("#csv").addEventListener("click", () => {
+    const grid = grids[active];
+    if (grid) grid.table.download("csv", `${active}-${new Date().toISOString().slice(0, 19).replace(/:/g, "")}.csv`);
+  });
+  $("#columns").addEventListener("click", () => {
+    const pop = $("#columns-menu");
+    if (!pop.hidden) {
+      pop.hidden = true;
+      return;
+    }
+    pop.innerHTML = "";
+    for (const col of grids[active].table.getColumns()) {
+      const def = col.getDefinition();
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = col.isVisible();
+      box.addEventListener("change", () => (box.checked ? col.show() : col.hide()));
+      label.append(box, " ", def.title || def.field);
+      pop.append(label);
+    }
+    pop.hidden = false;
+  });
+  document.addEventListener("click", (ev) => {
+    if (!ev.target.closest("#columns, #columns-menu")) $("#columns-menu").hidden = true;
+  });
+  $("#saved-views").addEventListener("change", (ev) => {
+    const name = ev.target.value;
+    $("#view-delete").disabled = !name;
+    if (!name) return;
+    viewStates[active][""] = structuredClone(viewStates[active][name]);
+    persist(active);
+    rebuildGrid(active);
+    $("#saved-views").value = name;
+    $("#view-delete").disabled = false;
+  });
+  $("#view-save").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const input = $("#view-name");
+    const name = input.value.trim();
+    if (!name) return;
+    const state = structuredClone(current(active));
+    const saved = await persist(active, name, state, true);
+    if (saved) {
+      viewStates[active][name] = state;
+      input.value = "";
+      renderSavedList();
+      $("#saved-views").value = name;
+      $("#view-delete").disabled = false;
+      toast(`View "${name}" saved`, "success");
+    }
+  });
+  $("#view-delete").addEventListener("click", async () => {
+    const name = $("#saved-views").value;
+    const id = savedIds[`${active}\u0000${name}`];
+    if (!name || !id) return;
+    const response = await fetch(`${CONFIG.endpoints.savedViews}/${id}`, {
+      method: "DELETE",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+    });
+    if (response.ok || response.status === 404) {
+      delete viewStates[active][name];
+      delete savedIds[`${active}\u0000${name}`];
+      renderSavedList();
+      toast(`View "${name}" deleted`);
+    }
+  });
+  $("#detail-close").addEventListener("click", () => {
+    selection = null;
+    $("#detail").hidden = true;
+    updateActionButtons();
+  });
+}
+
+// --- connection indicator -----------------------------------------------------------------------
+function onStatus(state, text) {
+  const el = $("#conn");
+  el.dataset.state = state;
+  el.textContent = { live: "● live", loading: "● loading", resyncing: "● resyncing", stale: "● stale", connecting: "● connecting", reconnecting: "● reconnecting", refused: "● refused" }[state] || state;
+  el.title = text || state;
+}
+
+// --- snapshot -----------------------------------------------------------------------------------
+async function loadSnapshot() {
+  const kinds = [["orders", CONFIG.endpoints.orders], ["executions", CONFIG.endpoints.executions],
+    ["quoteRequests", CONFIG.endpoints.quoteRequests], ["quotes", CONFIG.endpoints.quotes]];
+  await Promise.all(
+    kinds.filter(([, url]) => url).map(async ([kind, url]) => {
+      const docs = await loadAll(url, 1000, (n, total) => onStatus("loading", `loading ${kind}: ${n} of ${total}`));
+      for (const doc of docs) store.put(kind, doc);
+    })
+  );
+  const changes = store.takeChanges();
+  for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));
+  const first = !snapshotDone;
+  snapshotDone = true;
+  updateBadges();
+  if (first) showView(active);
+  else for (const [name, grid] of Object.entries(grids)) grid.table.replaceData(rowsFor(name, grid.tree));
+}
+
+const feed = new Feed({
+  wsPath: CONFIG.wsPath,
+  eventsUrl: CONFIG.endpoints.events,
+  store,
+  loadSnapshot,
+  onStatus,
+  onApplied: scheduleFlush,
+});
+
+async function main() {
+  if (!CONFIG.canRead) {
+    onStatus("refused", "your account has no blotter role (desk or viewer)");
+    $("#grids").textContent = "Your account has no blotter role: ask an administrator for 'desk' or 'viewer'.";
+    return;
+  }
+  buildToolbar();
+  const wanted = location.hash.slice(1);
+  active = availableViews().includes(wanted) ? wanted : "orders";
+  await Promise.all([loadSavedViews(), loadActions()]);
+  showView(active);
+  feed.start();
+}
+
+window.__blotter = { store, feed, grids, flushLog, showView, get active() { return active; }, get selection() { return selection; } };
+main();

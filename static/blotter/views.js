@@ -1,0 +1,216 @@
+// The blotter's views: which documents each shows and with which columns.
+
+const TERMINAL = new Set(["Filled", "Canceled", "Rejected", "Expired", "DoneForDay"]);
+export const ORDER_STATUSES = ["PendingNew", "New", "PartiallyFilled", "Filled", "DoneForDay", "Canceled", "PendingCancel", "PendingReplace", "Rejected", "Expired"];
+export const EXEC_STATUSES = ["Allocated", "Applied", "PendingReview", "Rejected", "Busted"];
+const SIDES = ["Buy", "Sell", "SellShort"];
+const num = (v) => (v === null || v === undefined || v === "" ? 0 : Number(v));
+
+// --- formatters ---------------------------------------------------------------------------
+function span(text, cls, title) {
+  const el = document.createElement("span");
+  if (cls) el.className = cls;
+  el.textContent = text ?? "";
+  if (title) el.title = title;
+  return el;
+}
+const timeFmt = (cell) => {
+  const v = cell.getValue();
+  if (!v) return "";
+  const m = /T(\d\d:\d\d:\d\d)(\.\d{1,3})?/.exec(v);
+  return span(m ? m[1] + (m[2] || ".000").padEnd(4, "0") : v, "time", v);
+};
+const dateTimeFmt = (cell) => {
+  const v = cell.getValue();
+  if (!v) return "";
+  return span(v.replace("T", " ").replace(/(\.\d{3})\d*/, "$1").replace("Z", ""), "time", v);
+};
+const sideFmt = (cell) => span(cell.getValue(), `side side-${cell.getValue()}`);
+const statusFmt = (cell) => span(cell.getValue(), `status st-${cell.getValue()}`);
+const numFmt = (cell) => {
+  const v = cell.getValue();
+  return v === null || v === undefined ? "" : String(v);
+};
+const listFmt = (cell) => (Array.isArray(cell.getValue()) ? cell.getValue().join(", ") : cell.getValue() ?? "");
+
+// a numeric header filter: "100", ">100", "<=5", "10-20"
+function numFilter(headerValue, rowValue) {
+  const text = String(headerValue).trim();
+  if (!text) return true;
+  const v = num(rowValue);
+  let m = /^(<=|>=|<|>|=)\s*(-?[\d.]+)$/.exec(text);
+  if (m) {
+    const x = Number(m[2]);
+    return { "<": v < x, "<=": v <= x, ">": v > x, ">=": v >= x, "=": v === x }[m[1]];
+  }
+  m = /^(-?[\d.]+)\s*-\s*(-?[\d.]+)$/.exec(text);
+  if (m) return v >= Number(m[1]) && v <= Number(m[2]);
+  return String(rowValue ?? "").startsWith(text);
+}
+
+// --- column builders ----------------------------------------------------------------------
+const text = (field, title, extra = {}) => ({ field, title, headerFilter: "input", headerFilterPlaceholder: "filter", ...extra });
+const number = (field, title, extra = {}) => ({
+  field, title, hozAlign: "right", headerHozAlign: "right", cssClass: "num", formatter: numFmt,
+  sorter: "number", headerFilter: "input", headerFilterPlaceholder: ">0", headerFilterFunc: numFilter, ...extra,
+});
+const choice = (field, title, values, formatter, extra = {}) => ({
+  field, title, formatter, headerFilter: "list",
+  headerFilterParams: { values: ["", ...values], clearable: true }, headerFilterFunc: "=", ...extra,
+});
+const time = (field, title, extra = {}) => ({ field, title, formatter: timeFmt, headerFilter: "input", headerFilterPlaceholder: "hh:mm", ...extra });
+
+const orderColumns = () => [
+  time("createdAt", "Time", { width: 110 }),
+  text("clOrdID", "ClOrdID", { width: 170 }),
+  choice("kind", "Kind", ["Client", "Market", "Slice"], null, { width: 80 }),
+  choice("side", "Side", SIDES, sideFmt, { width: 78 }),
+  text("symbol", "Symbol", { width: 110 }),
+  number("orderQty", "Qty"),
+  number("cumQty", "CumQty"),
+  number("leavesQty", "Leaves"),
+  number("avgPx", "AvgPx"),
+  number("price", "Price"),
+  choice("status", "Status", ORDER_STATUSES, statusFmt, { width: 122 }),
+  text("venue", "Venue", { width: 96 }),
+  text("account", "Account", { width: 96 }),
+  choice("handling", "Handling", ["Auto", "Desk"], null, { width: 84 }),
+  text("ordType", "Type", { width: 78 }),
+  text("timeInForce", "TIF", { width: 64 }),
+  number("placedQty", "Placed", { visible: false }),
+  text("routingReason", "Routing", { visible: false }),
+  time("updatedAt", "Updated", { visible: false }),
+  text("orderId", "OrderId", { visible: false }),
+];
+
+const execColumns = () => [
+  time("transactTime", "Time", { width: 110 }),
+  text("execID", "ExecID", { width: 150 }),
+  text("clOrdID", "ClOrdID", { width: 160 }),
+  choice("side", "Side", SIDES, sideFmt, { width: 78 }),
+  text("symbol", "Symbol", { width: 110 }),
+  number("lastQty", "LastQty"),
+  number("lastPx", "LastPx"),
+  choice("status", "Status", EXEC_STATUSES, statusFmt, { width: 120 }),
+  text("venue", "Venue", { width: 96 }),
+  text("account", "Account", { width: 96 }),
+  text("reviewReasons", "Review", { formatter: listFmt, width: 160 }),
+  text("text", "Text", { width: 160 }),
+  text("orderId", "OrderId", { visible: false }),
+  text("executionId", "ExecutionId", { visible: false }),
+];
+
+// executions show their order's symbol/side/clOrdID/account (joined from the order store)
+function joinOrder(exec, store) {
+  const order = store.docs.orders.get(exec.orderId);
+  return {
+    ...exec,
+    clOrdID: order ? order.clOrdID : "",
+    side: order ? order.side : "",
+    symbol: order ? order.symbol : "",
+    account: order ? order.account : "",
+  };
+}
+
+export const VIEWS = {
+  orders: {
+    title: "Orders",
+    kind: "orders",
+    tree: true,
+    columns: orderColumns,
+    include: () => true,
+    row: (doc) => ({ ...doc }),
+    initialSort: [{ column: "createdAt", dir: "desc" }],
+  },
+  executions: {
+    title: "Executions",
+    kind: "executions",
+    columns: execColumns,
+    include: () => true,
+    row: joinOrder,
+    initialSort: [{ column: "transactTime", dir: "desc" }],
+  },
+  desk: {
+    title: "Desk queue",
+    kind: "orders",
+    // client orders the desk handles, with quantity still to place
+    include: (o) => o.kind === "Client" && o.handling === "Desk" && !TERMINAL.has(o.status) && num(o.orderQty) - num(o.placedQty) > 0,
+    columns: () => [
+      time("createdAt", "Time", { width: 110 }),
+      text("clOrdID", "ClOrdID", { width: 170 }),
+      choice("side", "Side", SIDES, sideFmt, { width: 78 }),
+      text("symbol", "Symbol", { width: 110 }),
+      number("orderQty", "Qty"),
+      number("placedQty", "Placed"),
+      number("toPlace", "To place"),
+      number("cumQty", "CumQty"),
+      number("price", "Price"),
+      text("ordType", "Type", { width: 78 }),
+      choice("status", "Status", ORDER_STATUSES, statusFmt, { width: 122 }),
+      text("account", "Account", { width: 96 }),
+      text("routingReason", "Routing reason", { width: 260 }),
+      text("orderId", "OrderId", { visible: false }),
+    ],
+    row: (o) => ({ ...o, toPlace: String(num(o.orderQty) - num(o.placedQty)) }),
+    initialSort: [{ column: "createdAt", dir: "asc" }],
+  },
+  review: {
+    title: "Review queue",
+    kind: "executions",
+    include: (e) => e.status === "PendingReview",
+    columns: () => [
+      ...execColumns().filter((c) => c.field !== "status"),
+      text("reviewDetails", "Details", { formatter: (c) => JSON.stringify(c.getValue() ?? ""), width: 260 }),
+    ],
+    row: joinOrder,
+    initialSort: [{ column: "transactTime", dir: "asc" }],
+  },
+  "quote-requests": {
+    title: "Quote requests",
+    kind: "quoteRequests",
+    needs: "quoteRequests",
+    include: () => true,
+    columns: () => [
+      time("createdAt", "Time", { width: 110 }),
+      text("quoteReqID", "QuoteReqID", { width: 160 }),
+      choice("side", "Side", SIDES, sideFmt, { width: 78 }),
+      text("symbol", "Symbol", { width: 110 }),
+      number("orderQty", "Qty"),
+      text("account", "Account", { width: 96 }),
+      time("validUntilTime", "Valid until", { width: 110 }),
+      text("status", "Status", { formatter: statusFmt, width: 110 }),
+      text("acceptedQuoteId", "Accepted quote", { width: 150 }),
+      text("orderId", "OrderId", { width: 150 }),
+      text("quoteRequestId", "Id", { visible: false }),
+    ],
+    row: (d) => ({ ...d }),
+    initialSort: [{ column: "createdAt", dir: "desc" }],
+  },
+  quotes: {
+    title: "Quotes",
+    kind: "quotes",
+    needs: "quotes",
+    include: () => true,
+    columns: () => [
+      time("createdAt", "Time", { width: 110 }),
+      text("quoteID", "QuoteID", { width: 150 }),
+      text("quoteReqID", "QuoteReqID", { width: 150 }),
+      choice("side", "Side", SIDES, sideFmt, { width: 78 }),
+      text("symbol", "Symbol", { width: 110 }),
+      number("bidSize", "BidSize"),
+      number("bidPx", "BidPx"),
+      number("offerPx", "OfferPx"),
+      number("offerSize", "OfferSize"),
+      time("validUntilTime", "Valid until", { width: 110 }),
+      text("status", "Status", { formatter: statusFmt, width: 110 }),
+      number("acceptedPx", "AcceptedPx"),
+      number("acceptedQty", "AcceptedQty"),
+      text("orderClOrdID", "Order", { width: 150 }),
+      text("quoteId", "Id", { visible: false }),
+    ],
+    row: (d) => ({ ...d }),
+    initialSort: [{ column: "createdAt", dir: "desc" }],
+  },
+};
+
+export { dateTimeFmt, statusFmt, sideFmt };
