@@ -675,3 +675,49 @@ def test_replay_verifies_and_rebuilds_quotes_and_their_natural_keys(clock: Clock
     assert_replays()
     assert state(Quote, other["quoteId"])["status"] == "Canceled"
     assert QuoteReqIdKey.objects.filter(pk=canceled["quoteReqID"]).exists()
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_accepts_of_one_request_let_exactly_one_win() -> None:
+    """Each thread has its own connection and commits: the request row lock (PostgreSQL) or the
+    database lock (SQLite) lets one accept through; the others find their quote closed (409)."""
+    import threading
+
+    from django.db import connections
+
+    req = new_request(orderQty="10")
+    quotes = [new_quote(req, offerPx=str(100 + i)) for i in range(4)]
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(len(quotes))
+
+    def accept(quote_id: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            outcomes.append(cmd("quotes", "AcceptQuoteCommand", quoteId=quote_id).status_code)
+        except ApplicationError as exc:
+            outcomes.append(exc.code)
+        except BaseException as exc:  # asserted below
+            outcomes.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=accept, args=(q["quoteId"],)) for q in quotes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(map(str, outcomes)) == [
+        "200",
+        "invalid_transition",
+        "invalid_transition",
+        "invalid_transition",
+    ]
+    statuses = sorted(
+        Quote.objects.filter(quote_request_id=req["quoteRequestId"]).values_list("status", flat=True)
+    )
+    assert statuses == ["Accepted", "Canceled", "Canceled", "Canceled"]
+    assert Order.objects.count() == 1
+    assert_replays()
