@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from oms.core.publishing import Publisher, build_sinks
 
@@ -49,11 +49,10 @@ def run_task(name: str, args: Any = (), kwargs: dict[str, Any] | None = None) ->
     from oms.celery import app
 
     app.loader.import_default_modules()
-    close_old_connections()
     try:
         return app.tasks[name].apply(args=tuple(args), kwargs=kwargs or {}, throw=True).get()
     finally:
-        close_old_connections()
+        connection.close()  # the pool's threads keep no connection between runs
 
 
 class BackgroundRunner:
@@ -104,8 +103,6 @@ class BackgroundRunner:
             _, pending = await asyncio.wait(self.tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, _close_connection)
         self._pool.shutdown(wait=False)
 
 
@@ -136,7 +133,3 @@ async def stop_current() -> None:
     if runner is not None:
         del _RUNNERS[asyncio.get_running_loop()]
         await runner.stop()
-
-
-def _close_connection() -> None:
-    connection.close()  # `connection` resolves per thread: call it on the thread that owns it
