@@ -237,12 +237,12 @@ _EVENT_SINKS = {
     "streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"},
     "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}},
 }
-OMS_EVENT_SINKS = {
-    name: _EVENT_SINKS[name]
-    for name in env_list("OMS_EVENT_SINKS", ["streams", "blotter"] if OMS_STREAM_REDIS_URL else ["blotter"])
-}
+_SINK_NAMES = env_list("OMS_EVENT_SINKS", ["streams", "blotter"] if OMS_STREAM_REDIS_URL else ["blotter"])
+if set(_SINK_NAMES) - set(_EVENT_SINKS):
+    raise ImproperlyConfigured(f"OMS_EVENT_SINKS={_SINK_NAMES}: the sinks are {sorted(_EVENT_SINKS)}")
+OMS_EVENT_SINKS = {name: _EVENT_SINKS[name] for name in _SINK_NAMES}
 OMS_PUBLISH_POLL_MS = env_int("OMS_PUBLISH_POLL_MS", 50)  # in-process commits also wake it at once
-OMS_PUBLISH_GAP_TIMEOUT = 5.0  # seconds to wait at a hole in seq before moving past it (never seen)
+OMS_PUBLISH_GAP_TIMEOUT = 5.0  # seconds a recent hole in seq is waited for (none expected: see docs)
 # publisher and the interval entries of CELERY_BEAT_SCHEDULE as asyncio tasks inside the ASGI
 # server (oms/core/background.py): the embedded default has no worker or beat process
 OMS_INPROCESS_WORKERS = env_bool("OMS_INPROCESS_WORKERS", not REDIS_URL)
