@@ -144,7 +144,7 @@ class CommandForm(forms.Form):
             initial = {"token": token, **self.prefill(token)}
             if self.target_field:
                 initial[self.target_field] = self.target_id
-        super().__init__(data, initial=initial)
+        super().__init__(data, initial=initial, label_suffix="")
         self.needs_confirm = False
         self.error_code: str | None = None
 
