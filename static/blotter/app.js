@@ -309,7 +309,7 @@ function updateCount() {
   if (!grid) return;
   const shown = grid.table.getDataCount("active");
   const total = grid.table.getDataCount();
-  $("#row-count").textContent = shown === total ? `${total} rows` : `${shown} of ${total} rows`;
+  $("#row-count").textContent = shown === total ? `${total} ${total === 1 ? "row" : "rows"}` : `${shown} of ${total} rows`;
 }
 function showView(name) {
   active = name;
