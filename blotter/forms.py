@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from executions.enums import ExecStatus
-from oms.core.errors import ApplicationError, ValidationFailed
+from oms.core.errors import ApplicationError, ValidationFailed, VersionConflict
 from oms.core.parsing import dec_str, iso
 from oms.orders.enums import MANUAL_VENUE, Handling, Kind, OrdType, Side, TimeInForce
 from oms.orders.models import Order
@@ -212,6 +212,13 @@ class CommandForm(forms.Form):
     # --- dispatch refusals back onto the form -------------------------------------------------
     def apply_error(self, exc: ApplicationError) -> None:
         self.error_code = exc.code
+        if isinstance(exc, VersionConflict):
+            self.add_error(
+                None,
+                f"The {self.target_kind} changed while this form was open: check the values against it"
+                " as it is now and send again.",
+            )
+            return
         on_field = False
         notes: list[str] = []
         for name, messages in exc.fields.items():

@@ -372,6 +372,7 @@ def test_replace_of_an_order_that_changed_meanwhile_asks_again(web: Client, trad
     response = submit(web, "replace", {**form_data(page), "orderQty": "120"})
 
     assert response.status_code == 400 and response["X-OMS-Error-Code"] == "version_conflict"
+    assert "changed while this form was open" in response.context["form"].non_field_errors()[0]
     assert event_count() == before
     again = response.context["form"]
     assert str(again["expectedVersion"].value()) == str(trader.refresh(client)["version"])
