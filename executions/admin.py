@@ -32,7 +32,8 @@ from executions.admin_forms import (
 )
 from executions.enums import ExecStatus, ReviewReason
 from executions.models import Execution, ExecutionEvent
-from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor, admin_link
+from executions.state import EVENT_TYPES
+from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor, admin_link, recent_values_filter
 from oms.orders.models import Order
 
 ORDER_CHANGE = "admin:orders_order_change"
@@ -140,10 +141,15 @@ class ExecutionAdmin(HistoryAdmin):
         "reasons",
     )
     list_display_links = ("exec_id",)
-    list_filter = (ReviewStatusFilter, ("venue", admin.AllValuesFieldListFilter), ReviewReasonFilter)
-    search_fields = ("=exec_id", "=execution_id", "=order_id", "=client_order_id")
+    list_filter = (
+        ReviewStatusFilter,
+        recent_values_filter("venue"),
+        ReviewReasonFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
+    # exact, case-sensitive: the id indexes serve them (exec_id alone has none: a scan of executions)
+    search_fields = ("exec_id__exact", "execution_id__exact", "order_id__exact", "client_order_id__exact")
     search_help_text = "execID, execution id, order id or client order id (exact)."
-    date_hierarchy = "created_at"
     ordering = ("-created_at", "-execution_id")
     actions = ("correct", "allocate", "reject")
     fieldsets = (
@@ -377,3 +383,4 @@ def _initial(executions: list[Execution]) -> dict[str, str]:
 @admin.register(ExecutionEvent)
 class ExecutionEventAdmin(EventAdmin):
     aggregate_url_name = EXECUTION_CHANGE
+    event_types = EVENT_TYPES

@@ -129,6 +129,8 @@ def test_every_oms_table_is_registered() -> None:
 def changelist_cases(w: World) -> list[tuple[type, dict[str, str], str, str | None]]:
     """(model, query params, text that must be shown, text that must not be)."""
     m, c = w.market, w.client_order
+    today = str(Order.objects.get(pk=m["orderId"]).created_at.date())
+    filled = ExecutionEvent.objects.get(aggregate_id=w.filled["executionId"])
     return [
         (Order, {}, m["clOrdID"], None),
         (Order, {"q": m["clOrdID"]}, m["clOrdID"], c["clOrdID"]),
@@ -137,21 +139,29 @@ def changelist_cases(w: World) -> list[tuple[type, dict[str, str], str, str | No
         (Order, {"kind__exact": "Client"}, c["clOrdID"], m["clOrdID"]),
         (Order, {"side__exact": "Buy", "handling__exact": "Desk", "venue": "MANUAL"}, m["clOrdID"], None),
         (Order, {"account": "ACC1"}, c["clOrdID"], None),
-        (Order, {"created_at__year": str(Order.objects.first().created_at.year)}, m["clOrdID"], None),
+        (Order, {"created_at__gte": today, "created_at__lt": "2999-01-01"}, m["clOrdID"], None),
+        (Order, {"created_at__lt": today}, "0 orders", m["clOrdID"]),
         (OrderEvent, {"q": m["orderId"]}, "OrderFilled", "OrderCreated</td><td>Client"),
-        (OrderEvent, {"type__exact": "OrderCancelRequested"}, w.slice["orderId"], m["orderId"]),
-        (OrderEvent, {"actor__exact": "trader"}, "OrderAccepted", None),
+        (OrderEvent, {"type": "OrderCancelRequested"}, w.slice["orderId"], m["orderId"]),
+        (OrderEvent, {"actor": "trader"}, "OrderAccepted", None),
         (ClOrdIdKey, {"q": m["clOrdID"]}, m["orderId"], c["orderId"]),
         (Execution, {"status": "all", "q": w.filled["execID"]}, w.filled["execID"], w.held["execID"]),
         (Execution, {"status": "Allocated", "venue": "MANUAL"}, w.filled["execID"], w.held["execID"]),
-        (ExecutionEvent, {"type__exact": "ExecutionHeld"}, w.held["executionId"], w.filled["executionId"]),
+        (ExecutionEvent, {"type": "ExecutionHeld"}, w.held["executionId"], w.filled["executionId"]),
         (
             ExecutionEvent,
-            {"q": w.filled["executionId"], "actor__exact": "trader"},
+            {"q": w.filled["executionId"], "actor": "trader"},
             w.filled["executionId"],
             None,
         ),
-        (IdempotencyRecord, {"q": "trader", "status_code__exact": "200"}, "trader", None),
+        (
+            ExecutionEvent,
+            {"correlation_id": filled.correlation_id},
+            w.filled["executionId"],
+            w.held["executionId"],
+        ),
+        (OrderEvent, {"correlation_id": filled.correlation_id}, m["orderId"], w.slice["orderId"]),
+        (IdempotencyRecord, {"q": "trader", "status_code__exact": "200", "actor": "trader"}, "trader", None),
         (EventSequence, {}, str(EventSequence.objects.get().last_seq), None),
         (
             QuoteRequest,
@@ -166,7 +176,7 @@ def changelist_cases(w: World) -> list[tuple[type, dict[str, str], str, str | No
             w.quote["quoteID"],
             None,
         ),
-        (QuoteRequestEvent, {"type__exact": "QuoteRequestCreated"}, w.quote_request["quoteRequestId"], None),
+        (QuoteRequestEvent, {"type": "QuoteRequestCreated"}, w.quote_request["quoteRequestId"], None),
         (QuoteEvent, {"q": w.quote["quoteId"]}, "QuoteCreated", None),
         (QuoteReqIdKey, {"q": w.quote_request["quoteReqID"]}, w.quote_request["quoteRequestId"], None),
         (QuoteIdKey, {"q": w.quote["quoteID"]}, w.quote["quoteId"], None),
@@ -371,3 +381,24 @@ def test_change_pages_use_a_fixed_number_of_queries(
     for page, count in zip(pages, counts, strict=True):
         with django_assert_max_num_queries(count):
             boss.get(page)
+
+
+def test_changelist_count_stops_at_a_cap_and_estimates_large_tables(
+    boss: Client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oms.core import admin as core_admin
+
+    events = OrderEvent.objects.filter(actor="trader").count()
+    assert events > 3
+    monkeypatch.setattr(core_admin, "COUNT_CAP", 3)
+    capped = boss.get(url(OrderEvent), {"actor": "trader"})
+    assert "more than 3 order events" in capped.content.decode()
+    assert len(capped.context["cl"].result_list) == events  # the rows are all there, on one page
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE order_events")
+        estimated = boss.get(url(OrderEvent)).content.decode()
+        assert f"about {OrderEvent.objects.count()} order events" in estimated
+    monkeypatch.setattr(core_admin, "COUNT_CAP", 10_000)
+    exact = boss.get(url(OrderEvent), {"actor": "trader"}).content.decode()
+    assert f"\n{events} order events" in exact

@@ -17,11 +17,14 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.core.paginator import Paginator
+from django.db import connection, models
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from oms.api.permissions import can_command, can_read
@@ -113,7 +116,15 @@ _EVENT_ROW = (
 )
 
 
-def render_event_table(events: Sequence[Any], event_url_name: str) -> SafeString:
+def correlation_link(correlation_id: str, event_changelist_url_name: str) -> SafeString:
+    """The events one command appended, across the aggregate's event table."""
+    query = urlencode({"correlation_id": correlation_id})
+    return format_html('<a href="{}?{}">{}</a>', reverse(event_changelist_url_name), query, correlation_id)
+
+
+def render_event_table(
+    events: Sequence[Any], event_url_name: str, event_changelist_url_name: str
+) -> SafeString:
     """The compact history shown on a change page: one row per event, newest last."""
     if not events:
         return mark_safe("<em>no events</em>")
@@ -126,7 +137,7 @@ def render_event_table(events: Sequence[Any], event_url_name: str) -> SafeString
                 r["event"].version,
                 r["event"].type,
                 r["event"].actor,
-                r["event"].correlation_id,
+                correlation_link(r["event"].correlation_id, event_changelist_url_name),
                 r["event"].occurred_at.isoformat(),
                 r["event"].recorded_at.isoformat(),
                 r["diff"],
@@ -152,6 +163,90 @@ def render_event_table(events: Sequence[Any], event_url_name: str) -> SafeString
         mark_safe(head),
         rows,
     )
+
+
+# --- filters that stay cheap on large tables -----------------------------------------------------
+
+# Django's AllValuesFieldListFilter runs SELECT DISTINCT over the whole table on every page: a
+# full scan of an event table. These offer the values seen in the newest rows (an index scan in
+# the admin's ordering) and still filter on any value given in the URL.
+RECENT_WINDOW = 2000
+
+
+def recent_values_filter(field: str, title: str | None = None) -> type[admin.SimpleListFilter]:
+    class RecentValuesFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            ordering = model_admin.get_ordering(request) or ("-pk",)
+            recent = model_admin.model._default_manager.order_by(*ordering).values_list(field, flat=True)
+            values = {v for v in recent[:RECENT_WINDOW] if v not in (None, "")}
+            current = self.value()
+            if current:
+                values.add(current)  # the chosen value stays visible even when it is old
+            return [(str(v), str(v)) for v in sorted(values, key=str)]
+
+        def queryset(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+            value = self.value()
+            return queryset.filter(**{field: value}) if value else queryset
+
+    RecentValuesFilter.title = title or field.replace("_", " ")
+    RecentValuesFilter.__name__ = f"Recent{field.title().replace('_', '')}Filter"
+    return RecentValuesFilter
+
+
+def choices_filter(
+    field: str, values: Sequence[str], title: str | None = None
+) -> type[admin.SimpleListFilter]:
+    """A filter over a fixed list of values (an aggregate's event types): no query at all."""
+
+    class ChoicesFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            return [(v, v) for v in values]
+
+        def queryset(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+            value = self.value()
+            return queryset.filter(**{field: value}) if value else queryset
+
+    ChoicesFilter.title = title or field.replace("_", " ")
+    return ChoicesFilter
+
+
+# --- counting --------------------------------------------------------------------------------------
+
+# The changelist counts its rows for the pagination. On an event table that COUNT(*) is the
+# slowest query of the page (0.16 s for 1M events; 0.7-0.9 s filtered on an unindexed column, see
+# docs/notes/admin.md). The count stops at COUNT_CAP ("more than ..."), and an unfiltered table
+# on PostgreSQL answers the planner's estimate ("about ...") once it is that large.
+COUNT_CAP = 10_000
+
+
+class BoundedCountPaginator(Paginator):
+    capped = False
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, models.QuerySet):
+            return super().count
+        if connection.vendor == "postgresql" and not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                    [queryset.model._meta.db_table],
+                )
+                found = cursor.fetchone()
+            if found and found[0] > COUNT_CAP:
+                self.estimated = True
+                return int(found[0])
+        counted = queryset.order_by()[: COUNT_CAP + 1].count()
+        if counted > COUNT_CAP:
+            self.capped = True
+            return COUNT_CAP
+        return counted
 
 
 # --- access ---------------------------------------------------------------------------------------
@@ -183,6 +278,7 @@ class RoleAccessMixin:
 class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin):
     # COUNT(*) over a large table on every page is the slowest part of a changelist
     show_full_result_count = False
+    paginator = BoundedCountPaginator
     list_per_page = 50
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
@@ -196,9 +292,11 @@ class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin):
 
 
 class EventAdmin(ReadOnlyAdmin):
-    """An aggregate's event table. `aggregate_url_name` names the state row's admin change page."""
+    """An aggregate's event table. `aggregate_url_name` names the state row's admin change page,
+    `event_types` the aggregate's event types (the type filter's choices)."""
 
     aggregate_url_name = ""
+    event_types: Sequence[str] = ()
     list_display = (
         "seq",
         "aggregate",
@@ -209,9 +307,12 @@ class EventAdmin(ReadOnlyAdmin):
         "occurred_at",
         "recorded_at",
     )
-    list_filter = ("type", "actor")
-    search_fields = ("=aggregate_id", "=correlation_id", "=seq")
-    date_hierarchy = "recorded_at"
+    # no date_hierarchy: its year/month query aggregates the whole event table
+    list_filter = (("recorded_at", admin.DateFieldListFilter), recent_values_filter("actor"))
+    # indexed columns only (aggregate_id leads the (aggregate_id, version) key, seq is unique);
+    # ?correlation_id=<id> lists the events of one command (the history pages link it)
+    search_fields = ("aggregate_id__exact", "seq__exact")
+    search_help_text = "Aggregate id or seq (exact)."
     ordering = ("-seq",)
     fields = (
         "seq",
@@ -230,6 +331,12 @@ class EventAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
         return self.fields
+
+    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+        return (choices_filter("type", self.event_types), *super().get_list_filter(request))
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return lookup in ("correlation_id", "aggregate_id") or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="aggregate", ordering="aggregate_id")
     def aggregate(self, obj: Any) -> SafeString | str:
@@ -262,7 +369,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     def history(self, obj: Any) -> SafeString:
         events = self.events_for(obj)
         shown = events[-INLINE_EVENTS:]
-        table = render_event_table(shown, self.event_url_name)
+        table = render_event_table(shown, self.event_url_name, self.event_changelist_url_name)
         links = format_html(
             '<p><a href="{}">full history with commands</a> · <a href="{}?aggregate_id={}">as event rows</a>'
             " · {} event(s)</p>",
@@ -292,6 +399,7 @@ class HistoryAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "rows": event_rows(self.events_for(obj), with_command=True),
             "event_url_name": self.event_url_name,
+            "event_changelist_url": reverse(self.event_changelist_url_name),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
@@ -304,9 +412,8 @@ class HistoryAdmin(ReadOnlyAdmin):
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "key", "status_code", "request_hash")
-    list_filter = ("status_code", "actor")
-    search_fields = ("=actor", "key")
-    date_hierarchy = "created_at"
+    list_filter = ("status_code", recent_values_filter("actor"), ("created_at", admin.DateFieldListFilter))
+    search_fields = ("actor__exact", "key__startswith")
     ordering = ("-created_at", "-id")
     readonly_fields = ("response_json",)
     exclude = ("response",)

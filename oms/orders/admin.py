@@ -12,8 +12,9 @@ from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link
+from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link, recent_values_filter
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
+from oms.orders.state import EVENT_TYPES
 
 ORDER_CHANGE = "admin:orders_order_change"
 EXECUTION_CHANGE = "admin:executions_execution_change"
@@ -48,13 +49,21 @@ class OrderAdmin(HistoryAdmin):
         "kind",
         "side",
         "handling",
-        ("venue", admin.AllValuesFieldListFilter),
-        ("account", admin.AllValuesFieldListFilter),
+        recent_values_filter("venue"),
+        recent_values_filter("account"),
+        ("created_at", admin.DateFieldListFilter),
     )
-    # exact or prefix matches: they use the indexes (an icontains would scan the table)
-    search_fields = ("=order_id", "^cl_ord_id", "^symbol", "=account", "=root_id")
-    search_help_text = "Order id or account (exact), clOrdID or symbol (prefix)."
-    date_hierarchy = "created_at"
+    # case-sensitive exact or prefix lookups: they use the indexes. Django's "=" and "^" are
+    # iexact/istartswith (UPPER(col)), which no index serves: 1.2 s on 200k orders vs 50 ms.
+    search_fields = (
+        "order_id__exact",
+        "cl_ord_id__startswith",
+        "symbol__exact",
+        "account__exact",
+        "root_id__exact",
+    )
+    search_help_text = "Order id, symbol, account or root id (exact), clOrdID (prefix); case-sensitive."
+    # no date_hierarchy: its year/month query aggregates the whole table (the date filter does not)
     ordering = ("-created_at", "-order_id")
     fieldsets = (
         (
@@ -157,12 +166,13 @@ class OrderAdmin(HistoryAdmin):
 @admin.register(OrderEvent)
 class OrderEventAdmin(EventAdmin):
     aggregate_url_name = ORDER_CHANGE
+    event_types = EVENT_TYPES
 
 
 @admin.register(ClOrdIdKey)
 class ClOrdIdKeyAdmin(ReadOnlyAdmin):
     list_display = ("cl_ord_id", "order", "fingerprint")
-    search_fields = ("^cl_ord_id", "=order_id")
+    search_fields = ("cl_ord_id__startswith", "order_id__exact")
     ordering = ("cl_ord_id",)
 
     @admin.display(description="order", ordering="order_id")

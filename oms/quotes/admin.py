@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link
+from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link, recent_values_filter
 from oms.quotes.models import Quote, QuoteEvent, QuoteIdKey, QuoteReqIdKey, QuoteRequest, QuoteRequestEvent
+from oms.quotes.state import QUOTE_EVENT_TYPES, REQUEST_EVENT_TYPES
 
 REQUEST_CHANGE = "admin:quotes_quoterequest_change"
 QUOTE_CHANGE = "admin:quotes_quote_change"
@@ -32,9 +33,15 @@ class QuoteRequestAdmin(HistoryAdmin):
         "order",
         "created_at",
     )
-    list_filter = ("status", "side", ("account", admin.AllValuesFieldListFilter))
-    search_fields = ("=quote_request_id", "^quote_req_id", "^symbol", "=account", "=order_id")
-    search_help_text = "Request id, account or order id (exact), QuoteReqID or symbol (prefix)."
+    list_filter = ("status", "side", recent_values_filter("account"))
+    search_fields = (
+        "quote_request_id__exact",
+        "quote_req_id__startswith",
+        "symbol__exact",
+        "account__exact",
+        "order_id__exact",
+    )
+    search_help_text = "Request id, symbol, account or order id (exact), QuoteReqID (prefix); case-sensitive."
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-quote_request_id")
     fieldsets = (
@@ -92,14 +99,16 @@ class QuoteAdmin(HistoryAdmin):
     )
     list_filter = ("status", "side")
     search_fields = (
-        "=quote_id",
-        "^fix_quote_id",
-        "=quote_request_id",
-        "^quote_req_id",
-        "^symbol",
-        "=order_id",
+        "quote_id__exact",
+        "fix_quote_id__startswith",
+        "quote_request_id__exact",
+        "quote_req_id__startswith",
+        "symbol__exact",
+        "order_id__exact",
     )
-    search_help_text = "Quote id, request id or order id (exact), QuoteID, QuoteReqID or symbol (prefix)."
+    search_help_text = (
+        "Quote, request, order id or symbol (exact), QuoteID or QuoteReqID (prefix); case-sensitive."
+    )
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-quote_id")
     fieldsets = (
@@ -133,17 +142,19 @@ class QuoteAdmin(HistoryAdmin):
 @admin.register(QuoteRequestEvent)
 class QuoteRequestEventAdmin(EventAdmin):
     aggregate_url_name = REQUEST_CHANGE
+    event_types = REQUEST_EVENT_TYPES
 
 
 @admin.register(QuoteEvent)
 class QuoteEventAdmin(EventAdmin):
     aggregate_url_name = QUOTE_CHANGE
+    event_types = QUOTE_EVENT_TYPES
 
 
 @admin.register(QuoteReqIdKey)
 class QuoteReqIdKeyAdmin(ReadOnlyAdmin):
     list_display = ("quote_req_id", "request", "fingerprint")
-    search_fields = ("^quote_req_id", "=quote_request_id")
+    search_fields = ("quote_req_id__startswith", "quote_request_id__exact")
     ordering = ("quote_req_id",)
     readonly_fields = ("request",)
 
@@ -155,7 +166,7 @@ class QuoteReqIdKeyAdmin(ReadOnlyAdmin):
 @admin.register(QuoteIdKey)
 class QuoteIdKeyAdmin(ReadOnlyAdmin):
     list_display = ("fix_quote_id", "quote", "fingerprint")
-    search_fields = ("^fix_quote_id", "=quote_id")
+    search_fields = ("fix_quote_id__startswith", "quote_id__exact")
     ordering = ("fix_quote_id",)
     readonly_fields = ("quote",)
 
