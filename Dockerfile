@@ -1,5 +1,11 @@
 # The OMS image: one image for the web (daphne), the Celery worker and Celery beat.
 #   docker build -t oms .            (docker-compose.yml builds and runs it with PostgreSQL and Redis)
+# the blotter's data grid from the committed npm lock file (node_modules is never committed)
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,6 +22,7 @@ COPY pyproject.toml ./
 RUN pip install .
 
 COPY . .
+COPY --from=assets /assets/node_modules ./node_modules
 # static files (Django admin, the Swagger UI from drf-spectacular-sidecar, the blotter) are
 # collected and fingerprinted at build time; whitenoise serves them
 RUN python manage.py collectstatic --noinput -v 0 \
