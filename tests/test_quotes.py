@@ -8,9 +8,11 @@ The helpers and the `clock` fixture at the top are shared with tests/test_quotes
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from oms.core import dispatch as dispatch_module
 from oms.core.dispatch import CommandResult, dispatch
@@ -671,7 +673,14 @@ def test_replay_verifies_and_rebuilds_quotes_and_their_natural_keys(clock: Clock
     assert ("quote", "column", "status") in found
     assert ("quote_request", "column", "symbol") in found
     assert ("quote_request", "index quote_req_id_keys", canceled["quoteReqID"]) in found
-    replay(rebuild=True)
+    with pytest.raises(CommandError):
+        call_command("replay", "--verify", "--type", "quote", stdout=io.StringIO(), stderr=io.StringIO())
+    out = io.StringIO()
+    call_command("replay", "--rebuild", stdout=out, stderr=io.StringIO())
+    assert "quote_request: 2 aggregates" in out.getvalue()
+    out = io.StringIO()
+    call_command("replay", "--verify", "--type", "quote", "--type", "quote_request", stdout=out)
+    assert "0 difference(s)" in out.getvalue()
     assert_replays()
     assert state(Quote, other["quoteId"])["status"] == "Canceled"
     assert QuoteReqIdKey.objects.filter(pk=canceled["quoteReqID"]).exists()
