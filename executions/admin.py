@@ -33,7 +33,15 @@ from executions.admin_forms import (
 from executions.enums import ExecStatus, ReviewReason
 from executions.models import Execution, ExecutionEvent
 from executions.state import EVENT_TYPES
-from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor, admin_link, recent_values_filter
+from oms.core.admin import (
+    EventAdmin,
+    HistoryAdmin,
+    admin_actor,
+    admin_link,
+    decimal_display,
+    recent_values_filter,
+    time_display,
+)
 from oms.orders.models import Order
 
 ORDER_CHANGE = "admin:orders_order_change"
@@ -128,17 +136,15 @@ class ExecutionAdmin(HistoryAdmin):
     event_changelist_url_name = "admin:executions_executionevent_changelist"
 
     list_display = (
-        "created_at",
+        "time",
         "exec_id",
         "venue",
-        "last_qty",
-        "last_px",
+        "last_qty_",
+        "last_px_",
         "order",
-        "order_symbol",
-        "order_side",
-        "client_order",
         "status",
         "reasons",
+        "client_order",
     )
     list_display_links = ("exec_id",)
     list_filter = (
@@ -159,8 +165,8 @@ class ExecutionAdmin(HistoryAdmin):
                 "fields": (
                     ("execution_id", "exec_id", "venue"),
                     ("status", "version"),
-                    ("last_qty", "last_px"),
-                    ("transact_time", "created_at", "updated_at"),
+                    ("last_qty_", "last_px_"),
+                    ("transact", "time", "updated"),
                     "order_summary",
                     "client_order",
                     "review",
@@ -168,10 +174,26 @@ class ExecutionAdmin(HistoryAdmin):
                 )
             },
         ),
-        ("History", {"fields": ("history",)}),
         ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("order_summary", "client_order", "review", "text", "history", "doc_json")
+    readonly_fields = (
+        "last_qty_",
+        "last_px_",
+        "transact",
+        "time",
+        "updated",
+        "order_summary",
+        "client_order",
+        "review",
+        "text",
+        "doc_json",
+    )
+
+    last_qty_ = decimal_display("last_qty", "lastQty")
+    last_px_ = decimal_display("last_px", "lastPx")
+    time = time_display("created_at", "received (UTC)")
+    transact = time_display("transact_time", "transactTime (UTC)")
+    updated = time_display("updated_at", "updated (UTC)")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Execution]:
         # the targeted order's columns in the same query (no foreign key to select_related)
@@ -188,19 +210,16 @@ class ExecutionAdmin(HistoryAdmin):
 
     # --- columns ----------------------------------------------------------------------------------
 
-    @admin.display(description="order (clOrdID)", ordering="order_cl_ord_id")
-    def order(self, obj: Execution) -> SafeString | str:
+    @admin.display(description="order: clOrdID, side, symbol", ordering="order_cl_ord_id")
+    def order(self, obj: Execution) -> SafeString:
         if obj.order_cl_ord_id is None:  # type: ignore[attr-defined]
-            return format_html("<em>unknown</em> {}", obj.order_id)
-        return admin_link(obj.order_id, ORDER_CHANGE, obj.order_cl_ord_id)  # type: ignore[attr-defined]
-
-    @admin.display(description="symbol", ordering="order_symbol_")
-    def order_symbol(self, obj: Execution) -> str:
-        return obj.order_symbol_ or "-"  # type: ignore[attr-defined]
-
-    @admin.display(description="side", ordering="order_side_")
-    def order_side(self, obj: Execution) -> str:
-        return obj.order_side_ or "-"  # type: ignore[attr-defined]
+            return format_html("<em>unknown order</em> {}", obj.order_id)
+        return format_html(
+            "{} {} {}",
+            admin_link(obj.order_id, ORDER_CHANGE, obj.order_cl_ord_id),  # type: ignore[attr-defined]
+            obj.order_side_,  # type: ignore[attr-defined]
+            obj.order_symbol_,  # type: ignore[attr-defined]
+        )
 
     @admin.display(description="client order")
     def client_order(self, obj: Execution) -> SafeString | str:

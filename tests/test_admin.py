@@ -245,7 +245,7 @@ def test_order_history_shows_the_commands_and_state_diffs(boss: Client, world: W
     rows = {r["event"].type: r for r in response.context["rows"]}
     assert [r["event"].type for r in response.context["rows"]][:2] == ["OrderCreated", "OrderAccepted"]
     created = str(rows["OrderCreated"]["diff"])
-    assert "<b>orderQty</b> = 100" in created and "<b>status</b> = PendingNew" in created
+    assert "<b>orderQty</b>=100" in created and "<b>status</b>=PendingNew" in created
     filled = str(rows["OrderFilled"]["diff"])
     assert "<b>cumQty</b>: 0 → 30" in filled and "<b>status</b>: New → PartiallyFilled" in filled
     assert "version" not in filled  # every event changes it: left out

@@ -113,14 +113,13 @@ def test_reasons_are_shown_plainly_with_their_codes_and_the_order_one_click_away
     for code in ("price_through_limit", "overfill", "unknown_order"):
         assert f"{REVIEW_REASON_TEXT[code]} <code>{code}</code>" in html.replace("&#x27;", "'")
     m = queue.market
-    assert f'<a href="/admin/orders/order/{m["orderId"]}/change/">{m["clOrdID"]}</a>' in html
+    assert f'<a href="/admin/orders/order/{m["orderId"]}/change/">{m["clOrdID"]}</a> Buy ACME' in html
     assert (
         f'<a href="/admin/orders/order/{m["rootId"]}/change/">{m["rootId"]}</a>' not in html
     )  # held: no client order yet
-    assert "<em>unknown</em> O-unknown" in html
+    assert "<em>unknown order</em> O-unknown" in html
     allocated = deskc.get(EXECUTIONS, {"status": "Allocated"}).content.decode()
     assert f'<a href="/admin/orders/order/{m["rootId"]}/change/">{m["rootId"]}</a>' in allocated
-    assert ">ACME<" in html and ">Buy<" in html
 
 
 def test_every_review_reason_has_a_plain_text() -> None:

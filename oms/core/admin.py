@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection, models
@@ -24,7 +25,6 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from oms.api.permissions import can_command, can_read
@@ -33,6 +33,8 @@ from oms.core.models import EventSequence, IdempotencyRecord
 admin.site.site_header = "OMS administration"
 admin.site.site_title = "OMS admin"
 admin.site.index_title = "Order management"
+# the tables are wide (a FIX order has many columns): the app list stays on the index page
+admin.site.enable_nav_sidebar = False
 
 # how many events the change page shows inline; the History view shows them all
 INLINE_EVENTS = 50
@@ -55,6 +57,28 @@ def admin_link(obj_or_id: Any, url_name: str, label: Any = None) -> SafeString |
     except NoReverseMatch:
         return str(label if label is not None else object_id)
     return format_html('<a href="{}">{}</a>', url, label if label is not None else object_id)
+
+
+def decimal_display(field: str, label: str) -> Any:
+    """An admin column/field showing a Decimal as the API does (`100`, not `100.0000000000`)."""
+
+    @admin.display(description=label, ordering=field)
+    def show(self: Any, obj: Any) -> str:
+        value = getattr(obj, field)
+        return "-" if value is None else f"{value.normalize():f}"
+
+    return show
+
+
+def time_display(field: str, label: str) -> Any:
+    """A UTC timestamp to the millisecond (the admin's default drops the seconds)."""
+
+    @admin.display(description=label, ordering=field)
+    def show(self: Any, obj: Any) -> str:
+        value = getattr(obj, field)
+        return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    return show
 
 
 def json_block(value: Any) -> SafeString:
@@ -86,19 +110,19 @@ def render_diff(before: dict[str, Any] | None, after: dict[str, Any]) -> SafeStr
     changes = state_diff(before, after)
     if not changes:
         return mark_safe("<em>no state change</em>")
-    if before is None:
-        return format_html_join(
-            mark_safe("<br>"), "<b>{}</b> = {}", ((k, _show(new)) for k, _, new in changes)
-        )
+    if before is None:  # the creating event: every field it set, on a few lines
+        return format_html_join(", ", "<b>{}</b>={}", ((k, _show(new)) for k, _, new in changes))
     return format_html_join(
         mark_safe("<br>"), "<b>{}</b>: {} → {}", ((k, _show(old), _show(new)) for k, old, new in changes)
     )
 
 
-def event_rows(events: Sequence[Any], *, with_command: bool) -> list[dict[str, Any]]:
-    """Events (in version order) as rows for the history table, each with its state diff."""
+def event_rows(
+    events: Sequence[Any], *, with_command: bool, before: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Events (in version order) as rows for the history table, each with its state diff.
+    `before` is the state ahead of the first event when the list does not start at version 1."""
     rows = []
-    before: dict[str, Any] | None = None
     for event in events:
         rows.append(
             {
@@ -109,60 +133,6 @@ def event_rows(events: Sequence[Any], *, with_command: bool) -> list[dict[str, A
         )
         before = event.state or {}
     return rows
-
-
-_EVENT_ROW = (
-    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"
-)
-
-
-def correlation_link(correlation_id: str, event_changelist_url_name: str) -> SafeString:
-    """The events one command appended, across the aggregate's event table."""
-    query = urlencode({"correlation_id": correlation_id})
-    return format_html('<a href="{}?{}">{}</a>', reverse(event_changelist_url_name), query, correlation_id)
-
-
-def render_event_table(
-    events: Sequence[Any], event_url_name: str, event_changelist_url_name: str
-) -> SafeString:
-    """The compact history shown on a change page: one row per event, newest last."""
-    if not events:
-        return mark_safe("<em>no events</em>")
-    rows = format_html_join(
-        "",
-        _EVENT_ROW,
-        (
-            (
-                admin_link(r["event"].pk, event_url_name, r["event"].seq),
-                r["event"].version,
-                r["event"].type,
-                r["event"].actor,
-                correlation_link(r["event"].correlation_id, event_changelist_url_name),
-                r["event"].occurred_at.isoformat(),
-                r["event"].recorded_at.isoformat(),
-                r["diff"],
-            )
-            for r in event_rows(events, with_command=False)
-        ),
-    )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "seq",
-            "version",
-            "type",
-            "actor",
-            "correlationId",
-            "occurredAt",
-            "recordedAt",
-            "state change",
-        )
-    )
-    return format_html(
-        '<table class="oms-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-        mark_safe(head),
-        rows,
-    )
 
 
 # --- filters that stay cheap on large tables -----------------------------------------------------
@@ -358,6 +328,7 @@ class EventAdmin(ReadOnlyAdmin):
 class HistoryAdmin(ReadOnlyAdmin):
     """A state table's admin: the change page lists the events, History shows them in full."""
 
+    change_form_template = "admin/oms/change_form.html"
     event_model: type[models.Model]
     event_url_name = ""
     event_changelist_url_name = ""
@@ -365,20 +336,29 @@ class HistoryAdmin(ReadOnlyAdmin):
     def events_for(self, obj: Any) -> list[Any]:
         return list(self.event_model.objects.filter(aggregate_id=obj.pk).order_by("version"))  # type: ignore[attr-defined]
 
-    @admin.display(description="history (events)")
-    def history(self, obj: Any) -> SafeString:
-        events = self.events_for(obj)
-        shown = events[-INLINE_EVENTS:]
-        table = render_event_table(shown, self.event_url_name, self.event_changelist_url_name)
-        links = format_html(
-            '<p><a href="{}">full history with commands</a> · <a href="{}?aggregate_id={}">as event rows</a>'
-            " · {} event(s)</p>",
-            reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_history", args=[obj.pk]),
-            reverse(self.event_changelist_url_name),
-            obj.pk,
-            len(events),
-        )
-        return format_html("{}{}", links, table)
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The change page ends with the newest events, full width (admin/oms/change_form.html)."""
+        pk = unquote(object_id)
+        newest = list(
+            self.event_model.objects.filter(aggregate_id=pk).order_by("-version")[: INLINE_EVENTS + 1]  # type: ignore[attr-defined]
+        )[::-1]
+        # one more than shown: the state before the first shown event, for its diff
+        baseline = newest.pop(0).state if len(newest) > INLINE_EVENTS else None
+        context = {
+            "history_rows": event_rows(newest, with_command=False, before=baseline),
+            "history_total": newest[-1].version if newest else 0,
+            "event_url_name": self.event_url_name,
+            "event_changelist_url": reverse(self.event_changelist_url_name),
+            "history_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[pk]),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description="state document")
     def doc_json(self, obj: Any) -> SafeString:

@@ -12,7 +12,15 @@ from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link, recent_values_filter
+from oms.core.admin import (
+    EventAdmin,
+    HistoryAdmin,
+    ReadOnlyAdmin,
+    admin_link,
+    decimal_display,
+    recent_values_filter,
+    time_display,
+)
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
 from oms.orders.state import EVENT_TYPES
 
@@ -27,23 +35,23 @@ class OrderAdmin(HistoryAdmin):
     event_changelist_url_name = "admin:orders_orderevent_changelist"
 
     list_display = (
-        "order_id",
+        "created",
         "cl_ord_id",
         "kind",
         "side",
         "symbol",
-        "order_qty",
-        "cum_qty",
-        "leaves_qty",
-        "price",
-        "avg_px",
+        "order_qty_",
+        "cum_qty_",
+        "leaves_qty_",
+        "price_",
+        "avg_px_",
         "status",
         "handling",
         "venue",
         "account",
         "parent",
-        "created_at",
     )
+    list_display_links = ("cl_ord_id",)
     list_filter = (
         "status",
         "kind",
@@ -73,18 +81,36 @@ class OrderAdmin(HistoryAdmin):
                     ("order_id", "cl_ord_id", "version"),
                     ("kind", "handling", "status"),
                     ("side", "symbol", "account", "venue"),
-                    ("order_qty", "cum_qty", "leaves_qty"),
-                    ("price", "avg_px"),
-                    ("created_at", "updated_at"),
+                    ("order_qty_", "cum_qty_", "leaves_qty_"),
+                    ("price_", "avg_px_"),
+                    ("created", "updated"),
                 )
             },
         ),
         ("Tree", {"fields": ("tree",)}),
         ("Executions", {"fields": ("executions",)}),
-        ("History", {"fields": ("history",)}),
         ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("tree", "executions", "history", "doc_json")
+    readonly_fields = (
+        "order_qty_",
+        "cum_qty_",
+        "leaves_qty_",
+        "price_",
+        "avg_px_",
+        "created",
+        "updated",
+        "tree",
+        "executions",
+        "doc_json",
+    )
+
+    order_qty_ = decimal_display("order_qty", "orderQty")
+    cum_qty_ = decimal_display("cum_qty", "cumQty")
+    leaves_qty_ = decimal_display("leaves_qty", "leavesQty")
+    price_ = decimal_display("price", "price")
+    avg_px_ = decimal_display("avg_px", "avgPx")
+    created = time_display("created_at", "created (UTC)")
+    updated = time_display("updated_at", "updated (UTC)")
 
     @admin.display(description="parent", ordering="parent_id")
     def parent(self, obj: Order) -> SafeString | str:
@@ -103,29 +129,32 @@ class OrderAdmin(HistoryAdmin):
         for order in family:
             by_parent.setdefault(order.parent_id, []).append(order)
 
-        def node(order: Order) -> SafeString:
-            label = f"{order.kind} {order.cl_ord_id} {order.cum_qty.normalize():f}/{order.order_qty.normalize():f} [{order.status}]"
+        def lines(order: Order, depth: int) -> list[SafeString]:
+            label = (
+                f"{order.kind} {order.cl_ord_id} {order.cum_qty.normalize():f}/{order.order_qty.normalize():f}"
+                f" [{order.status}]"
+            )
             link = (
                 format_html("<b>{}</b>", label)
                 if order.pk == obj.pk
                 else admin_link(order.pk, ORDER_CHANGE, label)
             )
-            kids = by_parent.get(order.order_id, [])
-            inner = (
-                format_html("<ul>{}</ul>", format_html_join("", "{}", ((node(k),) for k in kids)))
-                if kids
-                else ""
+            own = format_html(
+                '<div style="padding-left: {}em">{}{}</div>', depth * 1.5, "└ " if depth else "", link
             )
-            return format_html("<li>{}{}</li>", link, inner)
+            return [own] + [
+                line for kid in by_parent.get(order.order_id, []) for line in lines(kid, depth + 1)
+            ]
 
         roots = [o for o in family if o.order_id == obj.root_id]
-        parent_line = format_html(
-            "<p>root: {} · parent: {} · children: {}</p>",
+        summary = format_html(
+            "<div>root: {} · parent: {} · children: {}</div>",
             admin_link(obj.root_id, ORDER_CHANGE),
             admin_link(obj.parent_id, ORDER_CHANGE),
             len(by_parent.get(obj.order_id, [])),
         )
-        return format_html("{}<ul>{}</ul>", parent_line, node(roots[0]) if roots else mark_safe(""))
+        tree = format_html_join("", "{}", ((line,) for line in lines(roots[0], 0))) if roots else ""
+        return format_html('<div>{}<div style="margin-top: 4px">{}</div></div>', summary, tree)
 
     @admin.display(description="executions")
     def executions(self, obj: Order) -> SafeString:
@@ -145,7 +174,7 @@ class OrderAdmin(HistoryAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    e.created_at.isoformat(),
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
                     admin_link(e.execution_id, EXECUTION_CHANGE, e.exec_id),
                     e.venue,
                     f"{e.last_qty.normalize():f}",
@@ -157,7 +186,7 @@ class OrderAdmin(HistoryAdmin):
             ),
         )
         return format_html(
-            "<table><thead><tr><th>time</th><th>execID</th><th>venue</th><th>lastQty</th><th>lastPx</th>"
+            "<table><thead><tr><th>time (UTC)</th><th>execID</th><th>venue</th><th>lastQty</th><th>lastPx</th>"
             "<th>status</th><th>order</th></tr></thead><tbody>{}</tbody></table>",
             body,
         )

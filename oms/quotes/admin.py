@@ -6,7 +6,15 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from oms.core.admin import EventAdmin, HistoryAdmin, ReadOnlyAdmin, admin_link, recent_values_filter
+from oms.core.admin import (
+    EventAdmin,
+    HistoryAdmin,
+    ReadOnlyAdmin,
+    admin_link,
+    decimal_display,
+    recent_values_filter,
+    time_display,
+)
 from oms.quotes.models import Quote, QuoteEvent, QuoteIdKey, QuoteReqIdKey, QuoteRequest, QuoteRequestEvent
 from oms.quotes.state import QUOTE_EVENT_TYPES, REQUEST_EVENT_TYPES
 
@@ -26,12 +34,12 @@ class QuoteRequestAdmin(HistoryAdmin):
         "quote_req_id",
         "side",
         "symbol",
-        "order_qty",
+        "order_qty_",
         "account",
         "status",
         "valid_until_time",
         "order",
-        "created_at",
+        "created",
     )
     list_filter = ("status", "side", recent_values_filter("account"))
     search_fields = (
@@ -50,17 +58,19 @@ class QuoteRequestAdmin(HistoryAdmin):
             {
                 "fields": (
                     ("quote_request_id", "quote_req_id", "version"),
-                    ("side", "symbol", "order_qty", "account"),
+                    ("side", "symbol", "order_qty_", "account"),
                     ("status", "valid_until_time", "order"),
-                    ("created_at", "updated_at"),
+                    ("created", "updated"),
                 )
             },
         ),
         ("Quotes", {"fields": ("quotes",)}),
-        ("History", {"fields": ("history",)}),
         ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("order", "quotes", "history", "doc_json")
+    readonly_fields = ("order_qty_", "created", "updated", "order", "quotes", "doc_json")
+    order_qty_ = decimal_display("order_qty", "orderQty")
+    created = time_display("created_at", "created (UTC)")
+    updated = time_display("updated_at", "updated (UTC)")
 
     @admin.display(description="order", ordering="order_id")
     def order(self, obj: QuoteRequest) -> SafeString | str:
@@ -90,12 +100,12 @@ class QuoteAdmin(HistoryAdmin):
         "request",
         "side",
         "symbol",
-        "bid_px",
-        "offer_px",
+        "bid_px_",
+        "offer_px_",
         "status",
         "valid_until_time",
         "order",
-        "created_at",
+        "created",
     )
     list_filter = ("status", "side")
     search_fields = (
@@ -119,16 +129,19 @@ class QuoteAdmin(HistoryAdmin):
                     ("quote_id", "fix_quote_id", "version"),
                     ("request", "quote_req_id"),
                     ("side", "symbol", "account"),
-                    ("bid_px", "offer_px"),
+                    ("bid_px_", "offer_px_"),
                     ("status", "valid_until_time", "order"),
-                    ("created_at", "updated_at"),
+                    ("created", "updated"),
                 )
             },
         ),
-        ("History", {"fields": ("history",)}),
         ("State document", {"fields": ("doc_json",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("request", "order", "history", "doc_json")
+    readonly_fields = ("bid_px_", "offer_px_", "created", "updated", "request", "order", "doc_json")
+    bid_px_ = decimal_display("bid_px", "bidPx")
+    offer_px_ = decimal_display("offer_px", "offerPx")
+    created = time_display("created_at", "created (UTC)")
+    updated = time_display("updated_at", "updated (UTC)")
 
     @admin.display(description="quote request", ordering="quote_request_id")
     def request(self, obj: Quote) -> SafeString | str:
