@@ -357,3 +357,20 @@ def test_a_second_purge_while_one_runs_does_nothing(trader: Desk, archive_dir: P
         assert report.busy and report.runs == []
         assert Order.objects.filter(root_id=root_id).count() == 2
     assert purge(now=last_update(root_id) + 91 * DAY).counts["orders"] == 2
+
+
+def test_purge_runs_are_listed_read_only_in_the_admin(
+    trader: Desk, archive_dir: Path, admin_user: Any
+) -> None:
+    from django.test import Client
+
+    tree = filled_tree(trader)
+    (run_id,) = purge(now=last_update(tree["root"]["orderId"]) + 91 * DAY, actor="ops:bob").runs
+    client = Client()
+    client.force_login(admin_user)
+    listing = client.get("/admin/lifecycle/purgerun/")
+    assert listing.status_code == 200 and b"ops:bob" in listing.content
+    page = client.get(f"/admin/lifecycle/purgerun/{run_id}/change/")
+    assert page.status_code == 200 and PurgeRun.objects.get(pk=run_id).archive_sha256.encode() in page.content
+    assert client.post(f"/admin/lifecycle/purgerun/{run_id}/delete/", {"post": "yes"}).status_code == 403
+    assert PurgeRun.objects.filter(pk=run_id).exists()
