@@ -27,6 +27,7 @@ from oms.lifecycle.expiry import ACTOR, expire_due, parse_time, trading_day_boun
 from oms.lifecycle.tasks import expire_due as expire_due_task
 from oms.orders.models import Order, OrderEvent
 from tests.lifecycle import D, Desk, q, uid
+from tests.test_celery_worker import celery_worker, task_queue  # noqa: F401  (fixtures: a real worker)
 
 pytestmark = pytest.mark.django_db
 
@@ -256,7 +257,8 @@ def test_concurrent_runs_expire_each_order_exactly_once() -> None:
 
 
 def test_quotes_and_quote_requests_expire_at_valid_until_time(trader: Desk) -> None:
-    soon = iso(dt.datetime.now(UTC) + dt.timedelta(milliseconds=700))
+    due_at = dt.datetime.now(UTC) + dt.timedelta(seconds=1.5)  # room for the creates on a slow box
+    soon = iso(due_at)
     later = iso(dt.datetime.now(UTC) + dt.timedelta(hours=1))
     quoted = dispatch(
         "quote-requests",
@@ -296,7 +298,8 @@ def test_quotes_and_quote_requests_expire_at_valid_until_time(trader: Desk) -> N
         },
         actor="trader",
     ).body["quoteRequest"]
-    time.sleep(0.8)  # the handlers check validUntilTime against the real clock
+    # the handlers check validUntilTime against the real clock
+    time.sleep(max(0.0, (due_at - dt.datetime.now(UTC)).total_seconds()) + 0.05)
 
     report = expire_due()
     assert report.quotes_available
@@ -358,3 +361,25 @@ def test_management_command(trader: Desk) -> None:
     assert trader.refresh(order)["status"] == "Expired"
     with pytest.raises(CommandError, match="ISO-8601"):
         call_command("expire_due", "--now", "yesterday", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)  # committed rows: a real worker reads them on its own connection
+def test_expiry_task_runs_on_a_real_worker(celery_worker: Any, task_queue: str) -> None:  # noqa: F811
+    """With REDIS_URL: the beat entry's task, sent to a real `celery worker` on its own queue."""
+    trader = Desk("dispatch")
+    order = trader.client_order(10)
+    now = next_boundary(created(order))
+    if celery_worker is None:
+        assert celery_app.conf.task_always_eager
+    result = expire_due_task.apply_async(args=[iso(now)], queue=task_queue)
+    deadline = time.monotonic() + (30 if celery_worker else 0)
+    while Order.objects.get(pk=order["orderId"]).status != "Expired" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = celery_worker.output()[-3000:] if celery_worker else ""
+    assert Order.objects.get(pk=order["orderId"]).status == "Expired", log
+    (event,) = expired_events(order["orderId"])
+    assert event.actor == ACTOR
+    if celery_worker is not None:
+        assert "lifecycle.expire_due" in celery_worker.output()
+    else:
+        assert result.get()["orders_expired"] == 1
