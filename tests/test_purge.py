@@ -324,8 +324,11 @@ def test_purge_task_and_management_command(trader: Desk, archive_dir: Path) -> N
     assert json.loads(out.getvalue())["counts"]["orders"] == 4
     assert Order.objects.filter(root_id=one["root"]["orderId"]).exists()
 
+    with pytest.raises(CommandError, match="in the future"):
+        call_command("purge", "--now", iso(now), stdout=io.StringIO())
+    assert Order.objects.filter(root_id=one["root"]["orderId"]).exists()
     out = io.StringIO()
-    call_command("purge", "--now", iso(now), "--batch-size", "1", stdout=out)
+    call_command("purge", "--now", iso(now), "--allow-future-now", "--batch-size", "1", stdout=out)
     answer = json.loads(out.getvalue())
     assert answer["counts"]["orders"] == 4 and len(answer["runs"]) == 2
 
