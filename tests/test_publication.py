@@ -367,6 +367,19 @@ def test_unknown_sink_names_are_refused() -> None:
         call_command("publish_events", "--once", "--sink", "kafka")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_one_shot_publish_against_a_redis_that_is_down_fails_cleanly(settings: Any) -> None:
+    _order_with_fill()
+    settings.OMS_EVENT_SINKS = {"streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"}}
+    settings.OMS_STREAM_REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    settings.OMS_STREAM_PREFIX = "down:"
+
+    with pytest.raises(CommandError, match="publishing failed: ConnectionError"):
+        call_command("publish_events", "--once")
+
+    assert PublisherCursor.objects.get(name="redis-streams:down:").last_seq == 0  # nothing confirmed
+
+
 # --- Redis Streams --------------------------------------------------------------------------------
 
 

@@ -38,7 +38,10 @@ class Command(BaseCommand):
         publisher = Publisher(sinks, poll_interval=poll)
         names = ", ".join(s.name for s in sinks)
         if options["once"]:
-            count = asyncio.run(publisher.drain(max_seconds=3600))
+            try:
+                count = asyncio.run(publisher.drain(max_seconds=3600))
+            except Exception as exc:  # a sink or the database is down: say so, exit non-zero
+                raise CommandError(f"publishing failed: {type(exc).__name__}: {exc}") from exc
             self.stdout.write(f"publish_events: published {count} events to {names}")
             return
         asyncio.run(self._run(publisher, names))
