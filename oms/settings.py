@@ -232,7 +232,8 @@ OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
 # Redis Streams `<prefix>order-events`, `<prefix>execution-events`, ... (a prefix per test worker)
 OMS_STREAM_REDIS_URL = env_str("OMS_STREAM_REDIS_URL", REDIS_URL)
 OMS_STREAM_PREFIX = env_str("OMS_STREAM_PREFIX", "")
-OMS_STREAM_MAXLEN = env_int("OMS_STREAM_MAXLEN", 1_000_000)  # per stream, approximate; 0 = keep all
+# entries kept per stream (approximate trim; ~1.3 kB each, so ~130 MB per stream); 0 = keep all
+OMS_STREAM_MAXLEN = env_int("OMS_STREAM_MAXLEN", 100_000)
 _EVENT_SINKS = {
     "streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"},
     "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}},
