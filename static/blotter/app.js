@@ -7,7 +7,9 @@ import { VIEWS, dateTimeFmt } from "/static/blotter/views.js";
 const CONFIG = JSON.parse(document.getElementById("blotter-config").textContent);
 const $ = (sel, root = document) => root.querySelector(sel);
 const FLUSH_MS = 60; // coalescing window: one grid transaction per window
-const BENCH = new URLSearchParams(location.search).has("bench");
+const PARAMS = new URLSearchParams(location.search);
+const BENCH = PARAMS.has("bench"); // bench/blotter.py: log when each change reached the grid
+const NOGRID = PARAMS.has("nogrid"); // bench floor: feed and store only, no grid
 
 const store = new Store();
 const grids = {}; // view -> {table, tree, ready: Promise}
@@ -204,7 +206,7 @@ function flashCells(row, old, doc) {
       el.classList.add("flash");
     }
     clearTimeout(el._flashTimer);
-    el._flashTimer = setTimeout(() => el.classList.remove("flash", "flash2"), 1500);
+    el._flashTimer = setTimeout(() => el.classList.remove("flash", "flash2"), 900);
   }
 }
 function findTreeRow(table, rootId, id) {
@@ -221,14 +223,27 @@ function findTreeRow(table, rootId, id) {
   return walk(root);
 }
 
+/** The fields of `doc` that differ from `old` (plus the row index), or null when none differ. */
+function diff(old, doc, index) {
+  const out = { [index]: doc[index] };
+  let n = 0;
+  for (const key in doc) {
+    if (key !== index && old[key] !== doc[key] && !(typeof doc[key] === "object" && JSON.stringify(old[key]) === JSON.stringify(doc[key]))) {
+      out[key] = doc[key];
+      n += 1;
+    }
+  }
+  return n ? out : null;
+}
+
 async function applyChanges(name, changes) {
   const grid = grids[name];
   if (!grid) return;
   await grid.built;
   const def = VIEWS[name];
   const kind = def.kind;
+  const index = KINDS[kind].id;
   const changed = changes[kind];
-  const joined = name === "executions" || name === "review";
   if (!changed.size) return;
   const table = grid.table;
   if (changed.size > 3000) {
@@ -237,26 +252,54 @@ async function applyChanges(name, changes) {
   }
   const flashes = [];
   if (grid.tree) {
-    const roots = new Set();
-    for (const id of changed.keys()) roots.add(rootOf(store.docs.orders.get(id)));
-    await table.updateOrAddData([...roots].map(treeRow));
+    // Only a new order changes a tree's shape: its root is rebuilt with `_children`. Any other
+    // change updates just the changed fields of the row (a root, or a child row found in its
+    // tree): an update carrying `_children` or the tree column re-lays the whole table out.
+    const reshaped = new Set();
+    for (const [id, old] of changed) if (!old) reshaped.add(rootOf(store.docs.orders.get(id)));
+    if (reshaped.size) await table.updateOrAddData([...reshaped].map(treeRow));
+    const roots = [];
     for (const [id, old] of changed) {
-      if (old) flashes.push([findTreeRow(table, rootOf(old), id), old, store.docs.orders.get(id)]);
+      const doc = store.docs.orders.get(id);
+      const root = rootOf(doc);
+      if (!old || reshaped.has(root)) continue;
+      const fields = diff(old, doc, index);
+      if (!fields) continue;
+      if (id === root) {
+        roots.push(fields);
+        flashes.push([id, old, doc]);
+      } else {
+        const row = findTreeRow(table, root, id);
+        if (row) {
+          row.update(fields);
+          flashes.push([row, old, doc]);
+        }
+      }
     }
+    if (roots.length) await table.updateData(roots);
   } else {
-    const upserts = [];
+    const joined = name === "executions" || name === "review";
+    const adds = [];
+    const updates = [];
     for (const [id, old] of changed) {
       const doc = store.docs[kind].get(id);
+      const wasIn = !!old && def.include(old);
       if (def.include(doc)) {
-        upserts.push(def.row(doc, store));
-        if (old) flashes.push([id, joined ? def.row(old, store) : old, doc]);
-      } else if (old && table.getRow(id)) {
+        const row = def.row(doc, store);
+        if (!wasIn) adds.push(row);
+        else {
+          const fields = diff(joined ? def.row(old, store) : old, row, index);
+          if (fields) updates.push(fields);
+          flashes.push([id, joined ? def.row(old, store) : old, row]);
+        }
+      } else if (wasIn && table.getRow(id)) {
         table.deleteRow(id);
       }
     }
-    if (upserts.length) await table.updateOrAddData(upserts);
-    for (const f of flashes) f[0] = table.getRow(f[0]);
+    if (updates.length) await table.updateOrAddData(updates.map((f) => (table.getRow(f[index]) ? f : def.row(store.docs[kind].get(f[index]), store))));
+    if (adds.length) await table.updateOrAddData(adds);
   }
+  for (const f of flashes) if (typeof f[0] === "string") f[0] = table.getRow(f[0]);
   for (const [row, old, doc] of flashes) flashCells(row, old, doc);
 }
 
@@ -266,12 +309,14 @@ const flushLog = []; // bench: [wallclock ms, [[id, version], ...]]
 function scheduleFlush() {
   if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
 }
+const flushTimes = []; // bench: ms spent in each flush
 async function flush() {
   flushTimer = null;
   if (!snapshotDone) return;
+  const began = performance.now();
   const changes = store.takeChanges();
   for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));
-  updateBadges();
+  updateBadges(changes);
   if (active && grids[active]) {
     try {
       await applyChanges(active, changes);
@@ -281,9 +326,11 @@ async function flush() {
     }
   }
   if (BENCH) {
+    flushTimes.push(performance.now() - began);
     const ids = [];
     for (const [id] of changes.orders) ids.push([id, store.docs.orders.get(id).version]);
     requestAnimationFrame(() => flushLog.push([performance.timeOrigin + performance.now(), ids]));
+    if (flushLog.length > 100000) flushLog.splice(0, 50000);
   }
   if (selection && changes[selection.kind] && changes[selection.kind].has(selection.id)) refreshDetail();
   updateCount();
@@ -295,13 +342,19 @@ async function flush() {
 function availableViews() {
   return Object.keys(VIEWS).filter((name) => !VIEWS[name].needs || CONFIG.endpoints[VIEWS[name].needs]);
 }
-function updateBadges() {
+const queued = { desk: new Set(), review: new Set() }; // ids in the desk and review queues
+function updateBadges(changes = null) {
   for (const name of ["desk", "review"]) {
     const def = VIEWS[name];
-    let n = 0;
-    for (const d of store.docs[def.kind].values()) if (def.include(d)) n += 1;
+    const ids = queued[name];
+    const idField = KINDS[def.kind].id;
+    const docs = changes ? [...changes[def.kind].keys()].map((id) => store.docs[def.kind].get(id)) : store.docs[def.kind].values();
+    for (const d of docs) {
+      if (def.include(d)) ids.add(d[idField]);
+      else ids.delete(d[idField]);
+    }
     const badge = $(`#tab-${name} .badge`);
-    if (badge) badge.textContent = n ? String(n) : "";
+    if (badge) badge.textContent = ids.size ? String(ids.size) : "";
   }
 }
 function updateCount() {
@@ -320,7 +373,7 @@ function showView(name) {
   $("#quick").value = current(name).quick || "";
   renderSavedList();
   renderActionButtons();
-  if (!snapshotDone) return;
+  if (!snapshotDone || NOGRID) return;
   const grid = grids[name];
   if (grid) {
     grid.el.hidden = false;
@@ -648,5 +701,5 @@ async function main() {
   feed.start();
 }
 
-window.__blotter = { store, feed, grids, flushLog, showView, get active() { return active; }, get selection() { return selection; } };
+window.__blotter = { store, feed, grids, flushLog, flushTimes, showView, get active() { return active; }, get selection() { return selection; } };
 main();
