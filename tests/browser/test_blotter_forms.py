@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from oms.core import eventstore
-from oms.orders.models import Order
+from oms.orders.models import Order, OrderEvent
 
 pytestmark = pytest.mark.browser
 
@@ -76,14 +76,16 @@ def test_new_order_through_the_form_appears_in_another_blotter_live(
     expect(desk_page.locator(FORM)).to_be_visible()
     fill_new_order(desk_page, clOrdID="WEB-NEW-1")
     screenshot(desk_page, "form-new-order")
-    send(desk_page)
+    desk_page.locator(f"{FORM} button[type=submit]").dblclick()  # an impatient double click
 
     expect(desk_page.locator(DIALOG)).not_to_be_visible()
     expect(desk_page.locator("#toasts .toast.success")).to_contain_text("WEB-NEW-1")
     row = grid_row(watcher, "WEB-NEW-1")  # the other browser never reloads
     expect(row).to_be_visible()
     expect(cell(row, "symbol")).to_have_text("BTC-PERP")
-    assert Order.objects.get(cl_ord_id="WEB-NEW-1").doc["status"] == "New"
+    order = Order.objects.get(cl_ord_id="WEB-NEW-1")
+    assert order.doc["status"] == "New"
+    assert OrderEvent.objects.filter(aggregate_id=order.order_id).count() == 1  # sent once
 
 
 def test_fills_for_a_manual_venue_order_update_the_blotter(
@@ -143,6 +145,28 @@ def test_bad_input_shows_the_field_error_and_changes_nothing(desk_page: Page, sc
     send(desk_page)
     expect(field_error(desk_page, "price")).to_have_text("Required for Limit and StopLimit orders.")
     assert eventstore.count_events_after(0) == before
+
+
+def test_the_same_form_sent_twice_at_once_appends_once(desk_page: Page) -> None:
+    wait_grid(desk_page)
+    open_form(desk_page, "/blotter/forms/new/")
+    fill_new_order(desk_page, clOrdID="")  # generated from the form's one-time token
+    before = eventstore.count_events_after(0)
+    answers = desk_page.evaluate(
+        """async () => {
+            const form = document.querySelector("#oms-dialog form[data-oms-form]");
+            const csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+            const post = () => fetch(form.action, {method: "POST", body: new FormData(form),
+                headers: {"X-CSRFToken": csrf}}).then(async (r) => ({status: r.status, body: await r.json()}));
+            return Promise.all([post(), post()]);
+        }"""
+    )
+    assert [a["status"] for a in answers] == [200, 200]
+    orders = [a["body"]["result"]["order"] for a in answers]
+    assert orders[0] == orders[1]
+    assert sorted(a["body"]["replayed"] for a in answers) == [False, True]
+    assert eventstore.count_events_after(0) == before + 1
+    assert Order.objects.filter(cl_ord_id=orders[0]["clOrdID"]).count() == 1
 
 
 def test_enter_in_a_field_never_sends_but_ctrl_enter_does(desk_page: Page) -> None:
