@@ -372,3 +372,88 @@ def test_openapi_documents_the_rfq_endpoints(viewer: APIClient) -> None:
     assert {"CreateQuoteRequestCommand", "AcceptQuoteCommand", "QuoteState", "QuoteRequestState"} <= set(
         components
     )
+
+
+# --- fuzzing: junk in any field is a 4xx that appends nothing, never a 500 -------------------------
+
+
+def _rfq_bodies(command: str, request: dict[str, Any], quote_id: str) -> Any:
+    from hypothesis import strategies as st
+
+    from tests.test_api_errors_auth import _MISSING, BY_KIND, JUNK
+
+    valid: dict[str, Any] = {
+        "CreateQuoteRequestCommand": {
+            **request_body(),
+            "validUntilTime": "2099-01-01T00:00:00Z",
+            "text": "x",
+        },
+        "CreateQuoteCommand": {**quote_body(request), "validUntilTime": "2099-01-01T00:00:00Z"},
+        "AcceptQuoteCommand": {
+            "quoteId": quote_id,
+            "clOrdID": "FZ",
+            "venue": "MANUAL",
+            "handling": "Desk",
+            "expectedVersion": 1,
+        },
+    }[command]
+    valid.pop("commandType", None)
+
+    @st.composite
+    def bodies(draw: Any) -> dict[str, Any]:
+        body = dict(valid)
+        # fresh natural keys, so a kept valid body is not merely a duplicate of the last one
+        for key in ("quoteReqID", "quoteID", "clOrdID"):
+            if key in body and not (command == "CreateQuoteCommand" and key == "quoteReqID"):
+                body[key] = f"FZ{draw(st.integers(0, 10**9))}"
+        names = draw(st.lists(st.sampled_from(sorted(valid)), min_size=1, max_size=3, unique=True))
+        for name in names:
+            kind = next((s for suffix, s in BY_KIND.items() if name.endswith(suffix)), JUNK)
+            value = draw(st.one_of(st.just(_MISSING), kind, JUNK))
+            if value is _MISSING:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        return {"commandType": command, **body}
+
+    return bodies()
+
+
+@pytest.mark.parametrize(
+    ("command", "topic"),
+    [
+        ("CreateQuoteRequestCommand", "quote-requests"),
+        ("CreateQuoteCommand", "quotes"),
+        ("AcceptQuoteCommand", "quotes"),
+    ],
+)
+def test_fuzzed_rfq_commands_never_answer_500(desk: APIClient, command: str, topic: str) -> None:
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+
+    request = ok(desk, "quote-requests", request_body(orderQty="5"))["quoteRequest"]
+    quote = ok(desk, "quotes", quote_body(request))["quote"]
+    seen: set[int] = set()
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(body=_rfq_bodies(command, request, quote["quoteId"]))
+    def check(body: dict[str, Any]) -> None:
+        before = counts()
+        response = desk.post(f"/api/commands/{topic}", data=json.dumps(body), content_type="application/json")
+        seen.add(response.status_code)
+        assert response.status_code < 500, (body, response.content[:300])
+        js = response.json()
+        if response.status_code >= 400:
+            assert set(js) == {"error"} and js["error"]["code"] and isinstance(js["error"]["fields"], dict)
+            assert counts() == before, body
+        else:
+            assert js["events"] or js["duplicate"], js
+
+    check()
+    assert 400 in seen, seen
