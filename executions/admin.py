@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -205,6 +206,7 @@ class ExecutionAdmin(HistoryAdmin):
                 order_cl_ord_id=Subquery(order.values("cl_ord_id")[:1]),
                 order_symbol_=Subquery(order.values("symbol")[:1]),
                 order_side_=Subquery(order.values("side")[:1]),
+                order_root_id_=Subquery(order.values("root_id")[:1]),
             )
         )
 
@@ -223,7 +225,8 @@ class ExecutionAdmin(HistoryAdmin):
 
     @admin.display(description="client order")
     def client_order(self, obj: Execution) -> SafeString | str:
-        return admin_link(obj.client_order_id, ORDER_CHANGE)
+        # allocated: the client order it was allocated to; held: the root of the order it targets
+        return admin_link(obj.client_order_id or obj.order_root_id_, ORDER_CHANGE)  # type: ignore[attr-defined]
 
     @admin.display(description="reasons")
     def reasons(self, obj: Execution) -> SafeString:
@@ -304,7 +307,7 @@ class ExecutionAdmin(HistoryAdmin):
         execution = self.get_object(request, object_id)
         if execution is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        change_url = reverse(EXECUTION_CHANGE, args=[execution.pk])
+        change_url = reverse(EXECUTION_CHANGE, args=[quote(execution.pk)])
         if request.method == "POST":
             form = form_class(request.POST)
             if form.is_valid():
@@ -316,7 +319,8 @@ class ExecutionAdmin(HistoryAdmin):
                 # state as it is now
                 execution = self.get_object(request, object_id) or execution
                 data = request.POST.copy()
-                data.update(_initial([execution]))
+                for key, value in _initial([execution]).items():
+                    data[key] = value  # replaces (QueryDict.update would append)
                 form = form_class(data)
                 form.is_valid()
                 form.add_dispatch_errors(outcome.error)
@@ -384,7 +388,7 @@ class ExecutionAdmin(HistoryAdmin):
     ) -> HttpResponse:
         buttons: list[tuple[str, str]] = []
         if self.has_desk_permission(request):
-            status = Execution.objects.filter(pk=object_id).values_list("status", flat=True).first()
+            status = Execution.objects.filter(pk=unquote(object_id)).values_list("status", flat=True).first()
             buttons = [
                 (VERB_LABEL[verb], reverse("admin:executions_execution_review", args=[object_id, verb]))
                 for verb, statuses in ALLOWED.items()

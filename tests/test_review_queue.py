@@ -114,12 +114,11 @@ def test_reasons_are_shown_plainly_with_their_codes_and_the_order_one_click_away
         assert f"{REVIEW_REASON_TEXT[code]} <code>{code}</code>" in html.replace("&#x27;", "'")
     m = queue.market
     assert f'<a href="/admin/orders/order/{m["orderId"]}/change/">{m["clOrdID"]}</a> Buy ACME' in html
-    assert (
-        f'<a href="/admin/orders/order/{m["rootId"]}/change/">{m["rootId"]}</a>' not in html
-    )  # held: no client order yet
+    client_link = f'<a href="/admin/orders/order/{m["rootId"]}/change/">{m["rootId"]}</a>'
+    assert client_link in html  # held: the client order above the order it targets
     assert "<em>unknown order</em> O-unknown" in html
     allocated = deskc.get(EXECUTIONS, {"status": "Allocated"}).content.decode()
-    assert f'<a href="/admin/orders/order/{m["rootId"]}/change/">{m["rootId"]}</a>' in allocated
+    assert client_link in allocated
 
 
 def test_every_review_reason_has_a_plain_text() -> None:
@@ -226,6 +225,17 @@ def test_invalid_correction_shows_field_errors_and_changes_nothing(
     assert len(events(queue.overfill)) == 1 and not IdempotencyRecord.objects.exists()
 
 
+def test_invalid_allocation_input_shows_field_errors_and_changes_nothing(deskc: Client, queue: Queue) -> None:
+    form_page = open_action(deskc, "allocate", queue.unknown)
+    response = apply_action(deskc, "allocate", form_page, queue.unknown, order_id="O" * 65)
+    assert response.context["form"].errors["order_id"] == [
+        "Ensure this value has at most 64 characters (it has 65)."
+    ]
+    tampered = apply_action(deskc, "allocate", form_page, queue.unknown, token="not-a-token")
+    assert "token" in tampered.context["form"].errors
+    assert len(events(queue.unknown)) == 1 and not IdempotencyRecord.objects.exists()
+
+
 def test_reject_needs_a_text_then_rejects(deskc: Client, queue: Queue) -> None:
     form_page = open_action(deskc, "reject", queue.unknown)
     missing = apply_action(deskc, "reject", form_page, queue.unknown)
@@ -319,6 +329,24 @@ def test_a_refusal_is_shown_on_the_form_field_and_as_a_message(deskc: Client, qu
     refused = submit(deskc, queue.overfill, "allocate")
     assert "overfill: The fill would take" in str(refused.context["form"].non_field_errors())
     assert len(events(queue.unknown)) == 1 and len(events(queue.overfill)) == 1
+
+
+def test_a_correction_that_would_overfill_is_refused_on_its_field(
+    deskc: Client, queue: Queue, trader: Desk
+) -> None:
+    response = submit(deskc, queue.allocated, "correct", last_qty="101")  # beyond the orderQty of 100
+    assert response.status_code == 200
+    assert response.context["form"].errors["last_qty"] == ["Would overfill the order."]
+    assert any("rule_refused (no_overfill)" in n for n in messages_of(response))
+    assert len(events(queue.allocated)) == 1
+    assert q(trader.refresh(queue.market)) == ("PartiallyFilled", 100, 10, 90)
+    done = submit(deskc, queue.allocated, "correct", last_qty="12", text="venue restated")
+    assert done.status_code == 302
+    assert q(trader.refresh(queue.market)) == ("PartiallyFilled", 100, 12, 88)  # TradeCorrect along the tree
+    assert (events(queue.allocated)[-1].type, events(queue.allocated)[-1].actor) == (
+        "ExecutionCorrected",
+        "deskadmin",
+    )
 
 
 def test_a_stale_form_is_refused_with_a_version_conflict(deskc: Client, queue: Queue, trader: Desk) -> None:

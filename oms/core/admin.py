@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection, models
@@ -53,7 +53,7 @@ def admin_link(obj_or_id: Any, url_name: str, label: Any = None) -> SafeString |
         return "-"
     object_id = getattr(obj_or_id, "pk", obj_or_id)
     try:
-        url = reverse(url_name, args=[object_id])
+        url = reverse(url_name, args=[quote(object_id)])
     except NoReverseMatch:
         return str(label if label is not None else object_id)
     return format_html('<a href="{}">{}</a>', url, label if label is not None else object_id)
@@ -355,7 +355,9 @@ class HistoryAdmin(ReadOnlyAdmin):
             "history_total": newest[-1].version if newest else 0,
             "event_url_name": self.event_url_name,
             "event_changelist_url": reverse(self.event_changelist_url_name),
-            "history_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[pk]),
+            "history_url": reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[quote(pk)]
+            ),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
