@@ -273,17 +273,66 @@ def event_to_api(row: Any, topic: str) -> dict[str, Any]:
     }
 
 
+EVENT_COLUMNS = (
+    "seq",
+    "aggregate_id",
+    "version",
+    "type",
+    "data",
+    "command",
+    "state",
+    "actor",
+    "correlation_id",
+    "occurred_at",
+    "recorded_at",
+)
+
+
 def events_after(after_seq: int, limit: int, topics: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """The global feed: events with seq > after_seq across every event table, in seq order."""
+    """The global feed: events with seq > after_seq across every event table, in seq order.
+
+    One statement (UNION ALL over the event tables), hence one snapshot: a query per table could
+    see a commit in one table and miss an earlier-seq commit in another that landed between the
+    two reads, and a reader continuing after the page's last seq would never see it.
+    """
     wanted = set(topics) if topics else None
-    merged: list[tuple[int, Any, str]] = []
+    per_part_limit = connection.features.supports_slicing_ordering_in_compound
+    parts = []
     for agg in _REGISTRY.values():
         if wanted is not None and agg.topic not in wanted:
             continue
-        rows = agg.event_model.objects.filter(seq__gt=after_seq).order_by("seq")[:limit]
-        merged.extend((r.seq, r, agg.topic) for r in rows)
-    merged.sort(key=lambda t: t[0])
-    return [event_to_api(r, topic) for _, r, topic in merged[:limit]]
+        part = (
+            agg.event_model.objects.filter(seq__gt=after_seq)
+            .annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
+            .values(*EVENT_COLUMNS, "topic")
+        )
+        parts.append(part.order_by())
+    if not parts:
+        return []
+    if len(parts) == 1:
+        query = parts[0]
+    else:
+        if per_part_limit:  # PostgreSQL: each part an index range scan that stops after `limit` rows
+            parts = [part.order_by("seq")[:limit] for part in parts]
+        query = parts[0].union(*parts[1:], all=True)
+    return [_row_to_api(row) for row in query.order_by("seq")[:limit]]
+
+
+def _row_to_api(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "topic": row["topic"],
+        "type": row["type"],
+        "aggregateId": row["aggregate_id"],
+        "version": row["version"],
+        "data": row["data"],
+        "command": row["command"],
+        "state": row["state"],
+        "actor": row["actor"],
+        "correlationId": row["correlation_id"],
+        "occurredAt": _iso(row["occurred_at"]),
+        "recordedAt": _iso(row["recorded_at"]),
+    }
 
 
 def count_events_after(after_seq: int, topics: Iterable[str] | None = None) -> int:
