@@ -127,7 +127,9 @@ def test_fills_for_a_manual_venue_order_update_the_blotter(
     screenshot(desk_page, "form-replace")
 
 
-def test_bad_input_shows_the_field_error_and_changes_nothing(desk_page: Page, screenshot: Any) -> None:
+def test_bad_input_shows_the_field_error_and_changes_nothing_then_a_double_send_appends_once(
+    desk_page: Page, screenshot: Any
+) -> None:
     wait_grid(desk_page)
     before = eventstore.count_events_after(0)
     open_form(desk_page, "/blotter/forms/new/")
@@ -146,10 +148,7 @@ def test_bad_input_shows_the_field_error_and_changes_nothing(desk_page: Page, sc
     expect(field_error(desk_page, "price")).to_have_text("Required for Limit and StopLimit orders.")
     assert eventstore.count_events_after(0) == before
 
-
-def test_the_same_form_sent_twice_at_once_appends_once(desk_page: Page) -> None:
-    wait_grid(desk_page)
-    open_form(desk_page, "/blotter/forms/new/")
+    # corrected, the same form sent twice at once (a double send): one order, one answer
     fill_new_order(desk_page, clOrdID="")  # generated from the form's one-time token
     before = eventstore.count_events_after(0)
     answers = desk_page.evaluate(
@@ -169,7 +168,9 @@ def test_the_same_form_sent_twice_at_once_appends_once(desk_page: Page) -> None:
     assert Order.objects.filter(cl_ord_id=orders[0]["clOrdID"]).count() == 1
 
 
-def test_enter_in_a_field_never_sends_but_ctrl_enter_does(desk_page: Page) -> None:
+def test_enter_never_sends_ctrl_enter_does_and_large_notional_needs_confirming(
+    desk_page: Page, screenshot: Any
+) -> None:
     wait_grid(desk_page)
     open_form(desk_page, "/blotter/forms/new/")
     fill_new_order(desk_page, clOrdID="WEB-ENTER-1")
@@ -192,9 +193,7 @@ def test_enter_in_a_field_never_sends_but_ctrl_enter_does(desk_page: Page) -> No
     assert len(posts) == 1
     assert Order.objects.filter(cl_ord_id="WEB-ENTER-1").count() == 1
 
-
-def test_large_notional_asks_for_confirmation(desk_page: Page, screenshot: Any) -> None:
-    wait_grid(desk_page)
+    # a large notional asks for confirmation, checked by the server
     open_form(desk_page, "/blotter/forms/new/")
     fill_new_order(desk_page, clOrdID="WEB-BIG-1", orderQty="100", price="50000")  # 5,000,000
     send(desk_page)
