@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from executions.models import Execution, ExecutionEvent
+from oms.core import admin as core_admin
 from oms.core.dispatch import dispatch
 from oms.core.models import EventSequence, IdempotencyRecord
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
@@ -386,8 +387,6 @@ def test_change_pages_use_a_fixed_number_of_queries(
 def test_changelist_count_stops_at_a_cap_and_estimates_large_tables(
     boss: Client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oms.core import admin as core_admin
-
     events = OrderEvent.objects.filter(actor="trader").count()
     assert events > 3
     monkeypatch.setattr(core_admin, "COUNT_CAP", 3)

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from executions.admin_forms import REVIEW_REASON_TEXT
 from executions.enums import ReviewReason
@@ -380,9 +382,6 @@ def test_the_queue_page_and_the_form_page_do_not_query_per_row(
 ) -> None:
     market = limit_market(trader, 1000)
     few = [held(trader, market, 1, "11") for _ in range(2)]
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as small:
         open_action(deskc, "correct", *few)
     many = few + [held(trader, market, 1, "11") for _ in range(8)]
