@@ -298,6 +298,93 @@ def phase(
     }
 
 
+SYNTHETIC_JS = """
+async ({rate, seconds}) => {
+  const B = window.__blotter, feed = B.feed;
+  const markets = [...B.store.docs.orders.values()].filter(d => d.parentId);
+  const version = new Map(), injected = [];
+  B.flushLog.length = 0; B.flushTimes.length = 0;
+  let last = performance.now(), long = 0, frames = 0, worst = 0, stop = false;
+  (function tick(now) { if (stop) return; const dt = now - last; if (dt > 50) long++; worst = Math.max(worst, dt);
+                        frames++; last = now; requestAnimationFrame(tick); })(last);
+  const start = performance.now(), end = start + seconds * 1000;
+  let sent = 0;
+  while (performance.now() < end) {
+    const due = Math.floor((performance.now() - start) / 1000 * rate);
+    const events = [];
+    while (sent < due) {
+      const m = markets[Math.floor(Math.random() * markets.length)];
+      for (const id of [m.orderId, m.rootId]) {
+        const doc = B.store.docs.orders.get(id);
+        const v = (version.get(id) ?? doc.version) + 1;
+        version.set(id, v);
+        const cum = (Number(doc.cumQty) + 0.01).toFixed(2);
+        events.push({seq: feed.lastSeq + 1 + events.length, topic: "order-events", type: "Synthetic", aggregateId: id, version: v,
+                     state: {...doc, version: v, cumQty: cum, leavesQty: (Number(doc.orderQty) - cum).toFixed(2), status: "PartiallyFilled"}});
+        sent += 1;
+      }
+    }
+    const t = performance.timeOrigin + performance.now();
+    for (const e of events) injected.push([e.aggregateId, e.version, t]);
+    if (events.length) feed.onEvents(events);
+    await new Promise(r => setTimeout(r, 20));  // ~50 websocket batches/s
+  }
+  await new Promise(r => setTimeout(r, 500));
+  stop = true;
+  return {injected, sent, frames, long, worst, heap: performance.memory.usedJSHeapSize};
+}
+"""
+
+
+def synthetic(
+    browser: Any, port: int, cookie: dict[str, str], args: argparse.Namespace, grid: bool
+) -> dict[str, Any]:
+    """The page alone: order events injected into the feed at `--rate`, no server in the loop."""
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    context.add_cookies([{**cookie, "url": f"http://127.0.0.1:{port}"}])
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{port}/?bench=1{'' if grid else '&nogrid=1'}#orders")
+    page.wait_for_function(
+        "n => window.__blotter.feed.state === 'live' && window.__blotter.store.docs.orders.size >= n",
+        arg=args.orders,
+        timeout=180_000,
+    )
+    heap_before = _heap(page)
+    out = page.evaluate(SYNTHETIC_JS, {"rate": args.rate, "seconds": args.seconds})
+    log = page.evaluate("window.__blotter.flushLog")
+    flush_ms = sorted(page.evaluate("window.__blotter.flushTimes"))
+    shown: dict[str, list[tuple[int, float]]] = {}
+    for at, pairs in log:
+        for order_id, version in pairs:
+            shown.setdefault(order_id, []).append((version, at))
+    latencies, missing = [], 0
+    for order_id, version, at in out["injected"]:
+        hit = next((t for v, t in shown.get(order_id, []) if v >= version), None)
+        if hit is None:
+            missing += 1
+        else:
+            latencies.append(max(0.0, (hit - at) / 1000))
+    context.close()
+    return {
+        "mode": f"synthetic, {'grid' if grid else 'no grid (floor)'}",
+        "order_updates_per_s": round(out["sent"] / args.seconds, 1),
+        "latency_ms": {k: round(v, 1) for k, v in common.latency_summary(latencies).items()},
+        "latency_missing": missing,
+        "flushes": len(flush_ms),
+        "flush_ms": {k: round(v / 1000, 2) for k, v in common.latency_summary(flush_ms).items() if k != "n"}
+        if flush_ms
+        else {},
+        "frames": out["frames"],
+        "frames_over_50ms": out["long"],
+        "worst_frame_ms": round(out["worst"], 1),
+        "heap_mb_before": heap_before,
+        "heap_mb_after": round(out["heap"] / 1e6, 1),
+        "dropped_store": None,
+        "dropped_grid": None,
+        "catch_up_s": None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -307,6 +394,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--synthetic-only", action="store_true", help="only the page-alone phases")
     args = parser.parse_args()
     if not os.path.exists(CHROMIUM):
         sys.exit(f"{CHROMIUM} is missing")
@@ -347,9 +435,14 @@ def main() -> None:
                 args=["--no-sandbox", "--disable-background-networking", "--enable-precise-memory-info"],
             )
             for grid in (True, False):
-                result = phase(browser, port, cookie, args, markets, grid)
+                if not args.synthetic_only:
+                    result = phase(browser, port, cookie, args, markets, grid)
+                    results.append(result)
+                    print(result)
+            for grid in (True, False):
+                result = synthetic(browser, port, cookie, args, grid)
                 results.append(result)
-                print(result)
+                print({k: v for k, v in result.items()})
             browser.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)

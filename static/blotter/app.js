@@ -195,7 +195,7 @@ function rebuildGrid(name) {
 }
 
 function flashCells(row, old, doc) {
-  if (!row || !old) return;
+  if (!row || !old || !(row._row.element && row._row.element.isConnected)) return;
   for (const cell of row.getCells()) {
     const field = cell.getField();
     if (!field || old[field] === doc[field]) continue;
@@ -221,6 +221,50 @@ function findTreeRow(table, rootId, id) {
     return null;
   };
   return walk(root);
+}
+
+/**
+ * Write changed fields into a grid row. Tabulator's own `row.update()` measures the row's
+ * visibility (a forced layout per row) and redraws its cells: right for the few rows on screen,
+ * ruinous for a thousand off-screen ones per flush. A row that is not in the DOM only gets its
+ * data patched and is marked uninitialised, so Tabulator rebuilds its cells from the data when
+ * it scrolls into view. (Tabulator 6.3 internals: `_row`, `initialized`, `deinitialize()`.)
+ * Returns the row when it is on screen (worth flashing), else null.
+ */
+function patchRow(component, fields) {
+  const row = component._row;
+  if (row.initialized && row.element && row.element.isConnected) {
+    component.update(fields);
+    return component;
+  }
+  Object.assign(row.data, fields);
+  if (row.initialized) row.deinitialize();
+  return null;
+}
+
+/** A child order inside a root row: its row if the tree generated it, else its data object. */
+function findChild(rootRow, id) {
+  const config = rootRow._row.modules.dataTree;
+  if (config && Array.isArray(config.children)) {
+    const walk = (rows) => {
+      for (const child of rows) {
+        if (child.getData().orderId === id) return { row: child };
+        const hit = walk(child.getTreeChildren());
+        if (hit) return hit;
+      }
+      return null;
+    };
+    return walk(rootRow.getTreeChildren());
+  }
+  const walk = (items) => {
+    for (const item of items || []) {
+      if (item.orderId === id) return { data: item };
+      const hit = walk(item._children);
+      if (hit) return hit;
+    }
+    return null;
+  };
+  return walk(rootRow.getData()._children); // not generated yet: it will be built from this data
 }
 
 /** The fields of `doc` that differ from `old` (plus the row index), or null when none differ. */
@@ -258,25 +302,28 @@ async function applyChanges(name, changes) {
     const reshaped = new Set();
     for (const [id, old] of changed) if (!old) reshaped.add(rootOf(store.docs.orders.get(id)));
     if (reshaped.size) await table.updateOrAddData([...reshaped].map(treeRow));
-    const roots = [];
+    const byId = new Map();
+    for (const r of table.getRows()) byId.set(r.getData().orderId, r);
     for (const [id, old] of changed) {
       const doc = store.docs.orders.get(id);
       const root = rootOf(doc);
       if (!old || reshaped.has(root)) continue;
       const fields = diff(old, doc, index);
-      if (!fields) continue;
+      const rootRow = byId.get(root);
+      if (!fields || !rootRow) continue;
       if (id === root) {
-        roots.push(fields);
-        flashes.push([id, old, doc]);
+        const shown = patchRow(rootRow, fields);
+        if (shown) flashes.push([shown, old, doc]);
       } else {
-        const row = findTreeRow(table, root, id);
-        if (row) {
-          row.update(fields);
-          flashes.push([row, old, doc]);
+        const hit = findChild(rootRow, id);
+        if (hit && hit.row) {
+          const shown = patchRow(hit.row, fields);
+          if (shown) flashes.push([shown, old, doc]);
+        } else if (hit) {
+          Object.assign(hit.data, fields);
         }
       }
     }
-    if (roots.length) await table.updateData(roots);
   } else {
     const joined = name === "executions" || name === "review";
     const adds = [];
@@ -288,18 +335,28 @@ async function applyChanges(name, changes) {
         const row = def.row(doc, store);
         if (!wasIn) adds.push(row);
         else {
-          const fields = diff(joined ? def.row(old, store) : old, row, index);
-          if (fields) updates.push(fields);
-          flashes.push([id, joined ? def.row(old, store) : old, row]);
+          const before = joined ? def.row(old, store) : old;
+          const fields = diff(before, row, index);
+          if (fields) updates.push([fields, before, row]);
         }
       } else if (wasIn && table.getRow(id)) {
         table.deleteRow(id);
       }
     }
-    if (updates.length) await table.updateOrAddData(updates.map((f) => (table.getRow(f[index]) ? f : def.row(store.docs[kind].get(f[index]), store))));
+    if (updates.length) {
+      const byId = new Map();
+      for (const r of table.getRows()) byId.set(r.getData()[index], r);
+      for (const [fields, before, row] of updates) {
+        const r = byId.get(fields[index]);
+        if (!r) adds.push(row);
+        else {
+          const shown = patchRow(r, fields);
+          if (shown) flashes.push([shown, before, row]);
+        }
+      }
+    }
     if (adds.length) await table.updateOrAddData(adds);
   }
-  for (const f of flashes) if (typeof f[0] === "string") f[0] = table.getRow(f[0]);
   for (const [row, old, doc] of flashes) flashCells(row, old, doc);
 }
 
