@@ -16,7 +16,8 @@ Shared by the blotter tests (test_blotter_live.py) and the desk forms tests. Wha
   database (the server is another process: it sees only committed rows).
 * `trader` - `tests.lifecycle.Desk` dispatching commands in the test process (the one write path,
   committed at once, then published by the server's runner).
-* `screenshot(page, name)` - docs/screenshots/<name>.png (and $OMS_ARTIFACTS_DIR/screenshots/).
+* `screenshot(page, name)` - $OMS_ARTIFACTS_DIR/screenshots/<name>.png (default var/artifacts);
+  with OMS_UPDATE_SCREENSHOTS=1 also docs/screenshots/<name>.png (the README's pictures).
 
 Every test here is marked `browser` (pytest -m "not browser" leaves them out).
 """
@@ -280,15 +281,18 @@ def trader(transactional_db: Any) -> Any:
 
 # --- screenshots -----------------------------------------------------------------------------------
 def save_screenshot(page: Any, name: str, **kw: Any) -> Path:
-    """docs/screenshots/<name>.png, copied to $OMS_ARTIFACTS_DIR/screenshots/ when that is set."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """$OMS_ARTIFACTS_DIR/screenshots/<name>.png (CI keeps them; default var/artifacts), and
+    docs/screenshots/<name>.png when OMS_UPDATE_SCREENSHOTS=1: a test run never dirties the docs."""
+    from django.conf import settings
+
+    artifacts = Path(os.environ.get("OMS_ARTIFACTS_DIR") or Path(settings.VAR_DIR) / "artifacts")
+    target = artifacts / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{name}.png"
     page.screenshot(path=str(path), **kw)
-    artifacts = os.environ.get("OMS_ARTIFACTS_DIR")
-    if artifacts:
-        target = Path(artifacts) / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
+    if os.environ.get("OMS_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, SCREENSHOTS / path.name)
     return path
 
 

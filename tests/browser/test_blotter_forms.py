@@ -6,7 +6,7 @@ An order entered through the form appears in a second browser's blotter without 
 entered for a MANUAL venue order update cumQty/leaves/status; bad input shows the field error
 and changes nothing; Enter in a field sends nothing; a viewer has no action buttons and a forged
 POST is refused; a large notional needs the confirmation ticked. Screenshots of the forms go to
-docs/screenshots/.
+the artifacts dir (docs/screenshots/ with OMS_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Orders committed through dispatch appear in open blotters without a reload; fill
 cumQty/leaves/status and flash; the tree expands; header filters, sorting, the quick filter, CSV
 export and saved views work and survive a reload; the feed resyncs after a lost batch and after
 the server is killed and restarted while events commit; foreign-origin and anonymous websockets
-are refused. Screenshots of every view go to docs/screenshots/.
+are refused. Screenshots of every view go to the artifacts dir (docs/screenshots/ with OMS_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -201,9 +201,12 @@ def test_header_filters_sort_quick_filter_and_csv(desk_page: Page, trader: Any, 
     # sort by quantity, ascending then descending
     qty_title = desk_page.locator('.tabulator-col[tabulator-field="orderQty"] .tabulator-col-title')
     qty_title.click()
-    ids = lambda: desk_page.locator(
-        ".grid:not([hidden]) .tabulator-row .tabulator-cell[tabulator-field=clOrdID]"
-    ).all_inner_texts()  # noqa: E731
+
+    def ids() -> list[str]:
+        return desk_page.locator(
+            ".grid:not([hidden]) .tabulator-row .tabulator-cell[tabulator-field=clOrdID]"
+        ).all_inner_texts()
+
     expect(desk_page.locator(".grid:not([hidden]) .tabulator-row").first).to_contain_text("F-B")
     assert [t.strip() for t in ids()] == ["F-B", "F-C", "F-A"]
     qty_title.click()
