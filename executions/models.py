@@ -10,7 +10,7 @@ from oms.core.models import EventRecord
 
 class Execution(models.Model):
     execution_id = models.CharField(max_length=64, primary_key=True)
-    exec_id = models.CharField(max_length=64)  # FIX 17, unique per venue
+    exec_id = models.CharField(max_length=64, db_index=True)  # FIX 17, unique per venue; searched alone
     venue = models.CharField(max_length=64, default="")
     order_id = models.CharField(max_length=64, db_index=True)
     client_order_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
