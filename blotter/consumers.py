@@ -1,6 +1,6 @@
 """The blotter's live feed: a websocket that relays the committed event stream to the page.
 
-Protocol (JSON text frames; see docs/notes/blotter-live.md):
+Protocol (JSON text frames; see docs/design/blotter-live.md):
 
 * server -> client on connect: `{"type": "hello", "seq": <max committed seq>, "user": ..., "canAct": bool}`
 * server -> client per publisher batch: `{"type": "events", "events": [<event dicts, seq order>]}`,

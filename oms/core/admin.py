@@ -188,7 +188,7 @@ def choices_filter(
 
 # The changelist counts its rows for the pagination. On an event table that COUNT(*) is the
 # slowest query of the page (0.16 s for 1M events; 0.7-0.9 s filtered on an unindexed column, see
-# docs/notes/admin.md). The count stops at COUNT_CAP ("more than ..."), and an unfiltered table
+# docs/design/admin.md). The count stops at COUNT_CAP ("more than ..."), and an unfiltered table
 # on PostgreSQL answers the planner's estimate ("about ...") once it is that large.
 COUNT_CAP = 10_000
 

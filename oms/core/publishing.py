@@ -18,7 +18,7 @@ transactions commit in `seq` order and the numbers have no holes (a rollback als
 counter back). The feed is read with ONE statement (a UNION ALL over the event tables: one
 snapshot), so a batch is always a contiguous run. A hole is therefore a broken invariant, not a
 late commit; the runner still waits for one (up to `gap_timeout`) before moving past it, loudly.
-docs/notes/publication.md has the argument and the measurements.
+docs/design/publication.md has the argument and the measurements.
 """
 
 from __future__ import annotations

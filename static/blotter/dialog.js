@@ -1,5 +1,5 @@
 // The modal that hosts the desk's server-rendered forms, and toasts.
-// Contract: docs/notes/blotter-dialog-contract.md.
+// Contract: docs/design/blotter-dialog-contract.md.
 
 const HTML_HEADERS = { Accept: "text/html", "X-Requested-With": "XMLHttpRequest" };
 

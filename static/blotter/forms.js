@@ -1,4 +1,4 @@
-// The desk's actions for the blotter page (docs/notes/blotter-dialog-contract.md).
+// The desk's actions for the blotter page (docs/design/blotter-dialog-contract.md).
 //
 // The page reads ACTIONS to build its toolbar, row menu and single-key shortcuts, and opens each
 // action's server-rendered form in its <dialog>. `applies` only greys out buttons: the server

@@ -1,6 +1,6 @@
 // The blotter's data: a store of state documents kept equal to the query API, and the live feed.
 //
-// Protocol (docs/notes/blotter-live.md): the websocket says hello with the last committed seq;
+// Protocol (docs/design/blotter-live.md): the websocket says hello with the last committed seq;
 // the page loads snapshots over the REST query API, then applies event batches (each event
 // carries the object's full new state and its version). The global seq has no gaps, so a batch
 // that does not start at last+1 means something was lost: the page fetches what it missed from

@@ -1,6 +1,6 @@
 """The desk forms in a real browser: the blotter page's dialog hosting blotter/forms.py's fragments
 against a live daphne (fixtures in tests/browser/conftest.py; contract in
-docs/notes/blotter-dialog-contract.md).
+docs/design/blotter-dialog-contract.md).
 
 An order entered through the form appears in a second browser's blotter without a reload; fills
 entered for a MANUAL venue order update cumQty/leaves/status; bad input shows the field error
