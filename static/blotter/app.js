@@ -455,6 +455,21 @@ function refreshDetail(now = false) {
   if (now) renderDetail();
   else detailTimer = setTimeout(renderDetail, 150);
 }
+// what a desk reads first, in this order; any other field after them, alphabetically
+const DETAIL_ORDER = [
+  "clOrdID", "origClOrdID", "execID", "quoteReqID", "quoteID", "status", "side", "symbol",
+  "orderQty", "cumQty", "leavesQty", "avgPx", "lastQty", "lastPx", "price", "stopPx", "bidPx",
+  "offerPx", "bidSize", "offerSize", "ordType", "timeInForce", "expireTime", "validUntilTime",
+  "account", "venue", "handling", "routingReason", "reviewReasons", "kind", "placedQty",
+  "allocatedQty", "workingChildren", "pending", "text", "createdAt", "updatedAt", "version",
+];
+function detailEntries(doc) {
+  const rank = (key) => {
+    const i = DETAIL_ORDER.indexOf(key);
+    return i < 0 ? DETAIL_ORDER.length : i;
+  };
+  return Object.entries(doc).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+}
 async function renderDetail() {
   const panel = $("#detail");
   if (!selection) {
@@ -469,7 +484,7 @@ async function renderDetail() {
     kind === "orders" ? `${doc.kind} order ${doc.clOrdID}` : kind === "executions" ? `Execution ${doc.execID}` : id;
   const fields = $("#detail-fields");
   fields.innerHTML = "";
-  for (const [key, value] of Object.entries(doc)) {
+  for (const [key, value] of detailEntries(doc)) {
     if (value === null || value === "" || (typeof value === "object" && !Object.keys(value).length)) continue;
     const dt = document.createElement("dt");
     dt.textContent = key;
