@@ -369,6 +369,25 @@ def test_D1b_unsolicited_cancel_of_part_filled_order(trader_any: Desk) -> None:
     assert [e["data"].get("unsolicited") for e in answer["events"] if e["type"] == "OrderCanceled"] == [True]
 
 
+@pytest.mark.parametrize("solicited", [True, False])
+def test_a_cancel_while_a_replace_is_pending_ends_both_requests(trader: Desk, solicited: bool) -> None:
+    """A replace is pending and the venue cancels the order, asked to (the desk's cancel) or
+    unsolicited: what is canceled works no more, so the replace request is over too: Canceled,
+    nothing pending, leavesQty 0, the replace's terms never applied."""
+    m = partially_filled(trader, 100, 20)
+    m = trader.replace(m, orderQty="150")
+    assert m["status"] == "PendingReplace"
+    if solicited:
+        m = trader.cancel(m)
+        assert m["status"] == "PendingCancel"
+        m = trader.do("ConfirmCancelCommand", m)
+    else:
+        m = trader.do("ConfirmCancelCommand", m, text="halted")
+    assert q(m) == ("Canceled", 100, 20, 0)
+    assert (m["phase"], m["pending"], m["pendingCancel"]) == ("Canceled", None, None)
+    trader.refused("orders", trader.command("ConfirmReplaceCommand", m), 409, "invalid_transition")
+
+
 def test_D1c_unsolicited_replacement_of_part_filled_order(trader: Desk) -> None:
     m = partially_filled(trader, 100, 20, ordType="Limit", price="10")
     original = m["clOrdID"]

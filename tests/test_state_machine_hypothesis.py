@@ -36,7 +36,7 @@ from executions.models import Execution, ExecutionEvent
 from oms.core.dispatch import CommandResult, dispatch
 from oms.core.errors import ApplicationError, DuplicateClOrdID, NotFound, ValidationFailed, VersionConflict
 from oms.core.replay import replay
-from oms.orders.models import WORKING, ClOrdIdKey, Order, OrderEvent
+from oms.orders.models import ClOrdIdKey, Order, OrderEvent
 
 _ids = itertools.count(1)
 ZERO = Decimal(0)
@@ -597,13 +597,18 @@ class OrderMachine(RuleBasedStateMachine):
                 )
                 assert o["workingChildren"] == working, where
                 assert Decimal(o["placedQty"]) == sum((_committed(k) for k in kids), ZERO), where
-            # leavesQty = orderQty - cumQty while working, 0 once done. An order done for the day
-            # with a cancel pending reports PendingCancel but works no more today: 0 (FIX G.1.c).
+            # leavesQty = orderQty - cumQty while working, 0 once done. Working is the phase
+            # beneath the overlays: an order done for the day with a cancel pending reports
+            # PendingCancel but works no more today (FIX G.1.c), and one the venue canceled
+            # unsolicited while a replace was pending reports PendingReplace (precedence) until
+            # the venue rejects the replace, yet works no more: both 0.
             # (Only a client order can be over-executed, by a child replaced or restated above
             # what it left free, FIX C.1.b: its leavesQty is then 0, not negative.)
-            if o["status"] in WORKING and o["phase"] != "DoneForDay":
+            if o["phase"] in ("PendingNew", "Open"):
                 assert leaves == max(qty - cum, ZERO), where
             else:
+                assert leaves == ZERO, where
+            if o["status"] in ("Canceled", "Expired", "Rejected", "DoneForDay", "Filled"):
                 assert leaves == ZERO, where
 
     @invariant()
