@@ -590,6 +590,17 @@ def test_late_fill_on_finished_order_is_applied_and_status_stays(
     assert q(trader.get(m["parentId"]))[2] == 50
     m = trader.fill(m, 50)  # reaching orderQty: Filled outranks Canceled/Expired, not DoneForDay
     assert q(m) == ("DoneForDay" if status == "DoneForDay" else "Filled", 100, 100, 0)
+    if status != "DoneForDay":
+        # reported Filled, but finished underneath: no replace (C.1.c is for a working filled
+        # order), no cancel; found by the Hypothesis state machine (a pending replace on a
+        # canceled order)
+        for command in (
+            trader.command("ReplaceOrderCommand", m, clOrdID=uid("R"), orderQty="150"),
+            trader.command("CancelOrderCommand", m, clOrdID=uid("C")),
+        ):
+            trader.refused("orders", command, 409, "invalid_transition")
+        assert q(trader.refresh(m)) == ("Filled", 100, 100, 0)
+        assert trader.refresh(m)["pending"] is None
 
 
 def test_late_fill_beyond_order_qty_on_canceled_order_is_held(trader: Desk) -> None:

@@ -26,7 +26,7 @@ from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.fsm import StateMachine
 from oms.core.parsing import dec_str, iso
 from oms.orders.commands import CreateOrder, OrderRef, check_terms, parse_create, parse_ref, parse_replace
-from oms.orders.enums import Kind, OrdType, Phase, Side
+from oms.orders.enums import Kind, OrdStatus, OrdType, Phase, Side
 from oms.orders.models import ClOrdIdKey, Order
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
@@ -42,7 +42,21 @@ def fsm_for(order: OrderState) -> StateMachine:
 
 
 def _check(order: OrderState, trigger: Trigger) -> None:
-    fsm_for(order).check(order.status, trigger)
+    fsm_for(order).check(_transition_status(order), trigger)
+
+
+def _transition_status(order: OrderState) -> OrdStatus:
+    """The status the transition tables judge a command by.
+
+    The reported status ranks Filled above Canceled/Expired (FIX precedence): an order the venue
+    canceled and a late fill then completed reports Filled. But it is finished, not a working
+    filled order, so "increase a filled order's quantity" (C.1.c) and the other Filled
+    transitions must not apply to it: judge it as what it is underneath.
+    """
+    status = order.status
+    if status is OrdStatus.FILLED and order.phase in (Phase.CANCELED, Phase.EXPIRED):
+        return OrdStatus(order.phase.value)
+    return status
 
 
 def _order_body(order: OrderState, **extra: Any) -> dict[str, Any]:
