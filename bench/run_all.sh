@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run every benchmark (about 6-8 minutes) and keep the output in var/bench/run_all.log.
+# Run every benchmark (about 12-15 minutes) and keep the output in var/bench/run_all.log.
 # Needs PostgreSQL on 127.0.0.1:5432 (BENCH_PGHOST/BENCH_PGPORT/BENCH_PGUSER/BENCH_PGPASSWORD to
 # change) with durable commits; each benchmark creates and drops its own database. Step 5 also
-# needs Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/2) and redis-benchmark.
+# needs Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/2) and redis-benchmark; step 6
+# needs Debian's chromium (/usr/bin/chromium).
 #   bash bench/run_all.sh            # everything, defaults as in docs/benchmarks.md
 #   PY=python3 bash bench/run_all.sh # another interpreter (default .venv/bin/python)
 set -euo pipefail
@@ -25,5 +26,7 @@ LOG=var/bench/run_all.log
   "$PY" -m bench.blotter_query --orders 200000 --iterations 300
   echo "=== 5. event publication: commit -> Redis Stream lag, backlog drain beside redis-py and redis-benchmark"
   "$PY" -m bench.publisher --seconds 15 --rate 100 --backlog 50000 --rounds 2
+  echo "=== 6. blotter in headless Chromium: commit -> cell latency, dropped updates, page memory"
+  "$PY" -m bench.blotter --orders 10000 --seconds 30 --rate 1000 --writers 2
   echo "=== done $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$LOG"
