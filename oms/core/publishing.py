@@ -50,19 +50,7 @@ log = logging.getLogger(__name__)
 Event = dict[str, Any]
 T = TypeVar("T")
 
-_COLUMNS = (
-    "seq",
-    "aggregate_id",
-    "version",
-    "type",
-    "data",
-    "command",
-    "state",
-    "actor",
-    "correlation_id",
-    "occurred_at",
-    "recorded_at",
-)
+_COLUMNS = eventstore.EVENT_COLUMNS
 
 
 # --- reading the feed -----------------------------------------------------------------------------
