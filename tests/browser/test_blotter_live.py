@@ -317,12 +317,37 @@ def test_queues_detail_panel_and_view_screenshots(desk_page: Page, trader: Any, 
     expect(desk_page.locator("#detail-events tbody tr")).to_have_count(client_events + 1)
     screenshot(desk_page, "blotter-detail")
 
-    for view in ("quote-requests", "quotes"):
-        tab = desk_page.locator(f"#tab-{view}")
-        if tab.count():
-            tab.click()
-            expect(desk_page.locator(f'.grid[data-view="{view}"]')).to_be_visible()
-            screenshot(desk_page, f"blotter-{view}")
+    # an RFQ: a client asks for a price, two quotes answer it; both views show them live
+    desk_page.click("#detail-close")
+    trader.ok(
+        "quote-requests",
+        {
+            "commandType": "CreateQuoteRequestCommand",
+            "quoteReqID": "QR-1",
+            "symbol": "BTC-PERP",
+            "side": "Buy",
+            "orderQty": "5",
+            "account": "ACC1",
+        },
+    )
+    for quote_id, bid, offer in (("QT-1", "49990", "50010"), ("QT-2", "49995", "50020")):
+        trader.ok(
+            "quotes",
+            {
+                "commandType": "CreateQuoteCommand",
+                "quoteID": quote_id,
+                "quoteReqID": "QR-1",
+                "bidPx": bid,
+                "offerPx": offer,
+                "bidSize": "5",
+                "offerSize": "5",
+            },
+        )
+    for view, shown in (("quote-requests", "QR-1"), ("quotes", "QT-2")):
+        desk_page.click(f"#tab-{view}")
+        expect(desk_page.locator(f'.grid[data-view="{view}"]')).to_be_visible()
+        expect(row(desk_page, shown)).to_be_visible()
+        screenshot(desk_page, f"blotter-{view}")
     assert desk_page.errors == []
 
 
