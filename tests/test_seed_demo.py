@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from executions.models import Execution
 from oms.orders.models import Order, OrderEvent
+from oms.quotes.models import Quote, QuoteRequest
 
 
 def seed(*args: str) -> str:
@@ -48,7 +49,18 @@ def test_seed_demo_creates_logins_and_a_demo_book_once(db: Any, settings: Any) -
         assert Token.objects.get(user=user).key in output
 
     orders = client_orders()
-    assert len(orders) == 12
+    assert len(orders) == 13
+    # the accepted quote made DEMO-13: a Limit order at the quoted bid, linked to its quote
+    from_quote = orders["DEMO-13"]
+    assert (from_quote["side"], from_quote["ordType"], Decimal(from_quote["price"])) == (
+        "Sell",
+        "Limit",
+        64000,
+    )
+    assert from_quote["attributes"]["quoteID"] == "DEMO-Q-2A"
+    requests = {r.doc["quoteReqID"]: r.doc["status"] for r in QuoteRequest.objects.all()}
+    assert requests == {"DEMO-QR-1": "Quoted", "DEMO-QR-2": "Accepted"}
+    assert sorted(q.doc["status"] for q in Quote.objects.all()) == ["Accepted", "Active", "Active"]
     assert len({o["symbol"] for o in orders.values()}) >= 3
     assert len({o["account"] for o in orders.values()}) >= 3
     assert {o["side"] for o in orders.values()} == {"Buy", "Sell", "SellShort"}
@@ -64,8 +76,18 @@ def test_seed_demo_creates_logins_and_a_demo_book_once(db: Any, settings: Any) -
     # every change was a command: each order's events were recorded by the desk's commands
     assert not Order.objects.exclude(pk__in=OrderEvent.objects.values("aggregate_id")).exists()
 
-    before = (Order.objects.count(), Execution.objects.count(), OrderEvent.objects.count())
+    before = (
+        Order.objects.count(),
+        Execution.objects.count(),
+        OrderEvent.objects.count(),
+        Quote.objects.count(),
+    )
     again = seed()
     assert "skipped" in again
-    assert (Order.objects.count(), Execution.objects.count(), OrderEvent.objects.count()) == before
+    assert (
+        Order.objects.count(),
+        Execution.objects.count(),
+        OrderEvent.objects.count(),
+        Quote.objects.count(),
+    ) == before
     assert User.objects.count() == 3

@@ -93,7 +93,14 @@ class DemoBook:
     """The demo orders, made command by command."""
 
     def __init__(self) -> None:
-        self.counts = {"client orders": 0, "market orders": 0, "executions": 0, "held": 0}
+        self.counts = {
+            "client orders": 0,
+            "market orders": 0,
+            "executions": 0,
+            "held": 0,
+            "quote requests": 0,
+            "quotes": 0,
+        }
         self._exec_seq = 0
 
     def send(self, topic: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +132,31 @@ class DemoBook:
         if accept:
             self.send("orders", {"commandType": "AcceptOrderCommand", "orderId": order_id})
         return order_id
+
+    def quote_request(self, n: int, side: str, qty: str, symbol: str, account: str) -> str:
+        self.counts["quote requests"] += 1
+        body = {
+            "commandType": "CreateQuoteRequestCommand",
+            "quoteReqID": f"DEMO-QR-{n}",
+            "symbol": symbol,
+            "side": side,
+            "orderQty": qty,
+            "account": account,
+        }
+        return self.send("quote-requests", body)["quoteRequest"]["quoteReqID"]
+
+    def quote(self, quote_id: str, quote_req_id: str, bid: str, offer: str, size: str) -> str:
+        self.counts["quotes"] += 1
+        body = {
+            "commandType": "CreateQuoteCommand",
+            "quoteID": quote_id,
+            "quoteReqID": quote_req_id,
+            "bidPx": bid,
+            "offerPx": offer,
+            "bidSize": size,
+            "offerSize": size,
+        }
+        return self.send("quotes", body)["quote"]["quoteId"]
 
     def fill(self, order_id: str, qty: str, px: str) -> dict[str, Any]:
         self._exec_seq += 1
@@ -196,5 +228,23 @@ class DemoBook:
 
         # handled Auto: placed at its venue by the Celery task (in-process on the embedded default)
         self.client(12, "Buy", "2000", "AMZN", "ALPHA", venue="XNAS", handling="Auto")
+
+        # RFQ: one request quoted twice and still open; one whose quote the client accepted,
+        # which made client order DEMO-13 at the quoted price (worked by the desk: MANUAL)
+        open_request = self.quote_request(1, "Buy", "50", "ETH-PERP", "GAMMA")
+        self.quote("DEMO-Q-1A", open_request, "1999.50", "2001.50", "50")
+        self.quote("DEMO-Q-1B", open_request, "1999.80", "2001.00", "50")
+        accepted_request = self.quote_request(2, "Sell", "2", "BTC-PERP", "ALPHA")
+        accepted = self.quote("DEMO-Q-2A", accepted_request, "64000", "64050", "2")
+        self.send(
+            "quotes",
+            {
+                "commandType": "AcceptQuoteCommand",
+                "quoteId": accepted,
+                "clOrdID": "DEMO-13",
+                "venue": "MANUAL",
+            },
+        )
+        self.counts["client orders"] += 1
 
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
