@@ -8,13 +8,12 @@ New/Rejected/PendingNew.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from oms.core.eventstore import Envelope
+from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
 from oms.orders.enums import Handling, Kind, OrdStatus, Phase
 
@@ -280,20 +279,7 @@ APPLY = {
 EVENT_TYPES = ("OrderCreated", *APPLY)
 
 
-def apply(state: OrderState | None, env: Envelope) -> OrderState:
-    if env.type == "OrderCreated":
-        if state is not None:
-            raise ValueError(f"OrderCreated for existing order {env.aggregate_id}")
-        s = _created(env)
-    else:
-        if state is None:
-            raise ValueError(f"{env.type} before OrderCreated for {env.aggregate_id}")
-        s = copy.copy(state)
-        APPLY[env.type](s, env.data)
-        s.updated_at = env.recorded_at
-    s.version = env.version
-    derive(s)
-    return s
+apply = event_applier("OrderCreated", _created, APPLY, after=derive)
 
 
 # --- representation ------------------------------------------------------------------------------

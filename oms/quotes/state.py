@@ -6,13 +6,12 @@ what happened, so replay folds exactly what the live path folded.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from oms.core.eventstore import Envelope
+from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 
@@ -89,19 +88,7 @@ REQUEST_APPLY = {
 REQUEST_EVENT_TYPES = ("QuoteRequestCreated", *REQUEST_APPLY)
 
 
-def apply_request(state: QuoteRequestState | None, env: Envelope) -> QuoteRequestState:
-    if env.type == "QuoteRequestCreated":
-        if state is not None:
-            raise ValueError(f"QuoteRequestCreated for existing quote request {env.aggregate_id}")
-        s = _request_created(env)
-    else:
-        if state is None:
-            raise ValueError(f"{env.type} before QuoteRequestCreated for {env.aggregate_id}")
-        s = copy.copy(state)
-        REQUEST_APPLY[env.type](s, env.data)
-        s.updated_at = env.recorded_at
-    s.version = env.version
-    return s
+apply_request = event_applier("QuoteRequestCreated", _request_created, REQUEST_APPLY)
 
 
 def request_to_api(s: QuoteRequestState) -> dict[str, Any]:
@@ -224,19 +211,7 @@ QUOTE_APPLY = {
 QUOTE_EVENT_TYPES = ("QuoteCreated", *QUOTE_APPLY)
 
 
-def apply_quote(state: QuoteState | None, env: Envelope) -> QuoteState:
-    if env.type == "QuoteCreated":
-        if state is not None:
-            raise ValueError(f"QuoteCreated for existing quote {env.aggregate_id}")
-        s = _quote_created(env)
-    else:
-        if state is None:
-            raise ValueError(f"{env.type} before QuoteCreated for {env.aggregate_id}")
-        s = copy.copy(state)
-        QUOTE_APPLY[env.type](s, env.data)
-        s.updated_at = env.recorded_at
-    s.version = env.version
-    return s
+apply_quote = event_applier("QuoteCreated", _quote_created, QUOTE_APPLY)
 
 
 def quote_to_api(s: QuoteState) -> dict[str, Any]:
