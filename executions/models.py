@@ -6,6 +6,7 @@ from django.db import models
 
 from executions.enums import ExecStatus
 from oms.core.models import EventRecord
+from oms.core.parsing import dec_str
 
 
 class Execution(models.Model):
@@ -31,7 +32,7 @@ class Execution(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.exec_id}@{self.venue} {self.last_qty}@{self.last_px} [{self.status}]"
+        return f"{self.exec_id}@{self.venue} {dec_str(self.last_qty)}@{dec_str(self.last_px)} [{self.status}]"
 
 
 class ExecutionEvent(EventRecord):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from oms.core.models import EventRecord
+from oms.core.parsing import dec_str
 from oms.orders.enums import Handling, Kind, OrdStatus, Side
 
 WORKING = ["PendingNew", "New", "PartiallyFilled", "PendingCancel", "PendingReplace"]
@@ -54,7 +55,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.cl_ord_id} {self.side} {self.order_qty} {self.symbol} [{self.status}]"
+        return f"{self.kind} {self.cl_ord_id} {self.side} {dec_str(self.order_qty)} {self.symbol} [{self.status}]"
 
 
 class OrderEvent(EventRecord):

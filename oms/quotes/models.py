@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 
 from oms.core.models import EventRecord
+from oms.core.parsing import dec_str
 from oms.orders.enums import Side
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 
@@ -41,7 +42,7 @@ class QuoteRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"RFQ {self.quote_req_id} {self.side} {self.order_qty} {self.symbol} [{self.status}]"
+        return f"RFQ {self.quote_req_id} {self.side} {dec_str(self.order_qty)} {self.symbol} [{self.status}]"
 
 
 class QuoteRequestEvent(EventRecord):
