@@ -2,6 +2,7 @@
 validates it and sends its ONE command through `dispatch` with the logged-in user as actor.
 
     GET  /blotter/forms/<action>/?orderId=O-...    200 fragment; JSON error 404 (unknown target)
+         (or ?executionId=, ?quoteRequestId=, ?quoteId=: the action's target)
                                                   or 409 (the action does not apply to it now)
     POST /blotter/forms/<action>/                 200 {"ok": true, "message", "result"}
                                                   400 fragment with the errors next to the fields
@@ -19,14 +20,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from blotter.forms import ACTIONS, CommandForm
+from blotter.forms import ACTIONS as ORDER_ACTIONS
+from blotter.forms import TOKEN_RE, CommandForm
 from blotter.permissions import can_act
-from executions.models import Execution
+from blotter.rfq_forms import RFQ_ACTIONS
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
-from oms.orders.models import Order
+from oms.core.models import IdempotencyRecord
 
 TEMPLATE = "blotter/forms/form.html"
+
+# every desk form by its action (the URL's <action>): orders and executions, then RFQ
+ACTIONS: dict[str, type[CommandForm]] = {**ORDER_ACTIONS, **RFQ_ACTIONS}
 
 
 class _Refused(Exception):
@@ -42,11 +47,33 @@ def _load_target(form_class: type[CommandForm], request: HttpRequest) -> dict[st
         return None
     source = request.POST if request.method == "POST" else request.GET
     target_id = (source.get(form_class.target_field) or "").strip()
-    model = Order if form_class.target_kind == "order" else Execution
-    doc = model.objects.filter(pk=target_id).values_list("doc", flat=True).first() if target_id else None
+    doc = form_class.load_target(target_id)
     if doc is None:
-        raise _Refused(404, "not_found", f"No {form_class.target_kind} '{target_id}'.")
+        raise _Refused(404, "not_found", f"No {form_class.target_label()} '{target_id}'.")
     return doc
+
+
+def _idempotency_key(token: str) -> str:
+    return f"form:{token}"
+
+
+def _already_sent(request: HttpRequest) -> bool:
+    """Was this form (its one-time token) dispatched before? Then a repeat (double click, retried
+    fetch) must get the first answer from dispatch, not a refusal because the target changed."""
+    token = str(request.POST.get("token", ""))
+    if not TOKEN_RE.match(token):
+        return False
+    return IdempotencyRecord.objects.filter(
+        actor=request.user.get_username(), key=_idempotency_key(token)
+    ).exists()
+
+
+def _recorded_error(body: dict[str, Any]) -> ApplicationError:
+    """A refusal dispatch recorded for this token, answered again for a repeat."""
+    error = body.get("error") or {}
+    exc = ApplicationError(str(error.get("message") or "refused"), fields=error.get("fields") or {})
+    exc.code = str(error.get("code") or exc.code)
+    return exc
 
 
 def _render(request: HttpRequest, form: CommandForm, status: int) -> HttpResponse:
@@ -81,6 +108,7 @@ def _command_form(request: HttpRequest, action: str) -> HttpResponse:
         return _render(request, form, 200)
 
     form = form_class(request.POST, target=target)
+    form.already_sent = _already_sent(request)
     if not form.is_valid():
         form.error_code = form.error_code or "validation_failed"
         return _render(request, form, 400)
@@ -89,8 +117,10 @@ def _command_form(request: HttpRequest, action: str) -> HttpResponse:
             form.topic,
             form.command(),
             actor=request.user.get_username(),
-            idempotency_key=f"form:{form.cleaned_data['token']}",
+            idempotency_key=_idempotency_key(form.cleaned_data["token"]),
         )
+        if result.status_code >= 400:  # a repeat of a refused form: dispatch replays the refusal
+            raise _recorded_error(result.body)
     except ApplicationError as exc:
         form.apply_error(exc)
         form.renew(_load_target(form_class, request) if target is not None else None)

@@ -22,9 +22,11 @@ from typing import Any, ClassVar
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 
 from executions.enums import ExecStatus
+from executions.models import Execution
 from oms.core.errors import ApplicationError, ValidationFailed, VersionConflict
 from oms.core.parsing import dec_str, iso
 from oms.orders.enums import MANUAL_VENUE, Handling, Kind, OrdType, Side, TimeInForce
@@ -127,8 +129,9 @@ class CommandForm(forms.Form):
     submit_label: ClassVar[str] = "Send"
     topic: ClassVar[str] = "orders"
     command_type: ClassVar[str]
-    target_kind: ClassVar[str | None] = "order"  # "order", "execution" or None
+    target_kind: ClassVar[str | None] = "order"  # "order", "execution", "quote_request", "quote" or None
     target_field: ClassVar[str | None] = "orderId"
+    target_model: ClassVar[type[models.Model] | None] = None  # whose `doc` is the target (by pk)
     id_prefix: ClassVar[str] = "D"
     confirms_notional: ClassVar[bool] = False
     danger: ClassVar[bool] = False
@@ -147,6 +150,20 @@ class CommandForm(forms.Form):
         super().__init__(data, initial=initial, label_suffix="")
         self.needs_confirm = False
         self.error_code: str | None = None
+        # set by the view when this form's token was already dispatched: the repeat must reach
+        # dispatch (which answers the first result) even though the target has changed since
+        self.already_sent = False
+
+    @classmethod
+    def target_label(cls) -> str:
+        return (cls.target_kind or "").replace("_", " ")
+
+    @classmethod
+    def load_target(cls, target_id: str) -> dict[str, Any] | None:
+        """The target's state document as the query API shows it, or None when there is none."""
+        if cls.target_model is None or not target_id:
+            return None
+        return cls.target_model._default_manager.filter(pk=target_id).values_list("doc", flat=True).first()
 
     @property
     def target_id(self) -> str:
@@ -187,7 +204,7 @@ class CommandForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        problem = self.problem()
+        problem = None if self.already_sent else self.problem()
         if problem:
             raise ValidationError(problem, code="not_applicable")
         if self.confirms_notional and not self._errors:
@@ -215,7 +232,7 @@ class CommandForm(forms.Form):
         if isinstance(exc, VersionConflict):
             self.add_error(
                 None,
-                f"The {self.target_kind} changed while this form was open: check the values against it"
+                f"The {self.target_label()} changed while this form was open: check the values against it"
                 " as it is now and send again.",
             )
             return
@@ -255,6 +272,10 @@ class CommandForm(forms.Form):
     def visible_inputs(self) -> list[forms.BoundField]:
         return [f for f in self.visible_fields() if f.name != "confirm"]
 
+    def terms(self) -> list[tuple[str, str, str]]:
+        """(label, value, key) lines the desk must see before sending (e.g. what an accept creates)."""
+        return []
+
     @property
     def hidden_errors(self) -> list[str]:
         return [str(e) for f in self.hidden_fields() for e in f.errors]
@@ -280,6 +301,7 @@ class CommandForm(forms.Form):
 
 
 class OrderTargetForm(CommandForm):
+    target_model = Order
     orderId = forms.CharField(widget=forms.HiddenInput, max_length=ID_MAX)
 
     def working(self) -> str | None:
@@ -293,6 +315,7 @@ class ExecutionTargetForm(CommandForm):
     topic = "executions"
     target_kind = "execution"
     target_field = "executionId"
+    target_model = Execution
     executionId = forms.CharField(widget=forms.HiddenInput, max_length=ID_MAX)
 
     def held(self) -> str | None:

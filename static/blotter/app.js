@@ -118,7 +118,7 @@ function applyQuick(name) {
 }
 
 function contextMenu(def) {
-  const scope = def.kind === "orders" ? "order" : def.kind === "executions" ? "execution" : null;
+  const scope = scopeOf(def.kind);
   const items = actions.filter((a) => a.scope === scope);
   if (!CONFIG.canAct || !items.length) return undefined;
   return items.map((a) => ({
@@ -480,8 +480,12 @@ async function renderDetail() {
   const doc = store.docs[kind].get(id);
   if (!doc) return;
   panel.hidden = false;
-  $("#detail-title").textContent =
-    kind === "orders" ? `${doc.kind} order ${doc.clOrdID}` : kind === "executions" ? `Execution ${doc.execID}` : id;
+  $("#detail-title").textContent = {
+    orders: () => `${doc.kind} order ${doc.clOrdID}`,
+    executions: () => `Execution ${doc.execID}`,
+    quoteRequests: () => `RFQ ${doc.quoteReqID}`,
+    quotes: () => `Quote ${doc.quoteID}`,
+  }[kind]?.() ?? id;
   const fields = $("#detail-fields");
   fields.innerHTML = "";
   for (const [key, value] of detailEntries(doc)) {
@@ -494,7 +498,12 @@ async function renderDetail() {
     if (key === "side") dd.className = `side side-${value}`;
     fields.append(dt, dd);
   }
-  const base = kind === "orders" ? "/api/queries/orders/" : kind === "executions" ? "/api/queries/executions/" : null;
+  const base = {
+    orders: "/api/queries/orders/",
+    executions: "/api/queries/executions/",
+    quoteRequests: CONFIG.endpoints.quoteRequests && `${CONFIG.endpoints.quoteRequests}/`,
+    quotes: CONFIG.endpoints.quotes && `${CONFIG.endpoints.quotes}/`,
+  }[kind];
   const body = $("#detail-events tbody");
   if (!base) {
     body.innerHTML = "";
@@ -514,7 +523,12 @@ async function renderDetail() {
     const s = ev.state || {};
     const cells = [
       ev.seq, ev.occurredAt, ev.type, ev.version, ev.actor,
-      kind === "orders" ? `${s.status} ${s.cumQty}/${s.orderQty} @${s.avgPx}` : `${s.status} ${s.lastQty}@${s.lastPx}`,
+      {
+        orders: () => `${s.status} ${s.cumQty}/${s.orderQty} @${s.avgPx}`,
+        executions: () => `${s.status} ${s.lastQty}@${s.lastPx}`,
+        quoteRequests: () => `${s.status}${s.orderId ? ` → ${s.orderId}` : ""}`,
+        quotes: () => `${s.status} ${s.bidPx ?? "-"}/${s.offerPx ?? "-"}`,
+      }[kind](),
     ];
     cells.forEach((value, i) => {
       const td = document.createElement("td");
@@ -528,9 +542,13 @@ async function renderDetail() {
 }
 
 // --- actions (F's forms) --------------------------------------------------------------------------
+// the `scope` of forms.js ACTIONS that a selected row of each kind of document takes
+const SCOPES = { orders: "order", executions: "execution", quoteRequests: "quoteRequest", quotes: "quote" };
 function scopeOf(kind) {
-  return kind === "orders" ? "order" : kind === "executions" ? "execution" : null;
+  return SCOPES[kind] || null;
 }
+// scope-"none" actions may be limited to some views (New RFQ: the quote-requests view)
+const inView = (action, view) => !action.views || action.views.includes(view);
 function selectedDoc() {
   return selection ? store.docs[selection.kind].get(selection.id) : null;
 }
@@ -547,7 +565,7 @@ function renderActionButtons() {
   bar.innerHTML = "";
   if (!CONFIG.canAct || !active) return;
   const scope = scopeOf(VIEWS[active].kind);
-  for (const action of actions.filter((a) => a.scope === "none" || a.scope === scope)) {
+  for (const action of actions.filter((a) => (a.scope === "none" && inView(a, active)) || a.scope === scope)) {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.action = action.id;
@@ -602,7 +620,7 @@ document.addEventListener("keydown", (ev) => {
     const key = ev.key.toLowerCase();
     const scope = selection ? scopeOf(selection.kind) : null;
     const candidates = actions.filter((a) => a.key === key);
-    const action = candidates.find((a) => a.scope === scope) || candidates.find((a) => a.scope === "none");
+    const action = candidates.find((a) => a.scope === scope) || candidates.find((a) => a.scope === "none" && inView(a, active));
     if (action) {
       ev.preventDefault();
       runAction(action, selectedDoc());

@@ -13,6 +13,11 @@ const num = (v) => (v === null || v === undefined || v === "" ? 0 : Number(v));
 const isVenueOrder = (o) => o.kind !== "Client" && o.venue === MANUAL;
 const orderUrl = (action) => (o) => `${FORMS}${action}/?orderId=${encodeURIComponent(o.orderId)}`;
 const execUrl = (action) => (e) => `${FORMS}${action}/?executionId=${encodeURIComponent(e.executionId)}`;
+const requestUrl = (action) => (r) => `${FORMS}${action}/?quoteRequestId=${encodeURIComponent(r.quoteRequestId)}`;
+const quoteUrl = (action) => (q) => `${FORMS}${action}/?quoteId=${encodeURIComponent(q.quoteId)}`;
+const OPEN_REQUEST = ["Open", "Quoted"];
+// at or past validUntilTime counts as expired before the lifecycle job ran (the server refuses it)
+const unexpired = (d) => !d.validUntilTime || Date.parse(d.validUntilTime) > Date.now();
 
 export const ACTIONS = [
   { id: "new", label: "New order", key: "n", scope: "none", url: () => `${FORMS}new/`, title: "New client order" },
@@ -81,6 +86,42 @@ export const ACTIONS = [
     applies: (e) => e.status === "PendingReview",
     url: execUrl("exec-reject"), title: "Reject execution",
   },
+  // RFQ (docs/design/rfq.md): scope "quoteRequest" / "quote" rows of the quote-requests / quotes views;
+  // `views` limits a scope-"none" action to those views (toolbar and shortcut)
+  {
+    id: "rfq-new", label: "New RFQ", key: "e", scope: "none", views: ["quote-requests"],
+    url: () => `${FORMS}rfq-new/`, title: "New quote request",
+  },
+  {
+    id: "rfq-quote", label: "Quote", key: "q", scope: "quoteRequest",
+    applies: (r) => OPEN_REQUEST.includes(r.status) && unexpired(r),
+    url: requestUrl("rfq-quote"), title: "Quote the request",
+  },
+  {
+    id: "rfq-cancel", label: "Cancel RFQ", scope: "quoteRequest",
+    applies: (r) => OPEN_REQUEST.includes(r.status),
+    url: requestUrl("rfq-cancel"), title: "Cancel RFQ",
+  },
+  {
+    id: "rfq-reject", label: "Reject RFQ", scope: "quoteRequest",
+    applies: (r) => OPEN_REQUEST.includes(r.status),
+    url: requestUrl("rfq-reject"), title: "Reject RFQ",
+  },
+  {
+    id: "quote-accept", label: "Accept", key: "t", scope: "quote",
+    applies: (q) => q.status === "Active" && unexpired(q),
+    url: quoteUrl("quote-accept"), title: "Accept (take) quote",
+  },
+  {
+    id: "quote-reject", label: "Reject quote", scope: "quote",
+    applies: (q) => q.status === "Active",
+    url: quoteUrl("quote-reject"), title: "Reject quote",
+  },
+  {
+    id: "quote-cancel", label: "Cancel quote", scope: "quote",
+    applies: (q) => q.status === "Active",
+    url: quoteUrl("quote-cancel"), title: "Cancel quote",
+  },
 ];
 
 // Shortcuts for the page's help (`?`): the keys above plus the dialog's own.
@@ -120,9 +161,18 @@ export function init() {
   document.addEventListener("keydown", onKeydown, true);
 }
 
-// Pages that bind keys themselves can still ask: which action does this key open for this row?
-export function actionForKey(key, scope, row) {
+// Is a scope-"none" action (New order, New RFQ) offered in this view? (`views` absent: in every view)
+export function inView(action, view) {
+  return !action.views || action.views.includes(view);
+}
+
+// Pages that bind keys themselves can still ask: which action does this key open for this row
+// (and, for actions limited to some views, in this view)?
+export function actionForKey(key, scope, row, view = null) {
   return ACTIONS.find(
-    (a) => a.key === key && (a.scope === "none" || (a.scope === scope && (!a.applies || a.applies(row)))),
+    (a) => a.key === key && (
+      (a.scope === "none" && (view === null || inView(a, view))) ||
+      (a.scope === scope && (!a.applies || a.applies(row)))
+    ),
   ) || null;
 }
