@@ -72,9 +72,12 @@ def _create_order() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_asgi_app_starts_the_runner_which_publishes_commits_to_the_in_memory_layer(
-    embedded: None,
+    embedded: None, settings: Any
 ) -> None:
     from oms.asgi import application
+
+    # a poll far slower than the lag allowed below: only the wake-up on commit can deliver in time
+    settings.OMS_PUBLISH_POLL_MS = 4000
 
     async def go() -> tuple[list[dict[str, Any]], float, background.BackgroundRunner]:
         assert background.current() is None
@@ -101,7 +104,10 @@ def test_the_asgi_app_starts_the_runner_which_publishes_commits_to_the_in_memory
         order_id = await sync_to_async(commit, thread_sensitive=False)()
         message = await asyncio.wait_for(layer.receive(channel), timeout=5)
         lag = time.monotonic() - committed_at
-        await asyncio.sleep(0.3)  # beat entries keep running meanwhile
+        # beat entries keep running meanwhile (every 50 ms; a loaded machine may take longer)
+        deadline = time.monotonic() + 10
+        while runner.runs.get("tick", 0) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         await background.stop_current()
         assert message["type"] == "oms.events"
         assert {e["aggregateId"] for e in message["events"]} == {order_id}
