@@ -69,8 +69,10 @@ def _request_accepted(s: QuoteRequestState, d: dict[str, Any]) -> None:
     s.order_id = d["orderId"]
 
 
-def _request_closed(status: QuoteRequestStatus):  # type: ignore[no-untyped-def]
-    def close(s: QuoteRequestState, d: dict[str, Any]) -> None:
+def _closed(status: QuoteRequestStatus | QuoteStatus):  # type: ignore[no-untyped-def]
+    """The handler of an event that ends a request or a quote: its status, and the text if any."""
+
+    def close(s: Any, d: dict[str, Any]) -> None:
         s.status = status
         if d.get("text"):
             s.text = d["text"]
@@ -81,9 +83,9 @@ def _request_closed(status: QuoteRequestStatus):  # type: ignore[no-untyped-def]
 REQUEST_APPLY = {
     "QuoteRequestQuoted": _request_quoted,
     "QuoteRequestAccepted": _request_accepted,
-    "QuoteRequestCanceled": _request_closed(QuoteRequestStatus.CANCELED),
-    "QuoteRequestRejected": _request_closed(QuoteRequestStatus.REJECTED),
-    "QuoteRequestExpired": _request_closed(QuoteRequestStatus.EXPIRED),
+    "QuoteRequestCanceled": _closed(QuoteRequestStatus.CANCELED),
+    "QuoteRequestRejected": _closed(QuoteRequestStatus.REJECTED),
+    "QuoteRequestExpired": _closed(QuoteRequestStatus.EXPIRED),
 }
 REQUEST_EVENT_TYPES = ("QuoteRequestCreated", *REQUEST_APPLY)
 
@@ -193,20 +195,11 @@ def _quote_accepted(s: QuoteState, d: dict[str, Any]) -> None:
     s.accepted_qty = Decimal(d["orderQty"])
 
 
-def _quote_closed(status: QuoteStatus):  # type: ignore[no-untyped-def]
-    def close(s: QuoteState, d: dict[str, Any]) -> None:
-        s.status = status
-        if d.get("text"):
-            s.text = d["text"]
-
-    return close
-
-
 QUOTE_APPLY = {
     "QuoteAccepted": _quote_accepted,
-    "QuoteRejected": _quote_closed(QuoteStatus.REJECTED),
-    "QuoteCanceled": _quote_closed(QuoteStatus.CANCELED),
-    "QuoteExpired": _quote_closed(QuoteStatus.EXPIRED),
+    "QuoteRejected": _closed(QuoteStatus.REJECTED),
+    "QuoteCanceled": _closed(QuoteStatus.CANCELED),
+    "QuoteExpired": _closed(QuoteStatus.EXPIRED),
 }
 QUOTE_EVENT_TYPES = ("QuoteCreated", *QUOTE_APPLY)
 
