@@ -133,8 +133,6 @@ def reasons_html(codes: list[str], details: dict[str, list[str]] | None = None) 
 @admin.register(Execution)
 class ExecutionAdmin(HistoryAdmin):
     event_model = ExecutionEvent
-    event_url_name = "admin:executions_executionevent_change"
-    event_changelist_url_name = "admin:executions_executionevent_changelist"
 
     list_display = (
         "time",

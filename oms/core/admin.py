@@ -330,8 +330,15 @@ class HistoryAdmin(ReadOnlyAdmin):
 
     change_form_template = "admin/oms/change_form.html"
     event_model: type[models.Model]
-    event_url_name = ""
-    event_changelist_url_name = ""
+
+    def _event_links(self) -> dict[str, Any]:
+        """The event model's admin URLs (named after it, as the admin names every model's)."""
+        meta = self.event_model._meta
+        prefix = f"admin:{meta.app_label}_{meta.model_name}"
+        return {
+            "event_url_name": f"{prefix}_change",
+            "event_changelist_url": reverse(f"{prefix}_changelist"),
+        }
 
     def events_for(self, obj: Any) -> list[Any]:
         return list(self.event_model.objects.filter(aggregate_id=obj.pk).order_by("version"))  # type: ignore[attr-defined]
@@ -353,8 +360,7 @@ class HistoryAdmin(ReadOnlyAdmin):
         context = {
             "history_rows": event_rows(newest, with_command=False, before=baseline),
             "history_total": newest[-1].version if newest else 0,
-            "event_url_name": self.event_url_name,
-            "event_changelist_url": reverse(self.event_changelist_url_name),
+            **self._event_links(),
             "history_url": reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[quote(pk)]
             ),
@@ -380,8 +386,7 @@ class HistoryAdmin(ReadOnlyAdmin):
             "object": obj,
             "opts": self.opts,
             "rows": event_rows(self.events_for(obj), with_command=True),
-            "event_url_name": self.event_url_name,
-            "event_changelist_url": reverse(self.event_changelist_url_name),
+            **self._event_links(),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name

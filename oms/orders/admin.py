@@ -31,8 +31,6 @@ EXECUTION_CHANGE = "admin:executions_execution_change"
 @admin.register(Order)
 class OrderAdmin(HistoryAdmin):
     event_model = OrderEvent
-    event_url_name = "admin:orders_orderevent_change"
-    event_changelist_url_name = "admin:orders_orderevent_changelist"
 
     list_display = (
         "created",

@@ -26,8 +26,6 @@ ORDER_CHANGE = "admin:orders_order_change"
 @admin.register(QuoteRequest)
 class QuoteRequestAdmin(HistoryAdmin):
     event_model = QuoteRequestEvent
-    event_url_name = "admin:quotes_quoterequestevent_change"
-    event_changelist_url_name = "admin:quotes_quoterequestevent_changelist"
 
     list_display = (
         "quote_request_id",
@@ -91,8 +89,6 @@ class QuoteRequestAdmin(HistoryAdmin):
 @admin.register(Quote)
 class QuoteAdmin(HistoryAdmin):
     event_model = QuoteEvent
-    event_url_name = "admin:quotes_quoteevent_change"
-    event_changelist_url_name = "admin:quotes_quoteevent_changelist"
 
     list_display = (
         "quote_id",
