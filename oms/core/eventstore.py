@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from django.db import connection, models, transaction
+from django.db.models.functions import Cast
 
 from oms.core import sql
 from oms.core.errors import VersionConflict
@@ -335,36 +336,65 @@ EVENT_COLUMNS = (
 
 
 def events_after(after_seq: int, limit: int, topics: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """The global feed: events with seq > after_seq across every event table, in seq order.
+    """The global feed: events with seq > after_seq across every event table, in seq order."""
+    return [row_to_api(row) for row in feed_rows(after_seq, limit, topics)]
+
+
+# the event columns but the JSON ones, for `feed_rows(..., text=True)`
+_HEADER_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in ("data", "command", "state"))
+
+
+def feed_rows(
+    after_seq: int,
+    limit: int,
+    topics: Iterable[str] | None = None,
+    *,
+    bounded: bool = False,
+    text: bool = False,
+) -> list[dict[str, Any]]:
+    """The next `limit` event rows after `after_seq` across every event table, in seq order, each
+    with its `topic`.
 
     One statement (UNION ALL over the event tables), hence one snapshot: a query per table could
     see a commit in one table and miss an earlier-seq commit in another that landed between the
     two reads, and a reader continuing after the page's last seq would never see it.
+
+    `bounded`: only seq <= after_seq + limit (seq has no holes, so that range holds the next
+    `limit` events unless a purge left a hole): an index range scan however long the backlog.
+    `text`: data, command and state as their stored JSON text (`data_text`, ...), never parsed.
     """
     wanted = set(topics) if topics else None
-    per_part_limit = connection.features.supports_slicing_ordering_in_compound
     parts = []
     for agg in _REGISTRY.values():
         if wanted is not None and agg.topic not in wanted:
             continue
-        part = (
-            agg.event_model.objects.filter(seq__gt=after_seq)
-            .annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
-            .values(*EVENT_COLUMNS, "topic")
-        )
+        part = agg.event_model.objects.filter(seq__gt=after_seq)
+        if bounded:
+            part = part.filter(seq__lte=after_seq + limit)
+        part = part.annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
+        if text:
+            part = part.annotate(
+                data_text=Cast("data", models.TextField()),
+                command_text=Cast("command", models.TextField()),
+                state_text=Cast("state", models.TextField()),
+            ).values(*_HEADER_COLUMNS, "topic", "data_text", "command_text", "state_text")
+        else:
+            part = part.values(*EVENT_COLUMNS, "topic")
         parts.append(part.order_by())
     if not parts:
         return []
     if len(parts) == 1:
         query = parts[0]
     else:
-        if per_part_limit:  # PostgreSQL: each part an index range scan that stops after `limit` rows
+        if not bounded and connection.features.supports_slicing_ordering_in_compound:
+            # PostgreSQL: each part an index range scan that stops after `limit` rows
             parts = [part.order_by("seq")[:limit] for part in parts]
         query = parts[0].union(*parts[1:], all=True)
-    return [_row_to_api(row) for row in query.order_by("seq")[:limit]]
+    return list(query.order_by("seq")[:limit])
 
 
-def _row_to_api(row: dict[str, Any]) -> dict[str, Any]:
+def row_to_api(row: dict[str, Any]) -> dict[str, Any]:
+    """A `feed_rows` row as the feed shows it."""
     return {
         "seq": row["seq"],
         "topic": row["topic"],

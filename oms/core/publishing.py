@@ -29,7 +29,6 @@ import json
 import logging
 import random
 import time
-import types
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,8 +36,6 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import CharField, TextField, Value
-from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -49,8 +46,6 @@ log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 T = TypeVar("T")
-
-_COLUMNS = eventstore.EVENT_COLUMNS
 
 
 # --- reading the feed -----------------------------------------------------------------------------
@@ -71,48 +66,12 @@ def read_events(after_seq: int, limit: int, as_json: bool = False) -> list[Event
     parse and the encode after it were most of the publisher's CPU). Same content as the dict;
     PostgreSQL's jsonb may order keys differently.
     """
-    rows = _read(after_seq, limit, bounded=True, as_json=as_json) or _read(
-        after_seq, limit, bounded=False, as_json=as_json
+    rows = eventstore.feed_rows(after_seq, limit, bounded=True, text=as_json) or eventstore.feed_rows(
+        after_seq, limit, text=as_json
     )
     if as_json:
         return [_json_event(row) for row in rows]
-    return [eventstore.event_to_api(types.SimpleNamespace(**row), row["topic"]) for row in rows]
-
-
-_TEXT_COLUMNS = (
-    "seq",
-    "aggregate_id",
-    "version",
-    "type",
-    "actor",
-    "correlation_id",
-    "occurred_at",
-    "recorded_at",
-)
-
-
-def _read(after_seq: int, limit: int, *, bounded: bool, as_json: bool) -> list[dict[str, Any]]:
-    per_part_limit = connection.features.supports_slicing_ordering_in_compound
-    parts = []
-    for agg in eventstore.aggregate_types():
-        part = agg.event_model.objects.filter(seq__gt=after_seq)
-        if bounded:
-            part = part.filter(seq__lte=after_seq + limit)
-        part = part.annotate(topic=Value(agg.topic, output_field=CharField()))
-        if as_json:
-            part = part.annotate(
-                data_text=Cast("data", TextField()),
-                command_text=Cast("command", TextField()),
-                state_text=Cast("state", TextField()),
-            ).values(*_TEXT_COLUMNS, "topic", "data_text", "command_text", "state_text")
-        else:
-            part = part.values(*_COLUMNS, "topic")
-        # each part ordered and limited (PostgreSQL): an index scan that stops after `limit` rows
-        parts.append(part.order_by("seq")[:limit] if per_part_limit and not bounded else part.order_by())
-    if not parts:
-        return []
-    query = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    return list(query.order_by("seq")[:limit])
+    return [eventstore.row_to_api(row) for row in rows]
 
 
 def _json_event(row: dict[str, Any]) -> Event:
