@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,17 +13,16 @@ from rest_framework.test import APIClient
 from oms.core.dispatch import CommandResult, dispatch
 from oms.lifecycle.audit import allow_truncate
 from tests.lifecycle import Desk
+from tests.lifecycle import uid as lifecycle_uid
 
 # PostgreSQL: the flush between transactional tests TRUNCATEs the audited event tables
 # (oms/lifecycle/audit.py); UPDATE and DELETE stay refused
 connection_created.connect(allow_truncate, dispatch_uid="tests-allow-truncate")
 
-_ids = itertools.count(1)
-
 
 def uid(prefix: str = "T") -> str:
-    """A unique id for this test run (clOrdIDs, execIDs)."""
-    return f"{prefix}{os.getpid()}-{next(_ids)}"
+    """A unique id for this test run (clOrdIDs, execIDs): one counter with tests/lifecycle.py's."""
+    return lifecycle_uid(prefix)
 
 
 @pytest.fixture(autouse=True)

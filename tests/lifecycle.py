@@ -184,3 +184,45 @@ class Desk:
     def exec_command(self, command_type: str, execution: dict[str, Any], **fields: Any) -> dict[str, Any]:
         body = {"commandType": command_type, "executionId": execution["executionId"], **fields}
         return {k: v for k, v in body.items() if v is not None}
+
+
+# --- RFQ: quote requests and quotes through the same write path ------------------------------------
+
+
+def request_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "commandType": "CreateQuoteRequestCommand",
+        "quoteReqID": uid("QR"),
+        "symbol": "BTC-PERP",
+        "side": "Buy",
+        "orderQty": "10",
+        "account": "ACC1",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def new_request(**overrides: Any) -> dict[str, Any]:
+    result = dispatch("quote-requests", request_body(**overrides), actor="trader")
+    assert result.status_code == 201
+    return result.body["quoteRequest"]
+
+
+def quote_body(request: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    body = {
+        "commandType": "CreateQuoteCommand",
+        "quoteID": uid("QT"),
+        "quoteReqID": request["quoteReqID"],
+        "bidPx": "99",
+        "offerPx": "101",
+        "bidSize": "10",
+        "offerSize": "10",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def new_quote(request: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    result = dispatch("quotes", quote_body(request, **overrides), actor="dealer")
+    assert result.status_code == 201
+    return result.body["quote"]

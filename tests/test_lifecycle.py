@@ -20,13 +20,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from oms.celery import app as celery_app
-from oms.core.dispatch import dispatch
 from oms.core.parsing import iso
 from oms.lifecycle import expiry
 from oms.lifecycle.expiry import ACTOR, expire_due, parse_time, trading_day_boundary
 from oms.lifecycle.tasks import expire_due as expire_due_task
 from oms.orders.models import Order, OrderEvent
-from tests.lifecycle import D, Desk, q, uid
+from tests.lifecycle import D, Desk, new_quote, new_request, q
 from tests.test_celery_worker import celery_worker, task_queue  # noqa: F401  (fixtures: a real worker)
 
 pytestmark = pytest.mark.django_db
@@ -260,44 +259,9 @@ def test_quotes_and_quote_requests_expire_at_valid_until_time(trader: Desk) -> N
     due_at = dt.datetime.now(UTC) + dt.timedelta(seconds=1.5)  # room for the creates on a slow box
     soon = iso(due_at)
     later = iso(dt.datetime.now(UTC) + dt.timedelta(hours=1))
-    quoted = dispatch(
-        "quote-requests",
-        {
-            "commandType": "CreateQuoteRequestCommand",
-            "quoteReqID": uid("Q"),
-            "symbol": "BTC-PERP",
-            "side": "Buy",
-            "orderQty": "2",
-            "account": "ACC1",
-            "validUntilTime": later,
-        },
-        actor="trader",
-    ).body["quoteRequest"]
-    quote = dispatch(
-        "quotes",
-        {
-            "commandType": "CreateQuoteCommand",
-            "quoteID": uid("QT"),
-            "quoteReqID": quoted["quoteReqID"],
-            "offerPx": "100",
-            "offerSize": "2",
-            "validUntilTime": soon,
-        },
-        actor="trader",
-    ).body["quote"]
-    short = dispatch(
-        "quote-requests",
-        {
-            "commandType": "CreateQuoteRequestCommand",
-            "quoteReqID": uid("Q"),
-            "symbol": "BTC-PERP",
-            "side": "Sell",
-            "orderQty": "1",
-            "account": "ACC1",
-            "validUntilTime": soon,
-        },
-        actor="trader",
-    ).body["quoteRequest"]
+    quoted = new_request(side="Buy", orderQty="2", validUntilTime=later)
+    quote = new_quote(quoted, bidPx=None, bidSize=None, offerPx="100", offerSize="2", validUntilTime=soon)
+    short = new_request(side="Sell", orderQty="1", validUntilTime=soon)
     # the handlers check validUntilTime against the real clock
     time.sleep(max(0.0, (due_at - dt.datetime.now(UTC)).total_seconds()) + 0.05)
 

@@ -28,7 +28,7 @@ from oms.lifecycle.models import PurgeRun
 from oms.lifecycle.purge import PurgeFailed, purge
 from oms.lifecycle.tasks import purge_due
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
-from tests.lifecycle import Desk, uid
+from tests.lifecycle import Desk, new_quote, new_request
 
 pytestmark = pytest.mark.django_db
 
@@ -273,30 +273,8 @@ def test_quote_requests_go_with_their_quotes(archive_dir: Path) -> None:
     from oms.quotes.models import Quote, QuoteIdKey, QuoteReqIdKey, QuoteRequest
 
     later = iso(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
-    request = dispatch(
-        "quote-requests",
-        {
-            "commandType": "CreateQuoteRequestCommand",
-            "quoteReqID": uid("Q"),
-            "symbol": "BTC-PERP",
-            "side": "Buy",
-            "orderQty": "2",
-            "account": "ACC1",
-            "validUntilTime": later,
-        },
-        actor="trader",
-    ).body["quoteRequest"]
-    quote = dispatch(
-        "quotes",
-        {
-            "commandType": "CreateQuoteCommand",
-            "quoteID": uid("QT"),
-            "quoteReqID": request["quoteReqID"],
-            "offerPx": "100",
-            "offerSize": "2",
-        },
-        actor="trader",
-    ).body["quote"]
+    request = new_request(side="Buy", orderQty="2", validUntilTime=later)
+    quote = new_quote(request, bidPx=None, bidSize=None, offerPx="100", offerSize="2")
     open_now = dt.datetime.now(dt.UTC) + 31 * DAY
     assert purge(now=open_now).runs == []  # an open request (with an active quote) stays
     closed = dispatch(

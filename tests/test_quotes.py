@@ -22,7 +22,7 @@ from oms.core.replay import replay
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
 from oms.quotes.models import Quote, QuoteEvent, QuoteIdKey, QuoteReqIdKey, QuoteRequest, QuoteRequestEvent
 from oms.quotes.selectors import due_quote_requests, due_quotes
-from tests.conftest import uid
+from tests.lifecycle import new_quote, new_request, quote_body, request_body
 
 pytestmark = pytest.mark.django_db
 
@@ -78,45 +78,6 @@ def snapshot() -> tuple[Any, ...]:
         QuoteIdKey.objects.count(),
         ClOrdIdKey.objects.count(),
     )
-
-
-def request_body(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "commandType": "CreateQuoteRequestCommand",
-        "quoteReqID": uid("QR"),
-        "symbol": "BTC-PERP",
-        "side": "Buy",
-        "orderQty": "10",
-        "account": "ACC1",
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def new_request(**overrides: Any) -> dict[str, Any]:
-    result = dispatch("quote-requests", request_body(**overrides), actor="trader")
-    assert result.status_code == 201
-    return result.body["quoteRequest"]
-
-
-def quote_body(request: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    body = {
-        "commandType": "CreateQuoteCommand",
-        "quoteID": uid("QT"),
-        "quoteReqID": request["quoteReqID"],
-        "bidPx": "99",
-        "offerPx": "101",
-        "bidSize": "10",
-        "offerSize": "10",
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def new_quote(request: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    result = dispatch("quotes", quote_body(request, **overrides), actor="dealer")
-    assert result.status_code == 201
-    return result.body["quote"]
 
 
 def state(model: type, pk: str) -> dict[str, Any]:

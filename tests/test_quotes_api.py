@@ -10,7 +10,8 @@ import yaml
 from rest_framework.test import APIClient
 
 from oms.quotes.models import Quote, QuoteEvent, QuoteRequest, QuoteRequestEvent
-from tests.test_quotes import Clock, clock, quote_body, request_body  # noqa: F401  (clock is a fixture)
+from tests.lifecycle import quote_body, request_body
+from tests.test_quotes import Clock, clock  # noqa: F401  (clock is a fixture)
 
 pytestmark = pytest.mark.django_db
 
