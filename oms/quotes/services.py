@@ -17,7 +17,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 
 from oms.core import sql
 from oms.core.dispatch import Outcome, command_handler
@@ -133,6 +133,33 @@ def _close_quotes(uow: UnitOfWork, quotes: list[QuoteState], reason: str, text: 
     return closed
 
 
+def _claim(
+    reserve: str,
+    key_model: type[models.Model],
+    state_model: type[models.Model],
+    field: str,
+    key: str,
+    object_id: str,
+    fp: str,
+) -> Any:
+    """Claim a natural key (quoteReqID, quoteID) for a new object, or find who holds it.
+
+    None: claimed for `object_id`. A state row: the key names that object with the same content
+    (an idempotent repeat). A different content, or a key whose object is gone: 409.
+    """
+    if sql.execute(reserve, [key, object_id, fp]) == 1:
+        return None
+    known = key_model.objects.get(pk=key)  # type: ignore[attr-defined]
+    pk_field = state_model._meta.pk.name
+    row = state_model.objects.filter(pk=getattr(known, pk_field)).first()  # type: ignore[attr-defined]
+    if known.fingerprint != fp or row is None:
+        raise DuplicateClOrdID(
+            f"{field} {key} already names a different {state_model._meta.verbose_name}",
+            fields={field: ["Already used with different content."]},
+        )
+    return row
+
+
 # --- quote requests -----------------------------------------------------------------------------
 
 
@@ -143,14 +170,8 @@ def quote_request_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     fp = fingerprint(data)
     request_id = new_id("R")
     # claim the QuoteReqID first (rolled back with the transaction if the request is refused)
-    if sql.execute(_RESERVE_REQ, [cmd.quote_req_id, request_id, fp]) != 1:
-        known = QuoteReqIdKey.objects.get(pk=cmd.quote_req_id)
-        row = QuoteRequest.objects.filter(pk=known.quote_request_id).first()
-        if known.fingerprint != fp or row is None:
-            raise DuplicateClOrdID(
-                f"quoteReqID {cmd.quote_req_id} already names a different quote request",
-                fields={"quoteReqID": ["Already used with different content."]},
-            )
+    row = _claim(_RESERVE_REQ, QuoteReqIdKey, QuoteRequest, "quoteReqID", cmd.quote_req_id, request_id, fp)
+    if row is not None:
         return Outcome(_body(QUOTE_REQUEST.from_row(row)), 200, duplicate=True)
     _in_future("validUntilTime", cmd.valid_until_time, ctx.now)
     request = uow.emit(QUOTE_REQUEST, request_id, None, "QuoteRequestCreated", {**data, "fingerprint": fp})
@@ -208,14 +229,8 @@ def quote_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     data = cmd.data()
     fp = fingerprint(data)
     quote_id = new_id("Q")
-    if sql.execute(_RESERVE_QUOTE, [cmd.quote_id, quote_id, fp]) != 1:
-        known = QuoteIdKey.objects.get(pk=cmd.quote_id)
-        row = Quote.objects.filter(pk=known.quote_id).first()
-        if known.fingerprint != fp or row is None:
-            raise DuplicateClOrdID(
-                f"quoteID {cmd.quote_id} already names a different quote",
-                fields={"quoteID": ["Already used with different content."]},
-            )
+    row = _claim(_RESERVE_QUOTE, QuoteIdKey, Quote, "quoteID", cmd.quote_id, quote_id, fp)
+    if row is not None:
         return Outcome(_body(quote=QUOTE.from_row(row)), 200, duplicate=True)
     key = QuoteReqIdKey.objects.filter(pk=cmd.quote_req_id).first()
     if key is None:
