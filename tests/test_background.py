@@ -18,6 +18,7 @@ from celery.schedules import crontab, schedule
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import ApplicationCommunicator, HttpCommunicator
 
+from oms.celery import app as celery_app
 from oms.core import background
 from oms.core.dispatch import dispatch
 from oms.orders.models import OrderEvent
@@ -41,7 +42,9 @@ def embedded(settings: Any) -> Iterator[None]:
     one fast beat entry."""
     settings.OMS_INPROCESS_WORKERS = True
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.OMS_EVENT_SINKS = {"blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink"}}
+    settings.OMS_EVENT_SINKS = {
+        "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}}
+    }
     settings.CELERY_BEAT_SCHEDULE = {
         "tick": {"task": "tests.test_background.tick", "schedule": 0.05, "args": ["beat"]},
         "nightly": {"task": "tests.test_background.tick", "schedule": crontab(hour=3)},
@@ -145,7 +148,7 @@ def test_nothing_starts_when_in_process_workers_are_off(settings: Any) -> None:
     settings.OMS_INPROCESS_WORKERS = False
 
     async def go() -> None:
-        assert background.ensure_started() is None
+        assert background.ensure_started(celery_app) is None
         assert background.current() is None
 
     asyncio.run(go())
