@@ -10,7 +10,8 @@ confirmed (at least once). Sinks are configured in `settings.OMS_EVENT_SINKS`:
   and overlapping publishers never duplicate an entry, and each stream stays a gap-free prefix of
   its topic. Its cursor is a `PublisherCursor` row.
 - `ChannelLayerSink` (live, best effort): the channel layer group its settings entry names (the
-  blotter's, in `OMS_EVENT_SINKS`), one message per batch. Its cursor lives in memory and starts at the current end of the feed.
+  blotter's, in `OMS_EVENT_SINKS`), one message per batch. Its cursor lives in memory and starts
+  at the current end of the feed.
 
 Why a reader that only moves forward never skips an event: `seq` numbers come from one counter
 row, updated as the last write of every appending transaction and locked until commit, so
