@@ -9,6 +9,19 @@ from __future__ import annotations
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers as s
 
+from executions.actions import EXECUTION_ACTIONS
+from oms.orders.actions import ORDER_ACTIONS
+from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
+
+
+def _allowed(actions: tuple[str, ...]) -> s.ListField:
+    # plain strings, the values named in the help: four enums of one field name collide in naming
+    return s.ListField(
+        child=s.CharField(),
+        help_text="the desk actions the state machine allows in the current state, among: "
+        + ", ".join(actions),
+    )
+
 
 def _serializer(name: str, fields: dict[str, s.Field]) -> type[s.Serializer]:
     return type(name, (s.Serializer,), dict(fields))
@@ -173,6 +186,7 @@ ORDER_STATE = _serializer(
         "updatedAt": s.DateTimeField(),
         "text": _str(),
         "attributes": s.DictField(),
+        "allowedActions": _allowed(ORDER_ACTIONS),
     },
 )
 
@@ -195,6 +209,7 @@ EXECUTION_STATE = _serializer(
         "transactTime": s.DateTimeField(),
         "createdAt": s.DateTimeField(),
         "updatedAt": s.DateTimeField(),
+        "allowedActions": _allowed(EXECUTION_ACTIONS),
     },
 )
 
@@ -209,6 +224,7 @@ QUOTE_REQUEST_STATE = _serializer(
         "account": _str(),
         "validUntilTime": s.DateTimeField(),
         "status": s.ChoiceField(["Open", "Quoted", "Accepted", "Canceled", "Rejected", "Expired"]),
+        "allowedActions": _allowed(REQUEST_ACTIONS),
         "quoteIds": s.ListField(child=s.CharField()),
         "acceptedQuoteId": _str(),
         "orderId": _str(),
@@ -235,6 +251,7 @@ QUOTE_STATE = _serializer(
         "offerSize": _dec(),
         "validUntilTime": s.DateTimeField(),
         "status": s.ChoiceField(["Active", "Accepted", "Rejected", "Canceled", "Expired"]),
+        "allowedActions": _allowed(QUOTE_ACTIONS),
         "orderId": _str(),
         "orderClOrdID": _str(),
         "acceptedPx": _dec(),
