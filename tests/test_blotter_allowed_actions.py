@@ -108,3 +108,26 @@ def test_a_document_stored_without_allowed_actions_is_judged_by_the_state_machin
 
     assert web.get(URL.format("cancel"), {"orderId": working["orderId"]}).status_code == 200
     assert web.get(URL.format("cancel"), {"orderId": canceled["orderId"]}).status_code == 409
+
+
+def test_the_blotter_keeps_no_list_of_statuses() -> None:
+    """Forms and page ask allowedActions; status names appear only as the domains' enums."""
+    import re
+    from pathlib import Path
+
+    from executions.enums import ExecStatus
+    from oms.orders.enums import OrdStatus
+    from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+
+    root = Path(__file__).resolve().parents[1]
+    names = {s.value for enum in (OrdStatus, ExecStatus, QuoteRequestStatus, QuoteStatus) for s in enum}
+    alternatives = "|".join(sorted(names))
+    quoted = re.compile(rf"""["']({alternatives})["']""")
+    files = [
+        *root.glob("blotter/**/*.py"),
+        *root.glob("static/blotter/*.js"),
+        *root.glob("templates/blotter/**/*.html"),
+    ]
+    assert len(files) > 20
+    found = {str(f.relative_to(root)): quoted.findall(f.read_text()) for f in files}
+    assert {f: hits for f, hits in found.items() if hits} == {}
