@@ -220,12 +220,8 @@ class CommandForm(forms.Form):
         return compact(body)
 
     def command_fields(self) -> list[str]:
-        skip = {"token", "confirm", self.target_field, *self.extra_inputs()}
+        skip = {"token", "confirm", self.target_field}
         return [name for name, field in self.fields.items() if name not in skip and not field.disabled]
-
-    def extra_inputs(self) -> tuple[str, ...]:
-        """Inputs that are not command fields (checked by the form itself)."""
-        return ()
 
     def changes(self) -> dict[str, Any]:
         """The `changes_only` terms the desk changed (unchanged terms stay out of the command)."""
