@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from executions.enums import ExecStatus
 from executions.fsm import EXECUTION_FSM, ExecTrigger
 
 if TYPE_CHECKING:
@@ -23,11 +24,14 @@ ACTION_OF_TRIGGER: dict[ExecTrigger, str] = {
 EXECUTION_ACTIONS: tuple[str, ...] = tuple(ACTION_OF_TRIGGER.values())
 
 
+# read from the table once per status (to_api runs for every event's state)
+_BY_STATUS: dict[ExecStatus, tuple[str, ...]] = {
+    status: tuple(a for t, a in ACTION_OF_TRIGGER.items() if EXECUTION_FSM.can(status, t))
+    for status in ExecStatus
+}
+
+
 def execution_allowed_actions(execution: ExecutionState) -> list[str]:
     """E.g. `["allocate", "reject", "correct"]` for a held execution, `["correct", "bust"]` for an
     allocated one, `[]` once it is rejected or busted."""
-    return [
-        action
-        for trigger, action in ACTION_OF_TRIGGER.items()
-        if EXECUTION_FSM.can(execution.status, trigger)
-    ]
+    return list(_BY_STATUS[execution.status])

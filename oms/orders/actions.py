@@ -13,13 +13,14 @@ command arrives: an allowed action can still be refused for its values, never fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from oms.core.fsm import StateMachine
 from oms.orders.enums import Kind, OrdStatus, Phase
 from oms.orders.transitions import CLIENT_ORDER, VENUE_ORDER, Trigger
 
 if TYPE_CHECKING:
-    from oms.core.fsm import StateMachine
     from oms.orders.state import OrderState
 
 # the action's name in `allowedActions` for each trigger of the tables, in the order the desk
@@ -62,37 +63,69 @@ def transition_status(order: OrderState) -> OrdStatus:
     return status
 
 
-def _guard_holds(order: OrderState, trigger: Trigger) -> bool:
-    """The handlers' guards that depend on the order's state only (oms/orders/services.py)."""
-    if trigger is Trigger.ACCEPT:
-        # B.1.e: under a PendingCancel overlay only an unacknowledged order can be accepted
-        return order.phase is Phase.PENDING_NEW
-    if trigger is Trigger.REJECT:
-        if order.kind is Kind.CLIENT:  # the desk refuses only an order it has not worked
-            return order.placed_qty == 0 and order.cum_qty == 0
-        return order.phase is Phase.PENDING_NEW
-    if trigger is Trigger.REPLACE:
-        return order.pending_replace is None  # one replace at a time (409 replace_pending)
-    if trigger in (Trigger.REPLACE_CONFIRM, Trigger.REPLACE_REJECT):
-        return order.pending_replace is not None
-    if trigger in (Trigger.EXPIRE, Trigger.DONE_FOR_DAY, Trigger.CANCEL_CONFIRM):
-        return order.working_children == 0  # a parent stops working only after its children
-    if trigger is Trigger.PLACE_CHILD:
-        # a slice has no children; a child never exceeds what its parent has left to place
-        return order.kind is not Kind.SLICE and order.placed_qty < order.order_qty
-    return True
+# The handlers' guards that depend on the order's state alone (oms/orders/services.py), by trigger;
+# a trigger without one is allowed whenever its table has it.
+def _unacknowledged(order: OrderState) -> bool:
+    # B.1.e: under a PendingCancel overlay only an order the venue has not acknowledged yet can
+    # be accepted (the acknowledgement crosses the cancel request) or rejected
+    return order.phase is Phase.PENDING_NEW
+
+
+def _rejectable(order: OrderState) -> bool:
+    if order.kind is Kind.CLIENT:  # the desk refuses only a client order it has not worked
+        return order.placed_qty == 0 and order.cum_qty == 0
+    return order.phase is Phase.PENDING_NEW
+
+
+def _no_replace_pending(order: OrderState) -> bool:
+    return order.pending_replace is None  # one replace at a time (409 replace_pending)
+
+
+def _replace_pending(order: OrderState) -> bool:
+    return order.pending_replace is not None
+
+
+def _no_working_children(order: OrderState) -> bool:
+    return order.working_children == 0  # a parent stops working only after its children
+
+
+def _room_for_a_child(order: OrderState) -> bool:
+    # a slice has no children; a child never exceeds what its parent has left to place
+    return order.kind is not Kind.SLICE and order.placed_qty < order.order_qty
+
+
+GUARDS: dict[Trigger, Callable[[OrderState], bool]] = {
+    Trigger.ACCEPT: _unacknowledged,
+    Trigger.REJECT: _rejectable,
+    Trigger.REPLACE: _no_replace_pending,
+    Trigger.REPLACE_CONFIRM: _replace_pending,
+    Trigger.REPLACE_REJECT: _replace_pending,
+    Trigger.EXPIRE: _no_working_children,
+    Trigger.DONE_FOR_DAY: _no_working_children,
+    Trigger.CANCEL_CONFIRM: _no_working_children,
+    Trigger.PLACE_CHILD: _room_for_a_child,
+}
+
+Candidates = tuple[tuple[str, "Callable[[OrderState], bool] | None"], ...]
+
+
+def _table_actions(machine: StateMachine) -> dict[OrdStatus, Candidates]:
+    """(action, guard) pairs the table has for each status, read from the table once: a document
+    written pays for the guards only (to_api runs for every event's state)."""
+    return {
+        status: tuple((a, GUARDS.get(t)) for t, a in ACTION_OF_TRIGGER.items() if machine.can(status, t))
+        for status in OrdStatus
+    }
+
+
+_BY_KIND = {kind: _table_actions(machine_for(kind)) for kind in Kind}
 
 
 def order_allowed_actions(order: OrderState) -> list[str]:
     """The desk actions the transition table (and the state's guards) allow now, e.g.
     `["cancel", "replace", "confirmCancel", "expire", "doneForDay", "restate", "fill"]`."""
-    machine = machine_for(order.kind)
-    status = transition_status(order)
-    allowed = [
-        action
-        for trigger, action in ACTION_OF_TRIGGER.items()
-        if machine.can(status, trigger) and _guard_holds(order, trigger)
-    ]
+    candidates = _BY_KIND[order.kind][transition_status(order)]
+    allowed = [action for action, guard in candidates if guard is None or guard(order)]
     # a venue order executes while it works; a late fill on a finished order (Appendix D) comes
     # from the venue's adapter, the desk does not type one in
     if order.kind is not Kind.CLIENT and order.is_working:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 from oms.quotes.transitions import QUOTE, QUOTE_REQUEST, Trigger
 
 if TYPE_CHECKING:
@@ -29,9 +30,20 @@ REQUEST_ACTIONS: tuple[str, ...] = tuple(REQUEST_ACTION_OF_TRIGGER.values())
 QUOTE_ACTIONS: tuple[str, ...] = tuple(QUOTE_ACTION_OF_TRIGGER.values())
 
 
+# read from the tables once per status (to_api runs for every event's state)
+_REQUEST: dict[QuoteRequestStatus, tuple[str, ...]] = {
+    status: tuple(a for t, a in REQUEST_ACTION_OF_TRIGGER.items() if QUOTE_REQUEST.can(status, t))
+    for status in QuoteRequestStatus
+}
+_QUOTE: dict[QuoteStatus, tuple[str, ...]] = {
+    status: tuple(a for t, a in QUOTE_ACTION_OF_TRIGGER.items() if QUOTE.can(status, t))
+    for status in QuoteStatus
+}
+
+
 def request_allowed_actions(request: QuoteRequestState) -> list[str]:
-    return [a for t, a in REQUEST_ACTION_OF_TRIGGER.items() if QUOTE_REQUEST.can(request.status, t)]
+    return list(_REQUEST[request.status])
 
 
 def quote_allowed_actions(quote: QuoteState) -> list[str]:
-    return [a for t, a in QUOTE_ACTION_OF_TRIGGER.items() if QUOTE.can(quote.status, t)]
+    return list(_QUOTE[quote.status])
