@@ -20,7 +20,8 @@ The purge (`oms/lifecycle/purge.py`) goes through four `SECURITY DEFINER` functi
 owner, which the application role may EXECUTE (and PUBLIC may not): `oms_purge_begin` records a
 running run, `oms_purge_delete(run, table, ids)` deletes the events of those aggregates from one
 audited event table and adds what it deleted (count, seq range) to the run itself,
-`oms_purge_finish` closes it and `oms_purge_failed` records a failed attempt. Every event that
+`oms_purge_finish` closes it and `oms_purge_failed` records a failed attempt. A run deletes and
+is finished only in the transaction that began it. Every event that
 leaves the database is therefore counted in a PurgeRun row written by the database, not by the
 caller.
 
@@ -122,9 +123,9 @@ DECLARE
     run bigint;
 BEGIN
     INSERT INTO {runs} (actor, status, as_of, started_at, finished_at, retention_days, counts,
-        archive_path, archive_sha256, archive_bytes, seq_min, seq_max, error)
+        archive_path, archive_sha256, archive_bytes, seq_min, seq_max, error, txid)
     VALUES (p_actor, 'running', p_as_of, p_started_at, NULL, coalesce(p_retention, '{{}}'), '{{}}',
-        '', '', 0, NULL, NULL, '')
+        '', '', 0, NULL, NULL, '', txid_current())
     RETURNING id INTO run;
     RETURN run;
 END
@@ -138,9 +139,9 @@ DECLARE
     hi bigint;
     name text;
 BEGIN
-    PERFORM 1 FROM {runs} WHERE id = p_run AND status = 'running' FOR UPDATE;
+    PERFORM 1 FROM {runs} WHERE id = p_run AND status = 'running' AND txid = txid_current() FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'purge run % is not running: nothing deleted', p_run
+        RAISE EXCEPTION 'purge run % is not running in this transaction: nothing deleted', p_run
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     -- only an audited event table of this schema: not a state table, not the purge runs
@@ -175,9 +176,9 @@ BEGIN
     UPDATE {runs} SET status = 'done', finished_at = clock_timestamp(),
         counts = coalesce(p_counts, '{{}}') || counts, archive_path = p_archive_path,
         archive_sha256 = p_archive_sha256, archive_bytes = p_archive_bytes
-    WHERE id = p_run AND status = 'running';
+    WHERE id = p_run AND status = 'running' AND txid = txid_current();
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'purge run % is not running', p_run USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'purge run % is not running in this transaction', p_run USING ERRCODE = 'insufficient_privilege';
     END IF;
 END
 $$""",
