@@ -87,6 +87,11 @@ def problems(connection: BaseDatabaseWrapper, role: str) -> list[str]:
         for flag, name in zip(row, ("SUPERUSER", "CREATEROLE", "BYPASSRLS", "REPLICATION"), strict=True):
             if flag:
                 found.append(f"role {role} has {name}")
+        cur.execute("SELECT has_schema_privilege(%s, current_schema(), 'CREATE')", [role])
+        if cur.fetchone()[0]:
+            found.append(
+                f"role {role} may create objects in the schema (REVOKE CREATE ON SCHEMA ... FROM PUBLIC)"
+            )
         cur.execute(
             "SELECT DISTINCT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
             "AND c.relname = ANY(%s) AND pg_has_role(%s, c.relowner, 'MEMBER')",
