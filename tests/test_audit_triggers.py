@@ -252,6 +252,33 @@ def test_migrate_grants_the_application_role_exactly_what_the_application_needs(
         assert any("SUPERUSER" in p or "owns" in p for p in roles.problems(connection, owner))
 
 
+def _current_user() -> str:
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_user")
+        return str(cur.fetchone()[0])
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_migrate_runs_as_the_owner_of_database_owner_url(app_role: tuple[str, str]) -> None:
+    """The services' settings name the application role; `migrate` switches to the owner's."""
+    role, password = app_role
+    owner = _current_user()
+    with roles.connected_as(connection, {"USER": role, "PASSWORD": password}):
+        assert _current_user() == role
+        with pytest.raises(DatabaseError, match=r"permission denied|must be owner"):
+            call_command("migrate", verbosity=0, interactive=False)  # as the application role
+        with override_settings(
+            OMS_DATABASE_OWNER={"USER": owner, "PASSWORD": connection.settings_dict.get("PASSWORD") or ""},
+            OMS_DATABASE_APP_ROLE=role,
+            OMS_DATABASE_APP_PASSWORD=password,
+        ):
+            call_command("migrate", verbosity=0, interactive=False)
+        assert _current_user() == role  # back to the services' own settings afterwards
+    assert _current_user() == owner
+    assert roles.problems(connection, role) == []
+
+
 @postgres_only
 def test_the_application_role_cannot_update_delete_truncate_or_disable_the_triggers(
     app_role: tuple[str, str],

@@ -25,7 +25,8 @@ class Command(DjangoMigrate):
         connection = connections[options["database"]]
         owner = settings.OMS_DATABASE_OWNER
         as_owner = (
-            connected_as(connection, {k: v for k, v in owner.items() if v})
+            # the owner's user and password always; database, host and port where the URL names them
+            connected_as(connection, {k: v for k, v in owner.items() if v or k in ("USER", "PASSWORD")})
             if owner and connection.vendor == "postgresql"
             else contextlib.nullcontext()
         )
