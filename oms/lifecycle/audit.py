@@ -327,7 +327,7 @@ def purge_delete_events(run_id: int, event_model: type[models.Model], aggregate_
 
         run = PurgeRun.objects.get(pk=run_id)
         table = event_model._meta.db_table
-        rows = event_model.objects.filter(aggregate_id__in=aggregate_ids)  # type: ignore[attr-defined]
+        rows = event_model._default_manager.filter(aggregate_id__in=aggregate_ids)
         seqs = list(rows.values_list("seq", flat=True))
         deleted = int(rows.delete()[0])
         if seqs:
