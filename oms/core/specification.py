@@ -95,6 +95,7 @@ class Field:
     param: str | None = None  # the API query parameter name (camelCase); defaults to the column
     choices: type[Enum] | None = None
     kind: str = "str"  # str, decimal, datetime, int
+    help: str = ""  # what the parameter means, for the API's documentation (its values are added)
 
 
 def _parse_one(f: Field, raw: object) -> object:
@@ -140,6 +141,8 @@ class Specification:
     fields: ClassVar[dict[str, Field]] = {}
     orderings: ClassVar[dict[str, str]] = {}  # API ordering name -> column
     default_ordering: ClassVar[tuple[str, ...]] = ()
+    # the unique column that breaks ties, so that pages never overlap or skip a row
+    id_column: ClassVar[str] = ""
 
     @classmethod
     def builder(cls) -> SpecificationBuilder:
@@ -155,7 +158,10 @@ class Specification:
         return all(c.matches(row) for c in self.criteria)
 
     def order_by(self) -> tuple[str, ...]:
-        return self.ordering or self.default_ordering
+        chosen = self.ordering or self.default_ordering
+        if not self.id_column or any(c.lstrip("-") == self.id_column for c in chosen):
+            return chosen
+        return (*chosen, f"-{self.id_column}")
 
     def apply(self, queryset):  # type: ignore[no-untyped-def]
         return queryset.filter(self.to_q()).order_by(*self.order_by())
