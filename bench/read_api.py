@@ -13,6 +13,10 @@ authentication (random order each time):
 - executions list, execution detail, execution events;
 - unknown id: GET /api/queries/executions/<unknown>/events (404).
 
+Per query: wall-clock latency, this process's CPU time per request (`time.process_time`: the
+Python side of DRF + the view, much less disturbed than wall time on a loaded machine; the
+database's own time is not in it) and the SQL statements one request issues (deterministic).
+
 Only the contract's URLs are used, so the same script times two commits of the code on the same
 database: run it with `--keep-db` on one, then `--reuse-db` on the other (same run, same data).
 """
@@ -29,6 +33,7 @@ from bench import _common as common
 from bench import workload
 
 CLOCK = time.perf_counter
+CPU = time.process_time
 
 
 def fill(n: int) -> dict[str, list[str]]:
@@ -116,26 +121,50 @@ def run(args: argparse.Namespace, known: dict[str, list[str]]) -> dict[str, Any]
         ("execution events", lambda: f"/api/queries/executions/{execution()}/events", 200),
         ("unknown events 404", lambda: "/api/queries/executions/no-such-id/events", 404),
     ]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    statements = {}
+    for name, url, _ in cases:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url())
+        statements[name] = len(captured.captured_queries)
     lat: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     for i in range(args.warmup + args.iterations):
         for name, url, want in cases:
             path = url()
-            t = CLOCK()
+            t, c = CLOCK(), CPU()
             response = client.get(path)
-            elapsed = CLOCK() - t
+            elapsed, used = CLOCK() - t, CPU() - c
             if response.status_code != want:
                 raise SystemExit(f"{name}: {path} answered {response.status_code}, expected {want}")
             if i >= args.warmup:
                 lat[name].append(elapsed)
+                cpu[name].append(used)
     summary = {name: common.latency_summary(values) for name, values in lat.items()}
+    cpu_summary = {name: common.latency_summary(values) for name, values in cpu.items()}
     common.print_table(
-        ["query", "p50 ms", "p90 ms", "p99 ms", "mean ms"],
+        ["query", "SQL", "wall p50 ms", "wall p99 ms", "CPU p50 ms", "CPU mean ms"],
         [
-            [name, f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['p99_ms']:.2f}", f"{s['mean_ms']:.2f}"]
+            [
+                name,
+                statements[name],
+                f"{s['p50_ms']:.2f}",
+                f"{s['p99_ms']:.2f}",
+                f"{cpu_summary[name]['p50_ms']:.2f}",
+                f"{cpu_summary[name]['mean_ms']:.2f}",
+            ]
             for name, s in summary.items()
         ],
     )
-    return {"orders": len(known["client"]), "iterations": args.iterations, "latency": summary}
+    return {
+        "orders": len(known["client"]),
+        "iterations": args.iterations,
+        "statements": statements,
+        "latency": summary,
+        "cpu": cpu_summary,
+    }
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ class _DocListView(ListAPIView):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(self.read.rows(queryset))
-        return self.get_paginated_response([self.read.document(row) for row in page or []])
+        return self.get_paginated_response(self.read.documents(page or []))
 
 
 class _EventsView(GenericAPIView):

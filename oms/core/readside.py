@@ -12,8 +12,9 @@ the specification. The lookups here are the only ones: every detail and events r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.db.models import QuerySet
@@ -46,12 +47,14 @@ class ReadSide:
         """How messages name one object: "quote request"."""
         return self.name.replace("_", " ")
 
-    @property
+    @cached_property
     def id_field(self) -> str:
         """The state row's primary key, which is also the id's name in the URL (`order_id`)."""
-        return str(self.aggregate.state_model._meta.pk.name)  # type: ignore[union-attr]
+        pk = self.aggregate.state_model._meta.pk
+        assert pk is not None  # every model has one
+        return pk.name
 
-    @property
+    @cached_property
     def has_doc(self) -> bool:
         return any(f.name == DOC_COLUMN for f in self.aggregate.state_model._meta.concrete_fields)
 
@@ -77,6 +80,9 @@ class ReadSide:
         if self.has_doc:
             return row  # type: ignore[no-any-return]
         return self.aggregate.to_api(self.aggregate.from_row(row))
+
+    def documents(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
+        return list(rows) if self.has_doc else [self.document(row) for row in rows]
 
     def get(self, object_id: str) -> dict[str, Any]:
         """The document of one object; `NotFound` if there is none."""

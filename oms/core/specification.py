@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from django.db.models import Q
+from django.db.models import Model, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from oms.core.errors import ValidationFailed
+
+M = TypeVar("M", bound=Model)
 
 
 def _plain(value: object) -> object:
@@ -163,7 +165,7 @@ class Specification:
             return chosen
         return (*chosen, f"-{self.id_column}")
 
-    def apply(self, queryset):  # type: ignore[no-untyped-def]
+    def apply(self, queryset: QuerySet[M]) -> QuerySet[M]:
         return queryset.filter(self.to_q()).order_by(*self.order_by())
 
     @classmethod
