@@ -19,8 +19,16 @@ from django.urls import include, path
 from rest_framework.test import APIClient
 
 from oms.api.urls import query_urls
+from oms.api.views import DOCUMENT_SCHEMAS
 from oms.core import eventstore, readside
-from oms.core.eventstore import AggregateType, CommandContext, Envelope, UnitOfWork, event_applier
+from oms.core.eventstore import (
+    AggregateType,
+    CommandContext,
+    Envelope,
+    UnitOfWork,
+    aggregate_types,
+    event_applier,
+)
 from oms.core.models import EventRecord
 from oms.core.readside import read_sides
 from oms.core.specification import Field, Specification
@@ -42,6 +50,8 @@ def test_the_domains_register_their_read_side() -> None:
         "quotes": "quote_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
+    # no aggregate without its queries, and none documented only as a free-form object
+    assert {r.name for r in read_sides()} == {a.name for a in aggregate_types()} == set(DOCUMENT_SCHEMAS)
 
 
 @pytest.mark.parametrize("path", sorted(REGISTERED))
