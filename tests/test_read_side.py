@@ -223,6 +223,8 @@ def test_a_registered_aggregate_gets_list_detail_and_events(widgets: Any, viewer
     assert [e["type"] for e in events["results"]] == ["WidgetCreated", "WidgetRepainted"]
     assert {e["topic"] for e in events["results"]} == {"widget-events"}
     assert events["results"][-1]["state"] == detail
+    beyond = client.get("/api/queries/widgets/W2/events", {"offset": 5})
+    assert beyond.status_code == 200 and beyond.json()["count"] == 2 and beyond.json()["results"] == []
 
     for url in ("/api/queries/widgets/W9", "/api/queries/widgets/W9/events"):
         response = client.get(url)

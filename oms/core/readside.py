@@ -12,7 +12,7 @@ the specification. The lookups here are the only ones: every detail and events r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -67,10 +67,6 @@ class ReadSide:
         """The rows matching `spec`, in its order (ties broken by the id)."""
         return spec.apply(self.all())
 
-    def from_params(self, params: Mapping[str, str]) -> QuerySet[Any]:
-        """The rows the API's query parameters ask for (400 `validation_failed` on a bad one)."""
-        return self.query(self.specification.from_params(params))
-
     def rows(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """What a page reads: the stored document alone when there is one (no model instances)."""
         return queryset.values_list(DOC_COLUMN, flat=True) if self.has_doc else queryset
@@ -82,6 +78,7 @@ class ReadSide:
         return self.aggregate.to_api(self.aggregate.from_row(row))
 
     def documents(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
+        """A page of `rows(...)` as the API shows it."""
         return list(rows) if self.has_doc else [self.document(row) for row in rows]
 
     def get(self, object_id: str) -> dict[str, Any]:
@@ -92,13 +89,18 @@ class ReadSide:
         return self.document(row)
 
     def events(self, object_id: str) -> QuerySet[Any]:
-        """The object's events, oldest first; `NotFound` for an id that has neither state nor events."""
+        """The object's events, oldest first (empty for an unknown id: see `require`)."""
+        return self.aggregate.event_model._default_manager.filter(aggregate_id=object_id).order_by("version")
+
+    def require(self, object_id: str) -> None:
+        """`NotFound` for an id that has neither a state row nor events.
+
+        Asked only when `events` found none: every object has at least its creation event, so
+        for a known object the page's own COUNT already answers and nothing more is read.
+        """
         events = self.aggregate.event_model._default_manager.filter(aggregate_id=object_id)
-        # the events first: for a known object that is the only lookup (the (aggregate_id,
-        # version) unique index); the state row is asked only when there are none
-        if not events.exists() and not self.all().filter(pk=object_id).exists():
+        if not self.all().filter(pk=object_id).exists() and not events.exists():
             raise NotFound(f"{self.label} {object_id} not found")
-        return events.order_by("version")
 
     def get_tree(self, object_id: str) -> dict[str, Any]:
         if self.tree is None:
