@@ -93,13 +93,12 @@ class ReadSide:
         return self.aggregate.event_model._default_manager.filter(aggregate_id=object_id).order_by("version")
 
     def require(self, object_id: str) -> None:
-        """`NotFound` for an id that has neither a state row nor events.
+        """`NotFound` unless the object has a state row; for an id whose `events` are none.
 
-        Asked only when `events` found none: every object has at least its creation event, so
-        for a known object the page's own COUNT already answers and nothing more is read.
+        Every object has at least its creation event, so for a known object the events page's
+        own COUNT already answers and nothing more is read: only an empty page asks this.
         """
-        events = self.aggregate.event_model._default_manager.filter(aggregate_id=object_id)
-        if not self.all().filter(pk=object_id).exists() and not events.exists():
+        if not self.all().filter(pk=object_id).exists():
             raise NotFound(f"{self.label} {object_id} not found")
 
     def get_tree(self, object_id: str) -> dict[str, Any]:
