@@ -1,62 +1,48 @@
 """Order command handlers: one function per command of the contract, all through one write path.
 
-Each handler parses the command, loads (and locks) the order tree, checks the transition table
-and the business rules, then emits events through the `OrderTree` (which reflects every change
-on the ancestors). `dispatch` wraps each in one transaction and appends the events.
+Each handler takes its command's typed fields as keyword-only arguments (parsed once by
+`dispatch`), loads (and locks) the order tree, checks the transition table and the business
+rules, then emits events through the `OrderTree` (which reflects every change on the ancestors).
+`dispatch` wraps each in one transaction and appends the events. Other domains (quotes) call
+these functions directly with the same unit of work.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import InvalidTransition, RuleRefused, ValidationFailed, VersionConflict
-from oms.core.eventstore import CommandContext, UnitOfWork
-from oms.core.fsm import StateMachine
+from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
-from oms.orders.commands import CreateOrder, OrderRef, check_terms, parse_create, parse_ref, parse_replace
-from oms.orders.enums import Kind, OrdStatus, OrdType, Phase, Side
+from oms.orders import commands as c
+from oms.orders.commands import CreateOrderCommand, check_terms, terms_data
+from oms.orders.enums import Handling, Kind, OrdType, Phase, Side, TimeInForce
 from oms.orders.errors import DuplicateClOrdID, ExceedsParentQuantity, ReplacePending
 from oms.orders.models import ClOrdIdKey, Order
 from oms.orders.repository import ORDER
-from oms.orders.state import OrderState
-from oms.orders.transitions import CLIENT_ORDER, VENUE_ORDER, Trigger
+from oms.orders.state import OrderState, fsm_for, transition_status
+from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
 from rules.routing import route
 
 TOPIC = "orders"
 
 
-def fsm_for(order: OrderState) -> StateMachine:
-    return CLIENT_ORDER if order.kind is Kind.CLIENT else VENUE_ORDER
-
-
 def _check(order: OrderState, trigger: Trigger) -> None:
-    fsm_for(order).check(_transition_status(order), trigger)
-
-
-def _transition_status(order: OrderState) -> OrdStatus:
-    """The status the transition tables judge a command by.
-
-    The reported status ranks Filled above Canceled/Expired (FIX precedence): an order the venue
-    canceled and a late fill then completed reports Filled. But it is finished, not a working
-    filled order, so "increase a filled order's quantity" (C.1.c) and the other Filled
-    transitions must not apply to it: judge it as what it is underneath.
-    """
-    status = order.status
-    if status is OrdStatus.FILLED and order.phase in (Phase.CANCELED, Phase.EXPIRED):
-        return OrdStatus(order.phase.value)
-    return status
+    fsm_for(order).check(transition_status(order), trigger)
 
 
 def _order_body(order: OrderState, **extra: Any) -> dict[str, Any]:
     return {"order": ORDER.to_api(order), **extra}
 
 
-def _fingerprint(cmd: CreateOrder) -> str:
+def _fingerprint(cmd: CreateOrderCommand) -> str:
     return hashlib.sha256(json.dumps(cmd.fingerprint_fields(), sort_keys=True).encode()).hexdigest()
 
 
@@ -78,9 +64,44 @@ def through_limit(side: str, limit: Decimal | None, price: Decimal | None) -> bo
 # --- create -------------------------------------------------------------------------------------
 
 
-@command_handler(TOPIC, "CreateOrderCommand")
-def order_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    cmd = parse_create(ctx.command)
+@command_handler(TOPIC, CreateOrderCommand)
+def order_create(
+    uow: UnitOfWork,
+    *,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    symbol: str | None = None,
+    side: Side | None = None,
+    ord_type: OrdType | None = None,
+    price: Decimal | None = None,
+    stop_px: Decimal | None = None,
+    time_in_force: TimeInForce | None = None,
+    expire_time: dt.datetime | None = None,
+    account: str | None = None,
+    venue: str | None = None,
+    parent_id: str | None = None,
+    handling: Handling | None = None,
+    text: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Outcome:
+    """Create a client order (no parent) or place a child of one (a market order or a slice)."""
+    cmd = CreateOrderCommand.model_construct(
+        cl_ord_id=cl_ord_id,
+        symbol=symbol,
+        side=side,
+        order_qty=order_qty,
+        ord_type=ord_type,
+        price=price,
+        stop_px=stop_px,
+        time_in_force=time_in_force,
+        expire_time=expire_time,
+        account=account,
+        venue=venue,
+        parent_id=parent_id,
+        handling=handling,
+        text=text,
+        attributes=attributes or {},
+    )
     fingerprint = _fingerprint(cmd)
     tree = OrderTree(uow)
     order_id = new_id("O")
@@ -99,13 +120,13 @@ def order_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         data = _client_order_data(cmd)
         data["rootId"] = order_id
     else:
-        data = _child_order_data(tree, cmd, ctx)
+        data = _child_order_data(tree, cmd, uow.ctx.actor)
     data["fingerprint"] = fingerprint
     order = tree.emit(None, "OrderCreated", data, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
 
-def _terms(cmd: CreateOrder) -> dict[str, Any]:
+def _terms(cmd: CreateOrderCommand) -> dict[str, Any]:
     return {
         "clOrdID": cmd.cl_ord_id,
         "symbol": cmd.symbol,
@@ -123,7 +144,7 @@ def _terms(cmd: CreateOrder) -> dict[str, Any]:
     }
 
 
-def _client_order_data(cmd: CreateOrder) -> dict[str, Any]:
+def _client_order_data(cmd: CreateOrderCommand) -> dict[str, Any]:
     data = _terms(cmd)
     data["timeInForce"] = data["timeInForce"] or "Day"
     decision = route({**data, "handling": cmd.handling and cmd.handling.value})
@@ -139,7 +160,7 @@ def _client_order_data(cmd: CreateOrder) -> dict[str, Any]:
     return data
 
 
-def _child_order_data(tree: OrderTree, cmd: CreateOrder, ctx: CommandContext) -> dict[str, Any]:
+def _child_order_data(tree: OrderTree, cmd: CreateOrderCommand, actor: str) -> dict[str, Any]:
     assert cmd.parent_id is not None
     parent = tree.lock(cmd.parent_id, field="parentId")
     if parent.kind is Kind.SLICE:
@@ -189,7 +210,7 @@ def _child_order_data(tree: OrderTree, cmd: CreateOrder, ctx: CommandContext) ->
         rootId=parent.root_id,
         parentId=parent.order_id,
         handling=parent.handling.value,
-        routingReason=f"placed by {ctx.actor}",
+        routingReason=f"placed by {actor}",
         phase=Phase.PENDING_NEW.value,
     )
     return data
@@ -198,31 +219,34 @@ def _child_order_data(tree: OrderTree, cmd: CreateOrder, ctx: CommandContext) ->
 # --- commands on an existing order -----------------------------------------------------------
 
 
-def _load(tree: OrderTree, ref: OrderRef) -> OrderState:
-    ref.fields.raise_if_errors()
-    order = tree.lock(ref.order_id)
-    if ref.expected_version is not None and ref.expected_version != order.version:
+def _load(tree: OrderTree, order_id: str, expected_version: int | None) -> OrderState:
+    order = tree.lock(order_id)
+    if expected_version is not None and expected_version != order.version:
         raise VersionConflict(
-            f"order {order.order_id} is at version {order.version}, not {ref.expected_version}",
+            f"order {order.order_id} is at version {order.version}, not {expected_version}",
             fields={"expectedVersion": [f"Current version is {order.version}."]},
         )
     return order
 
 
-def _text(ref: OrderRef) -> dict[str, Any]:
-    return {"text": ref.text} if ref.text else {}
+def _text(text: str | None) -> dict[str, Any]:
+    return {"text": text} if text else {}
 
 
-@command_handler(TOPIC, "CancelOrderCommand")
-def order_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
-    cl_ord_id = ref.fields.string("clOrdID", required=True)
+@command_handler(TOPIC, c.CancelOrderCommand)
+def order_cancel(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    cl_ord_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
-    assert cl_ord_id is not None
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL)
     _reserve(tree, cl_ord_id, order.order_id)
-    order = _cancel(tree, order, cl_ord_id, ref.text)
+    order = _cancel(tree, order, cl_ord_id, text)
     return Outcome(_order_body(order))
 
 
@@ -247,33 +271,49 @@ def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None
     return tree.emit(order, "OrderCancelRequested", {"clOrdID": cl_ord_id, "cascade": False, "text": text})
 
 
-@command_handler(TOPIC, "ReplaceOrderCommand")
-def order_replace(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
-    terms = parse_replace(ref)
+@command_handler(TOPIC, c.ReplaceOrderCommand)
+def order_replace(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    cl_ord_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    order_qty: Decimal | None = None,
+    price: Decimal | None = None,
+    stop_px: Decimal | None = None,
+    time_in_force: TimeInForce | None = None,
+    expire_time: dt.datetime | None = None,
+) -> Outcome:
+    # text is not part of a replace's event (the contract's ReplaceOrderCommand has none to keep)
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     if order.pending_replace is not None:
         raise ReplacePending(f"order {order.order_id} already has a replace pending")
     _check(order, Trigger.REPLACE)
     merged = {
         "ordType": order.ord_type,
-        "price": terms.price if terms.price is not None else order.price,
-        "stopPx": terms.stop_px if terms.stop_px is not None else order.stop_px,
-        "timeInForce": (terms.time_in_force.value if terms.time_in_force else order.time_in_force),
-        "expireTime": terms.expire_time or order.expire_time,
+        "price": price if price is not None else order.price,
+        "stopPx": stop_px if stop_px is not None else order.stop_px,
+        "timeInForce": (time_in_force.value if time_in_force else order.time_in_force),
+        "expireTime": expire_time or order.expire_time,
     }
     check_terms(merged)
-    new_qty = terms.order_qty if terms.order_qty is not None else order.order_qty
+    new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)
-    _check_fits_parent(tree, order, terms.price)
-    assert terms.cl_ord_id is not None
-    _reserve(tree, terms.cl_ord_id, order.order_id)
-    if order.kind is Kind.CLIENT:
-        # the OMS is the client's counterparty: the replace takes effect at once
-        order = tree.emit(order, "OrderReplaced", terms.as_data())
-    else:
-        order = tree.emit(order, "OrderReplaceRequested", terms.as_data())
+    _check_fits_parent(tree, order, price)
+    _reserve(tree, cl_ord_id, order.order_id)
+    data = terms_data(
+        cl_ord_id=cl_ord_id,
+        order_qty=order_qty,
+        price=price,
+        stop_px=stop_px,
+        time_in_force=time_in_force,
+        expire_time=expire_time,
+    )
+    # a client order: the OMS is the client's counterparty, the replace takes effect at once
+    event = "OrderReplaced" if order.kind is Kind.CLIENT else "OrderReplaceRequested"
+    order = tree.emit(order, event, data)
     return Outcome(_order_body(order))
 
 
@@ -304,18 +344,21 @@ def _check_fits_parent(tree: OrderTree, order: OrderState, new_price: Decimal | 
         )
 
 
-def _simple(trigger: Trigger, event_type: str, guard=None):  # type: ignore[no-untyped-def]
-    def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-        ref = parse_ref(ctx.command)
-        tree = OrderTree(uow)
-        order = _load(tree, ref)
-        _check(order, trigger)
-        if guard is not None:
-            guard(order, trigger)
-        order = tree.emit(order, event_type, _text(ref))
-        return Outcome(_order_body(order))
-
-    return handler
+def _simple(
+    uow: UnitOfWork,
+    order_id: str,
+    expected_version: int | None,
+    text: str | None,
+    trigger: Trigger,
+    event_type: str,
+    guard: Callable[[OrderState, Trigger], None],
+) -> Outcome:
+    tree = OrderTree(uow)
+    order = _load(tree, order_id, expected_version)
+    _check(order, trigger)
+    guard(order, trigger)
+    order = tree.emit(order, event_type, _text(text))
+    return Outcome(_order_body(order))
 
 
 def _not_yet_acknowledged(order: OrderState, trigger: Trigger) -> None:
@@ -346,36 +389,64 @@ def _no_working_children(order: OrderState, trigger: Trigger) -> None:
         )
 
 
-command_handler(TOPIC, "AcceptOrderCommand")(_simple(Trigger.ACCEPT, "OrderAccepted", _not_yet_acknowledged))
-command_handler(TOPIC, "RejectOrderCommand")(_simple(Trigger.REJECT, "OrderRejected", _reject_guard))
-command_handler(TOPIC, "ExpireOrderCommand")(_simple(Trigger.EXPIRE, "OrderExpired", _no_working_children))
-command_handler(TOPIC, "DoneForDayCommand")(
-    _simple(Trigger.DONE_FOR_DAY, "OrderDoneForDay", _no_working_children)
-)
+@command_handler(TOPIC, c.AcceptOrderCommand)
+def order_accept(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(
+        uow, order_id, expected_version, text, Trigger.ACCEPT, "OrderAccepted", _not_yet_acknowledged
+    )
 
 
-@command_handler(TOPIC, "ConfirmCancelCommand")
-def order_confirm_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.RejectOrderCommand)
+def order_reject(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(uow, order_id, expected_version, text, Trigger.REJECT, "OrderRejected", _reject_guard)
+
+
+@command_handler(TOPIC, c.ExpireOrderCommand)
+def order_expire(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(
+        uow, order_id, expected_version, text, Trigger.EXPIRE, "OrderExpired", _no_working_children
+    )
+
+
+@command_handler(TOPIC, c.DoneForDayCommand)
+def order_done_for_day(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(
+        uow, order_id, expected_version, text, Trigger.DONE_FOR_DAY, "OrderDoneForDay", _no_working_children
+    )
+
+
+@command_handler(TOPIC, c.ConfirmCancelCommand)
+def order_confirm_cancel(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_CONFIRM)
     # like Expire and DoneForDay: a parent stops working only after its children (a cascade
     # completes by itself when the last one stops)
     _no_working_children(order, Trigger.CANCEL_CONFIRM)
     # without a pending cancel this is an unsolicited cancel by the venue (D.1.b)
-    data = {**_text(ref), "unsolicited": order.pending_cancel is None}
+    data = {**_text(text), "unsolicited": order.pending_cancel is None}
     order = tree.emit(order, "OrderCanceled", data)
     return Outcome(_order_body(order))
 
 
-@command_handler(TOPIC, "RejectCancelCommand")
-def order_reject_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.RejectCancelCommand)
+def order_reject_cancel(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_REJECT)
-    order = tree.emit(order, "OrderCancelRejected", _text(ref))
+    order = tree.emit(order, "OrderCancelRejected", _text(text))
     # a parent whose cancel waited on this child cannot complete it: its cancel fails too
     parent_id = order.parent_id
     while parent_id is not None:
@@ -392,37 +463,121 @@ def _replace_pending(order: OrderState, trigger: Trigger) -> None:
         raise InvalidTransition(order.status.value, trigger.value, f"{trigger.value}: no replace is pending")
 
 
-@command_handler(TOPIC, "ConfirmReplaceCommand")
-def order_confirm_replace(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.ConfirmReplaceCommand)
+def order_confirm_replace(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_CONFIRM)
     _replace_pending(order, Trigger.REPLACE_CONFIRM)
     assert order.pending_replace is not None
-    order = tree.emit(order, "OrderReplaced", {**order.pending_replace, **_text(ref)})
+    order = tree.emit(order, "OrderReplaced", {**order.pending_replace, **_text(text)})
     return Outcome(_order_body(order))
 
 
-@command_handler(TOPIC, "RejectReplaceCommand")
-def order_reject_replace(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.RejectReplaceCommand)
+def order_reject_replace(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_REJECT)
     _replace_pending(order, Trigger.REPLACE_REJECT)
-    order = tree.emit(order, "OrderReplaceRejected", _text(ref))
+    order = tree.emit(order, "OrderReplaceRejected", _text(text))
     return Outcome(_order_body(order))
 
 
-@command_handler(TOPIC, "RestateOrderCommand")
-def order_restate(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
-    terms = parse_replace(ref, restate=True)
+@command_handler(TOPIC, c.RestateOrderCommand)
+def order_restate(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    order_qty: Decimal | None = None,
+    price: Decimal | None = None,
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.RESTATE)
-    new_qty = terms.order_qty if terms.order_qty is not None else order.order_qty
+    new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)
-    order = tree.emit(order, "OrderRestated", {**terms.as_data(), **_text(ref)})
+    order = tree.emit(order, "OrderRestated", {**terms_data(order_qty=order_qty, price=price), **_text(text)})
     return Outcome(_order_body(order))
+
+
+# --- fills: called by the executions app, which owns executions but not these order events ------
+
+
+def order_fill(
+    tree: OrderTree,
+    order: OrderState,
+    *,
+    execution_id: str,
+    exec_id: str,
+    last_qty: Decimal,
+    last_px: Decimal,
+    occurred_at: dt.datetime | None = None,
+) -> OrderState:
+    """An execution applied to a venue order (FIX 32/31), allocated to the client order at the root."""
+    return tree.emit(
+        order,
+        "OrderFilled",
+        {
+            "executionId": execution_id,
+            "execID": exec_id,
+            "lastQty": dec_str(last_qty),
+            "lastPx": dec_str(last_px),
+        },
+        allocated_delta=last_qty,
+        occurred_at=occurred_at,
+    )
+
+
+def order_fill_correct(
+    tree: OrderTree,
+    order: OrderState,
+    *,
+    execution_id: str,
+    previous_qty: Decimal,
+    previous_px: Decimal,
+    last_qty: Decimal,
+    last_px: Decimal,
+) -> OrderState:
+    """A TradeCorrect: the fill's difference is re-applied to the order and its tree."""
+    return tree.emit(
+        order,
+        "OrderFillCorrected",
+        {
+            "executionId": execution_id,
+            "previousQty": dec_str(previous_qty),
+            "previousPx": dec_str(previous_px),
+            "lastQty": dec_str(last_qty),
+            "lastPx": dec_str(last_px),
+        },
+        allocated_delta=last_qty - previous_qty,
+    )
+
+
+def order_fill_bust(
+    tree: OrderTree,
+    order: OrderState,
+    *,
+    execution_id: str,
+    exec_id: str,
+    last_qty: Decimal,
+    last_px: Decimal,
+) -> OrderState:
+    """A TradeCancel: the fill's quantity leaves the order (and the tree) again."""
+    return tree.emit(
+        order,
+        "OrderFillBusted",
+        {
+            "executionId": execution_id,
+            "execID": exec_id,
+            "lastQty": dec_str(last_qty),
+            "lastPx": dec_str(last_px),
+        },
+        allocated_delta=-last_qty,
+    )
