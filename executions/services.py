@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from executions import commands as c
+from executions import events as ev
 from executions.enums import OVERRIDABLE, ExecStatus
 from executions.fsm import EXECUTION_FSM, ExecTrigger
 from executions.models import Execution
@@ -23,8 +24,8 @@ from executions.validation import Fill, review, venue_parents
 from oms.core import sql
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import NotFound, RuleRefused, VersionConflict
+from oms.core.events import Event
 from oms.core.eventstore import UnitOfWork
-from oms.core.parsing import dec_str, iso
 from oms.orders.models import Order
 from oms.orders.repository import ORDER
 from oms.orders.services import order_fill, order_fill_bust, order_fill_correct
@@ -71,22 +72,22 @@ def execution_execute(
     fill = Fill(qty=last_qty, px=last_px, venue=venue, order=order, parents=venue_parents(order, tree.orders))
     reasons, details = review(fill)
     execution_id = new_id("E")
-    data: dict[str, Any] = {
-        "execID": exec_id,
-        "orderId": order_id,
+    reported: dict[str, Any] = {
+        "exec_id": exec_id,
+        "order_id": order_id,
         "venue": venue,
-        "lastQty": dec_str(last_qty),
-        "lastPx": dec_str(last_px),
-        "transactTime": iso(transact_time),
+        "last_qty": last_qty,
+        "last_px": last_px,
+        "transact_time": transact_time,
         "text": text,
     }
     if reasons:
-        data.update(reviewReasons=reasons, reviewDetails=details)
-        execution = uow.emit(EXECUTION, execution_id, None, "ExecutionHeld", data, occurred_at=transact_time)
+        held = ev.ExecutionHeld(**reported, review_reasons=reasons, review_details=details)
+        execution = uow.emit(EXECUTION, execution_id, None, held, occurred_at=transact_time)
         return Outcome(_body(execution), 201)
     assert order is not None
-    data["clientOrderId"] = order.root_id
-    execution = uow.emit(EXECUTION, execution_id, None, "ExecutionAllocated", data, occurred_at=transact_time)
+    allocated = ev.ExecutionAllocatedOnReceipt(**reported, client_order_id=order.root_id)
+    execution = uow.emit(EXECUTION, execution_id, None, allocated, occurred_at=transact_time)
     order_fill(
         tree,
         order,
@@ -143,10 +144,8 @@ class _Loaded:
         EXECUTION_FSM.check(execution.status, self.trigger)
         return execution, order
 
-    def emit(self, execution: ExecutionState, event_type: str, data: dict[str, Any]) -> ExecutionState:
-        if self.text:
-            data = {**data, "text": self.text}
-        return self.uow.emit(EXECUTION, execution.execution_id, execution, event_type, data)
+    def emit(self, execution: ExecutionState, event: Event) -> ExecutionState:
+        return self.uow.emit(EXECUTION, execution.execution_id, execution, event)
 
 
 @command_handler(TOPIC, c.CorrectExecutionCommand)
@@ -164,11 +163,12 @@ def execution_correct(
     execution, order = op.load()
     qty = last_qty if last_qty is not None else execution.last_qty
     px = last_px if last_px is not None else execution.last_px
-    change = {
-        "previousQty": dec_str(execution.last_qty),
-        "previousPx": dec_str(execution.last_px),
-        "lastQty": dec_str(qty),
-        "lastPx": dec_str(px),
+    change: dict[str, Any] = {
+        "previous_qty": execution.last_qty,
+        "previous_px": execution.last_px,
+        "last_qty": qty,
+        "last_px": px,
+        "text": text,
     }
     if execution.status is ExecStatus.PENDING_REVIEW:
         # a held execution is corrected in place and checked again; the desk then allocates it
@@ -177,7 +177,7 @@ def execution_correct(
         )
         reasons, details = review(fill)
         execution = op.emit(
-            execution, "ExecutionCorrected", {**change, "reviewReasons": reasons, "reviewDetails": details}
+            execution, ev.ExecutionCorrected(**change, review_reasons=reasons, review_details=details)
         )
         return Outcome(_body(execution))
     assert order is not None
@@ -197,7 +197,7 @@ def execution_correct(
             fields={"lastQty": ["Would overfill the order."]},
         )
     previous_qty, previous_px = execution.last_qty, execution.last_px
-    execution = op.emit(execution, "ExecutionCorrected", change)
+    execution = op.emit(execution, ev.ExecutionCorrected(**change))
     order_fill_correct(
         op.tree,
         order,
@@ -217,7 +217,7 @@ def execution_bust(
     """TradeCancel: the execution's quantity leaves its order (and the tree) again."""
     op = _Loaded(uow, ExecTrigger.BUST, execution_id, expected_version, text)
     execution, order = op.load()
-    execution = op.emit(execution, "ExecutionBusted", {})
+    execution = op.emit(execution, ev.ExecutionBusted(text=text))
     assert order is not None
     order_fill_bust(
         op.tree,
@@ -265,12 +265,9 @@ def execution_allocate(
         )
     execution = op.emit(
         execution,
-        "ExecutionAllocated",
-        {
-            "orderId": order.order_id,
-            "clientOrderId": order.root_id,
-            "overriddenReasons": reasons,
-        },
+        ev.ExecutionAllocated(
+            order_id=order.order_id, client_order_id=order.root_id, overridden_reasons=reasons, text=text
+        ),
     )
     order_fill(
         op.tree,
@@ -290,5 +287,5 @@ def execution_reject(
     """The desk discards a held execution; no order changes."""
     op = _Loaded(uow, ExecTrigger.REJECT, execution_id, expected_version, text)
     execution, _ = op.load()
-    execution = op.emit(execution, "ExecutionRejected", {})
+    execution = op.emit(execution, ev.ExecutionRejected(text=text))
     return Outcome(_body(execution))

@@ -23,6 +23,7 @@ from django.db.models.functions import Cast
 
 from oms.core import sql
 from oms.core.errors import VersionConflict
+from oms.core.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -179,12 +180,20 @@ class UnitOfWork:
         agg: AggregateType[S],
         aggregate_id: str,
         state: S | None,
-        event_type: str,
-        data: dict[str, Any],
+        event: Event | str,
+        data: dict[str, Any] | None = None,
         *,
         occurred_at: dt.datetime | None = None,
     ) -> S:
-        """Apply one event to `state` (None for a new object) and queue it; returns the new state."""
+        """Apply one event to `state` (None for a new object) and queue it; returns the new state.
+
+        `event` is a typed event (encoded here, once, into its stored data) or an event type with
+        its `data`."""
+        if isinstance(event, Event):
+            event_type, data = event.event_type(), event.to_data()
+        else:
+            event_type = event
+        assert data is not None
         version = (state.version if state is not None else 0) + 1  # type: ignore[attr-defined]
         env = Envelope(
             type=event_type,

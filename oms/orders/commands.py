@@ -8,9 +8,7 @@ extensible by asset-class apps), in the same 400.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -212,29 +210,3 @@ class RestateOrderCommand(_Terms):
 
     order_qty: OptQty = Field(None, alias="orderQty")
     price: OptQty = None
-
-
-def terms_data(
-    *,
-    cl_ord_id: str | None = None,
-    order_qty: Decimal | None = None,
-    price: Decimal | None = None,
-    stop_px: Decimal | None = None,
-    time_in_force: TimeInForce | None = None,
-    expire_time: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """The event data of a replace or restatement: only what changes."""
-    data: dict[str, Any] = {}
-    if cl_ord_id is not None:
-        data["clOrdID"] = cl_ord_id
-    if order_qty is not None:
-        data["orderQty"] = dec_str(order_qty)
-    if price is not None:
-        data["price"] = dec_str(price)
-    if stop_px is not None:
-        data["stopPx"] = dec_str(stop_px)
-    if time_in_force is not None:
-        data["timeInForce"] = time_in_force.value
-    if expire_time is not None:
-        data["expireTime"] = iso(expire_time)
-    return data

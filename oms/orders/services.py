@@ -21,7 +21,8 @@ from oms.core.errors import InvalidTransition, RuleRefused, ValidationFailed, Ve
 from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
 from oms.orders import commands as c
-from oms.orders.commands import CreateOrderCommand, check_terms, terms_data
+from oms.orders import events as ev
+from oms.orders.commands import CreateOrderCommand, check_terms
 from oms.orders.enums import Handling, Kind, OrdType, Phase, Side, TimeInForce
 from oms.orders.errors import DuplicateClOrdID, ExceedsParentQuantity, ReplacePending
 from oms.orders.models import ClOrdIdKey, Order
@@ -117,16 +118,15 @@ def order_create(
         existing = Order.objects.get(pk=known.order_id)
         return Outcome(_order_body(ORDER.from_row(existing)), 200, duplicate=True)
     if cmd.parent_id is None:
-        data = _client_order_data(cmd)
-        data["rootId"] = order_id
+        created = _client_order(cmd, order_id, fingerprint)
     else:
-        data = _child_order_data(tree, cmd, uow.ctx.actor)
-    data["fingerprint"] = fingerprint
-    order = tree.emit(None, "OrderCreated", data, order_id=order_id)
+        created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
+    order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
 
-def _terms(cmd: CreateOrderCommand) -> dict[str, Any]:
+def _routing_input(cmd: CreateOrderCommand, time_in_force: TimeInForce) -> dict[str, Any]:
+    """What the rules engine sees: the order's terms as a plain mapping of API values."""
     return {
         "clOrdID": cmd.cl_ord_id,
         "symbol": cmd.symbol,
@@ -135,32 +135,48 @@ def _terms(cmd: CreateOrderCommand) -> dict[str, Any]:
         "ordType": cmd.ord_type and cmd.ord_type.value,
         "price": dec_str(cmd.price),
         "stopPx": dec_str(cmd.stop_px),
-        "timeInForce": cmd.time_in_force and cmd.time_in_force.value,
+        "timeInForce": time_in_force.value,
         "expireTime": iso(cmd.expire_time),
         "account": cmd.account,
         "venue": cmd.venue,
         "text": cmd.text,
         "attributes": cmd.attributes,
+        "handling": cmd.handling and cmd.handling.value,
     }
 
 
-def _client_order_data(cmd: CreateOrderCommand) -> dict[str, Any]:
-    data = _terms(cmd)
-    data["timeInForce"] = data["timeInForce"] or "Day"
-    decision = route({**data, "handling": cmd.handling and cmd.handling.value})
-    data.update(
-        kind=Kind.CLIENT.value,
-        rootId=None,  # a root is its own root: set by the caller, who owns the id
-        parentId=None,
-        handling=decision.handling,
-        routingReason=decision.reason,
+def _client_order(cmd: CreateOrderCommand, order_id: str, fingerprint: str) -> ev.OrderCreated:
+    time_in_force = cmd.time_in_force or TimeInForce.DAY
+    decision = route(_routing_input(cmd, time_in_force))
+    # required for a client order: CreateOrderCommand.check refused the command otherwise
+    assert cmd.symbol is not None and cmd.side is not None and cmd.ord_type is not None
+    assert cmd.account is not None
+    return ev.OrderCreated(
+        cl_ord_id=cmd.cl_ord_id,
+        symbol=cmd.symbol,
+        side=cmd.side,
+        order_qty=cmd.order_qty,
+        ord_type=cmd.ord_type,
+        price=cmd.price,
+        stop_px=cmd.stop_px,
+        time_in_force=time_in_force,
+        expire_time=cmd.expire_time,
+        account=cmd.account,
+        venue=cmd.venue,
+        text=cmd.text,
+        attributes=cmd.attributes,
+        kind=Kind.CLIENT,
+        root_id=order_id,  # a root is its own root
+        parent_id=None,
+        handling=Handling(decision.handling),
+        routing_reason=decision.reason,
         # the OMS is the client's counterparty: accepting the order is creating it
-        phase=Phase.OPEN.value,
+        phase=Phase.OPEN,
+        fingerprint=fingerprint,
     )
-    return data
 
 
-def _child_order_data(tree: OrderTree, cmd: CreateOrderCommand, actor: str) -> dict[str, Any]:
+def _child_order(tree: OrderTree, cmd: CreateOrderCommand, fingerprint: str, actor: str) -> ev.OrderCreated:
     assert cmd.parent_id is not None
     parent = tree.lock(cmd.parent_id, field="parentId")
     if parent.kind is Kind.SLICE:
@@ -168,27 +184,39 @@ def _child_order_data(tree: OrderTree, cmd: CreateOrderCommand, actor: str) -> d
             "a slice cannot have children", fields={"parentId": ["Slices cannot have child orders."]}
         )
     _check(parent, Trigger.PLACE_CHILD)
-    data = _terms(cmd)
+    # a child inherits symbol, side and account from its parent, and must not differ from it
     mismatched: dict[str, list[str]] = {}
-    for key, mine in (("symbol", data["symbol"]), ("side", data["side"]), ("account", data["account"])):
-        theirs = getattr(parent, {"symbol": "symbol", "side": "side", "account": "account"}[key])
-        if mine is None:
-            data[key] = theirs
-        elif mine != theirs:
+    for key, mine, theirs in (
+        ("symbol", cmd.symbol, parent.symbol),
+        ("side", cmd.side, parent.side),
+        ("account", cmd.account, parent.account),
+    ):
+        if mine is not None and mine != theirs:
             mismatched[key] = [f"Must match the parent order ({theirs})."]
     if mismatched:
         raise ValidationFailed("a child order must match its parent", fields=mismatched)
     if cmd.ord_type is None:
-        data.update(ordType=parent.ord_type, price=dec_str(parent.price), stopPx=dec_str(parent.stop_px))
-    data["timeInForce"] = data["timeInForce"] or parent.time_in_force
-    if data["expireTime"] is None and data["timeInForce"] == "GTD":
-        data["expireTime"] = iso(parent.expire_time)
-    data["venue"] = data["venue"] or parent.venue
-    if not data["venue"]:
+        ord_type, price, stop_px = OrdType(parent.ord_type), parent.price, parent.stop_px
+    else:
+        ord_type, price, stop_px = cmd.ord_type, cmd.price, cmd.stop_px
+    time_in_force = cmd.time_in_force or TimeInForce(parent.time_in_force)
+    expire_time = cmd.expire_time
+    if expire_time is None and time_in_force is TimeInForce.GTD:
+        expire_time = parent.expire_time
+    venue = cmd.venue or parent.venue
+    if not venue:
         raise ValidationFailed(
             "a child order needs a venue", fields={"venue": ["Required: the parent has none."]}
         )
-    check_terms({k: data[k] for k in ("ordType", "price", "stopPx", "timeInForce", "expireTime")})
+    check_terms(
+        {
+            "ordType": ord_type,
+            "price": price,
+            "stopPx": stop_px,
+            "timeInForce": time_in_force,
+            "expireTime": expire_time,
+        }
+    )
     qty = cmd.order_qty
     free = parent.order_qty - parent.placed_qty
     if qty > free:
@@ -196,24 +224,36 @@ def _child_order_data(tree: OrderTree, cmd: CreateOrderCommand, actor: str) -> d
             f"child quantity {dec_str(qty)} exceeds what is left of parent {parent.order_id} ({dec_str(free)})",
             fields={"orderQty": [f"At most {dec_str(free)} is left to place."]},
         )
-    price = Decimal(data["price"]) if data["price"] is not None else None
     if parent.ord_type in (OrdType.LIMIT.value, OrdType.STOP_LIMIT.value) and (
-        data["ordType"] == OrdType.MARKET.value or through_limit(parent.side, parent.price, price)
+        ord_type is OrdType.MARKET or through_limit(parent.side, parent.price, price)
     ):
         raise RuleRefused(
             "child_within_parent_limit",
             f"a child must not trade through its parent's limit {dec_str(parent.price)}",
             fields={"price": [f"Must not be through the parent's limit {dec_str(parent.price)}."]},
         )
-    data.update(
-        kind=(Kind.MARKET if parent.kind is Kind.CLIENT else Kind.SLICE).value,
-        rootId=parent.root_id,
-        parentId=parent.order_id,
-        handling=parent.handling.value,
-        routingReason=f"placed by {actor}",
-        phase=Phase.PENDING_NEW.value,
+    return ev.OrderCreated(
+        cl_ord_id=cmd.cl_ord_id,
+        symbol=parent.symbol,
+        side=Side(parent.side),
+        order_qty=qty,
+        ord_type=ord_type,
+        price=price,
+        stop_px=stop_px,
+        time_in_force=time_in_force,
+        expire_time=expire_time,
+        account=parent.account,
+        venue=venue,
+        text=cmd.text,
+        attributes=cmd.attributes,
+        kind=Kind.MARKET if parent.kind is Kind.CLIENT else Kind.SLICE,
+        root_id=parent.root_id,
+        parent_id=parent.order_id,
+        handling=parent.handling,
+        routing_reason=f"placed by {actor}",
+        phase=Phase.PENDING_NEW,
+        fingerprint=fingerprint,
     )
-    return data
 
 
 # --- commands on an existing order -----------------------------------------------------------
@@ -227,10 +267,6 @@ def _load(tree: OrderTree, order_id: str, expected_version: int | None) -> Order
             fields={"expectedVersion": [f"Current version is {order.version}."]},
         )
     return order
-
-
-def _text(text: str | None) -> dict[str, Any]:
-    return {"text": text} if text else {}
 
 
 @command_handler(TOPIC, c.CancelOrderCommand)
@@ -253,9 +289,7 @@ def order_cancel(
 def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None) -> OrderState:
     """Cancel an order; an order with working children cancels them first (a cascade)."""
     if order.working_children > 0:
-        order = tree.emit(
-            order, "OrderCancelRequested", {"clOrdID": cl_ord_id, "cascade": True, "text": text}
-        )
+        order = tree.emit(order, ev.OrderCancelRequested(cl_ord_id=cl_ord_id, cascade=True, text=text))
         for child in tree.children(order.order_id):
             child = tree.get(child.order_id)  # may have changed while siblings were cancelled
             if not child.is_working or child.pending_cancel is not None:
@@ -267,8 +301,8 @@ def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None
             _cancel(tree, child, child_cl_ord_id, f"parent {order.cl_ord_id} canceled")
         return tree.get(order.order_id)
     if order.kind is Kind.CLIENT:
-        return tree.emit(order, "OrderCanceled", {"clOrdID": cl_ord_id, "text": text})
-    return tree.emit(order, "OrderCancelRequested", {"clOrdID": cl_ord_id, "cascade": False, "text": text})
+        return tree.emit(order, ev.OrderCanceled(cl_ord_id=cl_ord_id, text=text))
+    return tree.emit(order, ev.OrderCancelRequested(cl_ord_id=cl_ord_id, cascade=False, text=text))
 
 
 @command_handler(TOPIC, c.ReplaceOrderCommand)
@@ -303,7 +337,9 @@ def order_replace(
     _check_children_fit(order, new_qty)
     _check_fits_parent(tree, order, price)
     _reserve(tree, cl_ord_id, order.order_id)
-    data = terms_data(
+    # a client order: the OMS is the client's counterparty, the replace takes effect at once
+    event = ev.OrderReplaced if order.kind is Kind.CLIENT else ev.OrderReplaceRequested
+    terms = event(
         cl_ord_id=cl_ord_id,
         order_qty=order_qty,
         price=price,
@@ -311,9 +347,7 @@ def order_replace(
         time_in_force=time_in_force,
         expire_time=expire_time,
     )
-    # a client order: the OMS is the client's counterparty, the replace takes effect at once
-    event = "OrderReplaced" if order.kind is Kind.CLIENT else "OrderReplaceRequested"
-    order = tree.emit(order, event, data)
+    order = tree.emit(order, terms)
     return Outcome(_order_body(order))
 
 
@@ -350,14 +384,14 @@ def _simple(
     expected_version: int | None,
     text: str | None,
     trigger: Trigger,
-    event_type: str,
+    event: type[ev.OrderAccepted | ev.OrderRejected | ev.OrderExpired | ev.OrderDoneForDay],
     guard: Callable[[OrderState, Trigger], None],
 ) -> Outcome:
     tree = OrderTree(uow)
     order = _load(tree, order_id, expected_version)
     _check(order, trigger)
     guard(order, trigger)
-    order = tree.emit(order, event_type, _text(text))
+    order = tree.emit(order, event(text=text))
     return Outcome(_order_body(order))
 
 
@@ -394,7 +428,7 @@ def order_accept(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     return _simple(
-        uow, order_id, expected_version, text, Trigger.ACCEPT, "OrderAccepted", _not_yet_acknowledged
+        uow, order_id, expected_version, text, Trigger.ACCEPT, ev.OrderAccepted, _not_yet_acknowledged
     )
 
 
@@ -402,7 +436,7 @@ def order_accept(
 def order_reject(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
-    return _simple(uow, order_id, expected_version, text, Trigger.REJECT, "OrderRejected", _reject_guard)
+    return _simple(uow, order_id, expected_version, text, Trigger.REJECT, ev.OrderRejected, _reject_guard)
 
 
 @command_handler(TOPIC, c.ExpireOrderCommand)
@@ -410,7 +444,7 @@ def order_expire(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     return _simple(
-        uow, order_id, expected_version, text, Trigger.EXPIRE, "OrderExpired", _no_working_children
+        uow, order_id, expected_version, text, Trigger.EXPIRE, ev.OrderExpired, _no_working_children
     )
 
 
@@ -419,7 +453,7 @@ def order_done_for_day(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     return _simple(
-        uow, order_id, expected_version, text, Trigger.DONE_FOR_DAY, "OrderDoneForDay", _no_working_children
+        uow, order_id, expected_version, text, Trigger.DONE_FOR_DAY, ev.OrderDoneForDay, _no_working_children
     )
 
 
@@ -434,8 +468,7 @@ def order_confirm_cancel(
     # completes by itself when the last one stops)
     _no_working_children(order, Trigger.CANCEL_CONFIRM)
     # without a pending cancel this is an unsolicited cancel by the venue (D.1.b)
-    data = {**_text(text), "unsolicited": order.pending_cancel is None}
-    order = tree.emit(order, "OrderCanceled", data)
+    order = tree.emit(order, ev.OrderCanceled(text=text, unsolicited=order.pending_cancel is None))
     return Outcome(_order_body(order))
 
 
@@ -446,14 +479,14 @@ def order_reject_cancel(
     tree = OrderTree(uow)
     order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_REJECT)
-    order = tree.emit(order, "OrderCancelRejected", _text(text))
+    order = tree.emit(order, ev.OrderCancelRejected(text=text))
     # a parent whose cancel waited on this child cannot complete it: its cancel fails too
     parent_id = order.parent_id
     while parent_id is not None:
         parent = tree.get(parent_id)
         if not (parent.pending_cancel and parent.pending_cancel.get("cascade")):
             break
-        tree.emit(parent, "OrderCancelRejected", {"text": f"child {order.cl_ord_id} could not be canceled"})
+        tree.emit(parent, ev.OrderCancelRejected(text=f"child {order.cl_ord_id} could not be canceled"))
         parent_id = parent.parent_id
     return Outcome(_order_body(tree.get(order.order_id)))
 
@@ -472,7 +505,8 @@ def order_confirm_replace(
     _check(order, Trigger.REPLACE_CONFIRM)
     _replace_pending(order, Trigger.REPLACE_CONFIRM)
     assert order.pending_replace is not None
-    order = tree.emit(order, "OrderReplaced", {**order.pending_replace, **_text(text)})
+    # the terms the venue confirms are the ones requested (stored as the order's `pending`)
+    order = tree.emit(order, ev.OrderReplaced.from_data({**order.pending_replace, "text": text}))
     return Outcome(_order_body(order))
 
 
@@ -484,7 +518,7 @@ def order_reject_replace(
     order = _load(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_REJECT)
     _replace_pending(order, Trigger.REPLACE_REJECT)
-    order = tree.emit(order, "OrderReplaceRejected", _text(text))
+    order = tree.emit(order, ev.OrderReplaceRejected(text=text))
     return Outcome(_order_body(order))
 
 
@@ -503,7 +537,7 @@ def order_restate(
     _check(order, Trigger.RESTATE)
     new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)
-    order = tree.emit(order, "OrderRestated", {**terms_data(order_qty=order_qty, price=price), **_text(text)})
+    order = tree.emit(order, ev.OrderRestated(order_qty=order_qty, price=price, text=text))
     return Outcome(_order_body(order))
 
 
@@ -523,13 +557,7 @@ def order_fill(
     """An execution applied to a venue order (FIX 32/31), allocated to the client order at the root."""
     return tree.emit(
         order,
-        "OrderFilled",
-        {
-            "executionId": execution_id,
-            "execID": exec_id,
-            "lastQty": dec_str(last_qty),
-            "lastPx": dec_str(last_px),
-        },
+        ev.OrderFilled(execution_id=execution_id, exec_id=exec_id, last_qty=last_qty, last_px=last_px),
         allocated_delta=last_qty,
         occurred_at=occurred_at,
     )
@@ -548,14 +576,13 @@ def order_fill_correct(
     """A TradeCorrect: the fill's difference is re-applied to the order and its tree."""
     return tree.emit(
         order,
-        "OrderFillCorrected",
-        {
-            "executionId": execution_id,
-            "previousQty": dec_str(previous_qty),
-            "previousPx": dec_str(previous_px),
-            "lastQty": dec_str(last_qty),
-            "lastPx": dec_str(last_px),
-        },
+        ev.OrderFillCorrected(
+            execution_id=execution_id,
+            previous_qty=previous_qty,
+            previous_px=previous_px,
+            last_qty=last_qty,
+            last_px=last_px,
+        ),
         allocated_delta=last_qty - previous_qty,
     )
 
@@ -572,12 +599,6 @@ def order_fill_bust(
     """A TradeCancel: the fill's quantity leaves the order (and the tree) again."""
     return tree.emit(
         order,
-        "OrderFillBusted",
-        {
-            "executionId": execution_id,
-            "execID": exec_id,
-            "lastQty": dec_str(last_qty),
-            "lastPx": dec_str(last_px),
-        },
+        ev.OrderFillBusted(execution_id=execution_id, exec_id=exec_id, last_qty=last_qty, last_px=last_px),
         allocated_delta=-last_qty,
     )

@@ -24,12 +24,13 @@ from oms.core import sql
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from oms.core.eventstore import UnitOfWork
-from oms.core.parsing import dec_str, iso
+from oms.core.parsing import iso
 from oms.orders.enums import Handling, OrdType, Side, TimeInForce
 from oms.orders.errors import DuplicateClOrdID
 from oms.orders.services import order_create
 from oms.orders.tree import new_id
 from oms.quotes import commands as c
+from oms.quotes import events as ev
 from oms.quotes import state as qs
 from oms.quotes.commands import fingerprint
 from oms.quotes.enums import QuoteStatus
@@ -123,9 +124,7 @@ def _close_quotes(uow: UnitOfWork, quotes: list[QuoteState], reason: str, text: 
     closed = []
     for quote in quotes:
         if QUOTE_FSM.can(quote.status, Trigger.CLOSE):
-            closed.append(
-                uow.emit(QUOTE, quote.quote_id, quote, "QuoteCanceled", {"reason": reason, "text": text})
-            )
+            closed.append(uow.emit(QUOTE, quote.quote_id, quote, ev.QuoteCanceled(reason=reason, text=text)))
     return closed
 
 
@@ -188,11 +187,25 @@ def quote_request_create(
     if row is not None:
         return Outcome(_body(QUOTE_REQUEST.from_row(row)), 200, duplicate=True)
     _in_future("validUntilTime", cmd.valid_until_time, uow.ctx.now)
-    request = uow.emit(QUOTE_REQUEST, request_id, None, "QuoteRequestCreated", {**data, "fingerprint": fp})
+    created = ev.QuoteRequestCreated(
+        quote_req_id=quote_req_id,
+        symbol=symbol,
+        side=side,
+        order_qty=order_qty,
+        account=account,
+        valid_until_time=valid_until_time,
+        text=text,
+        fingerprint=fp,
+    )
+    request = uow.emit(QUOTE_REQUEST, request_id, None, created)
     return Outcome(_body(request), 201)
 
 
-def _request_closer(trigger: Trigger, event_type: str, reason: str) -> Callable[..., Outcome]:
+def _request_closer(
+    trigger: Trigger,
+    event: type[ev.QuoteRequestCanceled | ev.QuoteRequestRejected | ev.QuoteRequestExpired],
+    reason: str,
+) -> Callable[..., Outcome]:
     def handler(
         uow: UnitOfWork,
         *,
@@ -210,8 +223,7 @@ def _request_closer(trigger: Trigger, event_type: str, reason: str) -> Callable[
                 f"{trigger.value}: valid until {iso(request.valid_until_time)}, not yet due",
             )
         quotes = _lock_quotes(request.quote_request_id)
-        data = {"text": text} if text else {}
-        request = uow.emit(QUOTE_REQUEST, request.quote_request_id, request, event_type, data)
+        request = uow.emit(QUOTE_REQUEST, request.quote_request_id, request, event(text=text))
         closed = _close_quotes(
             uow, list(quotes.values()), reason, text or f"quote request {request.quote_req_id} closed"
         )
@@ -221,14 +233,14 @@ def _request_closer(trigger: Trigger, event_type: str, reason: str) -> Callable[
 
 
 command_handler(REQUESTS, c.CancelQuoteRequestCommand)(
-    _request_closer(Trigger.CANCEL_REQUEST, "QuoteRequestCanceled", "QuoteRequestCanceled")
+    _request_closer(Trigger.CANCEL_REQUEST, ev.QuoteRequestCanceled, "QuoteRequestCanceled")
 )
 command_handler(REQUESTS, c.RejectQuoteRequestCommand)(
-    _request_closer(Trigger.REJECT_REQUEST, "QuoteRequestRejected", "QuoteRequestRejected")
+    _request_closer(Trigger.REJECT_REQUEST, ev.QuoteRequestRejected, "QuoteRequestRejected")
 )
 # internal: dispatched by the lifecycle job (actor "system:lifecycle") for due_quote_requests()
 command_handler(REQUESTS, c.ExpireQuoteRequestCommand)(
-    _request_closer(Trigger.EXPIRE_REQUEST, "QuoteRequestExpired", "QuoteRequestExpired")
+    _request_closer(Trigger.EXPIRE_REQUEST, ev.QuoteRequestExpired, "QuoteRequestExpired")
 )
 
 
@@ -267,8 +279,8 @@ def quote_create(
     now = uow.ctx.now
     data = cmd.data()
     fp = fingerprint(data)
-    quote_id = new_id("Q")
-    row = _claim(_RESERVE_QUOTE, QuoteIdKey, Quote, "quoteID", cmd.quote_id, quote_id, fp)
+    new_quote_id = new_id("Q")  # ours; quote_id is the dealer's QuoteID (FIX 117)
+    row = _claim(_RESERVE_QUOTE, QuoteIdKey, Quote, "quoteID", quote_id, new_quote_id, fp)
     if row is not None:
         return Outcome(_body(quote=QUOTE.from_row(row)), 200, duplicate=True)
     key = QuoteReqIdKey.objects.filter(pk=cmd.quote_req_id).first()
@@ -290,29 +302,36 @@ def quote_create(
         )
     quote = uow.emit(
         QUOTE,
-        quote_id,
+        new_quote_id,
         None,
-        "QuoteCreated",
-        {
-            **data,
-            "quoteRequestId": request.quote_request_id,
-            "symbol": request.symbol,
-            "side": request.side,
-            "account": request.account,
-            "fingerprint": fp,
-        },
+        ev.QuoteCreated(
+            fix_quote_id=quote_id,
+            quote_req_id=quote_req_id,
+            bid_px=bid_px,
+            offer_px=offer_px,
+            bid_size=bid_size,
+            offer_size=offer_size,
+            valid_until_time=valid_until_time,
+            text=text,
+            quote_request_id=request.quote_request_id,
+            symbol=request.symbol,
+            side=Side(request.side),
+            account=request.account,
+            fingerprint=fp,
+        ),
     )
     request = uow.emit(
         QUOTE_REQUEST,
         request.quote_request_id,
         request,
-        "QuoteRequestQuoted",
-        {"quoteId": quote_id, "quoteID": cmd.quote_id},
+        ev.QuoteRequestQuoted(quote_id=new_quote_id, fix_quote_id=quote_id),
     )
     return Outcome(_body(request, quote), 201)
 
 
-def _quote_closer(trigger: Trigger, event_type: str) -> Callable[..., Outcome]:
+def _quote_closer(
+    trigger: Trigger, event: type[ev.QuoteRejected | ev.QuoteCanceled | ev.QuoteExpired]
+) -> Callable[..., Outcome]:
     def handler(
         uow: UnitOfWork, *, quote_id: str, expected_version: int | None = None, text: str | None = None
     ) -> Outcome:
@@ -325,18 +344,18 @@ def _quote_closer(trigger: Trigger, event_type: str) -> Callable[..., Outcome]:
                 trigger.value,
                 f"{trigger.value}: valid until {iso(quote.valid_until_time)}, not yet due",
             )
-        quote = uow.emit(QUOTE, quote.quote_id, quote, event_type, {"text": text} if text else {})
+        quote = uow.emit(QUOTE, quote.quote_id, quote, event(text=text))
         return Outcome(_body(quote=quote))
 
     return handler
 
 
 # the client passes on the quote (FIX QuoteResponse, pass/reject)
-command_handler(QUOTES, c.RejectQuoteCommand)(_quote_closer(Trigger.REJECT, "QuoteRejected"))
+command_handler(QUOTES, c.RejectQuoteCommand)(_quote_closer(Trigger.REJECT, ev.QuoteRejected))
 # the desk withdraws its quote (FIX QuoteCancel)
-command_handler(QUOTES, c.CancelQuoteCommand)(_quote_closer(Trigger.CANCEL, "QuoteCanceled"))
+command_handler(QUOTES, c.CancelQuoteCommand)(_quote_closer(Trigger.CANCEL, ev.QuoteCanceled))
 # internal: dispatched by the lifecycle job (actor "system:lifecycle") for due_quotes()
-command_handler(QUOTES, c.ExpireQuoteCommand)(_quote_closer(Trigger.EXPIRE, "QuoteExpired"))
+command_handler(QUOTES, c.ExpireQuoteCommand)(_quote_closer(Trigger.EXPIRE, ev.QuoteExpired))
 
 
 @command_handler(QUOTES, c.AcceptQuoteCommand)
@@ -404,22 +423,22 @@ def quote_accept(
         QUOTE,
         quote.quote_id,
         quote,
-        "QuoteAccepted",
-        {
-            "orderId": order["orderId"],
-            "clOrdID": cl_ord_id,
-            "side": request.side,
-            "price": dec_str(price),
-            "orderQty": dec_str(qty),
-            **({"text": text} if text else {}),
-        },
+        ev.QuoteAccepted(
+            order_id=order["orderId"],
+            cl_ord_id=cl_ord_id,
+            side=Side(request.side),
+            price=price,
+            order_qty=qty,
+            text=text,
+        ),
     )
     request = uow.emit(
         QUOTE_REQUEST,
         request.quote_request_id,
         request,
-        "QuoteRequestAccepted",
-        {"quoteId": quote.quote_id, "quoteID": quote.quote_id_fix, "orderId": order["orderId"]},
+        ev.QuoteRequestAccepted(
+            quote_id=quote.quote_id, fix_quote_id=quote.quote_id_fix, order_id=order["orderId"]
+        ),
     )
     closed = _close_quotes(
         uow, list(quotes.values()), "OtherQuoteAccepted", f"quote {quote.quote_id_fix} was accepted"
