@@ -22,12 +22,13 @@ from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
 from oms.orders import commands as c
 from oms.orders import events as ev
+from oms.orders.actions import machine_for, transition_status
 from oms.orders.commands import CreateOrderCommand, check_terms
 from oms.orders.enums import Handling, Kind, OrdType, Phase, Side, TimeInForce
 from oms.orders.errors import DuplicateClOrdID, ExceedsParentQuantity, ReplacePending
 from oms.orders.models import ClOrdIdKey, Order
 from oms.orders.repository import ORDER
-from oms.orders.state import OrderState, fsm_for, transition_status
+from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
 from rules.routing import route
@@ -36,7 +37,7 @@ TOPIC = "orders"
 
 
 def _check(order: OrderState, trigger: Trigger) -> None:
-    fsm_for(order).check(transition_status(order), trigger)
+    machine_for(order.kind).check(transition_status(order), trigger)
 
 
 def _order_body(order: OrderState, **extra: Any) -> dict[str, Any]:
@@ -294,7 +295,7 @@ def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None
             child = tree.get(child.order_id)  # may have changed while siblings were cancelled
             if not child.is_working or child.pending_cancel is not None:
                 continue
-            if not fsm_for(child).can(child.status, Trigger.CANCEL):
+            if not machine_for(child.kind).can(child.status, Trigger.CANCEL):
                 continue
             child_cl_ord_id = new_id("C")
             _reserve(tree, child_cl_ord_id, child.order_id)

@@ -14,11 +14,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from oms.core.eventstore import Envelope, event_applier
-from oms.core.fsm import StateMachine
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
-from oms.orders.actions import order_allowed_actions
+from oms.orders.actions import machine_for, order_allowed_actions, transition_status
 from oms.orders.enums import Handling, Kind, OrdStatus, Phase
-from oms.orders.transitions import CLIENT_ORDER, VENUE_ORDER, Trigger
+from oms.orders.transitions import Trigger
 
 ZERO = Decimal(0)
 AVG_PX_QUANTUM = Decimal("1e-10")
@@ -282,24 +281,6 @@ APPLY = {
 EVENT_TYPES = ("OrderCreated", *APPLY)
 
 
-def fsm_for(order: OrderState) -> StateMachine:
-    return CLIENT_ORDER if order.kind is Kind.CLIENT else VENUE_ORDER
-
-
-def transition_status(order: OrderState) -> OrdStatus:
-    """The status the transition tables judge a command (and its event) by.
-
-    The reported status ranks Filled above Canceled/Expired (FIX precedence): an order the venue
-    canceled and a late fill then completed reports Filled. But it is finished, not a working
-    filled order, so "increase a filled order's quantity" (C.1.c) and the other Filled
-    transitions must not apply to it: judge it as what it is underneath.
-    """
-    status = order.status
-    if status is OrdStatus.FILLED and order.phase in (Phase.CANCELED, Phase.EXPIRED):
-        return OrdStatus(order.phase.value)
-    return status
-
-
 # The trigger of the transition table each event records, for a (client, venue) order. Fills,
 # ChildOrderUpdated and OrderHandlingChanged are not transitions of the table (a late fill is a
 # FIX fact in any state; executions are validated against the order before they are applied).
@@ -339,7 +320,7 @@ def check_transition(s: OrderState, env: Envelope) -> None:
         return
     trigger = triggers[0] if s.kind is Kind.CLIENT else triggers[1]
     assert trigger is not None
-    fsm_for(s).check(transition_status(s), trigger)
+    machine_for(s.kind).check(transition_status(s), trigger)
 
 
 apply = event_applier("OrderCreated", _created, APPLY, after=derive, guard=check_transition)
