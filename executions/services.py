@@ -26,9 +26,9 @@ from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import NotFound, RuleRefused, VersionConflict
 from oms.core.events import Event
 from oms.core.eventstore import UnitOfWork
+from oms.orders.fills import order_fill, order_fill_bust, order_fill_correct
 from oms.orders.models import Order
 from oms.orders.repository import ORDER
-from oms.orders.services import order_fill, order_fill_bust, order_fill_correct
 from oms.orders.state import OrderState
 from oms.orders.tree import OrderTree, new_id
 
