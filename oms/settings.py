@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "oms.lifecycle",
     "rules",
     "blotter",
+    "oms.observability",
 ]
 
 MIDDLEWARE = [
@@ -283,6 +284,12 @@ CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
     "task": "lifecycle.purge",
     "schedule": float(env_int("OMS_PURGE_INTERVAL_SECONDS", 24 * 3600)),
 }
+
+# --- operations: /metrics, /healthz, /readyz (oms/observability, README "Operations") -------------
+# /metrics answers staff and superusers (session or API token), or `Authorization: Bearer <this>`
+# for a Prometheus server; empty: no bearer secret. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus_client itself) switches to its multi-process mode.
+OMS_METRICS_TOKEN = env_str("OMS_METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from oms.core import metrics
 from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
@@ -44,6 +45,7 @@ class CommandResult:
     status_code: int
     body: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
+    replayed: bool = False  # the stored answer to an Idempotency-Key seen before
 
 
 _HANDLERS: dict[str, dict[str, Handler]] = {}
@@ -75,6 +77,7 @@ def request_hash(topic: str, body: dict[str, Any]) -> str:
 _RETRIES_ON_RACE = 3
 
 
+@metrics.timed_command(_HANDLERS.get)  # latency and outcome per topic and commandType (oms_command_*)
 def dispatch(
     topic: str,
     body: Any,
@@ -196,7 +199,7 @@ def _replay(seen: IdempotencyRecord, digest: str) -> CommandResult:
             "this Idempotency-Key was used with a different request",
             fields={"Idempotency-Key": ["Already used with a different body."]},
         )
-    return CommandResult(seen.status_code, seen.response, [])
+    return CommandResult(seen.status_code, seen.response, [], replayed=True)
 
 
 def _remember_error(actor: str, key: str, digest: str, exc: ApplicationError) -> None:
