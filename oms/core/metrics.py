@@ -60,6 +60,19 @@ CELERY_TASKS = Counter(
 )
 
 
+# labelled children by label values: `labels()` (validation, a lock) costs twice the observation
+# itself; the label values are bounded (registered topics and types, error codes)
+_COMMAND_CHILDREN: dict[tuple[str, str, str], Any] = {}
+
+
+def _command_seconds(topic: str, command_type: str, outcome: str) -> Any:
+    key = (topic, command_type, outcome)
+    child = _COMMAND_CHILDREN.get(key)
+    if child is None:
+        child = _COMMAND_CHILDREN[key] = COMMAND_SECONDS.labels(*key)
+    return child
+
+
 def command_type_label(topic: str, body: Any, known: Callable[[str], Collection[str] | None]) -> str:
     """The commandType, if registered for the topic; anything else is "unknown" (a client's typo
     must not create a time series)."""
@@ -99,7 +112,7 @@ def timed_command(known_types: Callable[[str], Collection[str] | None]) -> Calla
             outcome = (
                 "duplicate" if result.body.get("duplicate") or getattr(result, "replayed", False) else "ok"
             )
-            COMMAND_SECONDS.labels(topic, command_type_label(topic, body, known_types), outcome).observe(
+            _command_seconds(topic, command_type_label(topic, body, known_types), outcome).observe(
                 time.perf_counter() - started
             )
             return result
@@ -119,7 +132,7 @@ def _observe_error(
 ) -> None:
     elapsed = time.perf_counter() - started
     topic_label = topic if known(topic) else "unknown"
-    COMMAND_SECONDS.labels(topic_label, command_type_label(topic, body, known), code).observe(elapsed)
+    _command_seconds(topic_label, command_type_label(topic, body, known), code).observe(elapsed)
     REFUSALS.labels(topic_label, code, rule if code == RuleRefused.code else "").inc()
 
 
