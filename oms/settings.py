@@ -290,6 +290,10 @@ CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
 # for a Prometheus server; empty: no bearer secret. PROMETHEUS_MULTIPROC_DIR (read by
 # prometheus_client itself) switches to its multi-process mode.
 OMS_METRICS_TOKEN = env_str("OMS_METRICS_TOKEN", "")
+# processes without HTTP (publish_events, the Celery worker) serve their metrics on this port
+# (0: not at all), unauthenticated: bind to an address only Prometheus reaches
+OMS_METRICS_PORT = env_int("OMS_METRICS_PORT", 0)
+OMS_METRICS_ADDR = env_str("OMS_METRICS_ADDR", "127.0.0.1")
 
 LOGGING = {
     "version": 1,

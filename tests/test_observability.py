@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +30,7 @@ from oms.lifecycle.tasks import expire_due
 from tests.conftest import uid
 from tests.lifecycle import Desk
 from tests.test_blotter_consumer import communicator
-from tests.test_publication import _ListSink
+from tests.test_publication import REPO, _ListSink
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -316,3 +320,46 @@ def test_readyz_names_the_database_when_it_is_unreachable(db: Any, monkeypatch: 
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "failed: OperationalError"
     assert response.json()["checks"]["migrations"] == "skipped: no database"
+
+
+# --- several processes ----------------------------------------------------------------------------
+
+_WRITER = """
+import django
+django.setup()
+from oms.core import metrics
+metrics.celery_task_outcome("obs.multiprocess", "success")
+metrics.websocket_connected()
+"""
+_READER = """
+import django
+django.setup()
+from prometheus_client import generate_latest
+from oms.core import metrics
+print(generate_latest(metrics.registry()).decode())
+"""
+
+
+def test_with_a_multiprocess_directory_one_scrape_sums_every_process(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "oms.settings"}
+
+    def python(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    python(_WRITER)
+    python(_WRITER)
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(python(_READER))
+        for s in family.samples
+    }
+    assert (
+        samples[("oms_celery_tasks_total", frozenset({("task", "obs.multiprocess"), ("state", "success")}))]
+        == 2
+    )
+    # livesum: the writers have exited, so no client of theirs counts any more
+    assert samples.get(("oms_websocket_clients", frozenset()), 0) == 0

@@ -12,17 +12,33 @@ aggregates them (prometheus-client's multiprocess mode); gauges say how they agg
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, TypeVar
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 
 from oms.core.errors import ApplicationError, RuleRefused
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # a process that exits takes its "live" gauge values with it (the websocket clients of a
+    # restarted server); counters and histograms stay summed. The pid is read at exit: a forked
+    # child (Celery prefork) marks itself, not its parent.
+    atexit.register(lambda: multiprocess.mark_process_dead(os.getpid()))
 
 # from a fast in-memory command (~0.5 ms) to a slow one waiting on locks or fsync
 _COMMAND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -165,3 +181,20 @@ def websocket_disconnected() -> None:
 
 def celery_task_outcome(task_name: str, state: str) -> None:
     CELERY_TASKS.labels(task_name or "unknown", state).inc()
+
+
+def registry() -> CollectorRegistry:
+    """The families to expose: this process's, or with PROMETHEUS_MULTIPROC_DIR set, every
+    process's that writes to that directory (summed per label set; gauges as they say)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
+        return collected
+    return REGISTRY
+
+
+def serve(port: int, addr: str) -> None:
+    """Expose the metrics of a process without HTTP of its own (`publish_events`, a Celery
+    worker) on a port of their own, in a daemon thread. Unauthenticated: bind it to a network only
+    Prometheus reaches (README, "Operations")."""
+    start_http_server(port, addr=addr, registry=registry())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import signals
+from django.conf import settings
 
 from oms.core import metrics
 
@@ -38,6 +39,12 @@ def _rejected(sender: Any = None, message: Any = None, **kwargs: Any) -> None:
     metrics.celery_task_outcome(str(headers.get("task") or "unknown"), "rejected")
 
 
+def _worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    # the worker's main process; its prefork children write to PROMETHEUS_MULTIPROC_DIR if set
+    if settings.OMS_METRICS_PORT:
+        metrics.serve(settings.OMS_METRICS_PORT, settings.OMS_METRICS_ADDR)
+
+
 def connect() -> None:
     for signal, receiver in (
         (signals.task_success, _success),
@@ -45,5 +52,6 @@ def connect() -> None:
         (signals.task_retry, _retry),
         (signals.task_revoked, _revoked),
         (signals.task_rejected, _rejected),
+        (signals.worker_ready, _worker_ready),
     ):
         signal.connect(receiver, weak=False, dispatch_uid=f"oms.observability.{receiver.__name__}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from typing import Any
 
 import redis
@@ -17,10 +16,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from oms.core import metrics
 from oms.observability.collectors import DatabasePool, PublisherBacklog
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,6 @@ log = logging.getLogger(__name__)
 _SCRAPE_TIME = CollectorRegistry()  # no auto_describe: it would query at import
 _SCRAPE_TIME.register(PublisherBacklog())
 _SCRAPE_TIME.register(DatabasePool())
-
-
-def _registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # every process writes its samples to files there; this process's scrape sums them all
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY
 
 
 def _json_error(status: int, code: str, message: str) -> JsonResponse:
@@ -78,7 +69,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     refusal = _refusal(request)
     if refusal is not None:
         return refusal
-    body = generate_latest(_registry()) + generate_latest(_SCRAPE_TIME)
+    body = generate_latest(metrics.registry()) + generate_latest(_SCRAPE_TIME)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
