@@ -159,7 +159,9 @@ def test_published_events_record_their_lag_since_commit(
     feed = [{"seq": s, "recordedAt": two_seconds_ago} for s in (1, 2, 3)]
     monkeypatch.setattr(publishing.feed, "last_seq", lambda: 0)
     monkeypatch.setattr(
-        publishing.feed, "read_events", lambda after, n, as_json=False: [e for e in feed if e["seq"] > after][:n]
+        publishing.feed,
+        "read_events",
+        lambda after, n, as_json=False: [e for e in feed if e["seq"] > after][:n],
     )
     sink = _ListSink()
     sink.name = "list-" + uid()

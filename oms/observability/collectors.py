@@ -13,8 +13,8 @@ from django.db import connections
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from oms.core import publishing
 from oms.core.models import PublisherCursor
+from oms.core.publishing import feed
 
 
 class PublisherBacklog(Collector):
@@ -27,7 +27,7 @@ class PublisherBacklog(Collector):
             "Events behind the end of the feed, per durable sink",
             labels=["sink"],
         )
-        end = publishing.last_seq()
+        end = feed.last_seq()
         for name, cursor in PublisherCursor.objects.values_list("name", "last_seq"):
             backlog.add_metric([name], max(0, end - cursor))
         yield backlog
