@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
-from oms.core import publishing
+from oms.core import metrics, publishing
 from oms.core.models import PublisherCursor
 from oms.lifecycle.tasks import expire_due
 from tests.conftest import uid
@@ -365,3 +367,14 @@ def test_with_a_multiprocess_directory_one_scrape_sums_every_process(tmp_path: P
     )
     # livesum: the writers have exited, so no client of theirs counts any more
     assert samples.get(("oms_websocket_clients", frozenset()), 0) == 0
+
+
+def test_a_process_without_http_serves_its_metrics_on_a_port_of_its_own() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    metrics.celery_task_outcome("obs.exporter", "success")
+    metrics.serve(port, "127.0.0.1")  # a daemon thread, as in publish_events and the Celery worker
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    assert 'oms_celery_tasks_total{state="success",task="obs.exporter"}' in body
