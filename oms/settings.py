@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "oms.lifecycle",
     "rules",
     "blotter",
+    "oms.observability",
 ]
 
 MIDDLEWARE = [
@@ -283,6 +284,16 @@ CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
     "task": "lifecycle.purge",
     "schedule": float(env_int("OMS_PURGE_INTERVAL_SECONDS", 24 * 3600)),
 }
+
+# --- operations: /metrics, /healthz, /readyz (oms/observability, README "Operations") -------------
+# /metrics answers staff and superusers (session or API token), or `Authorization: Bearer <this>`
+# for a Prometheus server; empty: no bearer secret. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus_client itself) switches to its multi-process mode.
+OMS_METRICS_TOKEN = env_str("OMS_METRICS_TOKEN", "")
+# processes without HTTP (publish_events, the Celery worker) serve their metrics on this port
+# (0: not at all), unauthenticated: bind to an address only Prometheus reaches
+OMS_METRICS_PORT = env_int("OMS_METRICS_PORT", 0)
+OMS_METRICS_ADDR = env_str("OMS_METRICS_ADDR", "127.0.0.1")
 
 LOGGING = {
     "version": 1,

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from django.db import IntegrityError, transaction
 
 from oms.core.commands import Command
+from oms.core import metrics
 from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
@@ -55,6 +56,7 @@ class CommandResult:
     status_code: int
     body: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
+    replayed: bool = False  # the stored answer to an Idempotency-Key seen before
 
 
 _HANDLERS: dict[str, dict[str, Registered]] = {}
@@ -88,6 +90,7 @@ def request_hash(topic: str, body: dict[str, Any]) -> str:
 _RETRIES_ON_RACE = 3
 
 
+@metrics.timed_command(_HANDLERS.get)  # latency and outcome per topic and commandType (oms_command_*)
 def dispatch(
     topic: str,
     body: Any,
@@ -210,7 +213,7 @@ def _replay(seen: IdempotencyRecord, digest: str) -> CommandResult:
             "this Idempotency-Key was used with a different request",
             fields={"Idempotency-Key": ["Already used with a different body."]},
         )
-    return CommandResult(seen.status_code, seen.response, [])
+    return CommandResult(seen.status_code, seen.response, [], replayed=True)
 
 
 def _remember_error(actor: str, key: str, digest: str, exc: ApplicationError) -> None:
