@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 
-from oms.core.commands import Command
 from oms.core import metrics
+from oms.core.commands import Command
 from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
