@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from executions import commands as _commands  # noqa: F401  (declares the commands' fields)
 from executions.enums import OVERRIDABLE, ExecStatus
 from executions.fsm import EXECUTION_FSM, ExecTrigger
 from executions.models import Execution
@@ -52,7 +53,7 @@ def execution_execute(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     last_px = f.decimal("lastPx", required=True)
     venue = f.string("venue", max_length=ID_MAX)
     transact_time = f.datetime("transactTime") or ctx.now
-    text = f.string("text", max_length=1000)
+    text = f.text("text", max_length=1000)
     f.raise_if_errors("invalid ExecuteOrderCommand")
     assert order_id and exec_id and last_qty is not None and last_px is not None
 
@@ -109,7 +110,7 @@ class _Loaded:
         self.f = Fields(ctx.command)
         execution_id = self.f.string("executionId", required=True, max_length=ID_MAX)
         self.expected_version = self.f.integer("expectedVersion", minimum=0)
-        self.text = self.f.string("text", max_length=1000)
+        self.text = self.f.text("text", max_length=1000)
         self.trigger = trigger
         self.tree = OrderTree(uow)
         self.uow = uow

@@ -78,6 +78,7 @@ class CommandView(APIView):
             actor=request.user.get_username(),
             correlation_id=correlation[:64] if correlation else None,
             idempotency_key=request.headers.get("Idempotency-Key"),
+            external=True,
         )
         return Response(result.body, status=result.status_code)
 

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
+from oms.core.parsing import is_internal, unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,10 @@ def dispatch(
     actor: str,
     correlation_id: str | None = None,
     idempotency_key: str | None = None,
+    external: bool = False,
 ) -> CommandResult:
-    handler = _resolve(topic, body)
+    """`external`: sent by a client (the HTTP API), which may not send the OMS's internal commands."""
+    handler = _resolve(topic, body, external)
     if idempotency_key is not None and (
         not (0 < len(idempotency_key) <= 255) or _unstorable(idempotency_key)
     ):
@@ -108,7 +111,7 @@ def dispatch(
     raise AssertionError("unreachable")
 
 
-def _resolve(topic: str, body: Any) -> Handler:
+def _resolve(topic: str, body: Any, external: bool = False) -> Handler:
     if not isinstance(body, dict):
         raise ValidationFailed(
             "the command must be a JSON object", fields={"non_field_errors": ["Expected a JSON object."]}
@@ -134,11 +137,17 @@ def _resolve(topic: str, body: Any) -> Handler:
     if not command_type:
         raise ValidationFailed("commandType is required", fields={"commandType": ["This field is required."]})
     handler = handlers.get(command_type) if isinstance(command_type, str) else None
-    if handler is None:
-        allowed = ", ".join(sorted(handlers))
+    if handler is None or (external and is_internal(command_type)):
+        allowed = ", ".join(sorted(t for t in handlers if not (external and is_internal(t))))
         raise ValidationFailed(
             f"unknown commandType '{command_type}' for {topic}",
             fields={"commandType": [f"'{command_type}' is not one of: {allowed}."]},
+        )
+    unknown = [name if len(name) <= 64 else name[:64] + "..." for name in unknown_fields(command_type, body)]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown fields for {command_type}: {', '.join(unknown)}",
+            fields={name: [f"Unknown field: {command_type} does not take it."] for name in unknown},
         )
     return handler
 

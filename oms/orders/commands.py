@@ -11,12 +11,56 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from oms.core.parsing import Fields, dec_str, iso
+from oms.core.parsing import Fields, dec_str, declare_fields, iso
 from oms.core.validation import Rule, Validator
 from oms.orders.enums import Handling, OrdType, Side, TimeInForce
 
 ID_MAX = 64
 TEXT_MAX = 1000
+
+# The fields each order command takes (with commandType and expectedVersion): anything else is
+# refused 400 before a handler runs, and never stored.
+_REPORT_FIELDS = ("orderId", "text")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "CreateOrderCommand": (
+        "clOrdID",
+        "symbol",
+        "side",
+        "orderQty",
+        "ordType",
+        "price",
+        "stopPx",
+        "timeInForce",
+        "expireTime",
+        "account",
+        "venue",
+        "parentId",
+        "handling",
+        "text",
+        "attributes",
+    ),
+    "CancelOrderCommand": ("orderId", "clOrdID", "text"),
+    "ReplaceOrderCommand": (
+        "orderId",
+        "clOrdID",
+        "orderQty",
+        "price",
+        "stopPx",
+        "timeInForce",
+        "expireTime",
+        "text",
+    ),
+    "AcceptOrderCommand": _REPORT_FIELDS,
+    "RejectOrderCommand": _REPORT_FIELDS,
+    "ConfirmCancelCommand": _REPORT_FIELDS,
+    "RejectCancelCommand": _REPORT_FIELDS,
+    "ConfirmReplaceCommand": _REPORT_FIELDS,
+    "RejectReplaceCommand": _REPORT_FIELDS,
+    "ExpireOrderCommand": _REPORT_FIELDS,
+    "DoneForDayCommand": _REPORT_FIELDS,
+    "RestateOrderCommand": ("orderId", "orderQty", "price", "text"),
+}
+declare_fields(FIELDS)
 
 _PRICED = {OrdType.LIMIT.value, OrdType.STOP_LIMIT.value}
 _STOPPED = {OrdType.STOP.value, OrdType.STOP_LIMIT.value}
@@ -29,35 +73,35 @@ ORDER_TERMS = Validator(
             "price",
             lambda c: c.get("ordType") not in _PRICED or c.get("price") is not None,
             "Required for Limit and StopLimit orders.",
-            requires=("ordType",),
+            requires=("ordType", "price"),
         ),
         Rule(
             "no_price_for_market",
             "price",
             lambda c: c.get("ordType") != OrdType.MARKET.value or c.get("price") is None,
             "Market orders carry no price.",
-            requires=("ordType",),
+            requires=("ordType", "price"),
         ),
         Rule(
             "stop_px_required_for_stop",
             "stopPx",
             lambda c: c.get("ordType") not in _STOPPED or c.get("stopPx") is not None,
             "Required for Stop and StopLimit orders.",
-            requires=("ordType",),
+            requires=("ordType", "stopPx"),
         ),
         Rule(
             "expire_time_required_for_gtd",
             "expireTime",
             lambda c: c.get("timeInForce") != TimeInForce.GTD.value or c.get("expireTime") is not None,
             "Required when timeInForce is GTD.",
-            requires=("timeInForce",),
+            requires=("timeInForce", "expireTime"),
         ),
         Rule(
             "expire_time_only_for_gtd",
             "expireTime",
             lambda c: c.get("expireTime") is None or c.get("timeInForce") == TimeInForce.GTD.value,
             "Only GTD orders carry an expireTime.",
-            requires=("timeInForce",),
+            requires=("timeInForce", "expireTime"),
         ),
     ],
 )
@@ -119,8 +163,8 @@ def parse_create(raw: dict[str, Any]) -> CreateOrder:
         venue=f.string("venue", max_length=ID_MAX),
         parent_id=f.string("parentId", max_length=ID_MAX),
         handling=f.choice("handling", Handling),
-        text=f.string("text", max_length=TEXT_MAX),
-        attributes=f.obj("attributes") or {},
+        text=f.text("text", max_length=TEXT_MAX),
+        attributes=f.attributes("attributes") or {},
     )
     if not child:
         terms = {
@@ -153,7 +197,7 @@ def parse_ref(raw: dict[str, Any], *, text: bool = True) -> OrderRef:
     ref = OrderRef(
         order_id=f.string("orderId", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         expected_version=f.integer("expectedVersion", minimum=0),
-        text=f.string("text", max_length=TEXT_MAX) if text else None,
+        text=f.text("text", max_length=TEXT_MAX) if text else None,
         fields=f,
     )
     return ref

@@ -9,12 +9,44 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from oms.core.parsing import Fields, dec_str, iso
+from oms.core.parsing import Fields, dec_str, declare_fields, iso
 from oms.core.validation import Rule, Validator
 from oms.orders.enums import Handling, Side
 
 ID_MAX = 64
 TEXT_MAX = 1000
+
+# The fields each RFQ command takes (with commandType and expectedVersion): anything else is
+# refused 400 before a handler runs. The Expire commands are the lifecycle job's, not HTTP's.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "CreateQuoteRequestCommand": (
+        "quoteReqID",
+        "symbol",
+        "side",
+        "orderQty",
+        "account",
+        "validUntilTime",
+        "text",
+    ),
+    "CancelQuoteRequestCommand": ("quoteRequestId", "text"),
+    "RejectQuoteRequestCommand": ("quoteRequestId", "text"),
+    "ExpireQuoteRequestCommand": ("quoteRequestId", "text"),
+    "CreateQuoteCommand": (
+        "quoteID",
+        "quoteReqID",
+        "bidPx",
+        "offerPx",
+        "bidSize",
+        "offerSize",
+        "validUntilTime",
+        "text",
+    ),
+    "AcceptQuoteCommand": ("quoteId", "clOrdID", "venue", "handling", "text"),
+    "RejectQuoteCommand": ("quoteId", "text"),
+    "CancelQuoteCommand": ("quoteId", "text"),
+    "ExpireQuoteCommand": ("quoteId", "text"),
+}
+declare_fields(FIELDS, internal=("ExpireQuoteRequestCommand", "ExpireQuoteCommand"))
 
 
 def fingerprint(content: dict[str, Any]) -> str:
@@ -53,7 +85,7 @@ def parse_create_request(raw: dict[str, Any]) -> CreateQuoteRequest:
         order_qty=f.decimal("orderQty", required=True, positive=True),  # type: ignore[arg-type]
         account=f.string("account", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         valid_until_time=f.datetime("validUntilTime"),
-        text=f.string("text", max_length=TEXT_MAX),
+        text=f.text("text", max_length=TEXT_MAX),
     )
     f.raise_if_errors("invalid CreateQuoteRequestCommand")
     return cmd
@@ -129,7 +161,7 @@ def parse_create_quote(raw: dict[str, Any]) -> CreateQuote:
         bid_size=f.decimal("bidSize", positive=True),
         offer_size=f.decimal("offerSize", positive=True),
         valid_until_time=f.datetime("validUntilTime"),
-        text=f.string("text", max_length=TEXT_MAX),
+        text=f.text("text", max_length=TEXT_MAX),
     )
     terms = {
         "bidPx": cmd.bid_px,
@@ -157,7 +189,7 @@ def parse_ref(raw: dict[str, Any], id_field: str) -> Ref:
     return Ref(
         id=f.string(id_field, required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         expected_version=f.integer("expectedVersion", minimum=0),
-        text=f.string("text", max_length=TEXT_MAX),
+        text=f.text("text", max_length=TEXT_MAX),
         fields=f,
     )
 
