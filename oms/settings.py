@@ -234,6 +234,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrdStatusEnum": "oms.api.schema.ORD_STATUSES",
+        "ExecStatusEnum": "oms.api.schema.EXEC_STATUSES",
+        "QuoteRequestStatusEnum": "oms.api.schema.QUOTE_REQUEST_STATUSES",
+        "QuoteStatusEnum": "oms.api.schema.QUOTE_STATUSES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "oms.api.schema.split_command_paths",
+    ],
 }
 
 # --- input limits ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
     COMMAND_REQUEST,
     COMMAND_RESPONSE,
-    EVENT,
+    ERROR,
     EVENT_PAGE,
     EXECUTION_STATE,
     ORDER_STATE,
@@ -54,13 +54,16 @@ class CommandView(APIView):
 
     @extend_schema(
         request=COMMAND_REQUEST,
-        responses={200: COMMAND_RESPONSE, 201: COMMAND_RESPONSE},
+        # one path per topic in the schema (oms.api.schema.split_command_paths); 4xx in the
+        # error shape
+        responses={200: COMMAND_RESPONSE, 201: COMMAND_RESPONSE, 400: ERROR},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": 255},
                 OpenApiParameter.HEADER,
-                description="Repeat-safe key (<=255 chars): a repeat returns the first response.",
+                description="Repeat-safe key (1 to 255 chars): a repeat returns the first response; "
+                "the same key with another body is a 422 idempotency_key_reused.",
             ),
             OpenApiParameter(
                 "X-Correlation-ID",
@@ -113,7 +116,7 @@ class OrderDetailView(APIView):
 
 class _EventPageMixin(GenericAPIView):
     topic = ""
-    serializer_class = EVENT
+    serializer_class = EVENT_PAGE
     filter_backends: list[Any] = []
 
     def events_page(self, queryset: QuerySet[Any]) -> Response:
@@ -124,7 +127,7 @@ class _EventPageMixin(GenericAPIView):
 class OrderEventsView(_EventPageMixin):
     topic = ORDER_TOPIC
 
-    @extend_schema(responses=EVENT(many=True))
+    @extend_schema(responses=EVENT_PAGE)
     def get(self, request: Request, order_id: str) -> Response:
         return self.events_page(order_selectors.order_events(order_id))
 
@@ -154,7 +157,7 @@ class ExecutionDetailView(APIView):
 class ExecutionEventsView(_EventPageMixin):
     topic = "execution-events"
 
-    @extend_schema(responses=EVENT(many=True))
+    @extend_schema(responses=EVENT_PAGE)
     def get(self, request: Request, execution_id: str) -> Response:
         return self.events_page(exec_selectors.execution_events(execution_id))
 
@@ -178,7 +181,7 @@ class QuoteRequestDetailView(APIView):
 class QuoteRequestEventsView(_EventPageMixin):
     topic = REQUEST_TOPIC
 
-    @extend_schema(responses=EVENT(many=True))
+    @extend_schema(responses=EVENT_PAGE)
     def get(self, request: Request, quote_request_id: str) -> Response:
         return self.events_page(quote_selectors.quote_request_events(quote_request_id))
 
@@ -202,7 +205,7 @@ class QuoteDetailView(APIView):
 class QuoteEventsView(_EventPageMixin):
     topic = QUOTE_TOPIC
 
-    @extend_schema(responses=EVENT(many=True))
+    @extend_schema(responses=EVENT_PAGE)
     def get(self, request: Request, quote_id: str) -> Response:
         return self.events_page(quote_selectors.quote_events(quote_id))
 
