@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from oms.core.commands import AnyDecimal, Command, Id, OptDateTime, OptId, OptQty, Text, Version
+from oms.core.commands import AnyDecimal, Command, Id, OptDateTime, OptId, OptQty, Text, Version, fields_of
 
 
 class ExecuteOrderCommand(Command):
@@ -56,3 +56,13 @@ class AllocateExecutionCommand(ExecutionCommand):
 
 class RejectExecutionCommand(ExecutionCommand):
     """The desk discards a held execution."""
+
+
+# commandType -> its fields (the OpenAPI description of the topic)
+FIELDS = fields_of(
+    ExecuteOrderCommand,
+    CorrectExecutionCommand,
+    BustExecutionCommand,
+    AllocateExecutionCommand,
+    RejectExecutionCommand,
+)

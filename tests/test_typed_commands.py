@@ -17,7 +17,7 @@ from oms.orders.enums import OrdType, Side, TimeInForce
 
 CREATE = {
     "commandType": "CreateOrderCommand",
-    "clOrdID": " C-1 ",
+    "clOrdID": "C-1",
     "symbol": "ACME",
     "side": "Buy",
     "orderQty": "100.50",

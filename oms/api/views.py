@@ -22,7 +22,7 @@ from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
     COMMAND_REQUEST,
     COMMAND_RESPONSE,
-    EVENT,
+    ERROR,
     EVENT_PAGE,
     EXECUTION_STATE,
     ORDER_STATE,
@@ -44,13 +44,16 @@ class CommandView(APIView):
 
     @extend_schema(
         request=COMMAND_REQUEST,
-        responses={200: COMMAND_RESPONSE, 201: COMMAND_RESPONSE},
+        # one path per topic in the schema (oms.api.schema.split_command_paths); 4xx in the
+        # error shape
+        responses={200: COMMAND_RESPONSE, 201: COMMAND_RESPONSE, 400: ERROR},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": 255},
                 OpenApiParameter.HEADER,
-                description="Repeat-safe key (<=255 chars): a repeat returns the first response.",
+                description="Repeat-safe key (1 to 255 chars): a repeat returns the first response; "
+                "the same key with another body is a 422 idempotency_key_reused.",
             ),
             OpenApiParameter(
                 "X-Correlation-ID",
@@ -68,6 +71,7 @@ class CommandView(APIView):
             actor=request.user.get_username(),
             correlation_id=correlation[:64] if correlation else None,
             idempotency_key=request.headers.get("Idempotency-Key"),
+            external=True,
         )
         return Response(result.body, status=result.status_code)
 
@@ -103,7 +107,7 @@ class _DocListView(ListAPIView):
 
 class _EventsView(GenericAPIView):
     read: ReadSide
-    serializer_class = EVENT
+    serializer_class = EVENT_PAGE
     filter_backends: list[Any] = []
 
     def events_page(self, object_id: str) -> Response:
@@ -165,7 +169,7 @@ def query_views(read: ReadSide) -> QueryViews:
     def get_detail(self: APIView, request: Request, **kwargs: str) -> Response:
         return Response(read.get(kwargs[read.id_field]))
 
-    @extend_schema(responses=EVENT(many=True))
+    @extend_schema(responses=EVENT_PAGE)
     def get_events(self: _EventsView, request: Request, **kwargs: str) -> Response:
         return self.events_page(kwargs[read.id_field])
 

@@ -29,7 +29,7 @@ import pydantic
 from pydantic import BeforeValidator, ConfigDict, TypeAdapter
 
 from oms.core.errors import ValidationFailed
-from oms.core.parsing import Fields
+from oms.core.parsing import COMMON_FIELDS, Fields, declare_fields
 from oms.core.validation import Validator
 
 ID_MAX = 64
@@ -63,7 +63,7 @@ def _rule(method: str, **options: Any) -> BeforeValidator:
 # identifiers and symbols (required / optional), free text
 Id = Annotated[str, _rule("string", required=True, max_length=ID_MAX)]
 OptId = Annotated[str | None, _rule("string", max_length=ID_MAX)]
-Text = Annotated[str | None, _rule("string", max_length=TEXT_MAX)]
+Text = Annotated[str | None, _rule("text", max_length=TEXT_MAX)]
 # decimals: quantities and prices, strictly positive (required / optional), or any sign
 Qty = Annotated[Decimal, _rule("decimal", required=True, positive=True)]
 OptQty = Annotated[Decimal | None, _rule("decimal", positive=True)]
@@ -77,7 +77,7 @@ E = TypeVar("E", bound=Enum)
 
 def _attributes(value: Any) -> dict[str, Any]:
     f = _One(value)
-    parsed = f.obj("value")
+    parsed = f.attributes("value")
     if f.errors:
         raise ValueError(f.errors["value"][0])
     return parsed or {}
@@ -102,6 +102,20 @@ class Command(pydantic.BaseModel):
 
     # cross-field rules, run on the fields that parsed (API names -> typed values)
     rules: ClassVar[Validator | None] = None
+    # sent by the OMS itself (the lifecycle jobs), never accepted over HTTP
+    internal: ClassVar[bool] = False
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Every command declares its fields (their API names) to the command bus, which refuses
+        any other field before a handler runs: the model is the one declaration."""
+        super().__pydantic_init_subclass__(**kwargs)
+        declare_fields({cls.__name__: cls.api_fields()}, internal=[cls.__name__] if cls.internal else [])
+
+    @classmethod
+    def api_fields(cls) -> tuple[str, ...]:
+        """The fields a client may send (besides commandType and expectedVersion), by API name."""
+        return tuple(name for _, name in _api_names(cls) if name not in COMMON_FIELDS)
 
     @classmethod
     def command_type(cls) -> str:
@@ -200,3 +214,8 @@ def _message(err: Any) -> str:
         return str(err["ctx"]["error"])
     make = _MESSAGES.get(err["type"])
     return make(err) if make else str(err["msg"])
+
+
+def fields_of(*commands: type[Command]) -> dict[str, tuple[str, ...]]:
+    """commandType -> the fields it takes, for the OpenAPI description of a topic's commands."""
+    return {c.command_type(): c.api_fields() for c in commands}

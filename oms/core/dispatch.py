@@ -27,6 +27,7 @@ from oms.core.commands import Command
 from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
+from oms.core.parsing import is_internal, unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,10 @@ def dispatch(
     actor: str,
     correlation_id: str | None = None,
     idempotency_key: str | None = None,
+    external: bool = False,
 ) -> CommandResult:
-    registered = _resolve(topic, body)
+    """`external`: sent by a client (the HTTP API), which may not send the OMS's internal commands."""
+    registered = _resolve(topic, body, external)
     if idempotency_key is not None and (
         not (0 < len(idempotency_key) <= 255) or _unstorable(idempotency_key)
     ):
@@ -124,7 +127,7 @@ def dispatch(
     raise AssertionError("unreachable")
 
 
-def _resolve(topic: str, body: Any) -> Registered:
+def _resolve(topic: str, body: Any, external: bool = False) -> Registered:
     if not isinstance(body, dict):
         raise ValidationFailed(
             "the command must be a JSON object", fields={"non_field_errors": ["Expected a JSON object."]}
@@ -150,11 +153,17 @@ def _resolve(topic: str, body: Any) -> Registered:
     if not command_type:
         raise ValidationFailed("commandType is required", fields={"commandType": ["This field is required."]})
     registered = handlers.get(command_type) if isinstance(command_type, str) else None
-    if registered is None:
-        allowed = ", ".join(sorted(handlers))
+    if registered is None or (external and is_internal(command_type)):
+        allowed = ", ".join(sorted(t for t in handlers if not (external and is_internal(t))))
         raise ValidationFailed(
             f"unknown commandType '{command_type}' for {topic}",
             fields={"commandType": [f"'{command_type}' is not one of: {allowed}."]},
+        )
+    unknown = [name if len(name) <= 64 else name[:64] + "..." for name in unknown_fields(command_type, body)]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown fields for {command_type}: {', '.join(unknown)}",
+            fields={name: [f"Unknown field: {command_type} does not take it."] for name in unknown},
         )
     return registered
 

@@ -24,6 +24,7 @@ from oms.core.commands import (
     Text,
     Version,
     choice,
+    fields_of,
 )
 from oms.core.parsing import dec_str, iso
 from oms.core.validation import Rule, Validator
@@ -40,35 +41,35 @@ ORDER_TERMS = Validator(
             "price",
             lambda c: c.get("ordType") not in _PRICED or c.get("price") is not None,
             "Required for Limit and StopLimit orders.",
-            requires=("ordType",),
+            requires=("ordType", "price"),
         ),
         Rule(
             "no_price_for_market",
             "price",
             lambda c: c.get("ordType") != OrdType.MARKET.value or c.get("price") is None,
             "Market orders carry no price.",
-            requires=("ordType",),
+            requires=("ordType", "price"),
         ),
         Rule(
             "stop_px_required_for_stop",
             "stopPx",
             lambda c: c.get("ordType") not in _STOPPED or c.get("stopPx") is not None,
             "Required for Stop and StopLimit orders.",
-            requires=("ordType",),
+            requires=("ordType", "stopPx"),
         ),
         Rule(
             "expire_time_required_for_gtd",
             "expireTime",
             lambda c: c.get("timeInForce") != TimeInForce.GTD.value or c.get("expireTime") is not None,
             "Required when timeInForce is GTD.",
-            requires=("timeInForce",),
+            requires=("timeInForce", "expireTime"),
         ),
         Rule(
             "expire_time_only_for_gtd",
             "expireTime",
             lambda c: c.get("expireTime") is None or c.get("timeInForce") == TimeInForce.GTD.value,
             "Only GTD orders carry an expireTime.",
-            requires=("timeInForce",),
+            requires=("timeInForce", "expireTime"),
         ),
     ],
 )
@@ -210,3 +211,20 @@ class RestateOrderCommand(_Terms):
 
     order_qty: OptQty = Field(None, alias="orderQty")
     price: OptQty = None
+
+
+# commandType -> its fields (the OpenAPI description of the topic)
+FIELDS = fields_of(
+    CreateOrderCommand,
+    CancelOrderCommand,
+    ReplaceOrderCommand,
+    AcceptOrderCommand,
+    RejectOrderCommand,
+    ConfirmCancelCommand,
+    RejectCancelCommand,
+    ConfirmReplaceCommand,
+    RejectReplaceCommand,
+    ExpireOrderCommand,
+    DoneForDayCommand,
+    RestateOrderCommand,
+)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from oms.core.commands import Command, Id, OptDateTime, OptId, OptQty, Qty, Text, Version, choice
+from oms.core.commands import Command, Id, OptDateTime, OptId, OptQty, Qty, Text, Version, choice, fields_of
 from oms.core.parsing import dec_str, iso
 from oms.core.validation import Rule, Validator
 from oms.orders.enums import Handling, Side
@@ -123,6 +123,8 @@ class RejectQuoteRequestCommand(QuoteRequestCommand):
 class ExpireQuoteRequestCommand(QuoteRequestCommand):
     """Internal: dispatched by the lifecycle job for due quote requests."""
 
+    internal: ClassVar[bool] = True
+
 
 class QuoteCommand(Command):
     """A command on an existing quote: its id, the version the client saw, a text."""
@@ -143,8 +145,24 @@ class CancelQuoteCommand(QuoteCommand):
 class ExpireQuoteCommand(QuoteCommand):
     """Internal: dispatched by the lifecycle job for due quotes."""
 
+    internal: ClassVar[bool] = True
+
 
 class AcceptQuoteCommand(QuoteCommand):
     cl_ord_id: OptId = Field(None, alias="clOrdID")  # the new client order's ClOrdID (generated when absent)
     venue: OptId = None
     handling: choice(Handling) = None  # type: ignore[valid-type]
+
+
+# commandType -> its fields (the OpenAPI description of the topic)
+FIELDS = fields_of(
+    CreateQuoteRequestCommand,
+    CancelQuoteRequestCommand,
+    RejectQuoteRequestCommand,
+    ExpireQuoteRequestCommand,
+    CreateQuoteCommand,
+    AcceptQuoteCommand,
+    RejectQuoteCommand,
+    CancelQuoteCommand,
+    ExpireQuoteCommand,
+)
