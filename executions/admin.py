@@ -304,7 +304,7 @@ class ExecutionAdmin(HistoryAdmin):
             raise PermissionDenied
         execution = self.get_object(request, object_id)
         if execution is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.missing_object(request, object_id)
         change_url = reverse(EXECUTION_CHANGE, args=[quote(execution.pk)])
         if request.method == "POST":
             form = form_class(request.POST)

@@ -10,10 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from oms.env import env_bool, env_int, env_list, env_str
 from oms.lifecycle.config import parse_retention
+
+# the classes django-stubs types as generic (ModelAdmin[Order], Paginator[Any]) accept the
+# subscript at run time too
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OMS_VAR_DIR", str(BASE_DIR / "var")))

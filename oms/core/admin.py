@@ -28,7 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from oms.api.permissions import can_command, can_read
-from oms.core.models import EventSequence, IdempotencyRecord
+from oms.core.models import EventRecord, EventSequence, IdempotencyRecord
 
 admin.site.site_header = "OMS administration"
 admin.site.site_title = "OMS admin"
@@ -193,7 +193,7 @@ def choices_filter(
 COUNT_CAP = 10_000
 
 
-class BoundedCountPaginator(Paginator):
+class BoundedCountPaginator(Paginator[Any]):
     capped = False
     estimated = False
 
@@ -245,13 +245,13 @@ class RoleAccessMixin:
         return self.has_module_permission(request) and can_command(request.user)
 
 
-class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin[Any]):
     # COUNT(*) over a large table on every page is the slowest part of a changelist
     show_full_result_count = False
     paginator = BoundedCountPaginator
     list_per_page = 50
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str] | tuple[str, ...]:
         declared = list(super().get_readonly_fields(request, obj))
         hidden = set(self.exclude or ())
         model_fields = [f.name for f in self.model._meta.fields if f.name not in hidden]
@@ -299,10 +299,10 @@ class EventAdmin(ReadOnlyAdmin):
     )
     readonly_fields = ("aggregate", "data_json", "command_json", "state_json")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return self.fields
 
-    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_filter(self, request: HttpRequest) -> tuple[Any, ...]:
         return (choices_filter("type", self.event_types), *super().get_list_filter(request))
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
@@ -329,7 +329,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     """A state table's admin: the change page lists the events, History shows them in full."""
 
     change_form_template = "admin/oms/change_form.html"
-    event_model: type[models.Model]
+    event_model: type[EventRecord]
 
     def _event_links(self) -> dict[str, Any]:
         """The event model's admin URLs (named after it, as the admin names every model's)."""
@@ -340,8 +340,14 @@ class HistoryAdmin(ReadOnlyAdmin):
             "event_changelist_url": reverse(f"{prefix}_changelist"),
         }
 
+    def missing_object(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The admin's own answer to an unknown id: back to the list, with a message."""
+        # a private ModelAdmin method (Django 5.2) that django-stubs does not declare
+        answer: HttpResponse = self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
+        return answer
+
     def events_for(self, obj: Any) -> list[Any]:
-        return list(self.event_model.objects.filter(aggregate_id=obj.pk).order_by("version"))  # type: ignore[attr-defined]
+        return list(self.event_model._default_manager.filter(aggregate_id=obj.pk).order_by("version"))
 
     def change_view(
         self,
@@ -353,7 +359,9 @@ class HistoryAdmin(ReadOnlyAdmin):
         """The change page ends with the newest events, full width (admin/oms/change_form.html)."""
         pk = unquote(object_id)
         newest = list(
-            self.event_model.objects.filter(aggregate_id=pk).order_by("-version")[: INLINE_EVENTS + 1]  # type: ignore[attr-defined]
+            self.event_model._default_manager.filter(aggregate_id=pk).order_by("-version")[
+                : INLINE_EVENTS + 1
+            ]
         )[::-1]
         # one more than shown: the state before the first shown event, for its diff
         baseline = newest.pop(0).state if len(newest) > INLINE_EVENTS else None
@@ -376,7 +384,7 @@ class HistoryAdmin(ReadOnlyAdmin):
         """The event-sourced history replaces Django's LogEntry history (the admin writes none)."""
         obj = self.get_object(request, object_id)
         if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.missing_object(request, object_id)
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
         context = {

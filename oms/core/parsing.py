@@ -129,7 +129,7 @@ class Fields:
         if minimum is not None and value < minimum:
             self.error(name, f"Must be at least {minimum}.")
             return None
-        return value
+        return int(value)  # raw JSON is Any: an int, checked above
 
     def obj(self, name: str) -> dict[str, Any] | None:
         value = self.raw.get(name)

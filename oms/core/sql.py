@@ -19,7 +19,7 @@ from django.db import connection, models
 
 
 @cache
-def _fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+def _fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
     return tuple(
         f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))
     )
@@ -52,7 +52,7 @@ Adapter = Callable[[Any], Any]
 JSON = None  # marker: a JSON column, encoded once per object per commit (see `Encoded`)
 
 
-def _adapter(field: models.Field) -> Adapter | None:
+def _adapter(field: models.Field[Any, Any]) -> Adapter | None:
     """The field's own database adaptation, resolved once (what `get_db_prep_save` would do).
 
     Resolving it per value costs more than the statement itself on the hot path, mostly in
@@ -105,7 +105,7 @@ def _adapters(
 def _params(
     adapters: tuple[tuple[str, Adapter | None], ...], row: dict[str, Any], encode: Encoded
 ) -> list[Any]:
-    return [encode(row[name]) if adapt is JSON else adapt(row[name]) for name, adapt in adapters]  # type: ignore[misc]
+    return [encode(row[name]) if adapt is JSON else adapt(row[name]) for name, adapt in adapters]
 
 
 def row_params(
@@ -115,7 +115,7 @@ def row_params(
 
 
 @cache
-def _event_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+def _event_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
     return tuple(f for f in _fields(model) if f.attname != "seq")
 
 
@@ -156,13 +156,15 @@ def pipeline() -> Iterator[None]:
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return cur.fetchall()
+        rows: list[tuple[Any, ...]] = cur.fetchall()  # the DB-API cursor is untyped
+        return rows
 
 
 def execute(sql: str, params: Sequence[Any]) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return cur.rowcount
+        count: int = cur.rowcount  # the DB-API cursor is untyped
+        return count
 
 
 def json_value(value: Any) -> Any:
