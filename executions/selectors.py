@@ -38,7 +38,9 @@ def execution_query(spec: Specification) -> QuerySet[Execution]:
 
 
 def execution_get(execution_id: str) -> dict[str, Any]:
-    doc = Execution.objects.filter(pk=execution_id).values_list("doc", flat=True).first()
+    doc: dict[str, Any] | None = (
+        Execution.objects.filter(pk=execution_id).values_list("doc", flat=True).first()
+    )
     if doc is None:
         raise NotFound(f"execution {execution_id} not found")
     return doc

@@ -108,7 +108,7 @@ class AggregateType(Generic[S]):
 _REGISTRY: dict[str, AggregateType[Any]] = {}
 
 
-def register(agg: AggregateType[Any]) -> AggregateType[Any]:
+def register(agg: AggregateType[S]) -> AggregateType[S]:
     _REGISTRY[agg.name] = agg
     return agg
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from oms.core.errors import ValidationFailed
 
@@ -145,6 +145,10 @@ class Fields:
             raise ValidationFailed(f"{message}: {', '.join(sorted(self.errors))}", fields=self.errors)
 
 
+@overload
+def dec_str(value: Decimal) -> str: ...
+@overload
+def dec_str(value: Decimal | None) -> str | None: ...
 def dec_str(value: Decimal | None) -> str | None:
     """Canonical decimal string: no exponent, no trailing zeros ("100", "100.25")."""
     if value is None:

@@ -57,7 +57,7 @@ def order_query(spec: Specification) -> QuerySet[Order]:
 
 
 def order_get(order_id: str) -> dict[str, Any]:
-    doc = Order.objects.filter(pk=order_id).values_list("doc", flat=True).first()
+    doc: dict[str, Any] | None = Order.objects.filter(pk=order_id).values_list("doc", flat=True).first()
     if doc is None:
         raise NotFound(f"order {order_id} not found")
     return doc

@@ -10,6 +10,7 @@ was waiting for its children is cancelled when the last one stops working.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 from decimal import Decimal
@@ -84,8 +85,8 @@ class OrderTree:
         *,
         order_id: str | None = None,
         allocated_delta: Decimal = Z,
-        occurred_at=None,
-    ) -> OrderState:  # type: ignore[no-untyped-def]
+        occurred_at: dt.datetime | None = None,
+    ) -> OrderState:
         """Apply an event to one order and reflect the change on its ancestors."""
         oid = order.order_id if order is not None else order_id
         assert oid is not None

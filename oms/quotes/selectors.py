@@ -85,14 +85,16 @@ def quote_query(spec: Specification) -> QuerySet[Quote]:
 
 
 def quote_request_get(quote_request_id: str) -> dict[str, Any]:
-    doc = QuoteRequest.objects.filter(pk=quote_request_id).values_list("doc", flat=True).first()
+    doc: dict[str, Any] | None = (
+        QuoteRequest.objects.filter(pk=quote_request_id).values_list("doc", flat=True).first()
+    )
     if doc is None:
         raise NotFound(f"quote request {quote_request_id} not found")
     return doc
 
 
 def quote_get(quote_id: str) -> dict[str, Any]:
-    doc = Quote.objects.filter(pk=quote_id).values_list("doc", flat=True).first()
+    doc: dict[str, Any] | None = Quote.objects.filter(pk=quote_id).values_list("doc", flat=True).first()
     if doc is None:
         raise NotFound(f"quote {quote_id} not found")
     return doc
