@@ -23,6 +23,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.http import QueryDict
 from django.utils import timezone
 
 from executions.enums import ExecStatus
@@ -197,7 +198,7 @@ class CommandForm(forms.Form):
         return str(self.initial.get("token", ""))
 
     def clean_token(self) -> str:
-        token = self.cleaned_data["token"]
+        token: str = self.cleaned_data["token"]
         if not TOKEN_RE.match(token):
             raise ValidationError("This form has expired: close it and open it again.", code="bad_token")
         return token
@@ -207,7 +208,7 @@ class CommandForm(forms.Form):
         problem = None if self.already_sent else self.problem()
         if problem:
             raise ValidationError(problem, code="not_applicable")
-        if self.confirms_notional and not self._errors:
+        if self.confirms_notional and not self.errors:
             notional = self.notional()
             limit = confirm_notional()
             if notional is not None and notional >= limit:
@@ -255,11 +256,16 @@ class CommandForm(forms.Form):
         for note in notes:
             self.add_error(None, note)
 
+    def rebind(self, **values: str) -> None:
+        """Bind the form to a copy of its data with `values` replaced (a QueryDict's copy is mutable)."""
+        data = self.data.copy() if isinstance(self.data, QueryDict | dict) else dict(self.data)
+        for key, value in values.items():
+            data[key] = value  # replaces (QueryDict.update would append)
+        self.data = data
+
     def renew(self, target: dict[str, Any] | None) -> None:
         """After a refusal: a fresh token (the refused one has its answer recorded) and the target as it is now."""
-        data = self.data.copy()
-        data["token"] = new_token()
-        self.data = data
+        self.rebind(token=new_token())
         if target is not None:
             self.target = target
 
@@ -555,7 +561,7 @@ class ReplaceForm(OrderTargetForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if not self._errors and not self.changes():
+        if not self.errors and not self.changes():
             self.add_error(
                 None, "Change at least one of quantity, price, stop price, time in force or expire time."
             )
@@ -586,7 +592,7 @@ class ReplaceForm(OrderTargetForm):
         if target is not None and target.get("version") is not None:
             # the refusal may be a version conflict: the desk checks its values against the
             # order as it is now and sends again
-            self.data["expectedVersion"] = str(target["version"])
+            self.rebind(expectedVersion=str(target["version"]))
 
 
 # --- hand-entered reports of the MANUAL venue ------------------------------------------------------
@@ -673,7 +679,9 @@ class FillForm(VenueReportForm):
 
     def notional(self) -> Decimal | None:
         c = self.cleaned_data
-        return c["lastQty"] * c["lastPx"]
+        qty: Decimal = c["lastQty"]
+        px: Decimal = c["lastPx"]
+        return qty * px
 
     def command(self) -> dict[str, Any]:
         c = self.cleaned_data
@@ -732,7 +740,7 @@ class CorrectExecutionForm(ExecutionTargetForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if not self._errors and not self.changes():
+        if not self.errors and not self.changes():
             self.add_error(None, "Change the quantity or the price.")
         return cleaned
 

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -72,26 +72,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def api_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
 
 
-def api_server_error(request: Any) -> JsonResponse:
+def api_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("internal_error", "internal error: it has been logged"), status=500)
 
 
-def _is_api(request: Any) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
-def handler404(request: Any, exception: Exception | None = None) -> HttpResponse:
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """`handler404` of the root URLconf: JSON under /api/, Django's page elsewhere."""
     if _is_api(request):
         return api_not_found(request, exception)
-    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+    return defaults.page_not_found(request, exception)
 
 
-def handler500(request: Any) -> HttpResponse:
+def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return api_server_error(request)
     return defaults.server_error(request)

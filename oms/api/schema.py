@@ -6,11 +6,15 @@ state is returned as the stored document, so the hot paths pay nothing for DRF s
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers as s
 
+AnyField = s.Field[Any, Any, Any, Any]
 
-def _serializer(name: str, fields: dict[str, s.Field]) -> type[s.Serializer]:
+
+def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
     return type(name, (s.Serializer,), dict(fields))
 
 
@@ -22,7 +26,7 @@ def _str(required: bool = False) -> s.CharField:
     return s.CharField(required=required)
 
 
-_COMMANDS: dict[str, dict[str, s.Field]] = {
+_COMMANDS: dict[str, dict[str, AnyField]] = {
     "CreateOrderCommand": {
         "clOrdID": _str(True),
         "symbol": _str(),
@@ -265,7 +269,7 @@ EVENT = _serializer(
 )
 
 
-def _page(name: str, item: type[s.Serializer]) -> type[s.Serializer]:
+def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
     return _serializer(
         name,
         {

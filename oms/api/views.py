@@ -82,7 +82,7 @@ class CommandView(APIView):
         return Response(result.body, status=result.status_code)
 
 
-class _DocListView(ListAPIView):
+class _DocListView(ListAPIView[Any]):
     # a filtered, paginated list answering the stored state documents as they are; a ListAPIView
     # (its `serializer_class` is for the schema only) so the OpenAPI schema documents it as a
     # list: its filter parameters, limit/offset and the paginated response shape
@@ -110,7 +110,7 @@ class OrderDetailView(APIView):
         return Response(order_selectors.order_get(order_id))
 
 
-class _EventPageMixin(GenericAPIView):
+class _EventPageMixin(GenericAPIView[Any]):
     topic = ""
     serializer_class = EVENT
     filter_backends: list[Any] = []

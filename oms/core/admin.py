@@ -305,7 +305,7 @@ class EventAdmin(ReadOnlyAdmin):
     def get_list_filter(self, request: HttpRequest) -> tuple[Any, ...]:
         return (choices_filter("type", self.event_types), *super().get_list_filter(request))
 
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         return lookup in ("correlation_id", "aggregate_id") or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="aggregate", ordering="aggregate_id")

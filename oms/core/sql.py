@@ -25,8 +25,13 @@ def _fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
     )
 
 
+def _quoted(field: models.Field[Any, Any]) -> str:
+    assert field.column is not None  # a concrete field has its column
+    return connection.ops.quote_name(field.column)
+
+
 def _columns(model: type[models.Model]) -> str:
-    return ", ".join(connection.ops.quote_name(f.column) for f in _fields(model))
+    return ", ".join(_quoted(f) for f in _fields(model))
 
 
 @cache
@@ -42,9 +47,7 @@ def update_sql(model: type[models.Model]) -> str:
     """UPDATE ... WHERE pk = %s AND version = %s: a compare-and-set on the version loaded."""
     pk = model._meta.pk
     assert pk is not None
-    sets = ", ".join(
-        f"{connection.ops.quote_name(f.column)} = %s" for f in _fields(model) if not f.primary_key
-    )
+    sets = ", ".join(f"{_quoted(f)} = %s" for f in _fields(model) if not f.primary_key)
     return f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} WHERE {pk.column} = %s AND version = %s"
 
 
@@ -124,7 +127,7 @@ def event_insert_sql(model: type[models.Model], rows: int) -> str:
     """Multi-row event INSERT whose seq is read from the sequence row this transaction just advanced."""
     table = connection.ops.quote_name(model._meta.db_table)
     fields = _event_fields(model)
-    columns = ", ".join(["seq", *(connection.ops.quote_name(f.column) for f in fields)])
+    columns = ", ".join(["seq", *(_quoted(f) for f in fields)])
     one = (
         "((SELECT last_seq FROM oms_event_sequence WHERE id = 1) - %s, "
         + ", ".join(["%s"] * len(fields))
