@@ -8,6 +8,7 @@ connection pool), `REDIS_URL` to Redis for the channel layer and the Celery brok
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import django_stubs_ext
@@ -239,7 +240,7 @@ OMS_STREAM_REDIS_URL = env_str("OMS_STREAM_REDIS_URL", REDIS_URL)
 OMS_STREAM_PREFIX = env_str("OMS_STREAM_PREFIX", "")
 # entries kept per stream (approximate trim; ~1.3 kB each, so ~130 MB per stream); 0 = keep all
 OMS_STREAM_MAXLEN = env_int("OMS_STREAM_MAXLEN", 100_000)
-_EVENT_SINKS = {
+_EVENT_SINKS: dict[str, dict[str, Any]] = {
     "streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"},
     "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}},
 }
