@@ -27,11 +27,13 @@ from oms.core.models import EventRecord
 
 log = logging.getLogger(__name__)
 
-S = TypeVar("S")
-
 
 class Versioned(Protocol):
-    version: int
+    @property
+    def version(self) -> int: ...
+
+
+S = TypeVar("S", bound=Versioned)  # an aggregate's state: every event bumps its version
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class UnitOfWork:
         occurred_at: dt.datetime | None = None,
     ) -> S:
         """Apply one event to `state` (None for a new object) and queue it; returns the new state."""
-        version = (state.version if state is not None else 0) + 1  # type: ignore[attr-defined]
+        version = (state.version if state is not None else 0) + 1
         env = Envelope(
             type=event_type,
             data=data,

@@ -171,6 +171,12 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+@overload
+def from_iso(value: str) -> dt.datetime: ...
+@overload
+def from_iso(value: None) -> None: ...
+@overload
+def from_iso(value: str | None) -> dt.datetime | None: ...
 def from_iso(value: str | None) -> dt.datetime | None:
     if value is None:
         return None

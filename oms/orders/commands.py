@@ -104,6 +104,7 @@ class CreateOrder:
 def parse_create(raw: dict[str, Any]) -> CreateOrder:
     f = Fields(raw)
     child = f.present("parentId")
+    # ignores: a required field is None only when `f` recorded its error, raised before use
     cmd = CreateOrder(
         cl_ord_id=f.string("clOrdID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         # a child inherits symbol, side, account and terms from its parent when they are omitted
@@ -150,6 +151,7 @@ class OrderRef:
 
 def parse_ref(raw: dict[str, Any], *, text: bool = True) -> OrderRef:
     f = Fields(raw)
+    # ignores: a required field is None only when `f` recorded its error, raised before use
     ref = OrderRef(
         order_id=f.string("orderId", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         expected_version=f.integer("expectedVersion", minimum=0),

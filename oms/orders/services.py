@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from oms.core.dispatch import Outcome, command_handler
+from oms.core.dispatch import Handler, Outcome, command_handler
 from oms.core.errors import (
     DuplicateClOrdID,
     ExceedsParentQuantity,
@@ -311,7 +312,9 @@ def _check_fits_parent(tree: OrderTree, order: OrderState, new_price: Decimal | 
         )
 
 
-def _simple(trigger: Trigger, event_type: str, guard=None):  # type: ignore[no-untyped-def]
+def _simple(
+    trigger: Trigger, event_type: str, guard: Callable[[OrderState, Trigger], None] | None = None
+) -> Handler:
     def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         ref = parse_ref(ctx.command)
         tree = OrderTree(uow)

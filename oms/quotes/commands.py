@@ -46,6 +46,7 @@ class CreateQuoteRequest:
 
 def parse_create_request(raw: dict[str, Any]) -> CreateQuoteRequest:
     f = Fields(raw)
+    # ignores: a required field is None only when `f` recorded its error, raised before use
     cmd = CreateQuoteRequest(
         quote_req_id=f.string("quoteReqID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         symbol=f.string("symbol", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
@@ -84,6 +85,7 @@ QUOTE_TERMS = Validator(
             "An offerSize needs an offerPx.",
             requires=("offerPx",),
         ),
+        # the ignore: `requires` runs this rule only once both prices parsed, as Decimals
         Rule(
             "quote_not_crossed",
             "offerPx",
@@ -121,6 +123,7 @@ class CreateQuote:
 
 def parse_create_quote(raw: dict[str, Any]) -> CreateQuote:
     f = Fields(raw)
+    # ignores: a required field is None only when `f` recorded its error, raised before use
     cmd = CreateQuote(
         quote_id=f.string("quoteID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         quote_req_id=f.string("quoteReqID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
@@ -154,6 +157,7 @@ class Ref:
 
 def parse_ref(raw: dict[str, Any], id_field: str) -> Ref:
     f = Fields(raw)
+    # ignores: a required field is None only when `f` recorded its error, raised before use
     return Ref(
         id=f.string(id_field, required=True, max_length=ID_MAX),  # type: ignore[arg-type]
         expected_version=f.integer("expectedVersion", minimum=0),

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection
 
 from oms.core import sql
-from oms.core.dispatch import Outcome, command_handler
+from oms.core.dispatch import Handler, Outcome, command_handler
 from oms.core.errors import DuplicateClOrdID, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.parsing import dec_str, iso
@@ -133,15 +133,18 @@ def _close_quotes(uow: UnitOfWork, quotes: list[QuoteState], reason: str, text: 
     return closed
 
 
+_Row = TypeVar("_Row", QuoteRequest, Quote)
+
+
 def _claim(
     reserve: str,
-    key_model: type[models.Model],
-    state_model: type[models.Model],
+    key_model: type[QuoteReqIdKey] | type[QuoteIdKey],
+    state_model: type[_Row],
     field: str,
     key: str,
     object_id: str,
     fp: str,
-) -> Any:
+) -> _Row | None:
     """Claim a natural key (quoteReqID, quoteID) for a new object, or find who holds it.
 
     None: claimed for `object_id`. A state row: the key names that object with the same content
@@ -149,9 +152,9 @@ def _claim(
     """
     if sql.execute(reserve, [key, object_id, fp]) == 1:
         return None
-    known = key_model.objects.get(pk=key)  # type: ignore[attr-defined]
+    known = key_model._default_manager.get(pk=key)
     pk_field = state_model._meta.pk.name
-    row = state_model.objects.filter(pk=getattr(known, pk_field)).first()  # type: ignore[attr-defined]
+    row = state_model._default_manager.filter(pk=getattr(known, pk_field)).first()
     if known.fingerprint != fp or row is None:
         raise DuplicateClOrdID(
             f"{field} {key} already names a different {state_model._meta.verbose_name}",
@@ -178,7 +181,7 @@ def quote_request_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     return Outcome(_body(request), 201)
 
 
-def _request_closer(trigger: Trigger, event_type: str, reason: str):  # type: ignore[no-untyped-def]
+def _request_closer(trigger: Trigger, event_type: str, reason: str) -> Handler:
     def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         ref = parse_ref(ctx.command, "quoteRequestId")
         ref.fields.raise_if_errors()
@@ -273,7 +276,7 @@ def quote_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     return Outcome(_body(request, quote), 201)
 
 
-def _quote_closer(trigger: Trigger, event_type: str):  # type: ignore[no-untyped-def]
+def _quote_closer(trigger: Trigger, event_type: str) -> Handler:
     def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         ref = parse_ref(ctx.command, "quoteId")
         ref.fields.raise_if_errors()
