@@ -11,8 +11,10 @@ page and, behind the "History" button, the same history with the commands and st
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -59,23 +61,26 @@ def admin_link(obj_or_id: Any, url_name: str, label: Any = None) -> SafeString |
     return format_html('<a href="{}">{}</a>', url, label if label is not None else object_id)
 
 
-def decimal_display(field: str, label: str) -> Any:
+Column = Callable[[Any, models.Model], str]  # an admin column: (the ModelAdmin, the row) -> text
+
+
+def decimal_display(field: str, label: str) -> Column:
     """An admin column/field showing a Decimal as the API does (`100`, not `100.0000000000`)."""
 
     @admin.display(description=label, ordering=field)
-    def show(self: Any, obj: Any) -> str:
-        value = getattr(obj, field)
+    def show(self: Any, obj: models.Model) -> str:
+        value: Decimal | None = getattr(obj, field)
         return "-" if value is None else f"{value.normalize():f}"
 
     return show
 
 
-def time_display(field: str, label: str) -> Any:
+def time_display(field: str, label: str) -> Column:
     """A UTC timestamp to the millisecond (the admin's default drops the seconds)."""
 
     @admin.display(description=label, ordering=field)
-    def show(self: Any, obj: Any) -> str:
-        value = getattr(obj, field)
+    def show(self: Any, obj: models.Model) -> str:
+        value: dt.datetime | None = getattr(obj, field)
         return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
     return show
@@ -309,19 +314,19 @@ class EventAdmin(ReadOnlyAdmin):
         return lookup in ("correlation_id", "aggregate_id") or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="aggregate", ordering="aggregate_id")
-    def aggregate(self, obj: Any) -> SafeString | str:
+    def aggregate(self, obj: EventRecord) -> SafeString | str:
         return admin_link(obj.aggregate_id, self.aggregate_url_name)
 
     @admin.display(description="data")
-    def data_json(self, obj: Any) -> SafeString:
+    def data_json(self, obj: EventRecord) -> SafeString:
         return json_block(obj.data)
 
     @admin.display(description="command")
-    def command_json(self, obj: Any) -> SafeString:
+    def command_json(self, obj: EventRecord) -> SafeString:
         return json_block(obj.command)
 
     @admin.display(description="state after the event")
-    def state_json(self, obj: Any) -> SafeString:
+    def state_json(self, obj: EventRecord) -> SafeString:
         return json_block(obj.state)
 
 
@@ -346,7 +351,7 @@ class HistoryAdmin(ReadOnlyAdmin):
         answer: HttpResponse = self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
         return answer
 
-    def events_for(self, obj: Any) -> list[Any]:
+    def events_for(self, obj: models.Model) -> list[EventRecord]:
         return list(self.event_model._default_manager.filter(aggregate_id=obj.pk).order_by("version"))
 
     def change_view(
