@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from blotter.models import SavedView
-from oms.api.permissions import can_read
+from oms.core.access import can_read
 
 VIEWS = ("orders", "executions", "desk", "review", "quote-requests", "quotes")
 MAX_STATE_BYTES = 32_000

@@ -23,7 +23,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from oms.api.permissions import can_command, can_read
+from oms.core.access import can_command, can_read
 from oms.core.models import EventSequence
 
 GROUP = "blotter.events"

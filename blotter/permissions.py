@@ -1,4 +1,4 @@
-"""Who may act from the blotter: the API's roles (Django groups), asked in one place.
+"""Who may act from the blotter: the core's roles (`oms.core.access`), asked in one place.
 
 A viewer sees everything and can act on nothing: the page hides the action buttons when
 `can_act` is false, and the form views refuse such users with 403 whatever the page shows.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oms.api.permissions import can_command, can_read
+from oms.core.access import can_command, can_read
 
 
 def can_act(user: Any) -> bool:

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
-from oms.api.permissions import can_command, can_read
+from oms.core.access import can_command, can_read
 
 
 def _endpoint_exists(path: str) -> bool:

@@ -6,4 +6,5 @@ class ExecutionsConfig(AppConfig):
     verbose_name = "Executions"
 
     def ready(self) -> None:
-        from executions import repository, services  # noqa: F401  (registers aggregate and handlers)
+        # registers the aggregate, its handlers and its purge participation
+        from executions import purging, repository, services  # noqa: F401

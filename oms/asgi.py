@@ -13,32 +13,36 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings")
 django_asgi_app = get_asgi_application()
 
+from celery import Celery  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from blotter.routing import websocket_urlpatterns  # noqa: E402
+from oms.celery import app as celery_app  # noqa: E402
 from oms.core import background  # noqa: E402
 
 
 class InProcessWorkers:
-    """Starts the in-process background runner with the server's event loop (when enabled)."""
+    """Starts the in-process background runner with the server's event loop (when enabled), its
+    beat entries on the project's Celery app (injected here, the composition root)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, celery: Celery) -> None:
         self.app = app
+        self.celery = celery
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        background.ensure_started()
+        background.ensure_started(self.celery)
         await self.app(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                background.ensure_started()
+                background.ensure_started(self.celery)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await background.stop_current()
@@ -53,5 +57,6 @@ application = InProcessWorkers(
             # the channels stubs want their own URLPattern subclass, which path() never returns
             "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),  # type: ignore[arg-type]
         }
-    )
+    ),
+    celery=celery_app,
 )

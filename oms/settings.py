@@ -240,6 +240,7 @@ OMS_STREAM_REDIS_URL = env_str("OMS_STREAM_REDIS_URL", REDIS_URL)
 OMS_STREAM_PREFIX = env_str("OMS_STREAM_PREFIX", "")
 # entries kept per stream (approximate trim; ~1.3 kB each, so ~130 MB per stream); 0 = keep all
 OMS_STREAM_MAXLEN = env_int("OMS_STREAM_MAXLEN", 100_000)
+# the blotter sink sends to the group blotter/consumers.py joins (the core knows no group name)
 _EVENT_SINKS: dict[str, dict[str, Any]] = {
     "streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"},
     "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}},

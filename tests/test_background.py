@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from celery import shared_task
+from celery import Celery, shared_task
 from celery.schedules import crontab, schedule
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import ApplicationCommunicator, HttpCommunicator
 
+from oms.celery import app as celery_app
 from oms.core import background
 from oms.core.dispatch import dispatch
 from oms.orders.models import OrderEvent
@@ -41,7 +42,9 @@ def embedded(settings: Any) -> Iterator[None]:
     one fast beat entry."""
     settings.OMS_INPROCESS_WORKERS = True
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.OMS_EVENT_SINKS = {"blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink"}}
+    settings.OMS_EVENT_SINKS = {
+        "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}}
+    }
     settings.CELERY_BEAT_SCHEDULE = {
         "tick": {"task": "tests.test_background.tick", "schedule": 0.05, "args": ["beat"]},
         "nightly": {"task": "tests.test_background.tick", "schedule": crontab(hour=3)},
@@ -145,7 +148,7 @@ def test_nothing_starts_when_in_process_workers_are_off(settings: Any) -> None:
     settings.OMS_INPROCESS_WORKERS = False
 
     async def go() -> None:
-        assert background.ensure_started() is None
+        assert background.ensure_started(celery_app) is None
         assert background.current() is None
 
     asyncio.run(go())
@@ -158,3 +161,16 @@ def test_interval_schedules_are_understood_and_crontab_is_left_to_celery_beat() 
     assert background.interval_seconds(schedule(run_every=dt.timedelta(seconds=30))) == 30.0
     assert background.interval_seconds(crontab(minute=0)) is None
     assert background.interval_seconds(True) is None
+
+
+def test_beat_entries_run_on_the_celery_app_the_runner_is_given() -> None:
+    # the core imports no Celery app: oms/asgi.py passes the project's, here a probe of our own
+    probe = Celery("probe", set_as_current=False)
+
+    @probe.task(name="probe.echo")
+    def echo(value: str) -> str:
+        return f"probe:{value}"
+
+    assert "probe.echo" not in celery_app.tasks
+    assert background.run_task(probe, "probe.echo", ["x"]) == "probe:x"
+    assert background.BackgroundRunner(probe).celery_app is probe

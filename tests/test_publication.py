@@ -609,7 +609,7 @@ def test_the_blotter_group_receives_each_batch_in_seq_order(settings: Any) -> No
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add("blotter.events", channel)
-        publisher = Publisher([ChannelLayerSink()], poll_interval=0.02)
+        publisher = Publisher([ChannelLayerSink(group="blotter.events")], poll_interval=0.02)
         stop = asyncio.Event()
         running = asyncio.ensure_future(publisher.run(stop))
         while publisher.runners[0].cursor is None:

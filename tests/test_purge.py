@@ -18,10 +18,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from executions.models import Execution, ExecutionEvent
+from oms.core import retention
 from oms.core.dispatch import dispatch
 from oms.core.eventstore import event_to_api
 from oms.core.parsing import iso
 from oms.core.replay import replay
+from oms.core.retention import PurgeParticipant, purge_participants
 from oms.lifecycle.archive import read_archive, sha256_of
 from oms.lifecycle.expiry import parse_time
 from oms.lifecycle.models import PurgeRun
@@ -355,3 +357,33 @@ def test_purge_runs_are_listed_read_only_in_the_admin(
     assert page.status_code == 200 and PurgeRun.objects.get(pk=run_id).archive_sha256.encode() in page.content
     assert client.post(f"/admin/lifecycle/purgerun/{run_id}/delete/", {"post": "yes"}).status_code == 403
     assert PurgeRun.objects.filter(pk=run_id).exists()
+
+
+def test_the_purge_knows_executions_only_through_their_registered_participation() -> None:
+    from executions.purging import EXECUTIONS
+
+    assert EXECUTIONS in purge_participants()
+    assert EXECUTIONS.aggregate == "execution"
+
+
+def test_a_registered_participant_can_keep_an_order_tree(
+    trader: Desk, archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = filled_tree(trader)
+    root_id = tree["root"]["orderId"]
+    seen: list[dict[str, str]] = []
+
+    def members(owner: Any, cut: Any) -> list[tuple[str, str, bool]]:
+        seen.append(dict(owner))
+        return [(root, f"probe-{root}", True) for root in set(owner.values())]
+
+    probe = PurgeParticipant(aggregate="probe", members=members, orphans=lambda cut, limit: [])
+    monkeypatch.setitem(retention._PARTICIPANTS, "probe", probe)
+
+    assert purge(now=last_update(root_id) + 1000 * DAY).runs == []
+    assert Order.objects.filter(root_id=root_id).count() == 2
+    assert Execution.objects.filter(pk=tree["execution"]["executionId"]).exists()
+    assert seen and all(owner[root_id] == root_id for owner in seen)  # asked about the tree's orders
+
+    monkeypatch.delitem(retention._PARTICIPANTS, "probe")
+    assert purge(now=last_update(root_id) + 1000 * DAY).counts["orders"] == 2

@@ -34,8 +34,9 @@ from hypothesis.stateful import (
 
 from executions.models import Execution, ExecutionEvent
 from oms.core.dispatch import CommandResult, dispatch
-from oms.core.errors import ApplicationError, DuplicateClOrdID, NotFound, ValidationFailed, VersionConflict
+from oms.core.errors import ApplicationError, NotFound, ValidationFailed, VersionConflict
 from oms.core.replay import replay
+from oms.orders.errors import DuplicateClOrdID
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
 
 _ids = itertools.count(1)

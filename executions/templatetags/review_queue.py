@@ -8,7 +8,7 @@ from django import template
 
 from executions.enums import ExecStatus
 from executions.models import Execution
-from oms.api.permissions import can_read
+from oms.core.access import can_read
 
 register = template.Library()
 

@@ -1,4 +1,4 @@
-"""Roles are Django groups: `desk` may send commands, `viewer` may only read; superusers do all."""
+"""The API's permission class over the core's roles (`oms.core.access`)."""
 
 from __future__ import annotations
 
@@ -6,27 +6,7 @@ from typing import Any
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-DESK = "desk"
-VIEWER = "viewer"
-
-
-def roles_of(user: Any) -> set[str]:
-    if not user or not user.is_authenticated:
-        return set()
-    cached = getattr(user, "_oms_roles", None)
-    if cached is None:
-        # superusers hold every role: no query for them
-        cached = {DESK, VIEWER} if user.is_superuser else set(user.groups.values_list("name", flat=True))
-        user._oms_roles = cached
-    return cached
-
-
-def can_command(user: Any) -> bool:
-    return DESK in roles_of(user)
-
-
-def can_read(user: Any) -> bool:
-    return bool(roles_of(user) & {DESK, VIEWER})
+from oms.core.access import can_command, can_read
 
 
 class ReadOrDeskCommand(BasePermission):

@@ -29,7 +29,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from oms.api.permissions import can_command, can_read
+from oms.core.access import can_command, can_read
 from oms.core.models import EventRecord, EventSequence, IdempotencyRecord
 
 admin.site.site_header = "OMS administration"

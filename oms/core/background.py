@@ -9,7 +9,9 @@ startup) starts, as asyncio tasks on the server's loop:
   right after each commit in this process, else polling every OMS_PUBLISH_POLL_MS);
 - each entry of `settings.CELERY_BEAT_SCHEDULE` whose schedule is a number of seconds, a
   timedelta or a `celery.schedules.schedule`: the task runs in a worker thread at that interval
-  (crontab entries need `celery beat`).
+  (crontab entries need `celery beat`), on the Celery app the caller passes in (oms/asgi.py gives
+  `oms.celery.app`: the core never imports the project's Celery app, which autodiscovers every
+  domain's tasks).
 
 Enabled by `OMS_INPROCESS_WORKERS` (default: on without REDIS_URL). With Redis, run
 `manage.py publish_events` and `celery -A oms beat` as processes instead.
@@ -24,6 +26,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
@@ -44,10 +47,8 @@ def interval_seconds(schedule: Any) -> float | None:
     return None
 
 
-def run_task(name: str, args: Any = (), kwargs: dict[str, Any] | None = None) -> Any:
-    """Run a registered Celery task here and now (in this thread), as a beat entry would."""
-    from oms.celery import app
-
+def run_task(app: Celery, name: str, args: Any = (), kwargs: dict[str, Any] | None = None) -> Any:
+    """Run a task registered on `app` here and now (in this thread), as a beat entry would."""
     app.loader.import_default_modules()
     try:
         return app.tasks[name].apply(args=tuple(args), kwargs=kwargs or {}, throw=True).get()
@@ -56,7 +57,8 @@ def run_task(name: str, args: Any = (), kwargs: dict[str, Any] | None = None) ->
 
 
 class BackgroundRunner:
-    def __init__(self) -> None:
+    def __init__(self, celery_app: Celery) -> None:
+        self.celery_app = celery_app
         self.stop_event = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
         self.publisher: Publisher | None = None
@@ -91,7 +93,12 @@ class BackgroundRunner:
                 pass
             try:
                 await loop.run_in_executor(
-                    self._pool, run_task, entry["task"], entry.get("args", ()), entry.get("kwargs")
+                    self._pool,
+                    run_task,
+                    self.celery_app,
+                    entry["task"],
+                    entry.get("args", ()),
+                    entry.get("kwargs"),
                 )
             except Exception:
                 log.exception("beat entry %s (%s) failed", name, entry["task"])
@@ -109,14 +116,15 @@ class BackgroundRunner:
 _RUNNERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BackgroundRunner] = weakref.WeakKeyDictionary()
 
 
-def ensure_started() -> BackgroundRunner | None:
-    """Start the runner on the running loop once (no-op when OMS_INPROCESS_WORKERS is off)."""
+def ensure_started(celery_app: Celery) -> BackgroundRunner | None:
+    """Start the runner on the running loop once (no-op when OMS_INPROCESS_WORKERS is off); beat
+    entries run on `celery_app`."""
     if not settings.OMS_INPROCESS_WORKERS:
         return None
     loop = asyncio.get_running_loop()
     runner = _RUNNERS.get(loop)
     if runner is None:
-        runner = _RUNNERS[loop] = BackgroundRunner()
+        runner = _RUNNERS[loop] = BackgroundRunner(celery_app)
         runner.start()
     return runner
 

@@ -50,21 +50,6 @@ class VersionConflict(ApplicationError):
     http_status = 409
 
 
-class ReplacePending(ApplicationError):
-    code = "replace_pending"
-    http_status = 409
-
-
-class DuplicateClOrdID(ApplicationError):
-    code = "duplicate_cl_ord_id"
-    http_status = 409
-
-
-class ExceedsParentQuantity(ApplicationError):
-    code = "exceeds_parent_quantity"
-    http_status = 409
-
-
 class RuleRefused(ApplicationError):
     code = "rule_refused"
     http_status = 422

@@ -9,8 +9,9 @@ confirmed (at least once). Sinks are configured in `settings.OMS_EVENT_SINKS`:
   refuses an id at or below a stream's top, so a re-sent event is refused and skipped: restarts
   and overlapping publishers never duplicate an entry, and each stream stays a gap-free prefix of
   its topic. Its cursor is a `PublisherCursor` row.
-- `ChannelLayerSink` (live, best effort): the blotter's group `blotter.events`, one message per
-  batch. Its cursor lives in memory and starts at the current end of the feed.
+- `ChannelLayerSink` (live, best effort): the channel layer group its settings entry names (the
+  blotter's, in `OMS_EVENT_SINKS`), one message per batch. Its cursor lives in memory and starts
+  at the current end of the feed.
 
 Why a reader that only moves forward never skips an event: `seq` numbers come from one counter
 row, updated as the last write of every appending transaction and locked until commit, so
@@ -277,7 +278,7 @@ class RedisStreamSink(Sink):
 
 
 class ChannelLayerSink(Sink):
-    """The blotter's live feed: `{"type": "oms.events", "events": [...]}` to one group per batch.
+    """A live feed: `{"type": "oms.events", "events": [...]}` to the group named in settings.
 
     Best effort by nature (channels_redis drops messages for slow consumers; websocket clients
     resync from /api/queries/events by seq), so it is live only and keeps no durable cursor.
@@ -285,9 +286,7 @@ class ChannelLayerSink(Sink):
 
     durable = False
 
-    def __init__(
-        self, *, alias: str = "default", group: str = "blotter.events", batch_size: int = 200
-    ) -> None:
+    def __init__(self, *, group: str, alias: str = "default", batch_size: int = 200) -> None:
         self.alias = alias
         self.group = group
         self.batch_size = batch_size

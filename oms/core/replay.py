@@ -12,8 +12,8 @@ ones, deletes rows without events) and rebuilds the derived indexes (`DerivedInd
 ClOrdID index of orders), refusing to run over a damaged event log (a gap, an event `apply`
 cannot take).
 
-Domain apps contribute derived indexes from a `replay` module (`<app>/replay.py`), discovered
-like admin modules, so the core stays ignorant of orders.
+Domain apps contribute derived indexes from a `replay` module (`<app>/replay.py`) that their
+AppConfig.ready imports (it registers them), so the core stays ignorant of orders.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
-from django.utils.module_loading import autodiscover_modules
 
 from oms.core.eventstore import AggregateType, Envelope, aggregate_types
 from oms.core.models import EventSequence
@@ -59,14 +58,7 @@ def register_index(index: DerivedIndex) -> DerivedIndex:
     return index
 
 
-_discovered = False
-
-
 def derived_indexes() -> list[DerivedIndex]:
-    global _discovered
-    if not _discovered:
-        autodiscover_modules("replay")
-        _discovered = True
     return list(_INDEXES.values())
 
 

@@ -33,11 +33,10 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q
 
-from executions.enums import ExecStatus
-from executions.models import Execution
 from oms.core.eventstore import AggregateType, aggregate_type, event_to_api
 from oms.core.parsing import iso
 from oms.core.replay import derived_indexes
+from oms.core.retention import purge_participants
 from oms.lifecycle import audit
 from oms.lifecycle.archive import write_archive
 from oms.lifecycle.models import PurgeRun, PurgeStatus
@@ -48,7 +47,6 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:lifecycle"
 TERMINAL_ORDER = [OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED]
-TERMINAL_EXECUTION = [ExecStatus.REJECTED, ExecStatus.BUSTED]
 # one purge at a time (PostgreSQL advisory lock; SQLite's write lock already serializes)
 _PURGE_LOCK_KEY = 7_340_031  # any fixed bigint, the same for every purge
 _CHUNK = 500
@@ -127,10 +125,11 @@ def _tree_candidates(cut: dict[str, dt.datetime], after: str, limit: int | None)
     return list(qs[:limit] if limit is not None else qs)
 
 
-def _lock_trees(roots: list[str], cut: dict[str, dt.datetime], *, lock: bool) -> tuple[list[str], list[str]]:
+def _lock_trees(roots: list[str], cut: dict[str, dt.datetime], *, lock: bool) -> Group:
     """Lock the trees' orders (root first, as commands do) and keep the trees still purgeable.
 
-    Returns (order ids, execution ids) of the trees that qualify under the lock.
+    Returns the orders of the trees that qualify under the lock, with the objects the registered
+    purge participants attach to them (executions); a participant's object can keep its tree.
     """
     qs = Order.objects.filter(root_id__in=roots).order_by("root_id", "kind")
     if lock and connection.vendor == "postgresql":
@@ -143,33 +142,19 @@ def _lock_trees(roots: list[str], cut: dict[str, dt.datetime], *, lock: bool) ->
         members.setdefault(root_id, []).append(order_id)
         if status not in TERMINAL_ORDER or updated_at >= cut["orders"]:
             bad.add(root_id)
-    order_ids = [oid for root, oids in members.items() if root not in bad for oid in oids]
+    # every locked order, kept trees too: an object of a kept tree's order stays with that tree
     owner = {oid: root for root, oids in members.items() for oid in oids}
-    executions: dict[str, list[str]] = {}
-    for chunk in _chunks(order_ids):
-        rows = Execution.objects.filter(Q(order_id__in=chunk) | Q(client_order_id__in=chunk))
-        for execution_id, order_id, client_id, status, updated_at in rows.values_list(
-            "execution_id", "order_id", "client_order_id", "status", "updated_at"
-        ):
-            root = owner.get(order_id) or owner.get(client_id or "")
-            if root is None:
-                continue
-            executions.setdefault(root, []).append(execution_id)
-            if status == ExecStatus.PENDING_REVIEW or updated_at >= cut["executions"]:
-                bad.add(root)  # the desk may still allocate it to this tree, or it just changed
-    order_ids = [oid for root, oids in members.items() if root not in bad for oid in oids]
-    execution_ids = sorted({e for root, eids in executions.items() if root not in bad for e in eids})
-    return order_ids, execution_ids
-
-
-def _orphan_executions(cut: dict[str, dt.datetime], limit: int | None) -> list[str]:
-    qs = (
-        Execution.objects.filter(status__in=TERMINAL_EXECUTION, updated_at__lt=cut["executions"])
-        .filter(~Exists(Order.objects.filter(order_id=OuterRef("order_id"))))
-        .order_by("execution_id")
-        .values_list("execution_id", flat=True)
-    )
-    return list(qs[:limit] if limit is not None else qs)
+    attached: dict[str, dict[str, list[str]]] = {}  # aggregate -> root -> ids
+    for participant in purge_participants():
+        for root, object_id, keeps_tree in participant.members(owner, cut):
+            attached.setdefault(participant.aggregate, {}).setdefault(root, []).append(object_id)
+            if keeps_tree:
+                bad.add(root)  # e.g. an execution the desk may still allocate to this tree
+    group = Group()
+    group.add("order", [oid for root, oids in members.items() if root not in bad for oid in oids])
+    for name, by_root in attached.items():
+        group.add(name, sorted({i for root, ids in by_root.items() if root not in bad for i in ids}))
+    return group
 
 
 def _quote_groups(cut: dict[str, dt.datetime], limit: int | None) -> Group:
@@ -261,12 +246,10 @@ def purge(
 def _select(
     roots: list[str], cut: dict[str, dt.datetime], limit: int | None, *, lock: bool, trees_only: bool
 ) -> Group:
-    group = Group()
-    order_ids, execution_ids = _lock_trees(roots, cut, lock=lock) if roots else ([], [])
-    group.add("order", order_ids)
-    group.add("execution", execution_ids)
+    group = _lock_trees(roots, cut, lock=lock) if roots else Group()
     if not trees_only:
-        group.add("execution", _orphan_executions(cut, limit))
+        for participant in purge_participants():
+            group.add(participant.aggregate, participant.orphans(cut, limit))
         if _quotes_installed():
             for name, ids in _quote_groups(cut, limit).ids.items():
                 group.add(name, ids)

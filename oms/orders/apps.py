@@ -7,4 +7,5 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        from oms.orders import reactions, repository, services  # noqa: F401  (registers aggregate, handlers, reactions)
+        # registers the aggregate, its handlers, its reactions and its derived index (ClOrdID)
+        from oms.orders import reactions, replay, repository, services  # noqa: F401

@@ -14,20 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from oms.core.dispatch import Handler, Outcome, command_handler
-from oms.core.errors import (
-    DuplicateClOrdID,
-    ExceedsParentQuantity,
-    InvalidTransition,
-    ReplacePending,
-    RuleRefused,
-    ValidationFailed,
-    VersionConflict,
-)
+from oms.core.errors import InvalidTransition, RuleRefused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.fsm import StateMachine
 from oms.core.parsing import dec_str, iso
 from oms.orders.commands import CreateOrder, OrderRef, check_terms, parse_create, parse_ref, parse_replace
 from oms.orders.enums import Kind, OrdStatus, OrdType, Phase, Side
+from oms.orders.errors import DuplicateClOrdID, ExceedsParentQuantity, ReplacePending
 from oms.orders.models import ClOrdIdKey, Order
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState

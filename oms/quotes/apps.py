@@ -7,4 +7,5 @@ class QuotesConfig(AppConfig):
     verbose_name = "Quotes (RFQ)"
 
     def ready(self) -> None:
-        from oms.quotes import repository, services  # noqa: F401  (registers aggregates and handlers)
+        # registers the aggregates, their handlers and their derived indexes
+        from oms.quotes import replay, repository, services  # noqa: F401

@@ -21,10 +21,11 @@ from django.db import connection
 
 from oms.core import sql
 from oms.core.dispatch import Handler, Outcome, command_handler
-from oms.core.errors import DuplicateClOrdID, InvalidTransition, NotFound, ValidationFailed, VersionConflict
+from oms.core.errors import InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.parsing import dec_str, iso
 from oms.orders.enums import Side
+from oms.orders.errors import DuplicateClOrdID
 from oms.orders.services import order_create
 from oms.orders.tree import new_id
 from oms.quotes import state as qs

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from oms.api.permissions import DESK, VIEWER
+from oms.core.access import DESK, VIEWER
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
 

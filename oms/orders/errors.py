@@ -1,0 +1,24 @@
+"""The orders app's own refusals: ApplicationErrors with the contract's stable codes.
+
+The core keeps the generic family (ValidationFailed, NotFound, InvalidTransition, VersionConflict,
+RuleRefused, ...); these name rules of orders only, so they live with the orders.
+"""
+
+from __future__ import annotations
+
+from oms.core.errors import ApplicationError
+
+
+class ReplacePending(ApplicationError):
+    code = "replace_pending"
+    http_status = 409
+
+
+class DuplicateClOrdID(ApplicationError):
+    code = "duplicate_cl_ord_id"
+    http_status = 409
+
+
+class ExceedsParentQuantity(ApplicationError):
+    code = "exceeds_parent_quantity"
+    http_status = 409
