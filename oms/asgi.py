@@ -5,6 +5,8 @@ interval beat entries): see oms/core/background.py. It starts on the first HTTP 
 scope (daphne sends no lifespan events), or at lifespan startup under servers that do.
 """
 
+from __future__ import annotations
+
 import os
 from typing import Any
 
