@@ -31,7 +31,7 @@ from rules.routing import route
 TOPIC = "orders"
 
 
-def fsm_for(order: OrderState) -> StateMachine:
+def fsm_for(order: OrderState) -> StateMachine[OrdStatus, Trigger]:
     return CLIENT_ORDER if order.kind is Kind.CLIENT else VENUE_ORDER
 
 
