@@ -1,4 +1,4 @@
-"""/blotter/forms/<action>/: the desk's forms (blotter/forms.py lists the actions)."""
+"""/blotter/forms/<action>/: the desk's forms (blotter/forms/ lists the actions)."""
 
 from __future__ import annotations
 

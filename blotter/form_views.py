@@ -20,18 +20,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from blotter.forms import ACTIONS as ORDER_ACTIONS
-from blotter.forms import TOKEN_RE, CommandForm
+from blotter.forms import ACTIONS, TOKEN_RE, CommandForm
 from blotter.permissions import can_act
-from blotter.rfq_forms import RFQ_ACTIONS
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
 from oms.core.models import IdempotencyRecord
 
 TEMPLATE = "blotter/forms/form.html"
-
-# every desk form by its action (the URL's <action>): orders and executions, then RFQ
-ACTIONS: dict[str, type[CommandForm]] = {**ORDER_ACTIONS, **RFQ_ACTIONS}
 
 
 class _Refused(Exception):

@@ -5,7 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
+from executions.enums import ExecStatus
 from oms.core.access import can_command, can_read
+from oms.orders.enums import OrdStatus
 
 
 def _endpoint_exists(path: str) -> bool:
@@ -35,6 +37,11 @@ def home(request: HttpRequest) -> HttpResponse:
             if _endpoint_exists("/api/queries/quote-requests")
             else None,
             "quotes": "/api/queries/quotes" if _endpoint_exists("/api/queries/quotes") else None,
+        },
+        # the status filters' choices, from the domains' enums (the page keeps no list of its own)
+        "statuses": {
+            "orders": [s.value for s in OrdStatus],
+            "executions": [s.value for s in ExecStatus],
         },
     }
     return render(request, "blotter/home.html", {"config": config, "can_act": config["canAct"]})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from executions.actions import execution_allowed_actions
 from executions.enums import ExecStatus
 from oms.core.eventstore import Envelope
 from oms.core.parsing import dec_str, from_iso, iso
@@ -118,6 +119,7 @@ def to_api(s: ExecutionState) -> dict[str, Any]:
         "transactTime": iso(s.transact_time),
         "createdAt": iso(s.created_at),
         "updatedAt": iso(s.updated_at),
+        "allowedActions": execution_allowed_actions(s),
     }
 
 

@@ -234,7 +234,7 @@ OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
 # asks the desk to tick "confirm" first (enforced by the server, not only the page)
 OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
 
-# --- event publication (oms/core/publishing.py, docs/design/publication.md) -----------------------
+# --- event publication (oms/core/publishing/, docs/design/publication.md) -------------------------
 # Redis Streams `<prefix>order-events`, `<prefix>execution-events`, ... (a prefix per test worker)
 OMS_STREAM_REDIS_URL = env_str("OMS_STREAM_REDIS_URL", REDIS_URL)
 OMS_STREAM_PREFIX = env_str("OMS_STREAM_PREFIX", "")

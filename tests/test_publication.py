@@ -322,9 +322,11 @@ class _ListSink(Sink):
 
 def _feed_with_a_hole(monkeypatch: pytest.MonkeyPatch, recorded: str) -> None:
     feed = [{"seq": s, "recordedAt": recorded} for s in (1, 2, 4, 5)]
-    monkeypatch.setattr(publishing, "last_seq", lambda: 0)
+    monkeypatch.setattr(publishing.feed, "last_seq", lambda: 0)
     monkeypatch.setattr(
-        publishing, "read_events", lambda after, n, as_json=False: [e for e in feed if e["seq"] > after][:n]
+        publishing.feed,
+        "read_events",
+        lambda after, n, as_json=False: [e for e in feed if e["seq"] > after][:n],
     )
 
 

@@ -11,7 +11,20 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers as s
 
+from executions.actions import EXECUTION_ACTIONS
+from oms.orders.actions import ORDER_ACTIONS
+from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
+
 AnyField = s.Field[Any, Any, Any, Any]
+
+
+def _allowed(actions: tuple[str, ...]) -> s.ListField:
+    # plain strings, the values named in the help: four enums of one field name collide in naming
+    return s.ListField(
+        child=s.CharField(),
+        help_text="the desk actions the state machine allows in the current state, among: "
+        + ", ".join(actions),
+    )
 
 
 def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
@@ -177,6 +190,7 @@ ORDER_STATE = _serializer(
         "updatedAt": s.DateTimeField(),
         "text": _str(),
         "attributes": s.DictField(),
+        "allowedActions": _allowed(ORDER_ACTIONS),
     },
 )
 
@@ -199,6 +213,7 @@ EXECUTION_STATE = _serializer(
         "transactTime": s.DateTimeField(),
         "createdAt": s.DateTimeField(),
         "updatedAt": s.DateTimeField(),
+        "allowedActions": _allowed(EXECUTION_ACTIONS),
     },
 )
 
@@ -213,6 +228,7 @@ QUOTE_REQUEST_STATE = _serializer(
         "account": _str(),
         "validUntilTime": s.DateTimeField(),
         "status": s.ChoiceField(["Open", "Quoted", "Accepted", "Canceled", "Rejected", "Expired"]),
+        "allowedActions": _allowed(REQUEST_ACTIONS),
         "quoteIds": s.ListField(child=s.CharField()),
         "acceptedQuoteId": _str(),
         "orderId": _str(),
@@ -239,6 +255,7 @@ QUOTE_STATE = _serializer(
         "offerSize": _dec(),
         "validUntilTime": s.DateTimeField(),
         "status": s.ChoiceField(["Active", "Accepted", "Rejected", "Canceled", "Expired"]),
+        "allowedActions": _allowed(QUOTE_ACTIONS),
         "orderId": _str(),
         "orderClOrdID": _str(),
         "acceptedPx": _dec(),

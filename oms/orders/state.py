@@ -15,6 +15,7 @@ from typing import Any
 
 from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
+from oms.orders.actions import order_allowed_actions
 from oms.orders.enums import Handling, Kind, OrdStatus, Phase
 
 ZERO = Decimal(0)
@@ -321,6 +322,7 @@ def to_api(s: OrderState) -> dict[str, Any]:
         "updatedAt": iso(s.updated_at),
         "text": s.text,
         "attributes": s.attributes,
+        "allowedActions": order_allowed_actions(s),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
+from oms.quotes.actions import quote_allowed_actions, request_allowed_actions
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 
 # --- quote requests (FIX QuoteRequest, R) ---------------------------------------------------------
@@ -111,6 +112,7 @@ def request_to_api(s: QuoteRequestState) -> dict[str, Any]:
         "version": s.version,
         "createdAt": iso(s.created_at),
         "updatedAt": iso(s.updated_at),
+        "allowedActions": request_allowed_actions(s),
     }
 
 
@@ -231,6 +233,7 @@ def quote_to_api(s: QuoteState) -> dict[str, Any]:
         "version": s.version,
         "createdAt": iso(s.created_at),
         "updatedAt": iso(s.updated_at),
+        "allowedActions": quote_allowed_actions(s),
     }
 
 

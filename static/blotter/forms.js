@@ -1,21 +1,22 @@
 // The desk's actions for the blotter page (docs/design/blotter-dialog-contract.md).
 //
 // The page reads ACTIONS to build its toolbar, row menu and single-key shortcuts, and opens each
-// action's server-rendered form in its <dialog>. `applies` only greys out buttons: the server
+// action's server-rendered form in its <dialog>. `applies` asks the row's `allowedActions` (the
+// state machine's answer, carried by every document) and only greys out buttons: the server
 // validates every form and refuses what does not apply (409), whatever the page shows.
 
 const FORMS = "/blotter/forms/";
 const MANUAL = "MANUAL";
-const WORKING = ["PendingNew", "New", "PartiallyFilled", "PendingCancel", "PendingReplace"];
-const OPEN_FOR_CHANGE = ["PendingNew", "New", "PartiallyFilled", "PendingReplace"];
 
-const num = (v) => (v === null || v === undefined || v === "" ? 0 : Number(v));
+// Does the document's state allow `action`? Its `allowedActions` come from the domain's
+// transition tables (oms/orders/actions.py, executions/actions.py, oms/quotes/actions.py).
+export const allows = (doc, action) => !!doc && Array.isArray(doc.allowedActions) && doc.allowedActions.includes(action);
+// hand-entered reports are for market orders and slices at the MANUAL venue (a venue check, not a state)
 const isVenueOrder = (o) => o.kind !== "Client" && o.venue === MANUAL;
 const orderUrl = (action) => (o) => `${FORMS}${action}/?orderId=${encodeURIComponent(o.orderId)}`;
 const execUrl = (action) => (e) => `${FORMS}${action}/?executionId=${encodeURIComponent(e.executionId)}`;
 const requestUrl = (action) => (r) => `${FORMS}${action}/?quoteRequestId=${encodeURIComponent(r.quoteRequestId)}`;
 const quoteUrl = (action) => (q) => `${FORMS}${action}/?quoteId=${encodeURIComponent(q.quoteId)}`;
-const OPEN_REQUEST = ["Open", "Quoted"];
 // at or past validUntilTime counts as expired before the lifecycle job ran (the server refuses it)
 const unexpired = (d) => !d.validUntilTime || Date.parse(d.validUntilTime) > Date.now();
 
@@ -23,67 +24,67 @@ export const ACTIONS = [
   { id: "new", label: "New order", key: "n", scope: "none", url: () => `${FORMS}new/`, title: "New client order" },
   {
     id: "place", label: "Place", key: "p", scope: "order",
-    applies: (o) => o.kind !== "Slice" && WORKING.includes(o.status) && num(o.orderQty) - num(o.placedQty) > 0,
+    applies: (o) => allows(o, "place"),
     url: orderUrl("place"), title: "Place order",
   },
   {
     id: "cancel", label: "Cancel", key: "c", scope: "order",
-    applies: (o) => OPEN_FOR_CHANGE.includes(o.status) && !o.pendingCancel,
+    applies: (o) => allows(o, "cancel"),
     url: orderUrl("cancel"), title: "Cancel order",
   },
   {
     id: "replace", label: "Replace", key: "r", scope: "order",
-    applies: (o) => ["PendingNew", "New", "PartiallyFilled"].includes(o.status) && !o.pending,
+    applies: (o) => allows(o, "replace"),
     url: orderUrl("replace"), title: "Replace order",
   },
   {
     id: "fill", label: "Fill", key: "f", scope: "order",
-    applies: (o) => isVenueOrder(o) && WORKING.includes(o.status),
+    applies: (o) => isVenueOrder(o) && allows(o, "fill"),
     url: orderUrl("fill"), title: "Enter fill (MANUAL venue)",
   },
   {
     id: "accept", label: "Venue accepted", key: "a", scope: "order",
-    applies: (o) => isVenueOrder(o) && o.phase === "PendingNew",
+    applies: (o) => isVenueOrder(o) && allows(o, "accept"),
     url: orderUrl("accept"),
   },
   {
     id: "reject", label: "Venue rejected", scope: "order",
-    applies: (o) => isVenueOrder(o) && o.phase === "PendingNew",
+    applies: (o) => isVenueOrder(o) && allows(o, "reject"),
     url: orderUrl("reject"),
   },
   {
     id: "confirm-cancel", label: "Venue canceled", scope: "order",
-    applies: (o) => isVenueOrder(o) && WORKING.includes(o.status),
+    applies: (o) => isVenueOrder(o) && allows(o, "confirmCancel"),
     url: orderUrl("confirm-cancel"),
   },
   {
     id: "reject-cancel", label: "Cancel refused", scope: "order",
-    applies: (o) => isVenueOrder(o) && !!o.pendingCancel,
+    applies: (o) => isVenueOrder(o) && allows(o, "rejectCancel"),
     url: orderUrl("reject-cancel"),
   },
   {
     id: "confirm-replace", label: "Venue replaced", scope: "order",
-    applies: (o) => isVenueOrder(o) && !!o.pending,
+    applies: (o) => isVenueOrder(o) && allows(o, "confirmReplace"),
     url: orderUrl("confirm-replace"),
   },
   {
     id: "reject-replace", label: "Replace refused", scope: "order",
-    applies: (o) => isVenueOrder(o) && !!o.pending,
+    applies: (o) => isVenueOrder(o) && allows(o, "rejectReplace"),
     url: orderUrl("reject-replace"),
   },
   {
     id: "exec-correct", label: "Correct", key: "k", scope: "execution",
-    applies: (e) => ["Allocated", "Applied", "PendingReview"].includes(e.status),
+    applies: (e) => allows(e, "correct"),
     url: execUrl("exec-correct"), title: "Correct execution",
   },
   {
     id: "exec-allocate", label: "Allocate", key: "l", scope: "execution",
-    applies: (e) => e.status === "PendingReview",
+    applies: (e) => allows(e, "allocate"),
     url: execUrl("exec-allocate"), title: "Allocate execution",
   },
   {
     id: "exec-reject", label: "Reject execution", scope: "execution",
-    applies: (e) => e.status === "PendingReview",
+    applies: (e) => allows(e, "reject"),
     url: execUrl("exec-reject"), title: "Reject execution",
   },
   // RFQ (docs/design/rfq.md): scope "quoteRequest" / "quote" rows of the quote-requests / quotes views;
@@ -94,32 +95,32 @@ export const ACTIONS = [
   },
   {
     id: "rfq-quote", label: "Quote", key: "q", scope: "quoteRequest",
-    applies: (r) => OPEN_REQUEST.includes(r.status) && unexpired(r),
+    applies: (r) => allows(r, "quote") && unexpired(r),
     url: requestUrl("rfq-quote"), title: "Quote the request",
   },
   {
     id: "rfq-cancel", label: "Cancel RFQ", scope: "quoteRequest",
-    applies: (r) => OPEN_REQUEST.includes(r.status),
+    applies: (r) => allows(r, "cancel"),
     url: requestUrl("rfq-cancel"), title: "Cancel RFQ",
   },
   {
     id: "rfq-reject", label: "Reject RFQ", scope: "quoteRequest",
-    applies: (r) => OPEN_REQUEST.includes(r.status),
+    applies: (r) => allows(r, "reject"),
     url: requestUrl("rfq-reject"), title: "Reject RFQ",
   },
   {
     id: "quote-accept", label: "Accept", key: "t", scope: "quote",
-    applies: (q) => q.status === "Active" && unexpired(q),
+    applies: (q) => allows(q, "accept") && unexpired(q),
     url: quoteUrl("quote-accept"), title: "Accept (take) quote",
   },
   {
     id: "quote-reject", label: "Reject quote", scope: "quote",
-    applies: (q) => q.status === "Active",
+    applies: (q) => allows(q, "reject"),
     url: quoteUrl("quote-reject"), title: "Reject quote",
   },
   {
     id: "quote-cancel", label: "Cancel quote", scope: "quote",
-    applies: (q) => q.status === "Active",
+    applies: (q) => allows(q, "cancel"),
     url: quoteUrl("quote-cancel"), title: "Cancel quote",
   },
 ];

@@ -1,8 +1,15 @@
 // The blotter's views: which documents each shows and with which columns.
+//
+// No status lists here: the status filters' choices come from the server (the domains' enums,
+// CONFIG.statuses) and the queues are defined by what the state machine allows next (each
+// document's allowedActions): the desk queue holds client orders it can still place, the review
+// queue the executions it can allocate.
 
-const TERMINAL = new Set(["Filled", "Canceled", "Rejected", "Expired", "DoneForDay"]);
-export const ORDER_STATUSES = ["PendingNew", "New", "PartiallyFilled", "Filled", "DoneForDay", "Canceled", "PendingCancel", "PendingReplace", "Rejected", "Expired"];
-export const EXEC_STATUSES = ["Allocated", "Applied", "PendingReview", "Rejected", "Busted"];
+const CONFIG = JSON.parse(document.getElementById("blotter-config").textContent);
+const STATUSES = CONFIG.statuses || {};
+export const ORDER_STATUSES = STATUSES.orders || [];
+export const EXEC_STATUSES = STATUSES.executions || [];
+const allows = (doc, action) => Array.isArray(doc.allowedActions) && doc.allowedActions.includes(action);
 const SIDES = ["Buy", "Sell", "SellShort"];
 const num = (v) => (v === null || v === undefined || v === "" ? 0 : Number(v));
 
@@ -134,7 +141,7 @@ export const VIEWS = {
     title: "Desk queue",
     kind: "orders",
     // client orders the desk handles, with quantity still to place
-    include: (o) => o.kind === "Client" && o.handling === "Desk" && !TERMINAL.has(o.status) && num(o.orderQty) - num(o.placedQty) > 0,
+    include: (o) => o.kind === "Client" && o.handling === "Desk" && allows(o, "place"),
     columns: () => [
       time("createdAt", "Time", { width: 110 }),
       text("clOrdID", "ClOrdID", { width: 170 }),
@@ -157,7 +164,7 @@ export const VIEWS = {
   review: {
     title: "Review queue",
     kind: "executions",
-    include: (e) => e.status === "PendingReview",
+    include: (e) => allows(e, "allocate"), // held for review: the desk allocates or rejects it
     columns: () => [
       ...execColumns().filter((c) => c.field !== "status"),
       text("reviewDetails", "Details", { formatter: (c) => JSON.stringify(c.getValue() ?? ""), width: 260 }),

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from executions.enums import ExecStatus
 from oms.core.access import DESK, VIEWER
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
@@ -175,7 +176,7 @@ class DemoBook:
             },
         )["execution"]
         self.counts["executions"] += 1
-        if execution["status"] == "PendingReview":
+        if execution["status"] == ExecStatus.PENDING_REVIEW:
             self.counts["held"] += 1
         return execution
 
@@ -200,7 +201,7 @@ class DemoBook:
         # an execution through the limit: held PendingReview for the desk
         o7 = self.client(7, "Buy", "4000", "AAPL", "DELTA", price="189.00", venue="MANUAL")
         held = self.fill(self.child(o7, 7, "4000"), "1000", "189.40")
-        if held["status"] != "PendingReview":
+        if held["status"] != ExecStatus.PENDING_REVIEW:
             raise CommandError(f"expected DEMO-07's fill to be held for review, got {held['status']}")
 
         # cancelled, and replaced (the OMS is the client's counterparty: both take effect at once)

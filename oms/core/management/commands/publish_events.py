@@ -5,7 +5,7 @@
     python manage.py publish_events --sink streams   # only some sinks (settings.OMS_EVENT_SINKS)
 
 Restart it at will: durable sinks resume from their cursor, and any number of publishers may
-overlap (see oms/core/publishing.py). SIGTERM finishes the batch in flight and exits 0.
+overlap (see oms/core/publishing/). SIGTERM finishes the batch in flight and exits 0.
 """
 
 from __future__ import annotations

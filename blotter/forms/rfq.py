@@ -1,8 +1,8 @@
 """The blotter's RFQ forms: quote requests and quotes (oms/quotes, docs/design/rfq.md).
 
-Built exactly like blotter/forms.py (one form, one command through `dispatch`, the one-time token
-as Idempotency-Key, identifiers the desk leaves empty derived from that token, handler refusals
-back onto the fields). Targets: a quote request by its `quoteRequestId`, a quote by its `quoteId`
+Declared on the generic form like the order actions (blotter/forms/base.py: one form, one
+command through `dispatch`, the one-time token as Idempotency-Key, identifiers the desk leaves
+empty derived from that token, handler refusals back onto the fields). Targets: a quote request by its `quoteRequestId`, a quote by its `quoteId`
 (the OMS's opaque ids, like `orderId`); the FIX keys `quoteReqID` / `quoteID` are what the desk
 types and reads.
 
@@ -23,25 +23,29 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from blotter.forms import (
+from blotter.forms.base import (
     ID_MAX,
     TEXT_MAX,
     CommandForm,
-    _choice,
-    _compact,
-    _d,
-    _num,
-    _text,
-    _values,
-    _when,
+    allowed_actions,
+    chars,
+    choice,
+    desk_form,
     generated_id,
+    num,
+    register_allowed_actions,
+    to_d,
+    values,
+    when,
 )
-from oms.core.parsing import dec_str, from_iso, iso
+from oms.core.parsing import dec_str, from_iso
 from oms.orders.enums import Handling, Side
-from oms.quotes.enums import OPEN_REQUEST_STATUSES, QuoteRequestStatus, QuoteStatus
+from oms.quotes.actions import quote_allowed_actions, request_allowed_actions
 from oms.quotes.models import Quote, QuoteRequest
+from oms.quotes.state import quote_from_api, request_from_api
 
-OPEN_REQUEST = {s.value for s in OPEN_REQUEST_STATUSES}
+register_allowed_actions("quote_request", lambda doc: request_allowed_actions(request_from_api(doc)))
+register_allowed_actions("quote", lambda doc: quote_allowed_actions(quote_from_api(doc)))
 
 
 def traded_side(side: str | None) -> tuple[str, str, str]:
@@ -72,27 +76,12 @@ class QuoteRequestTargetForm(CommandForm):
     target_model = QuoteRequest
     quoteRequestId = forms.CharField(widget=forms.HiddenInput, max_length=ID_MAX)
 
-    def open_request(self) -> str | None:
-        status = self.target.get("status")
-        if status not in OPEN_REQUEST:
-            return f"The quote request is {status}: only Open or Quoted requests can be quoted, canceled or rejected."
-        return None
-
     def summary(self) -> str:
         t = self.target
         until = f" · valid until {t['validUntilTime']}" if t.get("validUntilTime") else ""
         return (
             f"RFQ {t.get('quoteReqID')} · client {t.get('side')} {t.get('orderQty')} {t.get('symbol')}"
             f" · account {t.get('account')} · {t.get('status')}{until}"
-        )
-
-    def command(self) -> dict[str, Any]:
-        return _compact(
-            {
-                "commandType": self.command_type,
-                "quoteRequestId": self.target_id,
-                "text": self.cleaned_data.get("text"),
-            }
         )
 
     def success_message(self, body: dict[str, Any]) -> str:
@@ -109,12 +98,6 @@ class QuoteTargetForm(CommandForm):
     target_model = Quote
     quoteId = forms.CharField(widget=forms.HiddenInput, max_length=ID_MAX)
 
-    def active(self) -> str | None:
-        status = self.target.get("status")
-        if status != QuoteStatus.ACTIVE.value:
-            return f"The quote is {status}: only Active quotes can be accepted, rejected or canceled."
-        return None
-
     def summary(self) -> str:
         t = self.target
         bid = f"{_plain(t.get('bidSize'))} @ {_plain(t.get('bidPx'))}"
@@ -123,18 +106,6 @@ class QuoteTargetForm(CommandForm):
         return (
             f"Quote {t.get('quoteID')} on RFQ {t.get('quoteReqID')} · client {t.get('side')} {t.get('symbol')}"
             f" · bid {bid} / offer {offer} · {t.get('status')}{until}"
-        )
-
-    def problem(self) -> str | None:
-        return self.active()
-
-    def command(self) -> dict[str, Any]:
-        return _compact(
-            {
-                "commandType": self.command_type,
-                "quoteId": self.target_id,
-                "text": self.cleaned_data.get("text"),
-            }
         )
 
     def success_message(self, body: dict[str, Any]) -> str:
@@ -154,33 +125,19 @@ class NewQuoteRequestForm(CommandForm):
     target_kind = None
     target_field = None
     id_prefix = "RFQ"
+    generated = ("quoteReqID",)
 
     # no default side: the desk picks the client's side on purpose
-    side = _choice("Client side", _values(Side), blank="Choose…")
-    symbol = _text("Symbol", required=True)
-    orderQty = _num("Quantity", required=True)
-    account = _text("Account", required=True)
-    validUntilTime = _when("Valid until", help_text="UTC; empty: good until closed")
-    quoteReqID = _text("QuoteReqID", help_text="Generated when empty")
-    text = _text("Text", max_length=TEXT_MAX)
+    side = choice("Client side", values(Side), blank="Choose…")
+    symbol = chars("Symbol", required=True)
+    orderQty = num("Quantity", required=True)
+    account = chars("Account", required=True)
+    validUntilTime = when("Valid until", help_text="UTC; empty: good until closed")
+    quoteReqID = chars("QuoteReqID", help_text="Generated when empty")
+    text = chars("Text", max_length=TEXT_MAX)
 
     def prefill(self, token: str) -> dict[str, Any]:
         return {"quoteReqID": generated_id(self.id_prefix, token)}
-
-    def command(self) -> dict[str, Any]:
-        c = self.cleaned_data
-        return _compact(
-            {
-                "commandType": self.command_type,
-                "quoteReqID": self.gen(c.get("quoteReqID")),
-                "symbol": c["symbol"],
-                "side": c["side"],
-                "orderQty": dec_str(c["orderQty"]),
-                "account": c["account"],
-                "validUntilTime": iso(c.get("validUntilTime")),
-                "text": c.get("text"),
-            }
-        )
 
     def success_message(self, body: dict[str, Any]) -> str:
         r = body.get("quoteRequest") or {}
@@ -199,7 +156,11 @@ class QuoteForm(QuoteRequestTargetForm):
     submit_label = "Send quote"
     topic = "quotes"
     command_type = "CreateQuoteCommand"
+    allowed_action = "quote"
     id_prefix = "QT"
+    generated = ("quoteID",)
+    from_target = ("quoteReqID",)  # the request's FIX key, not its opaque id
+    sends_target = False
     field_order = (
         "quoteReqID",
         "quoteID",
@@ -213,13 +174,13 @@ class QuoteForm(QuoteRequestTargetForm):
 
     # the request's key, shown and sent as the request has it (the target decides, not the input)
     quoteReqID = forms.CharField(label="QuoteReqID", required=False, disabled=True)
-    quoteID = _text("QuoteID", help_text="Generated when empty")
-    bidPx = _num("Bid price", help_text="Where the client can sell")
-    offerPx = _num("Offer price", help_text="Where the client can buy")
-    bidSize = _num("Bid size")
-    offerSize = _num("Offer size")
-    validUntilTime = _when("Valid until", help_text="UTC; empty: good until closed")
-    text = _text("Text", max_length=TEXT_MAX)
+    quoteID = chars("QuoteID", help_text="Generated when empty")
+    bidPx = num("Bid price", help_text="Where the client can sell")
+    offerPx = num("Offer price", help_text="Where the client can buy")
+    bidSize = num("Bid size")
+    offerSize = num("Offer size")
+    validUntilTime = when("Valid until", help_text="UTC; empty: good until closed")
+    text = chars("Text", max_length=TEXT_MAX)
 
     def __init__(self, data: Any = None, *, target: dict[str, Any] | None = None) -> None:
         super().__init__(data, target=target)
@@ -242,24 +203,8 @@ class QuoteForm(QuoteRequestTargetForm):
             size: self.target.get("orderQty"),
         }
 
-    def problem(self) -> str | None:
-        return self.open_request() or _expired(self.target, "quote request")
-
-    def command(self) -> dict[str, Any]:
-        c = self.cleaned_data
-        return _compact(
-            {
-                "commandType": self.command_type,
-                "quoteID": self.gen(c.get("quoteID")),
-                "quoteReqID": self.target.get("quoteReqID"),
-                "bidPx": dec_str(c.get("bidPx")),
-                "offerPx": dec_str(c.get("offerPx")),
-                "bidSize": dec_str(c.get("bidSize")),
-                "offerSize": dec_str(c.get("offerSize")),
-                "validUntilTime": iso(c.get("validUntilTime")),
-                "text": c.get("text"),
-            }
-        )
+    def refusal(self) -> str | None:
+        return self.not_allowed() or _expired(self.target, "quote request")
 
     def success_message(self, body: dict[str, Any]) -> str:
         q = body.get("quote") or {}
@@ -268,30 +213,24 @@ class QuoteForm(QuoteRequestTargetForm):
         return f"Quote {q.get('quoteID')} on RFQ {q.get('quoteReqID')}: bid {bid} / offer {offer}"
 
 
-class CancelQuoteRequestForm(QuoteRequestTargetForm):
-    action = "rfq-cancel"
-    title = "Cancel RFQ"
-    submit_label = "Cancel RFQ"
-    command_type = "CancelQuoteRequestCommand"
-    danger = True
-
-    text = _text("Text", max_length=TEXT_MAX, help_text="The client withdrew the request")
-
-    def problem(self) -> str | None:
-        return self.open_request()
-
-
-class RejectQuoteRequestForm(QuoteRequestTargetForm):
-    action = "rfq-reject"
-    title = "Reject RFQ"
-    submit_label = "Reject RFQ"
-    command_type = "RejectQuoteRequestCommand"
-    danger = True
-
-    text = _text("Reason", max_length=TEXT_MAX, help_text="Why the desk declines to quote")
-
-    def problem(self) -> str | None:
-        return self.open_request()
+CancelQuoteRequestForm = desk_form(
+    "rfq-cancel",
+    "CancelQuoteRequestCommand",
+    {"text": chars("Text", max_length=TEXT_MAX, help_text="The client withdrew the request")},
+    base=QuoteRequestTargetForm,
+    allowed_action="cancel",
+    title="Cancel RFQ",
+    danger=True,
+)
+RejectQuoteRequestForm = desk_form(
+    "rfq-reject",
+    "RejectQuoteRequestCommand",
+    {"text": chars("Reason", max_length=TEXT_MAX, help_text="Why the desk declines to quote")},
+    base=QuoteRequestTargetForm,
+    allowed_action="reject",
+    title="Reject RFQ",
+    danger=True,
+)
 
 
 # --- on a quote ----------------------------------------------------------------------------------------------
@@ -302,12 +241,13 @@ class AcceptQuoteForm(QuoteTargetForm):
     title = "Accept quote"
     submit_label = "Accept"
     command_type = "AcceptQuoteCommand"
+    allowed_action = "accept"
     confirms_notional = True
 
-    clOrdID = _text("ClOrdID", help_text="The client order's; empty: <quoteId>-A")
-    venue = _text("Venue", help_text="Empty or MANUAL: the desk works it")
-    handling = _choice("Handling", _values(Handling), required=False, blank="As the routing rules decide")
-    text = _text("Text", max_length=TEXT_MAX)
+    clOrdID = chars("ClOrdID", help_text="The client order's; empty: <quoteId>-A")
+    venue = chars("Venue", help_text="Empty or MANUAL: the desk works it")
+    handling = choice("Handling", values(Handling), required=False, blank="As the routing rules decide")
+    text = chars("Text", max_length=TEXT_MAX)
 
     _request: dict[str, Any] | None
 
@@ -329,8 +269,8 @@ class AcceptQuoteForm(QuoteTargetForm):
         computes them: the side the client trades, quantity = min(request, quoted size)."""
         request = self.request_doc
         px_field, size_field, name = traded_side(request.get("side") or self.target.get("side"))
-        price, size = _d(self.target.get(px_field)), _d(self.target.get(size_field))
-        wanted = _d(request.get("orderQty"))
+        price, size = to_d(self.target.get(px_field)), to_d(self.target.get(size_field))
+        wanted = to_d(request.get("orderQty"))
         qty = wanted if size is None else (size if wanted is None else min(wanted, size))
         return price, qty, name
 
@@ -352,13 +292,13 @@ class AcceptQuoteForm(QuoteTargetForm):
             ("Notional", notional, "notional"),
         ]
 
-    def problem(self) -> str | None:
-        if active := self.active():
-            return active
+    def refusal(self) -> str | None:
+        if not_allowed := self.not_allowed():
+            return not_allowed
         request = self.request_doc
         if not request:
             return f"The quote's request {self.target.get('quoteRequestId')} is gone."
-        if request.get("status") != QuoteRequestStatus.QUOTED.value:
+        if "accept" not in (allowed_actions("quote_request", request) or ()):
             return f"The quote request is {request.get('status')}: nothing can be accepted on it."
         if expired := _expired(self.target, "quote") or _expired(request, "quote request"):
             return expired
@@ -371,19 +311,6 @@ class AcceptQuoteForm(QuoteTargetForm):
         price, qty, _ = self.order_terms()
         return None if price is None or qty is None else price * qty
 
-    def command(self) -> dict[str, Any]:
-        c = self.cleaned_data
-        return _compact(
-            {
-                "commandType": self.command_type,
-                "quoteId": self.target_id,
-                "clOrdID": c.get("clOrdID"),
-                "venue": c.get("venue"),
-                "handling": c.get("handling"),
-                "text": c.get("text"),
-            }
-        )
-
     def success_message(self, body: dict[str, Any]) -> str:
         q, o = body.get("quote") or {}, body.get("order") or {}
         return (
@@ -392,24 +319,24 @@ class AcceptQuoteForm(QuoteTargetForm):
         )
 
 
-class RejectQuoteForm(QuoteTargetForm):
-    action = "quote-reject"
-    title = "Reject quote"
-    submit_label = "Reject quote"
-    command_type = "RejectQuoteCommand"
-    danger = True
-
-    text = _text("Reason", max_length=TEXT_MAX, help_text="The client passed on it")
-
-
-class CancelQuoteForm(QuoteTargetForm):
-    action = "quote-cancel"
-    title = "Cancel quote"
-    submit_label = "Cancel quote"
-    command_type = "CancelQuoteCommand"
-    danger = True
-
-    text = _text("Text", max_length=TEXT_MAX, help_text="The desk withdraws its quote")
+RejectQuoteForm = desk_form(
+    "quote-reject",
+    "RejectQuoteCommand",
+    {"text": chars("Reason", max_length=TEXT_MAX, help_text="The client passed on it")},
+    base=QuoteTargetForm,
+    allowed_action="reject",
+    title="Reject quote",
+    danger=True,
+)
+CancelQuoteForm = desk_form(
+    "quote-cancel",
+    "CancelQuoteCommand",
+    {"text": chars("Text", max_length=TEXT_MAX, help_text="The desk withdraws its quote")},
+    base=QuoteTargetForm,
+    allowed_action="cancel",
+    title="Cancel quote",
+    danger=True,
+)
 
 
 RFQ_ACTIONS: dict[str, type[CommandForm]] = {
