@@ -90,6 +90,9 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", "")
+OMS_DATABASE_OWNER: dict[str, str] = {}  # with DATABASE_OWNER_URL: the owner's connection settings
+OMS_DATABASE_APP_ROLE = ""  # ... and the application role granted after every migrate
+OMS_DATABASE_APP_PASSWORD = ""
 if DATABASE_URL:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     if _db["ENGINE"] == "django.db.backends.postgresql":
@@ -114,6 +117,18 @@ if DATABASE_URL:
             del _db["OPTIONS"]["pool"]
             _db["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
     DATABASES = {"default": _db}
+    # the owner of the tables: `manage.py migrate` connects as it (oms/lifecycle/management/
+    # commands/migrate.py) and grants the DATABASE_URL user, the application role, only what the
+    # application needs (oms/lifecycle/roles.py): no UPDATE or DELETE of events, no TRIGGER
+    DATABASE_OWNER_URL = env_str("DATABASE_OWNER_URL", "")
+    if DATABASE_OWNER_URL:
+        _owner = dj_database_url.parse(DATABASE_OWNER_URL)
+        OMS_DATABASE_OWNER = {
+            k: str(_owner.get(k) or "") for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+        }
+        if _owner["USER"] != _db["USER"]:
+            OMS_DATABASE_APP_ROLE = _db["USER"]
+            OMS_DATABASE_APP_PASSWORD = _db.get("PASSWORD") or ""
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

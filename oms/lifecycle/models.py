@@ -2,7 +2,7 @@
 
 The row is written first in the purge transaction (status `running`); on PostgreSQL the event
 tables' audit trigger lets a DELETE through only when the transaction names a running purge run
-(`SET LOCAL oms.purge_run`). It is finished (`done`, counts, archive path and sha256, seq range)
+(`SET LOCAL oms.purge_run`, done by the purge functions of `oms/lifecycle/audit.py`). It is finished (`done`, counts, archive path and sha256, seq range)
 in the same transaction, so a purge that commits is always recorded, and one that fails leaves
 a `failed` row written afterwards.
 """
@@ -32,6 +32,9 @@ class PurgeRun(models.Model):
     seq_min = models.BigIntegerField(null=True, blank=True)  # the purged events' seq range
     seq_max = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # PostgreSQL: the transaction that began the run (txid_current()); the purge functions delete
+    # and finish only in that transaction, so a run left `running` cannot be reused later
+    txid = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "lifecycle_purge_runs"

@@ -13,9 +13,11 @@ What goes, in groups that go whole or not at all:
   QuoteID keys), so `replay --verify` still finds state = f(events) afterwards.
 
 How, per batch and in one transaction: take the purge lock (one purge at a time), lock the order
-trees (root first, as commands do) and re-check them under the lock, insert a `running`
+trees (root first, as commands do) and re-check them under the lock, begin a `running`
 `PurgeRun`, write the archive (JSON lines: one object a line with its state and full event list),
-fsync it and record its sha256, then name the run for the database audit trigger and delete.
+fsync it and record its sha256, then delete: the events through the run (on PostgreSQL the
+`SECURITY DEFINER` purge functions of `oms/lifecycle/audit.py`, the application role's only way to
+delete an event; they count what they delete in the run), the state and index rows directly.
 If anything fails before the commit, nothing is deleted (the archive file, if written, stays as
 an unreferenced copy) and a `failed` PurgeRun is recorded in its own transaction.
 """
@@ -39,7 +41,7 @@ from oms.core.replay import derived_indexes
 from oms.core.retention import purge_participants
 from oms.lifecycle import audit
 from oms.lifecycle.archive import write_archive
-from oms.lifecycle.models import PurgeRun, PurgeStatus
+from oms.lifecycle.models import PurgeRun
 from oms.orders.enums import OrdStatus
 from oms.orders.models import Order
 
@@ -300,43 +302,27 @@ def _purge_batch(
             group = _select(roots, cut, limit, lock=True, trees_only=trees_only)
             if not group.ids:
                 return PurgeRun(actor=actor, as_of=now, started_at=started)
-            run = PurgeRun.objects.create(
-                actor=actor,
-                as_of=now,
-                started_at=started,
-                retention_days=retention,
-                status=PurgeStatus.RUNNING,
+            run_id = audit.purge_begin(actor=actor, as_of=now, started_at=started, retention=retention)
+            path = directory / f"purge-{run_id:08d}-{now:%Y%m%dT%H%M%SZ}.jsonl"
+            archive = write_archive(path, _records(group, run_id))
+            counts = _delete(group, run_id)
+            audit.purge_finish(
+                run_id,
+                counts=counts,
+                archive_path=str(archive.path),
+                sha256=archive.sha256,
+                size=archive.size,
             )
-            path = directory / f"purge-{run.pk:08d}-{now:%Y%m%dT%H%M%SZ}.jsonl"
-            seqs: list[int] = []
-            archive = write_archive(path, _records(group, run.pk, seqs))
-            audit.mark_purge_run(run.pk)
-            counts = _delete(group)
-            run.status = PurgeStatus.DONE
-            run.finished_at = dt.datetime.now(dt.UTC)
-            run.counts = counts
-            run.archive_path = str(archive.path)
-            run.archive_sha256 = archive.sha256
-            run.archive_bytes = archive.size
-            run.seq_min = min(seqs) if seqs else None
-            run.seq_max = max(seqs) if seqs else None
-            run.save()
-            return run
+            return PurgeRun.objects.get(pk=run_id)
     except Exception as exc:
-        failed = PurgeRun.objects.create(
-            actor=actor,
-            as_of=now,
-            started_at=started,
-            finished_at=dt.datetime.now(dt.UTC),
-            retention_days=retention,
-            status=PurgeStatus.FAILED,
-            error=repr(exc)[:2000],
+        failed = audit.purge_failed(
+            actor=actor, as_of=now, started_at=started, retention=retention, error=repr(exc)[:2000]
         )
-        log.exception("purge run failed; nothing was deleted (recorded as purge run %s)", failed.pk)
-        raise PurgeFailed(failed.pk, exc) from exc
+        log.exception("purge run failed; nothing was deleted (recorded as purge run %s)", failed)
+        raise PurgeFailed(failed, exc) from exc
 
 
-def _records(group: Group, run_id: int, seqs: list[int]) -> Iterator[dict[str, Any]]:
+def _records(group: Group, run_id: int) -> Iterator[dict[str, Any]]:
     """One archive line per object: its state row's document and its whole event list."""
     for name, ids in group.ids.items():
         agg = aggregate_type(name)
@@ -347,7 +333,6 @@ def _records(group: Group, run_id: int, seqs: list[int]) -> Iterator[dict[str, A
                 "aggregate_id", "version"
             ):
                 events.setdefault(row.aggregate_id, []).append(event_to_api(row, agg.topic))
-                seqs.append(row.seq)
             for aggregate_id in chunk:
                 yield {
                     "purgeRun": run_id,
@@ -359,14 +344,17 @@ def _records(group: Group, run_id: int, seqs: list[int]) -> Iterator[dict[str, A
                 }
 
 
-def _delete(group: Group) -> dict[str, int]:
+def _delete(group: Group, run_id: int) -> dict[str, int]:
+    """Delete the group: its events through the purge run (`audit.purge_delete_events`, which
+    counts them in the run), its state rows and derived index rows here. Returns the counts of
+    the tables deleted here."""
     counts: dict[str, int] = {}
     indexes = derived_indexes()
     for name, ids in group.ids.items():
         agg = aggregate_type(name)
-        events = rows = 0
+        rows = 0
         for chunk in _chunks(ids):
-            events += agg.event_model._default_manager.filter(aggregate_id__in=chunk).delete()[0]
+            audit.purge_delete_events(run_id, agg.event_model, chunk)
             rows += agg.state_model._default_manager.filter(pk__in=chunk).delete()[0]
             for ix in indexes:
                 if ix.aggregate == name:
@@ -374,8 +362,6 @@ def _delete(group: Group) -> dict[str, int]:
                     deleted = ix.model._default_manager.filter(**{f"{ix.fields[0]}__in": chunk}).delete()[0]
                     counts[ix.model._meta.db_table] = counts.get(ix.model._meta.db_table, 0) + deleted
         counts[_plural(agg)] = counts.get(_plural(agg), 0) + rows
-        table = agg.event_model._meta.db_table
-        counts[table] = counts.get(table, 0) + events
     return counts
 
 
