@@ -23,6 +23,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from oms.core import metrics
 from oms.core.access import can_command, can_read
 from oms.core.models import EventSequence
 
@@ -53,12 +54,14 @@ class BlotterConsumer(AsyncWebsocketConsumer):
         # visible as a gap), never falls between the two
         await self.channel_layer.group_add(GROUP, self.channel_name)
         self.joined = True
+        metrics.websocket_connected()
         await self.accept()
         seq = await database_sync_to_async(max_seq)()
         await self.send_json({"type": "hello", "seq": seq, "user": user.get_username(), "canAct": acts})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "joined", False):
+            metrics.websocket_disconnected()
             await self.channel_layer.group_discard(GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

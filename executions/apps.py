@@ -8,5 +8,5 @@ class ExecutionsConfig(AppConfig):
     verbose_name = "Executions"
 
     def ready(self) -> None:
-        # registers the aggregate, its handlers and its purge participation
-        from executions import purging, repository, services  # noqa: F401
+        # registers the aggregate, its queries, its handlers and its purge participation
+        from executions import purging, repository, selectors, services  # noqa: F401

@@ -1,14 +1,10 @@
-"""Reads of executions."""
+"""Reads of executions: the specification and its registration with the query API."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models import QuerySet
-
 from executions.enums import ExecStatus
-from executions.models import Execution, ExecutionEvent
-from oms.core.errors import NotFound
+from executions.repository import EXECUTION
+from oms.core.readside import register_read
 from oms.core.specification import Field, Specification
 
 
@@ -31,22 +27,7 @@ class ExecutionSpecification(Specification):
         "executionId": "execution_id",
     }
     default_ordering = ("-created_at", "-execution_id")
+    id_column = "execution_id"
 
 
-def execution_query(spec: Specification) -> QuerySet[Execution]:
-    return spec.apply(Execution.objects.all())
-
-
-def execution_get(execution_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] | None = (
-        Execution.objects.filter(pk=execution_id).values_list("doc", flat=True).first()
-    )
-    if doc is None:
-        raise NotFound(f"execution {execution_id} not found")
-    return doc
-
-
-def execution_events(execution_id: str) -> QuerySet[ExecutionEvent]:
-    if not Execution.objects.filter(pk=execution_id).exists():
-        raise NotFound(f"execution {execution_id} not found")
-    return ExecutionEvent.objects.filter(aggregate_id=execution_id).order_by("version")
+EXECUTIONS = register_read(EXECUTION, path="executions", specification=ExecutionSpecification)

@@ -9,9 +9,12 @@ no order. Corrections and busts recompute the quantities along the whole tree.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from executions import commands as c
+from executions import events as ev
 from executions.enums import OVERRIDABLE, ExecStatus
 from executions.fsm import EXECUTION_FSM, ExecTrigger
 from executions.models import Execution
@@ -21,8 +24,9 @@ from executions.validation import Fill, review, venue_parents
 from oms.core import sql
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import NotFound, RuleRefused, VersionConflict
-from oms.core.eventstore import CommandContext, UnitOfWork
-from oms.core.parsing import Fields, dec_str, iso
+from oms.core.events import Event
+from oms.core.eventstore import UnitOfWork
+from oms.orders.fills import order_fill, order_fill_bust, order_fill_correct
 from oms.orders.models import Order
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
@@ -30,7 +34,6 @@ from oms.orders.tree import OrderTree, new_id
 
 TOPIC = "executions"
 _SEEN_SQL = "SELECT doc FROM executions WHERE venue = %s AND exec_id = %s"
-ID_MAX = 64
 
 
 def _body(
@@ -42,20 +45,19 @@ def _body(
     return body
 
 
-@command_handler(TOPIC, "ExecuteOrderCommand")
-def execution_execute(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    f = Fields(ctx.command)
-    order_id = f.string("orderId", required=True, max_length=ID_MAX)
-    exec_id = f.string("execID", required=True, max_length=ID_MAX)
-    # non-positive quantities and prices parse: they are review reasons, not malformed input
-    last_qty = f.decimal("lastQty", required=True)
-    last_px = f.decimal("lastPx", required=True)
-    venue = f.string("venue", max_length=ID_MAX)
-    transact_time = f.datetime("transactTime") or ctx.now
-    text = f.string("text", max_length=1000)
-    f.raise_if_errors("invalid ExecuteOrderCommand")
-    assert order_id and exec_id and last_qty is not None and last_px is not None
-
+@command_handler(TOPIC, c.ExecuteOrderCommand)
+def execution_execute(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    exec_id: str,
+    last_qty: Decimal,
+    last_px: Decimal,
+    venue: str | None = None,
+    transact_time: dt.datetime | None = None,
+    text: str | None = None,
+) -> Outcome:
+    transact_time = transact_time or uow.ctx.now
     tree = OrderTree(uow)
     try:
         order: OrderState | None = tree.lock(order_id)
@@ -70,32 +72,29 @@ def execution_execute(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     fill = Fill(qty=last_qty, px=last_px, venue=venue, order=order, parents=venue_parents(order, tree.orders))
     reasons, details = review(fill)
     execution_id = new_id("E")
-    data: dict[str, Any] = {
-        "execID": exec_id,
-        "orderId": order_id,
+    reported: dict[str, Any] = {
+        "exec_id": exec_id,
+        "order_id": order_id,
         "venue": venue,
-        "lastQty": dec_str(last_qty),
-        "lastPx": dec_str(last_px),
-        "transactTime": iso(transact_time),
+        "last_qty": last_qty,
+        "last_px": last_px,
+        "transact_time": transact_time,
         "text": text,
     }
     if reasons:
-        data.update(reviewReasons=reasons, reviewDetails=details)
-        execution = uow.emit(EXECUTION, execution_id, None, "ExecutionHeld", data, occurred_at=transact_time)
+        held = ev.ExecutionHeld(**reported, review_reasons=reasons, review_details=details)
+        execution = uow.emit(EXECUTION, execution_id, None, held, occurred_at=transact_time)
         return Outcome(_body(execution), 201)
     assert order is not None
-    data["clientOrderId"] = order.root_id
-    execution = uow.emit(EXECUTION, execution_id, None, "ExecutionAllocated", data, occurred_at=transact_time)
-    tree.emit(
+    allocated = ev.ExecutionAllocatedOnReceipt(**reported, client_order_id=order.root_id)
+    execution = uow.emit(EXECUTION, execution_id, None, allocated, occurred_at=transact_time)
+    order_fill(
+        tree,
         order,
-        "OrderFilled",
-        {
-            "executionId": execution_id,
-            "execID": exec_id,
-            "lastQty": data["lastQty"],
-            "lastPx": data["lastPx"],
-        },
-        allocated_delta=last_qty,
+        execution_id=execution_id,
+        exec_id=exec_id,
+        last_qty=last_qty,
+        last_px=last_px,
         occurred_at=transact_time,
     )
     return Outcome(_body(execution, tree, order_id), 201)
@@ -105,19 +104,24 @@ def execution_execute(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
 
 
 class _Loaded:
-    def __init__(self, uow: UnitOfWork, ctx: CommandContext, trigger: ExecTrigger):
-        self.f = Fields(ctx.command)
-        execution_id = self.f.string("executionId", required=True, max_length=ID_MAX)
-        self.expected_version = self.f.integer("expectedVersion", minimum=0)
-        self.text = self.f.string("text", max_length=1000)
+    """An existing execution, loaded and locked after its order tree (one lock order)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        trigger: ExecTrigger,
+        execution_id: str,
+        expected_version: int | None,
+        text: str | None,
+    ):
+        self.execution_id = execution_id
+        self.expected_version = expected_version
+        self.text = text
         self.trigger = trigger
         self.tree = OrderTree(uow)
         self.uow = uow
-        assert execution_id is not None or self.f.errors
-        self.execution_id = execution_id or ""
 
     def load(self, *, retarget: str | None = None) -> tuple[ExecutionState, OrderState | None]:
-        self.f.raise_if_errors()
         row = Execution.objects.filter(pk=self.execution_id).values_list("order_id", flat=True).first()
         if row is None:
             raise NotFound(
@@ -140,37 +144,31 @@ class _Loaded:
         EXECUTION_FSM.check(execution.status, self.trigger)
         return execution, order
 
-    def emit(self, execution: ExecutionState, event_type: str, data: dict[str, Any]) -> ExecutionState:
-        if self.text:
-            data = {**data, "text": self.text}
-        return self.uow.emit(EXECUTION, execution.execution_id, execution, event_type, data)
+    def emit(self, execution: ExecutionState, event: Event) -> ExecutionState:
+        return self.uow.emit(EXECUTION, execution.execution_id, execution, event)
 
 
-def _fill_data(execution: ExecutionState) -> dict[str, Any]:
-    return {
-        "executionId": execution.execution_id,
-        "execID": execution.exec_id,
-        "lastQty": dec_str(execution.last_qty),
-        "lastPx": dec_str(execution.last_px),
-    }
-
-
-@command_handler(TOPIC, "CorrectExecutionCommand")
-def execution_correct(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
+@command_handler(TOPIC, c.CorrectExecutionCommand)
+def execution_correct(
+    uow: UnitOfWork,
+    *,
+    execution_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    last_qty: Decimal | None = None,
+    last_px: Decimal | None = None,
+) -> Outcome:
     """TradeCorrect: new lastQty/lastPx. Applied executions re-apply their difference on the tree."""
-    op = _Loaded(uow, ctx, ExecTrigger.CORRECT)
-    new_qty = op.f.decimal("lastQty", positive=True)
-    new_px = op.f.decimal("lastPx", positive=True)
-    if new_qty is None and new_px is None and not op.f.errors:
-        op.f.error("non_field_errors", "Give lastQty and/or lastPx.")
+    op = _Loaded(uow, ExecTrigger.CORRECT, execution_id, expected_version, text)
     execution, order = op.load()
-    qty = new_qty if new_qty is not None else execution.last_qty
-    px = new_px if new_px is not None else execution.last_px
-    change = {
-        "previousQty": dec_str(execution.last_qty),
-        "previousPx": dec_str(execution.last_px),
-        "lastQty": dec_str(qty),
-        "lastPx": dec_str(px),
+    qty = last_qty if last_qty is not None else execution.last_qty
+    px = last_px if last_px is not None else execution.last_px
+    change: dict[str, Any] = {
+        "previous_qty": execution.last_qty,
+        "previous_px": execution.last_px,
+        "last_qty": qty,
+        "last_px": px,
+        "text": text,
     }
     if execution.status is ExecStatus.PENDING_REVIEW:
         # a held execution is corrected in place and checked again; the desk then allocates it
@@ -179,7 +177,7 @@ def execution_correct(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         )
         reasons, details = review(fill)
         execution = op.emit(
-            execution, "ExecutionCorrected", {**change, "reviewReasons": reasons, "reviewDetails": details}
+            execution, ev.ExecutionCorrected(**change, review_reasons=reasons, review_details=details)
         )
         return Outcome(_body(execution))
     assert order is not None
@@ -198,33 +196,52 @@ def execution_correct(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
             "the corrected quantity would take cumQty beyond orderQty",
             fields={"lastQty": ["Would overfill the order."]},
         )
-    execution = op.emit(execution, "ExecutionCorrected", change)
-    op.tree.emit(
+    previous_qty, previous_px = execution.last_qty, execution.last_px
+    execution = op.emit(execution, ev.ExecutionCorrected(**change))
+    order_fill_correct(
+        op.tree,
         order,
-        "OrderFillCorrected",
-        {"executionId": execution.execution_id, **change},
-        allocated_delta=qty - Decimal(change["previousQty"]),
+        execution_id=execution.execution_id,
+        previous_qty=previous_qty,
+        previous_px=previous_px,
+        last_qty=qty,
+        last_px=px,
     )
     return Outcome(_body(execution, op.tree, order.order_id))
 
 
-@command_handler(TOPIC, "BustExecutionCommand")
-def execution_bust(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
+@command_handler(TOPIC, c.BustExecutionCommand)
+def execution_bust(
+    uow: UnitOfWork, *, execution_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     """TradeCancel: the execution's quantity leaves its order (and the tree) again."""
-    op = _Loaded(uow, ctx, ExecTrigger.BUST)
+    op = _Loaded(uow, ExecTrigger.BUST, execution_id, expected_version, text)
     execution, order = op.load()
-    execution = op.emit(execution, "ExecutionBusted", {})
+    execution = op.emit(execution, ev.ExecutionBusted(text=text))
     assert order is not None
-    op.tree.emit(order, "OrderFillBusted", _fill_data(execution), allocated_delta=-execution.last_qty)
+    order_fill_bust(
+        op.tree,
+        order,
+        execution_id=execution.execution_id,
+        exec_id=execution.exec_id,
+        last_qty=execution.last_qty,
+        last_px=execution.last_px,
+    )
     return Outcome(_body(execution, op.tree, order.order_id))
 
 
-@command_handler(TOPIC, "AllocateExecutionCommand")
-def execution_allocate(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
+@command_handler(TOPIC, c.AllocateExecutionCommand)
+def execution_allocate(
+    uow: UnitOfWork,
+    *,
+    execution_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    order_id: str | None = None,
+) -> Outcome:
     """The desk applies a held execution, to its own order or to another `orderId`."""
-    op = _Loaded(uow, ctx, ExecTrigger.ALLOCATE)
-    retarget = op.f.string("orderId", max_length=ID_MAX)
-    execution, order = op.load(retarget=retarget)
+    op = _Loaded(uow, ExecTrigger.ALLOCATE, execution_id, expected_version, text)
+    execution, order = op.load(retarget=order_id)
     if order is None:
         raise RuleRefused(
             "allocate_to_known_order",
@@ -248,21 +265,27 @@ def execution_allocate(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         )
     execution = op.emit(
         execution,
-        "ExecutionAllocated",
-        {
-            "orderId": order.order_id,
-            "clientOrderId": order.root_id,
-            "overriddenReasons": reasons,
-        },
+        ev.ExecutionAllocated(
+            order_id=order.order_id, client_order_id=order.root_id, overridden_reasons=reasons, text=text
+        ),
     )
-    op.tree.emit(order, "OrderFilled", _fill_data(execution), allocated_delta=execution.last_qty)
+    order_fill(
+        op.tree,
+        order,
+        execution_id=execution.execution_id,
+        exec_id=execution.exec_id,
+        last_qty=execution.last_qty,
+        last_px=execution.last_px,
+    )
     return Outcome(_body(execution, op.tree, order.order_id))
 
 
-@command_handler(TOPIC, "RejectExecutionCommand")
-def execution_reject(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
+@command_handler(TOPIC, c.RejectExecutionCommand)
+def execution_reject(
+    uow: UnitOfWork, *, execution_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     """The desk discards a held execution; no order changes."""
-    op = _Loaded(uow, ctx, ExecTrigger.REJECT)
+    op = _Loaded(uow, ExecTrigger.REJECT, execution_id, expected_version, text)
     execution, _ = op.load()
-    execution = op.emit(execution, "ExecutionRejected", {})
+    execution = op.emit(execution, ev.ExecutionRejected(text=text))
     return Outcome(_body(execution))

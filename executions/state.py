@@ -10,6 +10,7 @@ from typing import Any
 
 from executions.actions import execution_allowed_actions
 from executions.enums import ExecStatus
+from executions.fsm import EXECUTION_FSM, ExecTrigger
 from oms.core.eventstore import Envelope
 from oms.core.parsing import dec_str, from_iso, iso
 
@@ -55,6 +56,15 @@ def _first(env: Envelope, status: ExecStatus) -> ExecutionState:
     )
 
 
+# the transition each later event records: `apply` checks the table, so replay proves it too
+_EVENT_TRIGGERS = {
+    "ExecutionAllocated": ExecTrigger.ALLOCATE,
+    "ExecutionCorrected": ExecTrigger.CORRECT,
+    "ExecutionBusted": ExecTrigger.BUST,
+    "ExecutionRejected": ExecTrigger.REJECT,
+}
+
+
 def apply(state: ExecutionState | None, env: Envelope) -> ExecutionState:
     d = env.data
     if state is None:
@@ -65,6 +75,9 @@ def apply(state: ExecutionState | None, env: Envelope) -> ExecutionState:
         else:
             raise ValueError(f"{env.type} cannot start execution {env.aggregate_id}")
     else:
+        trigger = _EVENT_TRIGGERS.get(env.type)
+        if trigger is not None:
+            EXECUTION_FSM.check(state.status, trigger)
         s = copy.copy(state)
         s.updated_at = env.recorded_at
         if env.type == "ExecutionAllocated":  # the desk allocates a held execution

@@ -56,9 +56,12 @@ INSTALLED_APPS = [
     "oms.lifecycle",
     "rules",
     "blotter",
+    "oms.observability",
 ]
 
 MIDDLEWARE = [
+    # before anything reads the body: an oversized request is a 413, not a 400 or a 500
+    "oms.api.errors.PayloadTooLargeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -240,7 +243,28 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrdStatusEnum": "oms.api.schema.ORD_STATUSES",
+        "ExecStatusEnum": "oms.api.schema.EXEC_STATUSES",
+        "QuoteRequestStatusEnum": "oms.api.schema.QUOTE_REQUEST_STATUSES",
+        "QuoteStatusEnum": "oms.api.schema.QUOTE_STATUSES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "oms.api.schema.split_command_paths",
+    ],
 }
+
+# --- input limits ------------------------------------------------------------------------------
+# A request body above this answers 413 payload_too_large (a command is a few hundred bytes).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("OMS_MAX_REQUEST_BYTES", 256 * 1024)
+# `attributes` (asset-class specific fields of an order): size as compact JSON, keys, nesting
+OMS_ATTRIBUTES_MAX_BYTES = env_int("OMS_ATTRIBUTES_MAX_BYTES", 16 * 1024)
+OMS_ATTRIBUTES_MAX_KEYS = env_int("OMS_ATTRIBUTES_MAX_KEYS", 64)
+OMS_ATTRIBUTES_MAX_DEPTH = env_int("OMS_ATTRIBUTES_MAX_DEPTH", 4)
+# identifiers (clOrdID, orderId, symbol, account, venue, execID, quoteReqID ...): a full-match
+# regular expression; control, bidi and zero-width characters are refused whatever it says
+OMS_IDENTIFIER_PATTERN = env_str("OMS_IDENTIFIER_PATTERN", r"[A-Za-z0-9!#$%()*+,./:;=?@\[\]^_{|}~-]+")
 
 # --- OMS ---------------------------------------------------------------------------------------
 OMS_DEFAULT_DESK_VENUE = "MANUAL"
@@ -291,6 +315,16 @@ CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
     "task": "lifecycle.purge",
     "schedule": float(env_int("OMS_PURGE_INTERVAL_SECONDS", 24 * 3600)),
 }
+
+# --- operations: /metrics, /healthz, /readyz (oms/observability, README "Operations") -------------
+# /metrics answers staff and superusers (session or API token), or `Authorization: Bearer <this>`
+# for a Prometheus server; empty: no bearer secret. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus_client itself) switches to its multi-process mode.
+OMS_METRICS_TOKEN = env_str("OMS_METRICS_TOKEN", "")
+# processes without HTTP (publish_events, the Celery worker) serve their metrics on this port
+# (0: not at all), unauthenticated: bind to an address only Prometheus reaches
+OMS_METRICS_PORT = env_int("OMS_METRICS_PORT", 0)
+OMS_METRICS_ADDR = env_str("OMS_METRICS_ADDR", "127.0.0.1")
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("oms.api.urls")),
+    path("", include("oms.observability.urls")),  # /metrics, /healthz, /readyz
     path("", include("blotter.urls")),
 ]
 

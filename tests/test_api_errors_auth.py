@@ -132,10 +132,10 @@ def test_wrong_method_is_405(desk: APIClient) -> None:
 
 
 def test_a_bug_answers_500_in_the_error_shape(viewer: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(order_id: str) -> Any:
+    def broken(self: Any, object_id: str) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("oms.api.views.order_selectors.order_get", broken)
+    monkeypatch.setattr("oms.core.readside.ReadSide.get", broken)
     response = viewer.get("/api/queries/orders/O1")
     assert_error(response.status_code, response.json(), 500, "internal_error")
     assert "boom" not in response.json()["error"]["message"]  # no internals leak

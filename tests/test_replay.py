@@ -283,3 +283,23 @@ def test_management_command() -> None:
 
     with pytest.raises(CommandError, match="unknown --type"):
         call_command("replay", "--type", "nope", stdout=io.StringIO())
+
+
+def test_an_event_the_state_machine_forbids_is_reported_by_replay() -> None:
+    """`apply` checks the transition table: a log whose fold works but whose transitions are
+    impossible (a client order cancelled twice) is damage, not a valid history."""
+    order_id = client_order()
+    order_cmd("ReplaceOrderCommand", orderId=order_id, clOrdID=uid("R"), orderQty="90")
+    order_cmd("CancelOrderCommand", orderId=order_id, clOrdID=uid("X"))
+    assert replay(types=["order"]).ok
+    replaced = OrderEvent.objects.get(aggregate_id=order_id, version=2)
+    assert replaced.type == "OrderReplaced"
+    # v2 becomes a cancel: OrderCanceled's fold accepts the data (it carries a clOrdID), but v3
+    # then cancels a Canceled client order, which the table refuses
+    with triggers_disabled("order_events"):
+        OrderEvent.objects.filter(pk=replaced.pk).update(type="OrderCanceled")
+    report = replay(types=["order"])
+    applied = [d for d in report.differences if d.aggregate_id == order_id and d.field == "apply"]
+    assert [(d.where, d.live) for d in applied] == [("event v3", "OrderCanceled")]
+    assert "InvalidTransition" in applied[0].replayed and "Canceled" in applied[0].replayed
+    assert report.broken_log == 1

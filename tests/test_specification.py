@@ -66,7 +66,11 @@ def test_ordering() -> None:
     assert spec.order_by() == ("symbol", "-order_qty", "-order_id")  # ties broken by the id
     assert OrderSpecification.builder().build().order_by() == ("-created_at", "-order_id")
     assert OrderSpecification.builder().order("-orderId").build().order_by() == ("-order_id",)
-    assert ExecutionSpecification.builder().order("transactTime").build().order_by() == ("transact_time",)
+    # every specification breaks ties by its id column (executions too, since the read-side registry)
+    assert ExecutionSpecification.builder().order("transactTime").build().order_by() == (
+        "transact_time",
+        "-execution_id",
+    )
 
 
 def test_from_params_parses_the_api_names() -> None:

@@ -35,6 +35,7 @@ from hypothesis.stateful import (
 from executions.models import Execution, ExecutionEvent
 from oms.core.dispatch import CommandResult, dispatch
 from oms.core.errors import ApplicationError, NotFound, ValidationFailed, VersionConflict
+from oms.core.parsing import declared_fields
 from oms.core.replay import replay
 from oms.orders.errors import DuplicateClOrdID
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
@@ -138,6 +139,10 @@ class OrderMachine(RuleBasedStateMachine):
         self, topic: str, body: dict[str, Any], *, refused: type[ApplicationError] | None = None
     ) -> CommandResult | None:
         """Send a command; a refusal must change nothing, a success must report what it appended."""
+        # only the fields its command type takes: the rules share body shapes between types, and
+        # any other field is refused 400 before the checks these rules are about
+        taken = declared_fields(body["commandType"]) or frozenset(body)
+        body = {k: v for k, v in body.items() if k in taken}
         before = snapshot()
         rows = affected_rows(body)
         try:

@@ -2,15 +2,19 @@
 
     {"error": {"code": "<stable_snake_case>", "message": "...", "fields": {"field": ["..."]}}}
 
-A 500 is a bug: it is logged with its traceback and still answers in the same shape.
+A 500 is a bug: it is logged with its traceback and still answers in the same shape. A body
+over `DATA_UPLOAD_MAX_MEMORY_SIZE` is a 413 `payload_too_large`, for the API and the forms alike.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
@@ -49,9 +53,49 @@ def _fields(detail: Any) -> dict[str, list[str]]:
     return {}
 
 
+def _too_large_body() -> dict[str, Any]:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body(
+        "payload_too_large",
+        f"the request body is larger than {limit} bytes",
+        {"non_field_errors": [f"At most {limit} bytes."]},
+    )
+
+
+def payload_too_large() -> JsonResponse:
+    return JsonResponse(_too_large_body(), status=413)
+
+
+class PayloadTooLargeMiddleware:
+    """Refuse a body whose Content-Length is over the limit before anything reads it (the CSRF
+    check reads a form post's body first, and Django would answer its RequestDataTooBig with a
+    400); a body that turns out too large while being read (chunked) is caught too."""
+
+    def __init__(self, get_response: Callable[[Any], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> HttpResponse:
+        # None disables the limit (Django's documented setting); the stubs type it int
+        limit = cast("int | None", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            return payload_too_large()
+        return self.get_response(request)
+
+    def process_exception(self, request: Any, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RequestDataTooBig):
+            return payload_too_large()
+        return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(_too_large_body(), status=413)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,22 +1,23 @@
-"""django-filter FilterSets over the specification builder.
+"""django-filter FilterSets generated from the specification builder.
 
-The FilterSet declares the contract's query parameters (validated by its form and documented in
-the OpenAPI schema); the query itself is built by the domain's Specification, the same one the
-query service and the blotter use, so a filter means the same thing everywhere.
+The FilterSet declares the contract's query parameters (documented in the OpenAPI schema: the
+enum of each choice, comma-separated lists, date-times); the query itself is built by the
+domain's Specification, the same one the query service and the blotter use, so a filter means
+the same thing everywhere. Nothing is declared twice: `filterset_for(OrderSpecification)` derives
+one filter per criterion and the `ordering` parameter from the specification's own tables.
 """
 
 from __future__ import annotations
 
+from enum import Enum
+from functools import cache
 from typing import Any
 
 import django_filters as df
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 
-from executions.selectors import ExecutionSpecification
-from oms.core.specification import Specification
-from oms.orders.selectors import OrderSpecification
-from oms.quotes.selectors import QuoteRequestSpecification, QuoteSpecification
+from oms.core.specification import Field, Specification
 
 
 class SpecificationFilterBackend(DjangoFilterBackend):
@@ -36,7 +37,11 @@ class SpecificationFilterBackend(DjangoFilterBackend):
 
 
 class CharInFilter(df.BaseInFilter, df.CharFilter):
-    """Comma-separated values: `status=New,PartiallyFilled`."""
+    """Comma-separated values: `symbol=AAA,BBB`."""
+
+
+class ChoiceInFilter(df.BaseInFilter, df.ChoiceFilter):
+    """Comma-separated values of an enum: `status=New,PartiallyFilled`."""
 
 
 class SpecFilterSet(df.FilterSet):
@@ -49,86 +54,35 @@ class SpecFilterSet(df.FilterSet):
         return self.specification().apply(queryset)
 
 
-def _choices_help(values: list[str]) -> str:
-    return "One or more of (comma-separated): " + ", ".join(values)
+def _choices(enum: type[Enum]) -> list[tuple[str, str]]:
+    return [(member.value, member.value) for member in enum]
 
 
-class OrderFilter(SpecFilterSet):
-    spec_class = OrderSpecification
-    orderId = CharInFilter(help_text="Order ids, comma-separated")
-    clOrdID = df.CharFilter()
-    status = CharInFilter(
-        help_text=_choices_help(
-            [
-                "PendingNew",
-                "New",
-                "PartiallyFilled",
-                "Filled",
-                "DoneForDay",
-                "Canceled",
-                "PendingCancel",
-                "PendingReplace",
-                "Rejected",
-                "Expired",
-            ]
-        )
+def _filter(f: Field) -> df.Filter:
+    many = f.op == "in"
+    help_parts = [f.help] if f.help else []
+    if f.choices is not None:  # the schema lists the values (an enum) and what each means
+        if many:
+            help_parts.append("One or more, comma-separated.")
+        cls: type[df.Filter] = ChoiceInFilter if many else df.ChoiceFilter
+        return cls(choices=_choices(f.choices), help_text=" ".join(help_parts))
+    if f.kind == "datetime":
+        return df.IsoDateTimeFilter(help_text=" ".join(help_parts) or "ISO-8601 date-time.")
+    if f.kind in ("decimal", "int"):
+        return df.NumberFilter(help_text=" ".join(help_parts))
+    if many:
+        help_parts.append("One or more, comma-separated.")
+        return CharInFilter(help_text=" ".join(help_parts))
+    return df.CharFilter(help_text=" ".join(help_parts))
+
+
+@cache
+def filterset_for(spec_class: type[Specification]) -> type[SpecFilterSet]:
+    """The FilterSet of a specification: one filter per criterion, under its API parameter name,
+    and `ordering` (its values from the specification's `orderings`)."""
+    declared: dict[str, Any] = {f.param or name: _filter(f) for name, f in spec_class.fields.items()}
+    declared["ordering"] = df.CharFilter(
+        help_text="Comma-separated fields, '-' for descending: " + ", ".join(spec_class.orderings)
     )
-    symbol = CharInFilter(help_text="One or more symbols, comma-separated")
-    side = CharInFilter(help_text=_choices_help(["Buy", "Sell", "SellShort"]))
-    account = CharInFilter()
-    venue = CharInFilter()
-    kind = CharInFilter(help_text=_choices_help(["Client", "Market", "Slice"]))
-    rootId = df.CharFilter()
-    parentId = df.CharFilter()
-    handling = df.CharFilter(help_text="Auto or Desk")
-    updatedAfter = df.IsoDateTimeFilter()
-    createdAfter = df.IsoDateTimeFilter()
-    ordering = df.CharFilter(
-        help_text="Comma-separated fields, '-' for descending: " + ", ".join(OrderSpecification.orderings)
-    )
-
-
-class ExecutionFilter(SpecFilterSet):
-    spec_class = ExecutionSpecification
-    orderId = df.CharFilter()
-    clientOrderId = df.CharFilter()
-    status = CharInFilter(
-        help_text=_choices_help(["Allocated", "Applied", "PendingReview", "Rejected", "Busted"])
-    )
-    execID = df.CharFilter()
-    venue = CharInFilter()
-    updatedAfter = df.IsoDateTimeFilter()
-    ordering = df.CharFilter(
-        help_text="Comma-separated fields, '-' for descending: " + ", ".join(ExecutionSpecification.orderings)
-    )
-
-
-class QuoteRequestFilter(SpecFilterSet):
-    spec_class = QuoteRequestSpecification
-    quoteRequestId = CharInFilter(help_text="Quote request ids, comma-separated")
-    quoteReqID = df.CharFilter()
-    status = CharInFilter(
-        help_text=_choices_help(["Open", "Quoted", "Accepted", "Canceled", "Rejected", "Expired"])
-    )
-    symbol = CharInFilter(help_text="One or more symbols, comma-separated")
-    side = CharInFilter(help_text=_choices_help(["Buy", "Sell", "SellShort"]))
-    account = CharInFilter()
-    updatedAfter = df.IsoDateTimeFilter()
-    ordering = df.CharFilter(
-        help_text="Comma-separated fields, '-' for descending: "
-        + ", ".join(QuoteRequestSpecification.orderings)
-    )
-
-
-class QuoteFilter(SpecFilterSet):
-    spec_class = QuoteSpecification
-    quoteId = CharInFilter(help_text="Quote ids, comma-separated")
-    quoteID = df.CharFilter()
-    quoteRequestId = df.CharFilter()
-    quoteReqID = df.CharFilter()
-    status = CharInFilter(help_text=_choices_help(["Active", "Accepted", "Rejected", "Canceled", "Expired"]))
-    symbol = CharInFilter(help_text="One or more symbols, comma-separated")
-    updatedAfter = df.IsoDateTimeFilter()
-    ordering = df.CharFilter(
-        help_text="Comma-separated fields, '-' for descending: " + ", ".join(QuoteSpecification.orderings)
-    )
+    name = spec_class.__name__.removesuffix("Specification") + "Filter"
+    return type(name, (SpecFilterSet,), {"spec_class": spec_class, **declared})

@@ -6,16 +6,199 @@ state is returned as the stored document, so the hot paths pay nothing for DRF s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from copy import deepcopy
+from enum import Enum
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers as s
 
 from executions.actions import EXECUTION_ACTIONS
+from executions.commands import FIELDS as EXECUTION_FIELDS
+from executions.enums import ExecStatus
+from oms.core.parsing import (
+    COMMON_FIELDS,
+    DECIMAL_PATTERN,
+    DEFAULT_IDENTIFIER_PATTERN,
+    declared_fields,
+    is_internal,
+)
 from oms.orders.actions import ORDER_ACTIONS
+from oms.orders.commands import FIELDS as ORDER_FIELDS
+from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, TimeInForce
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
+from oms.quotes.commands import FIELDS as QUOTE_FIELDS
+from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 
 AnyField = s.Field[Any, Any, Any, Any]
+
+ID_MAX = 64
+TEXT_MAX = 1000
+_ID_HELP = "an identifier: printable ASCII without spaces, quotes, backslash, backtick, & < > (OMS_IDENTIFIER_PATTERN)"
+_DEC_HELP = (
+    'a decimal as a plain ASCII string, e.g. "100.25": at most 18 integer digits and 10 decimals '
+    "(a JSON number is accepted too, for older clients; send strings)"
+)
+
+
+def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
+    return type(name, (s.Serializer,), dict(fields))
+
+
+def _values(enum: type[Enum]) -> list[str]:
+    return [str(e.value) for e in enum]
+
+
+# the status enums by name in the schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"])
+ORD_STATUSES = _values(OrdStatus)
+EXEC_STATUSES = _values(ExecStatus)
+QUOTE_REQUEST_STATUSES = _values(QuoteRequestStatus)
+QUOTE_STATUSES = _values(QuoteStatus)
+
+
+# --- command fields: as the parsers in oms/*/commands.py and executions/ take them ---------------
+# An optional field may be null (the server reads null as absent); a required one may not.
+
+
+def _id(required: bool = False) -> AnyField:
+    pattern = getattr(settings, "OMS_IDENTIFIER_PATTERN", DEFAULT_IDENTIFIER_PATTERN)
+    return s.RegexField(
+        f"^(?:{pattern})$",
+        max_length=ID_MAX,
+        required=required,
+        allow_null=not required,
+        help_text=_ID_HELP,
+    )
+
+
+def _dec(required: bool = False) -> AnyField:
+    return s.RegexField(
+        DECIMAL_PATTERN, max_length=40, required=required, allow_null=not required, help_text=_DEC_HELP
+    )
+
+
+def _text() -> AnyField:
+    return s.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=TEXT_MAX,
+        help_text="free text: any Unicode but control (tab, newlines aside) and bidi control characters",
+    )
+
+
+def _choice(enum: type[Enum], required: bool = False) -> AnyField:
+    return s.ChoiceField(_values(enum), required=required, allow_null=not required)
+
+
+def _time() -> AnyField:
+    return s.DateTimeField(required=False, allow_null=True, help_text="ISO-8601; UTC when no offset is given")
+
+
+_FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
+    "text": _text,
+    "attributes": lambda: s.DictField(
+        required=False,
+        allow_null=True,
+        help_text="asset-class specific fields: at most OMS_ATTRIBUTES_MAX_KEYS keys (64) in all, "
+        "OMS_ATTRIBUTES_MAX_BYTES (16 KB) as JSON, nested OMS_ATTRIBUTES_MAX_DEPTH (4) levels",
+    ),
+    "side": lambda required=False: _choice(Side, required),
+    "ordType": lambda required=False: _choice(OrdType, required),
+    "timeInForce": lambda: _choice(TimeInForce),
+    "handling": lambda: _choice(Handling),
+    "expireTime": _time,
+    "validUntilTime": _time,
+    "transactTime": _time,
+}
+_DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
+# what each command type requires (the rest of its declared fields are optional)
+_REQUIRED: dict[str, set[str]] = {
+    # a child order (with parentId) may omit symbol, side, ordType and account: it inherits them
+    "CreateOrderCommand": {"clOrdID", "symbol", "side", "orderQty", "ordType", "account"},
+    "CancelOrderCommand": {"orderId", "clOrdID"},
+    "ReplaceOrderCommand": {"orderId", "clOrdID"},
+    "ExecuteOrderCommand": {"orderId", "execID", "lastQty", "lastPx"},
+    "CreateQuoteRequestCommand": {"quoteReqID", "symbol", "side", "orderQty", "account"},
+    "CreateQuoteCommand": {"quoteID", "quoteReqID"},
+}
+# the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
+# an optional retarget)
+_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId")
+
+
+def _command_field(command_type: str, name: str) -> AnyField:
+    fields = declared_fields(command_type) or frozenset()
+    target = next((t for t in _TARGETS if t in fields), None)
+    required = name in _REQUIRED.get(command_type, set()) or name == target
+    if name in _DECIMALS:
+        return _dec(required)
+    if name in ("side", "ordType"):
+        return _FIELD_KINDS[name](required)
+    if name in _FIELD_KINDS:
+        return _FIELD_KINDS[name]()
+    return _id(required)
+
+
+# the commands a client may send, per topic (the lifecycle job's Expire*Quote* commands are not)
+TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
+    "orders": ORDER_FIELDS,
+    "executions": EXECUTION_FIELDS,
+    "quote-requests": {k: v for k, v in QUOTE_FIELDS.items() if "QuoteRequest" in k},
+    "quotes": {k: v for k, v in QUOTE_FIELDS.items() if "QuoteRequest" not in k},
+}
+
+
+def _command_serializer(command_type: str) -> type[s.Serializer[Any]]:
+    names = sorted((declared_fields(command_type) or frozenset()) - COMMON_FIELDS)
+    return _serializer(
+        command_type,
+        {
+            "commandType": s.ChoiceField([command_type]),
+            "expectedVersion": s.IntegerField(
+                required=False, allow_null=True, min_value=0, help_text="409 version_conflict if not current"
+            ),
+            **{name: _command_field(command_type, name) for name in names},
+        },
+    )
+
+
+COMMAND_SERIALIZERS: dict[str, dict[str, type[s.Serializer[Any]]]] = {
+    topic: {t: _command_serializer(t) for t in commands if not is_internal(t)}
+    for topic, commands in TOPICS.items()
+}
+
+# every command, for the one URL pattern that serves them all; `split_command_paths` documents it
+# as one path per topic, each with its own commands and discriminator mapping
+COMMAND_REQUEST = PolymorphicProxySerializer(
+    component_name="Command",
+    serializers={t: ser for by_type in COMMAND_SERIALIZERS.values() for t, ser in by_type.items()},
+    resource_type_field_name="commandType",
+)
+
+# --- documents the server answers: every key always present, null where the state has none ----
+
+
+def _str(null: bool = False) -> AnyField:
+    return s.CharField(allow_null=null)
+
+
+def _num(null: bool = False) -> AnyField:
+    return s.CharField(allow_null=null, help_text='decimal as a string, e.g. "100.25"')
+
+
+def _when(null: bool = False) -> AnyField:
+    return s.DateTimeField(allow_null=null)
+
+
+def _enum(enum: type[Enum]) -> AnyField:
+    return s.ChoiceField(_values(enum))
+
+
+def _obj(null: bool = False) -> AnyField:
+    return s.DictField(allow_null=null)
 
 
 def _allowed(actions: tuple[str, ...]) -> s.ListField:
@@ -27,172 +210,44 @@ def _allowed(actions: tuple[str, ...]) -> s.ListField:
     )
 
 
-def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
-    return type(name, (s.Serializer,), dict(fields))
-
-
-def _dec(required: bool = False) -> s.CharField:
-    return s.CharField(required=required, help_text='decimal as a string, e.g. "100.25"')
-
-
-def _str(required: bool = False) -> s.CharField:
-    return s.CharField(required=required)
-
-
-_COMMANDS: dict[str, dict[str, AnyField]] = {
-    "CreateOrderCommand": {
-        "clOrdID": _str(True),
-        "symbol": _str(),
-        "side": s.ChoiceField(["Buy", "Sell", "SellShort"], required=False),
-        "orderQty": _dec(True),
-        "ordType": s.ChoiceField(["Market", "Limit", "Stop", "StopLimit"], required=False),
-        "price": _dec(),
-        "stopPx": _dec(),
-        "timeInForce": s.ChoiceField(["Day", "GTC", "IOC", "FOK", "GTD"], required=False),
-        "expireTime": s.DateTimeField(required=False),
-        "account": _str(),
-        "venue": _str(),
-        "parentId": _str(),
-        "handling": s.ChoiceField(["Auto", "Desk"], required=False),
-        "text": _str(),
-        "attributes": s.DictField(required=False),
-    },
-    "CancelOrderCommand": {"orderId": _str(True), "clOrdID": _str(True), "text": _str()},
-    "ReplaceOrderCommand": {
-        "orderId": _str(True),
-        "clOrdID": _str(True),
-        "orderQty": _dec(),
-        "price": _dec(),
-        "stopPx": _dec(),
-        "timeInForce": _str(),
-        "expireTime": s.DateTimeField(required=False),
-    },
-    **{
-        name: {"orderId": _str(True), "text": _str()}
-        for name in (
-            "AcceptOrderCommand",
-            "RejectOrderCommand",
-            "ConfirmCancelCommand",
-            "RejectCancelCommand",
-            "ConfirmReplaceCommand",
-            "RejectReplaceCommand",
-            "ExpireOrderCommand",
-            "DoneForDayCommand",
-        )
-    },
-    "RestateOrderCommand": {"orderId": _str(True), "orderQty": _dec(), "price": _dec(), "text": _str()},
-    "ExecuteOrderCommand": {
-        "orderId": _str(True),
-        "execID": _str(True),
-        "lastQty": _dec(True),
-        "lastPx": _dec(True),
-        "venue": _str(),
-        "transactTime": s.DateTimeField(required=False),
-        "text": _str(),
-    },
-    "CorrectExecutionCommand": {
-        "executionId": _str(True),
-        "lastQty": _dec(),
-        "lastPx": _dec(),
-        "text": _str(),
-    },
-    "BustExecutionCommand": {"executionId": _str(True), "text": _str()},
-    "AllocateExecutionCommand": {"executionId": _str(True), "orderId": _str(), "text": _str()},
-    "RejectExecutionCommand": {"executionId": _str(True), "text": _str()},
-    "CreateQuoteRequestCommand": {
-        "quoteReqID": _str(True),
-        "symbol": _str(True),
-        "side": s.ChoiceField(["Buy", "Sell", "SellShort"]),
-        "orderQty": _dec(True),
-        "account": _str(True),
-        "validUntilTime": s.DateTimeField(required=False),
-        "text": _str(),
-    },
-    **{
-        name: {"quoteRequestId": _str(True), "text": _str()}
-        for name in ("CancelQuoteRequestCommand", "RejectQuoteRequestCommand", "ExpireQuoteRequestCommand")
-    },
-    "CreateQuoteCommand": {
-        "quoteID": _str(True),
-        "quoteReqID": _str(True),
-        "bidPx": _dec(),
-        "offerPx": _dec(),
-        "bidSize": _dec(),
-        "offerSize": _dec(),
-        "validUntilTime": s.DateTimeField(required=False),
-        "text": _str(),
-    },
-    "AcceptQuoteCommand": {
-        "quoteId": _str(True),
-        "clOrdID": s.CharField(required=False, help_text="the new client order's; generated when absent"),
-        "venue": _str(),
-        "handling": s.ChoiceField(["Auto", "Desk"], required=False),
-        "text": _str(),
-    },
-    **{
-        name: {"quoteId": _str(True), "text": _str()}
-        for name in ("RejectQuoteCommand", "CancelQuoteCommand", "ExpireQuoteCommand")
-    },
+_ORDER_FIELDS: dict[str, AnyField] = {
+    "orderId": _str(),
+    "clOrdID": _str(),
+    "origClOrdID": _str(True),
+    "kind": _enum(Kind),
+    "rootId": _str(),
+    "parentId": _str(True),
+    "symbol": _str(),
+    "side": _enum(Side),
+    "orderQty": _num(),
+    "ordType": _enum(OrdType),
+    "price": _num(True),
+    "stopPx": _num(True),
+    "timeInForce": _enum(TimeInForce),
+    "expireTime": _when(True),
+    "account": _str(),
+    "venue": _str(True),
+    "status": _enum(OrdStatus),
+    "cumQty": _num(),
+    "leavesQty": _num(),
+    "avgPx": _num(),
+    "grossTradeAmt": _num(),
+    "allocatedQty": _num(True),
+    "placedQty": _num(),
+    "workingChildren": s.IntegerField(),
+    "handling": _enum(Handling),
+    "routingReason": _str(True),
+    "pending": _obj(True),
+    "pendingCancel": _obj(True),
+    "phase": _enum(Phase),
+    "version": s.IntegerField(),
+    "createdAt": _when(),
+    "updatedAt": _when(),
+    "text": _str(True),
+    "attributes": _obj(),
+    "allowedActions": _allowed(ORDER_ACTIONS),
 }
-
-_command_serializers = [
-    _serializer(
-        name,
-        {
-            "commandType": s.CharField(help_text=name),
-            "expectedVersion": s.IntegerField(required=False),
-            **fields,
-        },
-    )
-    for name, fields in _COMMANDS.items()
-]
-
-COMMAND_REQUEST = PolymorphicProxySerializer(
-    component_name="Command",
-    serializers=_command_serializers,
-    resource_type_field_name="commandType",
-)
-
-ORDER_STATE = _serializer(
-    "OrderState",
-    {
-        "orderId": _str(),
-        "clOrdID": _str(),
-        "origClOrdID": _str(),
-        "kind": s.ChoiceField(["Client", "Market", "Slice"]),
-        "rootId": _str(),
-        "parentId": _str(),
-        "symbol": _str(),
-        "side": _str(),
-        "orderQty": _dec(),
-        "ordType": _str(),
-        "price": _dec(),
-        "stopPx": _dec(),
-        "timeInForce": _str(),
-        "expireTime": s.DateTimeField(),
-        "account": _str(),
-        "venue": _str(),
-        "status": _str(),
-        "cumQty": _dec(),
-        "leavesQty": _dec(),
-        "avgPx": _dec(),
-        "grossTradeAmt": _dec(),
-        "allocatedQty": _dec(),
-        "placedQty": _dec(),
-        "workingChildren": s.IntegerField(),
-        "handling": _str(),
-        "routingReason": _str(),
-        "pending": s.DictField(),
-        "pendingCancel": s.DictField(),
-        "phase": _str(),
-        "version": s.IntegerField(),
-        "createdAt": s.DateTimeField(),
-        "updatedAt": s.DateTimeField(),
-        "text": _str(),
-        "attributes": s.DictField(),
-        "allowedActions": _allowed(ORDER_ACTIONS),
-    },
-)
+ORDER_STATE = _serializer("OrderState", _ORDER_FIELDS)
 
 EXECUTION_STATE = _serializer(
     "ExecutionState",
@@ -200,19 +255,19 @@ EXECUTION_STATE = _serializer(
         "executionId": _str(),
         "execID": _str(),
         "orderId": _str(),
-        "clientOrderId": _str(),
-        "lastQty": _dec(),
-        "lastPx": _dec(),
+        "clientOrderId": _str(True),
+        "lastQty": _num(),
+        "lastPx": _num(),
         "venue": _str(),
-        "status": _str(),
+        "status": _enum(ExecStatus),
         "reviewReasons": s.ListField(child=s.CharField()),
-        "reviewDetails": s.DictField(),
+        "reviewDetails": _obj(),
         "overriddenReasons": s.ListField(child=s.CharField()),
-        "text": _str(),
+        "text": _str(True),
         "version": s.IntegerField(),
-        "transactTime": s.DateTimeField(),
-        "createdAt": s.DateTimeField(),
-        "updatedAt": s.DateTimeField(),
+        "transactTime": _when(),
+        "createdAt": _when(),
+        "updatedAt": _when(),
         "allowedActions": _allowed(EXECUTION_ACTIONS),
     },
 )
@@ -223,19 +278,19 @@ QUOTE_REQUEST_STATE = _serializer(
         "quoteRequestId": _str(),
         "quoteReqID": _str(),
         "symbol": _str(),
-        "side": _str(),
-        "orderQty": _dec(),
+        "side": _enum(Side),
+        "orderQty": _num(),
         "account": _str(),
-        "validUntilTime": s.DateTimeField(),
-        "status": s.ChoiceField(["Open", "Quoted", "Accepted", "Canceled", "Rejected", "Expired"]),
-        "allowedActions": _allowed(REQUEST_ACTIONS),
+        "validUntilTime": _when(True),
+        "status": _enum(QuoteRequestStatus),
         "quoteIds": s.ListField(child=s.CharField()),
-        "acceptedQuoteId": _str(),
-        "orderId": _str(),
-        "text": _str(),
+        "acceptedQuoteId": _str(True),
+        "orderId": _str(True),
+        "text": _str(True),
         "version": s.IntegerField(),
-        "createdAt": s.DateTimeField(),
-        "updatedAt": s.DateTimeField(),
+        "createdAt": _when(),
+        "updatedAt": _when(),
+        "allowedActions": _allowed(REQUEST_ACTIONS),
     },
 )
 
@@ -247,23 +302,23 @@ QUOTE_STATE = _serializer(
         "quoteRequestId": _str(),
         "quoteReqID": _str(),
         "symbol": _str(),
-        "side": _str(),
+        "side": _enum(Side),
         "account": _str(),
-        "bidPx": _dec(),
-        "offerPx": _dec(),
-        "bidSize": _dec(),
-        "offerSize": _dec(),
-        "validUntilTime": s.DateTimeField(),
-        "status": s.ChoiceField(["Active", "Accepted", "Rejected", "Canceled", "Expired"]),
-        "allowedActions": _allowed(QUOTE_ACTIONS),
-        "orderId": _str(),
-        "orderClOrdID": _str(),
-        "acceptedPx": _dec(),
-        "acceptedQty": _dec(),
-        "text": _str(),
+        "bidPx": _num(True),
+        "offerPx": _num(True),
+        "bidSize": _num(True),
+        "offerSize": _num(True),
+        "validUntilTime": _when(True),
+        "status": _enum(QuoteStatus),
+        "orderId": _str(True),
+        "orderClOrdID": _str(True),
+        "acceptedPx": _num(True),
+        "acceptedQty": _num(True),
+        "text": _str(True),
         "version": s.IntegerField(),
-        "createdAt": s.DateTimeField(),
-        "updatedAt": s.DateTimeField(),
+        "createdAt": _when(),
+        "updatedAt": _when(),
+        "allowedActions": _allowed(QUOTE_ACTIONS),
     },
 )
 
@@ -271,17 +326,17 @@ EVENT = _serializer(
     "Event",
     {
         "seq": s.IntegerField(),
-        "topic": _str(),
+        "topic": s.ChoiceField(["order-events", "execution-events", "quote-request-events", "quote-events"]),
         "type": _str(),
         "aggregateId": _str(),
         "version": s.IntegerField(),
-        "data": s.DictField(),
-        "command": s.DictField(),
-        "state": s.DictField(),
+        "data": _obj(),
+        "command": _obj(),
+        "state": _obj(),
         "actor": _str(),
         "correlationId": _str(),
-        "occurredAt": s.DateTimeField(),
-        "recordedAt": s.DateTimeField(),
+        "occurredAt": _when(),
+        "recordedAt": _when(),
     },
 )
 
@@ -298,12 +353,12 @@ def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
     )
 
 
-EVENT_PAGE = _page("EventPage", EVENT)  # the event feed pages by afterSeq (lists use the paginator's)
+EVENT_PAGE = _page("EventPage", EVENT)  # the event feed and each object's events
 
 ORDER_TREE = _serializer(
     "OrderTree",
     {
-        **ORDER_STATE._declared_fields,
+        **deepcopy(_ORDER_FIELDS),
         "children": s.ListField(child=s.DictField(), help_text="child orders, each an OrderTree"),
     },
 )
@@ -320,3 +375,79 @@ COMMAND_RESPONSE = _serializer(
         "events": EVENT(many=True),
     },
 )
+
+# --- errors: every 4xx in the contract's shape ------------------------------------------------------
+
+ERROR_DETAIL = _serializer(
+    "ErrorDetail",
+    {
+        "code": s.CharField(help_text="stable snake_case code, e.g. validation_failed, not_found"),
+        "message": s.CharField(),
+        "fields": s.DictField(child=s.ListField(child=s.CharField()), help_text="messages per field"),
+    },
+)
+ERROR = _serializer("Error", {"error": ERROR_DETAIL()})
+
+_ERRORS = {
+    "400": "validation_failed: malformed or invalid fields or query parameters",
+    "401": "not_authenticated / authentication_failed",
+    "403": "permission_denied: the user's role may not do this",
+    "404": "not_found: no such object",
+    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity",
+    "413": "payload_too_large: the body is over the limit (DATA_UPLOAD_MAX_MEMORY_SIZE)",
+    "415": "unsupported_media_type: commands are JSON",
+    "422": "rule_refused (with the rule's name), idempotency_key_reused",
+}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def split_command_paths(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the exact schema of the running API.
+
+    - `/api/commands/{topic}` becomes one path per topic, each with its commands only (a
+      discriminator on `commandType` mapping every command type to its schema);
+    - every operation documents its 4xx answers in the error shape: 400, 401, 403 everywhere, 404
+      where a path names an object, and 404, 409, 413, 415, 422 for commands.
+    """
+    paths = result.get("paths", {})
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    generic = paths.pop("/api/commands/{topic}", None)
+    if generic is not None:
+        operation = generic["post"]
+        operation["parameters"] = [p for p in operation.get("parameters", []) if p.get("name") != "topic"]
+        for topic, by_type in COMMAND_SERIALIZERS.items():
+            op = deepcopy(operation)
+            name = "".join(part.title() for part in topic.split("-"))
+            op["operationId"] = f"commands_{topic.replace('-', '_')}"
+            op["summary"] = f"Send a command on {topic}"
+            refs = {t: f"#/components/schemas/{t}" for t in by_type}
+            body_schema = {
+                "oneOf": [{"$ref": ref} for ref in refs.values()],
+                "discriminator": {"propertyName": "commandType", "mapping": refs},
+            }
+            schemas[f"{name}Command"] = body_schema
+            op["requestBody"] = {
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Command"}}},
+                "required": True,
+            }
+            paths[f"/api/commands/{topic}"] = {"post": op}
+        schemas.pop("Command", None)
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            codes = ["400", "401", "403"]
+            if "{" in path:
+                codes.append("404")
+            if path.startswith("/api/commands/"):
+                codes += ["404", "409", "413", "415", "422"]
+            responses = op.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(code, _error_response(_ERRORS[code]))
+    return result

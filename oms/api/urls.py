@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from django.urls import path, register_converter
+from collections.abc import Iterable
+
+from django.urls import URLPattern, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from oms.api import views
+from oms.core.readside import ReadSide, read_sides
 
 
 class IdConverter:
@@ -20,33 +23,31 @@ class IdConverter:
 
 register_converter(IdConverter, "id")
 
+
+def query_urls(reads: Iterable[ReadSide]) -> list[URLPattern]:
+    """/queries/<path>, /<id>, /<id>/events (and /<id>/tree) for each registered aggregate.
+
+    URL names: the list is named by its path (`orders`), one object by its name (`order`, `quote-request`),
+    then `<name>-events` and `<name>-tree`.
+    """
+    patterns = []
+    for read in reads:
+        v = views.query_views(read)
+        one = read.name.replace("_", "-")
+        item = f"queries/{read.path}/<id:{read.id_field}>"
+        patterns += [
+            path(f"queries/{read.path}", v.list.as_view(), name=read.path),
+            path(item, v.detail.as_view(), name=one),
+            path(f"{item}/events", v.events.as_view(), name=f"{one}-events"),
+        ]
+        if v.tree is not None:
+            patterns.append(path(f"{item}/tree", v.tree.as_view(), name=f"{one}-tree"))
+    return patterns
+
+
 urlpatterns = [
     path("commands/<id:topic>", views.CommandView.as_view(), name="commands"),
-    path("queries/orders", views.OrderListView.as_view(), name="orders"),
-    path("queries/orders/<id:order_id>", views.OrderDetailView.as_view(), name="order"),
-    path("queries/orders/<id:order_id>/events", views.OrderEventsView.as_view(), name="order-events"),
-    path("queries/orders/<id:order_id>/tree", views.OrderTreeView.as_view(), name="order-tree"),
-    path("queries/executions", views.ExecutionListView.as_view(), name="executions"),
-    path("queries/executions/<id:execution_id>", views.ExecutionDetailView.as_view(), name="execution"),
-    path(
-        "queries/executions/<id:execution_id>/events",
-        views.ExecutionEventsView.as_view(),
-        name="execution-events",
-    ),
-    path("queries/quote-requests", views.QuoteRequestListView.as_view(), name="quote-requests"),
-    path(
-        "queries/quote-requests/<id:quote_request_id>",
-        views.QuoteRequestDetailView.as_view(),
-        name="quote-request",
-    ),
-    path(
-        "queries/quote-requests/<id:quote_request_id>/events",
-        views.QuoteRequestEventsView.as_view(),
-        name="quote-request-events",
-    ),
-    path("queries/quotes", views.QuoteListView.as_view(), name="quotes"),
-    path("queries/quotes/<id:quote_id>", views.QuoteDetailView.as_view(), name="quote"),
-    path("queries/quotes/<id:quote_id>/events", views.QuoteEventsView.as_view(), name="quote-events"),
+    *query_urls(read_sides()),
     path("queries/events", views.EventFeedView.as_view(), name="events"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

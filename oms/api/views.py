@@ -1,8 +1,10 @@
 """The command API and the query API (ARCHITECTURE.md Part A). Views stay thin: commands go to
-`dispatch`, reads to the selectors; JSON is the stored state document, returned as is."""
+`dispatch`; the query views are generated from the read-side registry (`oms.core.readside`), one
+set per registered aggregate; JSON is the stored state document, returned as is."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -11,23 +13,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from executions import selectors as exec_selectors
-from executions.models import Execution
-from oms.api.filters import (
-    ExecutionFilter,
-    OrderFilter,
-    QuoteFilter,
-    QuoteRequestFilter,
-    SpecificationFilterBackend,
-)
+from oms.api.filters import SpecificationFilterBackend, filterset_for
 from oms.api.pagination import int_param
 from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
     COMMAND_REQUEST,
     COMMAND_RESPONSE,
-    EVENT,
+    ERROR,
     EVENT_PAGE,
     EXECUTION_STATE,
     ORDER_STATE,
@@ -39,12 +34,7 @@ from oms.core import eventstore
 from oms.core.dispatch import dispatch
 from oms.core.errors import ValidationFailed
 from oms.core.eventstore import event_to_api
-from oms.orders import selectors as order_selectors
-from oms.orders.models import Order
-from oms.orders.repository import TOPIC as ORDER_TOPIC
-from oms.quotes import selectors as quote_selectors
-from oms.quotes.models import Quote, QuoteRequest
-from oms.quotes.repository import QUOTE_TOPIC, REQUEST_TOPIC
+from oms.core.readside import ReadSide
 
 
 class CommandView(APIView):
@@ -54,13 +44,16 @@ class CommandView(APIView):
 
     @extend_schema(
         request=COMMAND_REQUEST,
-        responses={200: COMMAND_RESPONSE, 201: COMMAND_RESPONSE},
+        # one path per topic in the schema (oms.api.schema.split_command_paths); 4xx in the
+        # error shape
+        responses={200: COMMAND_RESPONSE, 201: COMMAND_RESPONSE, 400: ERROR},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": 255},
                 OpenApiParameter.HEADER,
-                description="Repeat-safe key (<=255 chars): a repeat returns the first response.",
+                description="Repeat-safe key (1 to 255 chars): a repeat returns the first response; "
+                "the same key with another body is a 422 idempotency_key_reused.",
             ),
             OpenApiParameter(
                 "X-Correlation-ID",
@@ -78,132 +71,119 @@ class CommandView(APIView):
             actor=request.user.get_username(),
             correlation_id=correlation[:64] if correlation else None,
             idempotency_key=request.headers.get("Idempotency-Key"),
+            external=True,
         )
         return Response(result.body, status=result.status_code)
+
+
+# --- the query views, generated from the read-side registry -------------------------------------
+
+# the documented shape of each aggregate's document (and tree); an aggregate without an entry is
+# documented as a free-form object until it gets one
+DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {
+    "order": ORDER_STATE,
+    "execution": EXECUTION_STATE,
+    "quote_request": QUOTE_REQUEST_STATE,
+    "quote": QUOTE_STATE,
+}
+TREE_SCHEMAS: dict[str, type[Serializer[Any]]] = {"order": ORDER_TREE}
 
 
 class _DocListView(ListAPIView[Any]):
     # a filtered, paginated list answering the stored state documents as they are; a ListAPIView
     # (its `serializer_class` is for the schema only) so the OpenAPI schema documents it as a
     # list: its filter parameters, limit/offset and the paginated response shape
+    read: ReadSide
     filter_backends = [SpecificationFilterBackend]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.read.all()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset.values_list("doc", flat=True))
-        return self.get_paginated_response(list(page or []))
+        page = self.paginate_queryset(self.read.rows(queryset))
+        return self.get_paginated_response(self.read.documents(page or []))
 
 
-class OrderListView(_DocListView):
-    """GET /api/queries/orders: orders matching the filters, newest first unless `ordering` says."""
-
-    filterset_class = OrderFilter
-    serializer_class = ORDER_STATE
-
-    def get_queryset(self) -> QuerySet[Order]:
-        return Order.objects.all()
-
-
-class OrderDetailView(APIView):
-    @extend_schema(responses=ORDER_STATE)
-    def get(self, request: Request, order_id: str) -> Response:
-        return Response(order_selectors.order_get(order_id))
-
-
-class _EventPageMixin(GenericAPIView[Any]):
-    topic = ""
-    serializer_class = EVENT
+class _EventsView(GenericAPIView[Any]):
+    read: ReadSide
+    serializer_class = EVENT_PAGE
     filter_backends: list[Any] = []
 
-    def events_page(self, queryset: QuerySet[Any]) -> Response:
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([event_to_api(e, self.topic) for e in page or []])
+    def events_page(self, object_id: str) -> Response:
+        page = self.paginate_queryset(self.read.events(object_id))
+        if not page and getattr(self.paginator, "count", None) == 0:
+            self.read.require(object_id)  # no events at all: an unknown id is a 404
+        return self.get_paginated_response([event_to_api(e, self.read.aggregate.topic) for e in page or []])
 
 
-class OrderEventsView(_EventPageMixin):
-    topic = ORDER_TOPIC
+@dataclass(frozen=True)
+class QueryViews:
+    """The views of one aggregate: /api/queries/<path>, /<id>, /<id>/events and /<id>/tree."""
 
-    @extend_schema(responses=EVENT(many=True))
-    def get(self, request: Request, order_id: str) -> Response:
-        return self.events_page(order_selectors.order_events(order_id))
-
-
-class OrderTreeView(APIView):
-    @extend_schema(responses=ORDER_TREE)
-    def get(self, request: Request, order_id: str) -> Response:
-        return Response(order_selectors.order_tree(order_id))
+    read: ReadSide
+    list: type[APIView]
+    detail: type[APIView]
+    events: type[APIView]
+    tree: type[APIView] | None
 
 
-class ExecutionListView(_DocListView):
-    """GET /api/queries/executions: executions matching the filters, newest first."""
-
-    filterset_class = ExecutionFilter
-    serializer_class = EXECUTION_STATE
-
-    def get_queryset(self) -> QuerySet[Execution]:
-        return Execution.objects.all()
+def _camel(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))
 
 
-class ExecutionDetailView(APIView):
-    @extend_schema(responses=EXECUTION_STATE)
-    def get(self, request: Request, execution_id: str) -> Response:
-        return Response(exec_selectors.execution_get(execution_id))
+def _document_schema(read: ReadSide) -> type[Serializer[Any]]:
+    known = DOCUMENT_SCHEMAS.get(read.name)
+    if known is not None:
+        return known
+    return type(
+        f"{_camel(read.name)}State", (Serializer,), {"__doc__": f"A {read.label} as the API shows it."}
+    )
 
 
-class ExecutionEventsView(_EventPageMixin):
-    topic = "execution-events"
+def query_views(read: ReadSide) -> QueryViews:
+    """Generate the query views of one registered aggregate (the URLs: `oms.api.urls.query_urls`).
 
-    @extend_schema(responses=EVENT(many=True))
-    def get(self, request: Request, execution_id: str) -> Response:
-        return self.events_page(exec_selectors.execution_events(execution_id))
+    The list takes the specification's filters and `ordering` plus limit/offset; detail, events
+    and tree answer 404 `not_found` for an unknown id. Class names and the schema's operation
+    ids follow from the aggregate's name and path, as they were when the views were written by
+    hand (`queries_orders_list`, `queries_orders_retrieve`, `queries_orders_events_list`, ...).
+    """
+    doc_schema = _document_schema(read)
+    camel = _camel(read.name)
+    plural = read.path.replace("-", " ")
 
+    list_view = type(
+        f"{camel}ListView",
+        (_DocListView,),
+        {
+            "__doc__": f"GET /api/queries/{read.path}: {plural} matching the filters, newest first "
+            "unless `ordering` says.",
+            "read": read,
+            "filterset_class": filterset_for(read.specification),  # type: ignore[arg-type]  # a class is hashable; mypy checks the frozen dataclass's instance __hash__ against Hashable
+            "serializer_class": doc_schema,
+        },
+    )
 
-class QuoteRequestListView(_DocListView):
-    """GET /api/queries/quote-requests: quote requests matching the filters, newest first."""
+    @extend_schema(responses=doc_schema)
+    def get_detail(self: APIView, request: Request, **kwargs: str) -> Response:
+        return Response(read.get(kwargs[read.id_field]))
 
-    filterset_class = QuoteRequestFilter
-    serializer_class = QUOTE_REQUEST_STATE
+    @extend_schema(responses=EVENT_PAGE)
+    def get_events(self: _EventsView, request: Request, **kwargs: str) -> Response:
+        return self.events_page(kwargs[read.id_field])
 
-    def get_queryset(self) -> QuerySet[QuoteRequest]:
-        return QuoteRequest.objects.all()
+    detail_view = type(f"{camel}DetailView", (APIView,), {"get": get_detail})
+    events_view = type(f"{camel}EventsView", (_EventsView,), {"read": read, "get": get_events})
+    tree_view = None
+    if read.tree is not None:
 
+        @extend_schema(responses=TREE_SCHEMAS.get(read.name, doc_schema))
+        def get_tree(self: APIView, request: Request, **kwargs: str) -> Response:
+            return Response(read.get_tree(kwargs[read.id_field]))
 
-class QuoteRequestDetailView(APIView):
-    @extend_schema(responses=QUOTE_REQUEST_STATE)
-    def get(self, request: Request, quote_request_id: str) -> Response:
-        return Response(quote_selectors.quote_request_get(quote_request_id))
-
-
-class QuoteRequestEventsView(_EventPageMixin):
-    topic = REQUEST_TOPIC
-
-    @extend_schema(responses=EVENT(many=True))
-    def get(self, request: Request, quote_request_id: str) -> Response:
-        return self.events_page(quote_selectors.quote_request_events(quote_request_id))
-
-
-class QuoteListView(_DocListView):
-    """GET /api/queries/quotes: quotes matching the filters, newest first."""
-
-    filterset_class = QuoteFilter
-    serializer_class = QUOTE_STATE
-
-    def get_queryset(self) -> QuerySet[Quote]:
-        return Quote.objects.all()
-
-
-class QuoteDetailView(APIView):
-    @extend_schema(responses=QUOTE_STATE)
-    def get(self, request: Request, quote_id: str) -> Response:
-        return Response(quote_selectors.quote_get(quote_id))
-
-
-class QuoteEventsView(_EventPageMixin):
-    topic = QUOTE_TOPIC
-
-    @extend_schema(responses=EVENT(many=True))
-    def get(self, request: Request, quote_id: str) -> Response:
-        return self.events_page(quote_selectors.quote_events(quote_id))
+        tree_view = type(f"{camel}TreeView", (APIView,), {"get": get_tree})
+    return QueryViews(read, list_view, detail_view, events_view, tree_view)
 
 
 class EventFeedView(APIView):

@@ -2,9 +2,11 @@
 
     result = dispatch("orders", {"commandType": "CreateOrderCommand", ...}, actor="alice")
 
-It runs the registered handler in one transaction with a `UnitOfWork`, applies the contract's
-idempotency (an `Idempotency-Key` replays the first response; natural keys are the handlers'
-business), and answers with the new state and the events appended. Any `ApplicationError`
+The body is parsed once, here, into the registered typed command (`oms.core.commands.Command`);
+the handler gets the unit of work and the command's fields as typed keyword-only arguments
+(`order_cancel(uow, *, order_id, cl_ord_id, ...)`). It runs the handler in one transaction with a
+`UnitOfWork`, applies the contract's idempotency (an `Idempotency-Key` replays the first response;
+natural keys are the handlers' business), and answers with the new state and the events appended. Any `ApplicationError`
 rolls everything back: an error appends nothing.
 """
 
@@ -16,13 +18,16 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 
+from oms.core import metrics
+from oms.core.commands import Command
 from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
+from oms.core.parsing import is_internal, unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,15 @@ class Outcome:
     duplicate: bool = False
 
 
-Handler = Callable[[CommandContext, UnitOfWork], Outcome]
+# handler(uow, **command.arguments()): keyword-only typed arguments, the actor and time in uow.ctx
+Handler = Callable[..., Outcome]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True)
+class Registered:
+    command: type[Command]
+    handler: Handler
 
 
 @dataclass
@@ -44,14 +57,17 @@ class CommandResult:
     status_code: int
     body: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
+    replayed: bool = False  # the stored answer to an Idempotency-Key seen before
 
 
-_HANDLERS: dict[str, dict[str, Handler]] = {}
+_HANDLERS: dict[str, dict[str, Registered]] = {}
 
 
-def command_handler(topic: str, command_type: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        _HANDLERS.setdefault(topic, {})[command_type] = fn
+def command_handler(topic: str, command: type[Command]) -> Callable[[H], H]:
+    """Register `fn` as the handler of `command` (its class name is the contract's commandType)."""
+
+    def register(fn: H) -> H:
+        _HANDLERS.setdefault(topic, {})[command.command_type()] = Registered(command, fn)
         return fn
 
     return register
@@ -75,6 +91,7 @@ def request_hash(topic: str, body: dict[str, Any]) -> str:
 _RETRIES_ON_RACE = 3
 
 
+@metrics.timed_command(_HANDLERS.get)  # latency and outcome per topic and commandType (oms_command_*)
 def dispatch(
     topic: str,
     body: Any,
@@ -82,8 +99,10 @@ def dispatch(
     actor: str,
     correlation_id: str | None = None,
     idempotency_key: str | None = None,
+    external: bool = False,
 ) -> CommandResult:
-    handler = _resolve(topic, body)
+    """`external`: sent by a client (the HTTP API), which may not send the OMS's internal commands."""
+    registered = _resolve(topic, body, external)
     if idempotency_key is not None and (
         not (0 < len(idempotency_key) <= 255) or _unstorable(idempotency_key)
     ):
@@ -97,7 +116,7 @@ def dispatch(
     digest = request_hash(topic, body) if idempotency_key else ""
     for attempt in range(_RETRIES_ON_RACE):
         try:
-            return _run_once(handler, topic, body, actor, correlation_id, idempotency_key, digest)
+            return _run_once(registered, topic, body, actor, correlation_id, idempotency_key, digest)
         except IntegrityError:
             if attempt == _RETRIES_ON_RACE - 1:
                 raise VersionConflict("a concurrent command changed the same objects; retry") from None
@@ -108,7 +127,7 @@ def dispatch(
     raise AssertionError("unreachable")
 
 
-def _resolve(topic: str, body: Any) -> Handler:
+def _resolve(topic: str, body: Any, external: bool = False) -> Registered:
     if not isinstance(body, dict):
         raise ValidationFailed(
             "the command must be a JSON object", fields={"non_field_errors": ["Expected a JSON object."]}
@@ -133,14 +152,20 @@ def _resolve(topic: str, body: Any) -> Handler:
         )
     if not command_type:
         raise ValidationFailed("commandType is required", fields={"commandType": ["This field is required."]})
-    handler = handlers.get(command_type) if isinstance(command_type, str) else None
-    if handler is None:
-        allowed = ", ".join(sorted(handlers))
+    registered = handlers.get(command_type) if isinstance(command_type, str) else None
+    if registered is None or (external and is_internal(command_type)):
+        allowed = ", ".join(sorted(t for t in handlers if not (external and is_internal(t))))
         raise ValidationFailed(
             f"unknown commandType '{command_type}' for {topic}",
             fields={"commandType": [f"'{command_type}' is not one of: {allowed}."]},
         )
-    return handler
+    unknown = [name if len(name) <= 64 else name[:64] + "..." for name in unknown_fields(command_type, body)]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown fields for {command_type}: {', '.join(unknown)}",
+            fields={name: [f"Unknown field: {command_type} does not take it."] for name in unknown},
+        )
+    return registered
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -159,7 +184,7 @@ def _unstorable(value: Any) -> bool:
 
 
 def _run_once(
-    handler: Handler,
+    registered: Registered,
     topic: str,
     body: dict[str, Any],
     actor: str,
@@ -176,7 +201,8 @@ def _run_once(
         if correlation_id:
             ctx.correlation_id = correlation_id
         uow = UnitOfWork(ctx)
-        outcome = handler(ctx, uow)
+        command = registered.command.parse(body)
+        outcome = registered.handler(uow, **command.arguments())
         events = uow.commit()
         response = {**outcome.body, "duplicate": outcome.duplicate, "events": events}
         if idempotency_key:
@@ -196,7 +222,7 @@ def _replay(seen: IdempotencyRecord, digest: str) -> CommandResult:
             "this Idempotency-Key was used with a different request",
             fields={"Idempotency-Key": ["Already used with a different body."]},
         )
-    return CommandResult(seen.status_code, seen.response, [])
+    return CommandResult(seen.status_code, seen.response, [], replayed=True)
 
 
 def _remember_error(actor: str, key: str, digest: str, exc: ApplicationError) -> None:

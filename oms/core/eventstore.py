@@ -23,6 +23,7 @@ from django.db.models.functions import Cast
 
 from oms.core import sql
 from oms.core.errors import VersionConflict
+from oms.core.events import Event
 from oms.core.models import EventRecord
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,16 @@ def event_applier(
     handlers: Mapping[str, Callable[[A, dict[str, Any]], None]],
     *,
     after: Callable[[A], None] | None = None,
+    guard: Callable[[A, Envelope], None] | None = None,
 ) -> Callable[[A | None, Envelope], A]:
     """The pure `apply(state, envelope) -> state` of an aggregate whose first event is `created`.
 
     Every later event type has a handler that changes a copy of the state in place (the state
     given is never touched); the copy gets the event's version and time, then `after` (e.g. a
     derived status) runs. An event out of place (a second create, an update before the create,
-    an unknown type) raises: replay must not pass over it silently.
+    an unknown type) raises: replay must not pass over it silently. `guard(state, envelope)`
+    runs first on the state before the event: the aggregate's transition table, so that an event
+    its state machine forbids raises `InvalidTransition` live and in `replay --verify` alike.
     """
 
     def apply(state: A | None, env: Envelope) -> A:
@@ -82,6 +86,8 @@ def event_applier(
             handler = handlers.get(env.type)
             if handler is None:
                 raise ValueError(f"unknown event type {env.type} for {env.aggregate_id}")
+            if guard is not None:
+                guard(state, env)
             s = copy.copy(state)
             handler(s, env.data)
             s.updated_at = env.recorded_at
@@ -177,12 +183,20 @@ class UnitOfWork:
         agg: AggregateType[S],
         aggregate_id: str,
         state: S | None,
-        event_type: str,
-        data: dict[str, Any],
+        event: Event | str,
+        data: dict[str, Any] | None = None,
         *,
         occurred_at: dt.datetime | None = None,
     ) -> S:
-        """Apply one event to `state` (None for a new object) and queue it; returns the new state."""
+        """Apply one event to `state` (None for a new object) and queue it; returns the new state.
+
+        `event` is a typed event (encoded here, once, into its stored data) or an event type with
+        its `data`."""
+        if isinstance(event, Event):
+            event_type, data = event.event_type(), event.to_data()
+        else:
+            event_type = event
+        assert data is not None
         version = (state.version if state is not None else 0) + 1
         env = Envelope(
             type=event_type,

@@ -19,12 +19,12 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from oms.core.errors import ValidationFailed
 
-_QS = TypeVar("_QS", bound=QuerySet[Any])
+M = TypeVar("M", bound=Model)
 
 
 def _plain(value: object) -> object:
@@ -101,6 +101,7 @@ class Field:
     param: str | None = None  # the API query parameter name (camelCase); defaults to the column
     choices: type[Enum] | None = None
     kind: str = "str"  # str, decimal, datetime, int
+    help: str = ""  # what the parameter means, for the API's documentation (its values are added)
 
 
 def _parse_one(f: Field, raw: object) -> object:
@@ -146,6 +147,8 @@ class Specification:
     fields: ClassVar[dict[str, Field]] = {}
     orderings: ClassVar[dict[str, str]] = {}  # API ordering name -> column
     default_ordering: ClassVar[tuple[str, ...]] = ()
+    # the unique column that breaks ties, so that pages never overlap or skip a row
+    id_column: ClassVar[str] = ""
 
     @classmethod
     def builder(cls) -> SpecificationBuilder:
@@ -161,9 +164,12 @@ class Specification:
         return all(c.matches(row) for c in self.criteria)
 
     def order_by(self) -> tuple[str, ...]:
-        return self.ordering or self.default_ordering
+        chosen = self.ordering or self.default_ordering
+        if not self.id_column or any(c.lstrip("-") == self.id_column for c in chosen):
+            return chosen
+        return (*chosen, f"-{self.id_column}")
 
-    def apply(self, queryset: _QS) -> _QS:
+    def apply(self, queryset: QuerySet[M]) -> QuerySet[M]:
         return queryset.filter(self.to_q()).order_by(*self.order_by())
 
     @classmethod

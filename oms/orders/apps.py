@@ -9,5 +9,5 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        # registers the aggregate, its handlers, its reactions and its derived index (ClOrdID)
-        from oms.orders import reactions, replay, repository, services  # noqa: F401
+        # registers the aggregate, its queries, handlers, reactions and derived index (ClOrdID)
+        from oms.orders import reactions, replay, repository, selectors, services  # noqa: F401

@@ -1,22 +1,34 @@
-"""Parsing and validating order commands (pure: no database).
+"""The order commands of the contract as typed, immutable records (pure: no database).
 
-Field errors are collected per field first; cross-field rules run through the validation engine
-as named predicates (configurable, extensible by asset-class apps).
+Each class is one `commandType`; its fields are parsed once at the edge (`dispatch`) and handed
+to the handler in `services.py` as keyword-only arguments. Field errors are collected per field
+first; cross-field rules run through the validation engine as named predicates (configurable,
+extensible by asset-class apps), in the same 400.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from oms.core.parsing import Fields, dec_str, iso
+from pydantic import Field
+
+from oms.core.commands import (
+    Attributes,
+    Command,
+    Id,
+    OptDateTime,
+    OptId,
+    OptQty,
+    Qty,
+    Text,
+    Version,
+    choice,
+    fields_of,
+)
+from oms.core.parsing import dec_str, iso
 from oms.core.validation import Rule, Validator
 from oms.orders.enums import Handling, OrdType, Side, TimeInForce
-
-ID_MAX = 64
-TEXT_MAX = 1000
 
 _PRICED = {OrdType.LIMIT.value, OrdType.STOP_LIMIT.value}
 _STOPPED = {OrdType.STOP.value, OrdType.STOP_LIMIT.value}
@@ -29,57 +41,75 @@ ORDER_TERMS = Validator(
             "price",
             lambda c: c.get("ordType") not in _PRICED or c.get("price") is not None,
             "Required for Limit and StopLimit orders.",
-            requires=("ordType",),
+            requires=("ordType", "price"),
         ),
         Rule(
             "no_price_for_market",
             "price",
             lambda c: c.get("ordType") != OrdType.MARKET.value or c.get("price") is None,
             "Market orders carry no price.",
-            requires=("ordType",),
+            requires=("ordType", "price"),
         ),
         Rule(
             "stop_px_required_for_stop",
             "stopPx",
             lambda c: c.get("ordType") not in _STOPPED or c.get("stopPx") is not None,
             "Required for Stop and StopLimit orders.",
-            requires=("ordType",),
+            requires=("ordType", "stopPx"),
         ),
         Rule(
             "expire_time_required_for_gtd",
             "expireTime",
             lambda c: c.get("timeInForce") != TimeInForce.GTD.value or c.get("expireTime") is not None,
             "Required when timeInForce is GTD.",
-            requires=("timeInForce",),
+            requires=("timeInForce", "expireTime"),
         ),
         Rule(
             "expire_time_only_for_gtd",
             "expireTime",
             lambda c: c.get("expireTime") is None or c.get("timeInForce") == TimeInForce.GTD.value,
             "Only GTD orders carry an expireTime.",
-            requires=("timeInForce",),
+            requires=("timeInForce", "expireTime"),
         ),
     ],
 )
 
 
-@dataclass
-class CreateOrder:
-    cl_ord_id: str
-    symbol: str | None
-    side: Side | None
-    order_qty: Decimal
-    ord_type: OrdType | None
-    price: Decimal | None
-    stop_px: Decimal | None
-    time_in_force: TimeInForce | None
-    expire_time: dt.datetime | None
-    account: str | None
-    venue: str | None
-    parent_id: str | None
-    handling: Handling | None
-    text: str | None
-    attributes: dict[str, Any]
+class CreateOrderCommand(Command):
+    cl_ord_id: Id = Field(alias="clOrdID")  # FIX 11
+    # a child (parentId given) inherits symbol, side, account and terms from its parent when omitted
+    symbol: OptId = None  # FIX 55
+    side: choice(Side) = None  # type: ignore[valid-type]  # FIX 54
+    order_qty: Qty = Field(alias="orderQty")  # FIX 38
+    ord_type: choice(OrdType) = Field(None, alias="ordType")  # type: ignore[valid-type]  # FIX 40
+    price: OptQty = None  # FIX 44
+    stop_px: OptQty = Field(None, alias="stopPx")  # FIX 99
+    time_in_force: choice(TimeInForce) = Field(None, alias="timeInForce")  # type: ignore[valid-type]  # FIX 59
+    expire_time: OptDateTime = Field(None, alias="expireTime")  # FIX 126
+    account: OptId = None  # FIX 1
+    venue: OptId = None
+    parent_id: OptId = Field(None, alias="parentId")
+    handling: choice(Handling) = None  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
+    text: Text = None  # FIX 58
+    attributes: Attributes = Field(default_factory=dict)
+
+    _ROOT_REQUIRES: ClassVar[tuple[str, ...]] = ("symbol", "side", "ordType", "account")
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, list[str]]:
+        if values.get("parentId") is not None or "parentId" in errors:
+            return errors
+        for name in cls._ROOT_REQUIRES:
+            if values.get(name) is None and name not in errors:
+                errors[name] = ["This field is required."]
+        terms = {
+            "ordType": values.get("ordType"),
+            "price": values.get("price"),
+            "stopPx": values.get("stopPx"),
+            "timeInForce": values.get("timeInForce") or TimeInForce.DAY,
+            "expireTime": values.get("expireTime"),
+        }
+        return ORDER_TERMS.errors(terms, errors)
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """The content that decides whether a repeated clOrdID is the same order."""
@@ -101,110 +131,100 @@ class CreateOrder:
         }
 
 
-def parse_create(raw: dict[str, Any]) -> CreateOrder:
-    f = Fields(raw)
-    child = f.present("parentId")
-    # ignores: a required field is None only when `f` recorded its error, raised before use
-    cmd = CreateOrder(
-        cl_ord_id=f.string("clOrdID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        # a child inherits symbol, side, account and terms from its parent when they are omitted
-        symbol=f.string("symbol", required=not child, max_length=ID_MAX),
-        side=f.choice("side", Side, required=not child),
-        order_qty=f.decimal("orderQty", required=True, positive=True),  # type: ignore[arg-type]
-        ord_type=f.choice("ordType", OrdType, required=not child),
-        price=f.decimal("price", positive=True),
-        stop_px=f.decimal("stopPx", positive=True),
-        time_in_force=f.choice("timeInForce", TimeInForce),
-        expire_time=f.datetime("expireTime"),
-        account=f.string("account", required=not child, max_length=ID_MAX),
-        venue=f.string("venue", max_length=ID_MAX),
-        parent_id=f.string("parentId", max_length=ID_MAX),
-        handling=f.choice("handling", Handling),
-        text=f.string("text", max_length=TEXT_MAX),
-        attributes=f.obj("attributes") or {},
-    )
-    if not child:
-        terms = {
-            "ordType": cmd.ord_type and cmd.ord_type.value,
-            "price": cmd.price,
-            "stopPx": cmd.stop_px,
-            "timeInForce": (cmd.time_in_force or TimeInForce.DAY).value,
-            "expireTime": cmd.expire_time,
-        }
-        f.errors = ORDER_TERMS.errors(terms, f.errors)
-    f.raise_if_errors("invalid CreateOrderCommand")
-    return cmd
-
-
 def check_terms(terms: dict[str, Any]) -> None:
     """Cross-field rules on the full terms of an order (children after inheriting, replaces after merging)."""
     ORDER_TERMS.validate(terms)
 
 
-@dataclass
-class OrderRef:
-    order_id: str
-    expected_version: int | None
-    text: str | None
-    fields: Fields
+class OrderCommand(Command):
+    """A command on an existing order: its id, the version the client saw (optional), a text."""
+
+    order_id: Id = Field(alias="orderId")
+    expected_version: Version = Field(None, alias="expectedVersion")
+    text: Text = None
 
 
-def parse_ref(raw: dict[str, Any], *, text: bool = True) -> OrderRef:
-    f = Fields(raw)
-    # ignores: a required field is None only when `f` recorded its error, raised before use
-    ref = OrderRef(
-        order_id=f.string("orderId", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        expected_version=f.integer("expectedVersion", minimum=0),
-        text=f.string("text", max_length=TEXT_MAX) if text else None,
-        fields=f,
-    )
-    return ref
+class AcceptOrderCommand(OrderCommand):
+    pass
 
 
-@dataclass
-class ReplaceTerms:
-    cl_ord_id: str | None
-    order_qty: Decimal | None
-    price: Decimal | None
-    stop_px: Decimal | None
-    time_in_force: TimeInForce | None
-    expire_time: dt.datetime | None
-
-    def as_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        if self.cl_ord_id is not None:
-            data["clOrdID"] = self.cl_ord_id
-        if self.order_qty is not None:
-            data["orderQty"] = dec_str(self.order_qty)
-        if self.price is not None:
-            data["price"] = dec_str(self.price)
-        if self.stop_px is not None:
-            data["stopPx"] = dec_str(self.stop_px)
-        if self.time_in_force is not None:
-            data["timeInForce"] = self.time_in_force.value
-        if self.expire_time is not None:
-            data["expireTime"] = iso(self.expire_time)
-        return data
-
-    @property
-    def changes_anything(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.order_qty, self.price, self.stop_px, self.time_in_force, self.expire_time)
-        )
+class RejectOrderCommand(OrderCommand):
+    pass
 
 
-def parse_replace(ref: OrderRef, *, restate: bool = False) -> ReplaceTerms:
-    f = ref.fields
-    terms = ReplaceTerms(
-        cl_ord_id=None if restate else f.string("clOrdID", required=True, max_length=ID_MAX),
-        order_qty=f.decimal("orderQty", positive=True),
-        price=f.decimal("price", positive=True),
-        stop_px=None if restate else f.decimal("stopPx", positive=True),
-        time_in_force=None if restate else f.choice("timeInForce", TimeInForce),
-        expire_time=None if restate else f.datetime("expireTime"),
-    )
-    if not f.errors and not terms.changes_anything:
-        names = "orderQty or price" if restate else "orderQty, price, stopPx, timeInForce or expireTime"
-        f.error("non_field_errors", f"Give at least one of {names} to change.")
-    return terms
+class ExpireOrderCommand(OrderCommand):
+    pass
+
+
+class DoneForDayCommand(OrderCommand):
+    pass
+
+
+class ConfirmCancelCommand(OrderCommand):
+    pass
+
+
+class RejectCancelCommand(OrderCommand):
+    pass
+
+
+class ConfirmReplaceCommand(OrderCommand):
+    pass
+
+
+class RejectReplaceCommand(OrderCommand):
+    pass
+
+
+class CancelOrderCommand(OrderCommand):
+    cl_ord_id: Id = Field(alias="clOrdID")
+
+
+class _Terms(OrderCommand):
+    """New terms of an order; at least one must be given."""
+
+    _CHANGEABLE: ClassVar[str] = ""
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, list[str]]:
+        terms = [n for n in ("orderQty", "price", "stopPx", "timeInForce", "expireTime") if n in values]
+        if not errors and all(values.get(n) is None for n in terms):
+            errors["non_field_errors"] = [f"Give at least one of {cls._CHANGEABLE} to change."]
+        return errors
+
+
+class ReplaceOrderCommand(_Terms):
+    _CHANGEABLE: ClassVar[str] = "orderQty, price, stopPx, timeInForce or expireTime"
+
+    cl_ord_id: Id = Field(alias="clOrdID")
+    order_qty: OptQty = Field(None, alias="orderQty")
+    price: OptQty = None
+    stop_px: OptQty = Field(None, alias="stopPx")
+    time_in_force: choice(TimeInForce) = Field(None, alias="timeInForce")  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
+    expire_time: OptDateTime = Field(None, alias="expireTime")
+
+
+class RestateOrderCommand(_Terms):
+    """The venue restates the order (FIX ExecType D): quantity and/or price."""
+
+    _CHANGEABLE: ClassVar[str] = "orderQty or price"
+
+    order_qty: OptQty = Field(None, alias="orderQty")
+    price: OptQty = None
+
+
+# commandType -> its fields (the OpenAPI description of the topic)
+FIELDS = fields_of(
+    CreateOrderCommand,
+    CancelOrderCommand,
+    ReplaceOrderCommand,
+    AcceptOrderCommand,
+    RejectOrderCommand,
+    ConfirmCancelCommand,
+    RejectCancelCommand,
+    ConfirmReplaceCommand,
+    RejectReplaceCommand,
+    ExpireOrderCommand,
+    DoneForDayCommand,
+    RestateOrderCommand,
+)

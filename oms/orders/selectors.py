@@ -1,4 +1,4 @@
-"""Reads of orders: the specification, queries and tree traversal (the query side of CQRS)."""
+"""Reads of orders: the specification, its registration with the query API, the tree."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from oms.core.errors import NotFound
+from oms.core.readside import ReadSide, register_read
 from oms.core.specification import Field, Specification
 from oms.orders.enums import Handling, Kind, OrdStatus, Side
-from oms.orders.models import Order, OrderEvent
+from oms.orders.models import Order
+from oms.orders.repository import ORDER
 
 
 class OrderSpecification(Specification):
     fields = {
-        "order_id": Field("order_id", "in", param="orderId"),
+        "order_id": Field("order_id", "in", param="orderId", help="Order ids."),
         "cl_ord_id": Field("cl_ord_id", param="clOrdID"),
         "status": Field("status", "in", choices=OrdStatus),
         "symbol": Field("symbol", "in"),
@@ -45,38 +46,14 @@ class OrderSpecification(Specification):
         "orderId": "order_id",
     }
     default_ordering = ("-created_at", "-order_id")
-
-    def order_by(self) -> tuple[str, ...]:
-        # a stable page order: ties broken by the id
-        chosen = self.ordering or self.default_ordering
-        return chosen if any(c.lstrip("-") == "order_id" for c in chosen) else (*chosen, "-order_id")
+    id_column = "order_id"
 
 
-def order_query(spec: Specification) -> QuerySet[Order]:
-    return spec.apply(Order.objects.all())
-
-
-def order_get(order_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] | None = Order.objects.filter(pk=order_id).values_list("doc", flat=True).first()
-    if doc is None:
-        raise NotFound(f"order {order_id} not found")
-    return doc
-
-
-def order_events(order_id: str) -> QuerySet[OrderEvent]:
-    if (
-        not Order.objects.filter(pk=order_id).exists()
-        and not OrderEvent.objects.filter(aggregate_id=order_id).exists()
-    ):
-        raise NotFound(f"order {order_id} not found")
-    return OrderEvent.objects.filter(aggregate_id=order_id).order_by("version")
-
-
-def order_tree(order_id: str) -> dict[str, Any]:
+def order_tree(read: ReadSide, root: dict[str, Any]) -> dict[str, Any]:
     """The order with its descendants nested under `children` (oldest first)."""
-    root = order_get(order_id)
     docs = list(
-        Order.objects.filter(root_id=root["rootId"])
+        read.all()
+        .filter(root_id=root["rootId"])
         .order_by("created_at", "order_id")
         .values_list("doc", flat=True)
     )
@@ -88,3 +65,14 @@ def order_tree(order_id: str) -> dict[str, Any]:
         return {**doc, "children": [build(c) for c in by_parent.get(doc["orderId"], [])]}
 
     return build(root)
+
+
+ORDERS = register_read(ORDER, path="orders", specification=OrderSpecification, tree=order_tree)
+
+
+def order_query(spec: Specification) -> QuerySet[Order]:
+    return ORDERS.query(spec)
+
+
+def order_get(order_id: str) -> dict[str, Any]:
+    return ORDERS.get(order_id)

@@ -1,63 +1,50 @@
 """Order command handlers: one function per command of the contract, all through one write path.
 
-Each handler parses the command, loads (and locks) the order tree, checks the transition table
-and the business rules, then emits events through the `OrderTree` (which reflects every change
-on the ancestors). `dispatch` wraps each in one transaction and appends the events.
+Each handler takes its command's typed fields as keyword-only arguments (parsed once by
+`dispatch`), loads (and locks) the order tree, checks the transition table and the business
+rules, then emits events through the `OrderTree` (which reflects every change on the ancestors).
+`dispatch` wraps each in one transaction and appends the events. Other domains (quotes) call
+these functions directly with the same unit of work.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from oms.core.dispatch import Handler, Outcome, command_handler
+from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import InvalidTransition, RuleRefused, ValidationFailed, VersionConflict
-from oms.core.eventstore import CommandContext, UnitOfWork
-from oms.core.fsm import StateMachine
+from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
-from oms.orders.commands import CreateOrder, OrderRef, check_terms, parse_create, parse_ref, parse_replace
-from oms.orders.enums import Kind, OrdStatus, OrdType, Phase, Side
+from oms.orders import commands as c
+from oms.orders import events as ev
+from oms.orders.actions import machine_for, transition_status
+from oms.orders.commands import CreateOrderCommand, check_terms
+from oms.orders.enums import Handling, Kind, OrdType, Phase, Side, TimeInForce
 from oms.orders.errors import DuplicateClOrdID, ExceedsParentQuantity, ReplacePending
 from oms.orders.models import ClOrdIdKey, Order
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
-from oms.orders.transitions import CLIENT_ORDER, VENUE_ORDER, Trigger
+from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
 from rules.routing import route
 
 TOPIC = "orders"
 
 
-def fsm_for(order: OrderState) -> StateMachine[OrdStatus, Trigger]:
-    return CLIENT_ORDER if order.kind is Kind.CLIENT else VENUE_ORDER
-
-
 def _check(order: OrderState, trigger: Trigger) -> None:
-    fsm_for(order).check(_transition_status(order), trigger)
-
-
-def _transition_status(order: OrderState) -> OrdStatus:
-    """The status the transition tables judge a command by.
-
-    The reported status ranks Filled above Canceled/Expired (FIX precedence): an order the venue
-    canceled and a late fill then completed reports Filled. But it is finished, not a working
-    filled order, so "increase a filled order's quantity" (C.1.c) and the other Filled
-    transitions must not apply to it: judge it as what it is underneath.
-    """
-    status = order.status
-    if status is OrdStatus.FILLED and order.phase in (Phase.CANCELED, Phase.EXPIRED):
-        return OrdStatus(order.phase.value)
-    return status
+    machine_for(order.kind).check(transition_status(order), trigger)
 
 
 def _order_body(order: OrderState, **extra: Any) -> dict[str, Any]:
     return {"order": ORDER.to_api(order), **extra}
 
 
-def _fingerprint(cmd: CreateOrder) -> str:
+def _fingerprint(cmd: CreateOrderCommand) -> str:
     return hashlib.sha256(json.dumps(cmd.fingerprint_fields(), sort_keys=True).encode()).hexdigest()
 
 
@@ -79,9 +66,44 @@ def through_limit(side: str, limit: Decimal | None, price: Decimal | None) -> bo
 # --- create -------------------------------------------------------------------------------------
 
 
-@command_handler(TOPIC, "CreateOrderCommand")
-def order_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    cmd = parse_create(ctx.command)
+@command_handler(TOPIC, CreateOrderCommand)
+def order_create(
+    uow: UnitOfWork,
+    *,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    symbol: str | None = None,
+    side: Side | None = None,
+    ord_type: OrdType | None = None,
+    price: Decimal | None = None,
+    stop_px: Decimal | None = None,
+    time_in_force: TimeInForce | None = None,
+    expire_time: dt.datetime | None = None,
+    account: str | None = None,
+    venue: str | None = None,
+    parent_id: str | None = None,
+    handling: Handling | None = None,
+    text: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Outcome:
+    """Create a client order (no parent) or place a child of one (a market order or a slice)."""
+    cmd = CreateOrderCommand.model_construct(
+        cl_ord_id=cl_ord_id,
+        symbol=symbol,
+        side=side,
+        order_qty=order_qty,
+        ord_type=ord_type,
+        price=price,
+        stop_px=stop_px,
+        time_in_force=time_in_force,
+        expire_time=expire_time,
+        account=account,
+        venue=venue,
+        parent_id=parent_id,
+        handling=handling,
+        text=text,
+        attributes=attributes or {},
+    )
     fingerprint = _fingerprint(cmd)
     tree = OrderTree(uow)
     order_id = new_id("O")
@@ -97,16 +119,15 @@ def order_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         existing = Order.objects.get(pk=known.order_id)
         return Outcome(_order_body(ORDER.from_row(existing)), 200, duplicate=True)
     if cmd.parent_id is None:
-        data = _client_order_data(cmd)
-        data["rootId"] = order_id
+        created = _client_order(cmd, order_id, fingerprint)
     else:
-        data = _child_order_data(tree, cmd, ctx)
-    data["fingerprint"] = fingerprint
-    order = tree.emit(None, "OrderCreated", data, order_id=order_id)
+        created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
+    order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
 
-def _terms(cmd: CreateOrder) -> dict[str, Any]:
+def _routing_input(cmd: CreateOrderCommand, time_in_force: TimeInForce) -> dict[str, Any]:
+    """What the rules engine sees: the order's terms as a plain mapping of API values."""
     return {
         "clOrdID": cmd.cl_ord_id,
         "symbol": cmd.symbol,
@@ -115,32 +136,48 @@ def _terms(cmd: CreateOrder) -> dict[str, Any]:
         "ordType": cmd.ord_type and cmd.ord_type.value,
         "price": dec_str(cmd.price),
         "stopPx": dec_str(cmd.stop_px),
-        "timeInForce": cmd.time_in_force and cmd.time_in_force.value,
+        "timeInForce": time_in_force.value,
         "expireTime": iso(cmd.expire_time),
         "account": cmd.account,
         "venue": cmd.venue,
         "text": cmd.text,
         "attributes": cmd.attributes,
+        "handling": cmd.handling and cmd.handling.value,
     }
 
 
-def _client_order_data(cmd: CreateOrder) -> dict[str, Any]:
-    data = _terms(cmd)
-    data["timeInForce"] = data["timeInForce"] or "Day"
-    decision = route({**data, "handling": cmd.handling and cmd.handling.value})
-    data.update(
-        kind=Kind.CLIENT.value,
-        rootId=None,  # a root is its own root: set by the caller, who owns the id
-        parentId=None,
-        handling=decision.handling,
-        routingReason=decision.reason,
+def _client_order(cmd: CreateOrderCommand, order_id: str, fingerprint: str) -> ev.OrderCreated:
+    time_in_force = cmd.time_in_force or TimeInForce.DAY
+    decision = route(_routing_input(cmd, time_in_force))
+    # required for a client order: CreateOrderCommand.check refused the command otherwise
+    assert cmd.symbol is not None and cmd.side is not None and cmd.ord_type is not None
+    assert cmd.account is not None
+    return ev.OrderCreated(
+        cl_ord_id=cmd.cl_ord_id,
+        symbol=cmd.symbol,
+        side=cmd.side,
+        order_qty=cmd.order_qty,
+        ord_type=cmd.ord_type,
+        price=cmd.price,
+        stop_px=cmd.stop_px,
+        time_in_force=time_in_force,
+        expire_time=cmd.expire_time,
+        account=cmd.account,
+        venue=cmd.venue,
+        text=cmd.text,
+        attributes=cmd.attributes,
+        kind=Kind.CLIENT,
+        root_id=order_id,  # a root is its own root
+        parent_id=None,
+        handling=Handling(decision.handling),
+        routing_reason=decision.reason,
         # the OMS is the client's counterparty: accepting the order is creating it
-        phase=Phase.OPEN.value,
+        phase=Phase.OPEN,
+        fingerprint=fingerprint,
     )
-    return data
 
 
-def _child_order_data(tree: OrderTree, cmd: CreateOrder, ctx: CommandContext) -> dict[str, Any]:
+def _child_order(tree: OrderTree, cmd: CreateOrderCommand, fingerprint: str, actor: str) -> ev.OrderCreated:
     assert cmd.parent_id is not None
     parent = tree.lock(cmd.parent_id, field="parentId")
     if parent.kind is Kind.SLICE:
@@ -148,27 +185,39 @@ def _child_order_data(tree: OrderTree, cmd: CreateOrder, ctx: CommandContext) ->
             "a slice cannot have children", fields={"parentId": ["Slices cannot have child orders."]}
         )
     _check(parent, Trigger.PLACE_CHILD)
-    data = _terms(cmd)
+    # a child inherits symbol, side and account from its parent, and must not differ from it
     mismatched: dict[str, list[str]] = {}
-    for key, mine in (("symbol", data["symbol"]), ("side", data["side"]), ("account", data["account"])):
-        theirs = getattr(parent, {"symbol": "symbol", "side": "side", "account": "account"}[key])
-        if mine is None:
-            data[key] = theirs
-        elif mine != theirs:
+    for key, mine, theirs in (
+        ("symbol", cmd.symbol, parent.symbol),
+        ("side", cmd.side, parent.side),
+        ("account", cmd.account, parent.account),
+    ):
+        if mine is not None and mine != theirs:
             mismatched[key] = [f"Must match the parent order ({theirs})."]
     if mismatched:
         raise ValidationFailed("a child order must match its parent", fields=mismatched)
     if cmd.ord_type is None:
-        data.update(ordType=parent.ord_type, price=dec_str(parent.price), stopPx=dec_str(parent.stop_px))
-    data["timeInForce"] = data["timeInForce"] or parent.time_in_force
-    if data["expireTime"] is None and data["timeInForce"] == "GTD":
-        data["expireTime"] = iso(parent.expire_time)
-    data["venue"] = data["venue"] or parent.venue
-    if not data["venue"]:
+        ord_type, price, stop_px = OrdType(parent.ord_type), parent.price, parent.stop_px
+    else:
+        ord_type, price, stop_px = cmd.ord_type, cmd.price, cmd.stop_px
+    time_in_force = cmd.time_in_force or TimeInForce(parent.time_in_force)
+    expire_time = cmd.expire_time
+    if expire_time is None and time_in_force is TimeInForce.GTD:
+        expire_time = parent.expire_time
+    venue = cmd.venue or parent.venue
+    if not venue:
         raise ValidationFailed(
             "a child order needs a venue", fields={"venue": ["Required: the parent has none."]}
         )
-    check_terms({k: data[k] for k in ("ordType", "price", "stopPx", "timeInForce", "expireTime")})
+    check_terms(
+        {
+            "ordType": ord_type,
+            "price": price,
+            "stopPx": stop_px,
+            "timeInForce": time_in_force,
+            "expireTime": expire_time,
+        }
+    )
     qty = cmd.order_qty
     free = parent.order_qty - parent.placed_qty
     if qty > free:
@@ -176,105 +225,130 @@ def _child_order_data(tree: OrderTree, cmd: CreateOrder, ctx: CommandContext) ->
             f"child quantity {dec_str(qty)} exceeds what is left of parent {parent.order_id} ({dec_str(free)})",
             fields={"orderQty": [f"At most {dec_str(free)} is left to place."]},
         )
-    price = Decimal(data["price"]) if data["price"] is not None else None
     if parent.ord_type in (OrdType.LIMIT.value, OrdType.STOP_LIMIT.value) and (
-        data["ordType"] == OrdType.MARKET.value or through_limit(parent.side, parent.price, price)
+        ord_type is OrdType.MARKET or through_limit(parent.side, parent.price, price)
     ):
         raise RuleRefused(
             "child_within_parent_limit",
             f"a child must not trade through its parent's limit {dec_str(parent.price)}",
             fields={"price": [f"Must not be through the parent's limit {dec_str(parent.price)}."]},
         )
-    data.update(
-        kind=(Kind.MARKET if parent.kind is Kind.CLIENT else Kind.SLICE).value,
-        rootId=parent.root_id,
-        parentId=parent.order_id,
-        handling=parent.handling.value,
-        routingReason=f"placed by {ctx.actor}",
-        phase=Phase.PENDING_NEW.value,
+    return ev.OrderCreated(
+        cl_ord_id=cmd.cl_ord_id,
+        symbol=parent.symbol,
+        side=Side(parent.side),
+        order_qty=qty,
+        ord_type=ord_type,
+        price=price,
+        stop_px=stop_px,
+        time_in_force=time_in_force,
+        expire_time=expire_time,
+        account=parent.account,
+        venue=venue,
+        text=cmd.text,
+        attributes=cmd.attributes,
+        kind=Kind.MARKET if parent.kind is Kind.CLIENT else Kind.SLICE,
+        root_id=parent.root_id,
+        parent_id=parent.order_id,
+        handling=parent.handling,
+        routing_reason=f"placed by {actor}",
+        phase=Phase.PENDING_NEW,
+        fingerprint=fingerprint,
     )
-    return data
 
 
 # --- commands on an existing order -----------------------------------------------------------
 
 
-def _load(tree: OrderTree, ref: OrderRef) -> OrderState:
-    ref.fields.raise_if_errors()
-    order = tree.lock(ref.order_id)
-    if ref.expected_version is not None and ref.expected_version != order.version:
+def _load(tree: OrderTree, order_id: str, expected_version: int | None) -> OrderState:
+    order = tree.lock(order_id)
+    if expected_version is not None and expected_version != order.version:
         raise VersionConflict(
-            f"order {order.order_id} is at version {order.version}, not {ref.expected_version}",
+            f"order {order.order_id} is at version {order.version}, not {expected_version}",
             fields={"expectedVersion": [f"Current version is {order.version}."]},
         )
     return order
 
 
-def _text(ref: OrderRef) -> dict[str, Any]:
-    return {"text": ref.text} if ref.text else {}
-
-
-@command_handler(TOPIC, "CancelOrderCommand")
-def order_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
-    cl_ord_id = ref.fields.string("clOrdID", required=True)
+@command_handler(TOPIC, c.CancelOrderCommand)
+def order_cancel(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    cl_ord_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
-    assert cl_ord_id is not None
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL)
     _reserve(tree, cl_ord_id, order.order_id)
-    order = _cancel(tree, order, cl_ord_id, ref.text)
+    order = _cancel(tree, order, cl_ord_id, text)
     return Outcome(_order_body(order))
 
 
 def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None) -> OrderState:
     """Cancel an order; an order with working children cancels them first (a cascade)."""
     if order.working_children > 0:
-        order = tree.emit(
-            order, "OrderCancelRequested", {"clOrdID": cl_ord_id, "cascade": True, "text": text}
-        )
+        order = tree.emit(order, ev.OrderCancelRequested(cl_ord_id=cl_ord_id, cascade=True, text=text))
         for child in tree.children(order.order_id):
             child = tree.get(child.order_id)  # may have changed while siblings were cancelled
             if not child.is_working or child.pending_cancel is not None:
                 continue
-            if not fsm_for(child).can(child.status, Trigger.CANCEL):
+            if not machine_for(child.kind).can(child.status, Trigger.CANCEL):
                 continue
             child_cl_ord_id = new_id("C")
             _reserve(tree, child_cl_ord_id, child.order_id)
             _cancel(tree, child, child_cl_ord_id, f"parent {order.cl_ord_id} canceled")
         return tree.get(order.order_id)
     if order.kind is Kind.CLIENT:
-        return tree.emit(order, "OrderCanceled", {"clOrdID": cl_ord_id, "text": text})
-    return tree.emit(order, "OrderCancelRequested", {"clOrdID": cl_ord_id, "cascade": False, "text": text})
+        return tree.emit(order, ev.OrderCanceled(cl_ord_id=cl_ord_id, text=text))
+    return tree.emit(order, ev.OrderCancelRequested(cl_ord_id=cl_ord_id, cascade=False, text=text))
 
 
-@command_handler(TOPIC, "ReplaceOrderCommand")
-def order_replace(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
-    terms = parse_replace(ref)
+@command_handler(TOPIC, c.ReplaceOrderCommand)
+def order_replace(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    cl_ord_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    order_qty: Decimal | None = None,
+    price: Decimal | None = None,
+    stop_px: Decimal | None = None,
+    time_in_force: TimeInForce | None = None,
+    expire_time: dt.datetime | None = None,
+) -> Outcome:
+    # text is not part of a replace's event (the contract's ReplaceOrderCommand has none to keep)
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     if order.pending_replace is not None:
         raise ReplacePending(f"order {order.order_id} already has a replace pending")
     _check(order, Trigger.REPLACE)
     merged = {
         "ordType": order.ord_type,
-        "price": terms.price if terms.price is not None else order.price,
-        "stopPx": terms.stop_px if terms.stop_px is not None else order.stop_px,
-        "timeInForce": (terms.time_in_force.value if terms.time_in_force else order.time_in_force),
-        "expireTime": terms.expire_time or order.expire_time,
+        "price": price if price is not None else order.price,
+        "stopPx": stop_px if stop_px is not None else order.stop_px,
+        "timeInForce": (time_in_force.value if time_in_force else order.time_in_force),
+        "expireTime": expire_time or order.expire_time,
     }
     check_terms(merged)
-    new_qty = terms.order_qty if terms.order_qty is not None else order.order_qty
+    new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)
-    _check_fits_parent(tree, order, terms.price)
-    assert terms.cl_ord_id is not None
-    _reserve(tree, terms.cl_ord_id, order.order_id)
-    if order.kind is Kind.CLIENT:
-        # the OMS is the client's counterparty: the replace takes effect at once
-        order = tree.emit(order, "OrderReplaced", terms.as_data())
-    else:
-        order = tree.emit(order, "OrderReplaceRequested", terms.as_data())
+    _check_fits_parent(tree, order, price)
+    _reserve(tree, cl_ord_id, order.order_id)
+    # a client order: the OMS is the client's counterparty, the replace takes effect at once
+    event = ev.OrderReplaced if order.kind is Kind.CLIENT else ev.OrderReplaceRequested
+    terms = event(
+        cl_ord_id=cl_ord_id,
+        order_qty=order_qty,
+        price=price,
+        stop_px=stop_px,
+        time_in_force=time_in_force,
+        expire_time=expire_time,
+    )
+    order = tree.emit(order, terms)
     return Outcome(_order_body(order))
 
 
@@ -306,19 +380,20 @@ def _check_fits_parent(tree: OrderTree, order: OrderState, new_price: Decimal | 
 
 
 def _simple(
-    trigger: Trigger, event_type: str, guard: Callable[[OrderState, Trigger], None] | None = None
-) -> Handler:
-    def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-        ref = parse_ref(ctx.command)
-        tree = OrderTree(uow)
-        order = _load(tree, ref)
-        _check(order, trigger)
-        if guard is not None:
-            guard(order, trigger)
-        order = tree.emit(order, event_type, _text(ref))
-        return Outcome(_order_body(order))
-
-    return handler
+    uow: UnitOfWork,
+    order_id: str,
+    expected_version: int | None,
+    text: str | None,
+    trigger: Trigger,
+    event: type[ev.OrderAccepted | ev.OrderRejected | ev.OrderExpired | ev.OrderDoneForDay],
+    guard: Callable[[OrderState, Trigger], None],
+) -> Outcome:
+    tree = OrderTree(uow)
+    order = _load(tree, order_id, expected_version)
+    _check(order, trigger)
+    guard(order, trigger)
+    order = tree.emit(order, event(text=text))
+    return Outcome(_order_body(order))
 
 
 def _not_yet_acknowledged(order: OrderState, trigger: Trigger) -> None:
@@ -349,43 +424,70 @@ def _no_working_children(order: OrderState, trigger: Trigger) -> None:
         )
 
 
-command_handler(TOPIC, "AcceptOrderCommand")(_simple(Trigger.ACCEPT, "OrderAccepted", _not_yet_acknowledged))
-command_handler(TOPIC, "RejectOrderCommand")(_simple(Trigger.REJECT, "OrderRejected", _reject_guard))
-command_handler(TOPIC, "ExpireOrderCommand")(_simple(Trigger.EXPIRE, "OrderExpired", _no_working_children))
-command_handler(TOPIC, "DoneForDayCommand")(
-    _simple(Trigger.DONE_FOR_DAY, "OrderDoneForDay", _no_working_children)
-)
+@command_handler(TOPIC, c.AcceptOrderCommand)
+def order_accept(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(
+        uow, order_id, expected_version, text, Trigger.ACCEPT, ev.OrderAccepted, _not_yet_acknowledged
+    )
 
 
-@command_handler(TOPIC, "ConfirmCancelCommand")
-def order_confirm_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.RejectOrderCommand)
+def order_reject(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(uow, order_id, expected_version, text, Trigger.REJECT, ev.OrderRejected, _reject_guard)
+
+
+@command_handler(TOPIC, c.ExpireOrderCommand)
+def order_expire(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(
+        uow, order_id, expected_version, text, Trigger.EXPIRE, ev.OrderExpired, _no_working_children
+    )
+
+
+@command_handler(TOPIC, c.DoneForDayCommand)
+def order_done_for_day(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
+    return _simple(
+        uow, order_id, expected_version, text, Trigger.DONE_FOR_DAY, ev.OrderDoneForDay, _no_working_children
+    )
+
+
+@command_handler(TOPIC, c.ConfirmCancelCommand)
+def order_confirm_cancel(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_CONFIRM)
     # like Expire and DoneForDay: a parent stops working only after its children (a cascade
     # completes by itself when the last one stops)
     _no_working_children(order, Trigger.CANCEL_CONFIRM)
     # without a pending cancel this is an unsolicited cancel by the venue (D.1.b)
-    data = {**_text(ref), "unsolicited": order.pending_cancel is None}
-    order = tree.emit(order, "OrderCanceled", data)
+    order = tree.emit(order, ev.OrderCanceled(text=text, unsolicited=order.pending_cancel is None))
     return Outcome(_order_body(order))
 
 
-@command_handler(TOPIC, "RejectCancelCommand")
-def order_reject_cancel(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.RejectCancelCommand)
+def order_reject_cancel(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_REJECT)
-    order = tree.emit(order, "OrderCancelRejected", _text(ref))
+    order = tree.emit(order, ev.OrderCancelRejected(text=text))
     # a parent whose cancel waited on this child cannot complete it: its cancel fails too
     parent_id = order.parent_id
     while parent_id is not None:
         parent = tree.get(parent_id)
         if not (parent.pending_cancel and parent.pending_cancel.get("cascade")):
             break
-        tree.emit(parent, "OrderCancelRejected", {"text": f"child {order.cl_ord_id} could not be canceled"})
+        tree.emit(parent, ev.OrderCancelRejected(text=f"child {order.cl_ord_id} could not be canceled"))
         parent_id = parent.parent_id
     return Outcome(_order_body(tree.get(order.order_id)))
 
@@ -395,37 +497,46 @@ def _replace_pending(order: OrderState, trigger: Trigger) -> None:
         raise InvalidTransition(order.status.value, trigger.value, f"{trigger.value}: no replace is pending")
 
 
-@command_handler(TOPIC, "ConfirmReplaceCommand")
-def order_confirm_replace(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.ConfirmReplaceCommand)
+def order_confirm_replace(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_CONFIRM)
     _replace_pending(order, Trigger.REPLACE_CONFIRM)
     assert order.pending_replace is not None
-    order = tree.emit(order, "OrderReplaced", {**order.pending_replace, **_text(ref)})
+    # the terms the venue confirms are the ones requested (stored as the order's `pending`)
+    order = tree.emit(order, ev.OrderReplaced.from_data({**order.pending_replace, "text": text}))
     return Outcome(_order_body(order))
 
 
-@command_handler(TOPIC, "RejectReplaceCommand")
-def order_reject_replace(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
+@command_handler(TOPIC, c.RejectReplaceCommand)
+def order_reject_replace(
+    uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_REJECT)
     _replace_pending(order, Trigger.REPLACE_REJECT)
-    order = tree.emit(order, "OrderReplaceRejected", _text(ref))
+    order = tree.emit(order, ev.OrderReplaceRejected(text=text))
     return Outcome(_order_body(order))
 
 
-@command_handler(TOPIC, "RestateOrderCommand")
-def order_restate(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    ref = parse_ref(ctx.command)
-    terms = parse_replace(ref, restate=True)
+@command_handler(TOPIC, c.RestateOrderCommand)
+def order_restate(
+    uow: UnitOfWork,
+    *,
+    order_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    order_qty: Decimal | None = None,
+    price: Decimal | None = None,
+) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, ref)
+    order = _load(tree, order_id, expected_version)
     _check(order, Trigger.RESTATE)
-    new_qty = terms.order_qty if terms.order_qty is not None else order.order_qty
+    new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)
-    order = tree.emit(order, "OrderRestated", {**terms.as_data(), **_text(ref)})
+    order = tree.emit(order, ev.OrderRestated(order_qty=order_qty, price=price, text=text))
     return Outcome(_order_body(order))

@@ -15,8 +15,9 @@ from typing import Any
 
 from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
-from oms.orders.actions import order_allowed_actions
+from oms.orders.actions import machine_for, order_allowed_actions, transition_status
 from oms.orders.enums import Handling, Kind, OrdStatus, Phase
+from oms.orders.transitions import Trigger
 
 ZERO = Decimal(0)
 AVG_PX_QUANTUM = Decimal("1e-10")
@@ -280,7 +281,49 @@ APPLY = {
 EVENT_TYPES = ("OrderCreated", *APPLY)
 
 
-apply = event_applier("OrderCreated", _created, APPLY, after=derive)
+# The trigger of the transition table each event records, for a (client, venue) order. Fills,
+# ChildOrderUpdated and OrderHandlingChanged are not transitions of the table (a late fill is a
+# FIX fact in any state; executions are validated against the order before they are applied).
+_EVENT_TRIGGERS: dict[str, tuple[Trigger | None, Trigger | None]] = {
+    "OrderAccepted": (Trigger.ACCEPT, Trigger.ACCEPT),
+    "OrderRejected": (Trigger.REJECT, Trigger.REJECT),
+    "OrderCancelRequested": (Trigger.CANCEL, Trigger.CANCEL),
+    # a client order is cancelled at once by the OMS; a venue order by the venue's confirmation
+    "OrderCanceled": (Trigger.CANCEL, Trigger.CANCEL_CONFIRM),
+    "OrderCancelRejected": (Trigger.CANCEL_REJECT, Trigger.CANCEL_REJECT),
+    "OrderReplaceRequested": (Trigger.REPLACE, Trigger.REPLACE),
+    # a client order is replaced at once; a venue order when the venue confirms
+    "OrderReplaced": (Trigger.REPLACE, Trigger.REPLACE_CONFIRM),
+    "OrderReplaceRejected": (Trigger.REPLACE_REJECT, Trigger.REPLACE_REJECT),
+    "OrderExpired": (Trigger.EXPIRE, Trigger.EXPIRE),
+    "OrderDoneForDay": (Trigger.DONE_FOR_DAY, Trigger.DONE_FOR_DAY),
+    "OrderRestated": (Trigger.RESTATE, Trigger.RESTATE),
+}
+
+
+def check_transition(s: OrderState, env: Envelope) -> None:
+    """The transition table, checked by `apply` on the state before each event."""
+    triggers = _EVENT_TRIGGERS.get(env.type)
+    if triggers is None:
+        return
+    if (
+        s.pending_cancel is not None
+        and s.pending_cancel.get("cascade")
+        and env.type
+        in (
+            "OrderCanceled",
+            "OrderCancelRejected",
+        )
+    ):
+        # a cascade completes (or fails) with its children, whatever the parent's table says:
+        # guarded by the working-children count, not by a command on the parent
+        return
+    trigger = triggers[0] if s.kind is Kind.CLIENT else triggers[1]
+    assert trigger is not None
+    machine_for(s.kind).check(transition_status(s), trigger)
+
+
+apply = event_applier("OrderCreated", _created, APPLY, after=derive, guard=check_transition)
 
 
 # --- representation ------------------------------------------------------------------------------

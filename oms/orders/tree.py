@@ -14,15 +14,15 @@ import datetime as dt
 import secrets
 import time
 from decimal import Decimal
-from typing import Any
 
 from django.db import connection
 
 from oms.core import sql
 from oms.core.errors import NotFound
+from oms.core.events import Event
 from oms.core.eventstore import UnitOfWork
-from oms.core.parsing import dec_str
 from oms.orders import state as order_state
+from oms.orders.events import ChildOrderUpdated, OrderCanceled
 from oms.orders.models import Order
 from oms.orders.repository import ORDER
 from oms.orders.state import ZERO, OrderState
@@ -80,8 +80,7 @@ class OrderTree:
     def emit(
         self,
         order: OrderState | None,
-        event_type: str,
-        data: dict[str, Any],
+        event: Event,
         *,
         order_id: str | None = None,
         allocated_delta: Decimal = Z,
@@ -90,7 +89,7 @@ class OrderTree:
         """Apply an event to one order and reflect the change on its ancestors."""
         oid = order.order_id if order is not None else order_id
         assert oid is not None
-        new = self.uow.emit(ORDER, oid, order, event_type, data, occurred_at=occurred_at)
+        new = self.uow.emit(ORDER, oid, order, event, occurred_at=occurred_at)
         self.orders[oid] = new
         self._propagate(order, new, allocated_delta)
         return new
@@ -109,16 +108,15 @@ class OrderTree:
             return
         self.emit(
             parent,
-            "ChildOrderUpdated",
-            {
-                "childId": after.order_id,
-                "childStatus": after.status.value,
-                "cumQtyDelta": dec_str(cum_delta),
-                "grossTradeAmtDelta": dec_str(gross_delta),
-                "placedQtyDelta": dec_str(placed_delta),
-                "workingChildrenDelta": working_delta,
-                "allocatedQtyDelta": dec_str(alloc),
-            },
+            ChildOrderUpdated(
+                child_id=after.order_id,
+                child_status=after.status,
+                cum_qty_delta=cum_delta,
+                gross_trade_amt_delta=gross_delta,
+                placed_qty_delta=placed_delta,
+                working_children_delta=working_delta,
+                allocated_qty_delta=alloc,
+            ),
             allocated_delta=Z if at_root else allocated_delta,
         )
         parent = self.orders[after.parent_id]
@@ -128,7 +126,7 @@ class OrderTree:
             and parent.working_children == 0
         ):
             # the last working child is done: the parent's cancel completes
-            self.emit(parent, "OrderCanceled", {"text": parent.pending_cancel.get("text")})
+            self.emit(parent, OrderCanceled(text=parent.pending_cancel.get("text")))
 
     def reserve_cl_ord_id(self, cl_ord_id: str, order_id: str, fingerprint: str = "") -> bool:
         """Claim a ClOrdID for an order; False when it is already taken (nothing written then)."""

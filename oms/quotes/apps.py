@@ -9,5 +9,5 @@ class QuotesConfig(AppConfig):
     verbose_name = "Quotes (RFQ)"
 
     def ready(self) -> None:
-        # registers the aggregates, their handlers and their derived indexes
-        from oms.quotes import replay, repository, services  # noqa: F401
+        # registers the aggregates, their queries, handlers and derived indexes
+        from oms.quotes import replay, repository, selectors, services  # noqa: F401

@@ -1,20 +1,20 @@
-"""Parsing RFQ commands (pure: no database). Every field error is collected into one 400."""
+"""The RFQ commands of the contract as typed, immutable records (pure: no database).
+
+Every field error is collected into one 400; the quote's cross-field rules are named predicates.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
-from oms.core.parsing import Fields, dec_str, iso
+from pydantic import Field
+
+from oms.core.commands import Command, Id, OptDateTime, OptId, OptQty, Qty, Text, Version, choice, fields_of
+from oms.core.parsing import dec_str, iso
 from oms.core.validation import Rule, Validator
 from oms.orders.enums import Handling, Side
-
-ID_MAX = 64
-TEXT_MAX = 1000
 
 
 def fingerprint(content: dict[str, Any]) -> str:
@@ -22,15 +22,14 @@ def fingerprint(content: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
-class CreateQuoteRequest:
-    quote_req_id: str
-    symbol: str
-    side: Side
-    order_qty: Decimal
-    account: str
-    valid_until_time: dt.datetime | None
-    text: str | None
+class CreateQuoteRequestCommand(Command):
+    quote_req_id: Id = Field(alias="quoteReqID")  # FIX 131
+    symbol: Id
+    side: choice(Side, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
+    order_qty: Qty = Field(alias="orderQty")
+    account: Id
+    valid_until_time: OptDateTime = Field(None, alias="validUntilTime")  # FIX 62
+    text: Text = None
 
     def data(self) -> dict[str, Any]:
         return {
@@ -42,22 +41,6 @@ class CreateQuoteRequest:
             "validUntilTime": iso(self.valid_until_time),
             "text": self.text,
         }
-
-
-def parse_create_request(raw: dict[str, Any]) -> CreateQuoteRequest:
-    f = Fields(raw)
-    # ignores: a required field is None only when `f` recorded its error, raised before use
-    cmd = CreateQuoteRequest(
-        quote_req_id=f.string("quoteReqID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        symbol=f.string("symbol", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        side=f.choice("side", Side, required=True),  # type: ignore[arg-type]
-        order_qty=f.decimal("orderQty", required=True, positive=True),  # type: ignore[arg-type]
-        account=f.string("account", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        valid_until_time=f.datetime("validUntilTime"),
-        text=f.string("text", max_length=TEXT_MAX),
-    )
-    f.raise_if_errors("invalid CreateQuoteRequestCommand")
-    return cmd
 
 
 # Cross-field rules of a quote's prices and sizes (named, so they can be disabled or extended).
@@ -89,7 +72,7 @@ QUOTE_TERMS = Validator(
         Rule(
             "quote_not_crossed",
             "offerPx",
-            lambda c: c.get("bidPx") is None or c.get("offerPx") is None or c["bidPx"] <= c["offerPx"],  # type: ignore[operator]
+            lambda c: c.get("bidPx") is None or c.get("offerPx") is None or c["bidPx"] <= c["offerPx"],  # type: ignore[operator]  # Decimals once parsed (above)
             "Must not be below bidPx (a crossed quote).",
             requires=("bidPx", "offerPx"),
         ),
@@ -97,16 +80,17 @@ QUOTE_TERMS = Validator(
 )
 
 
-@dataclass
-class CreateQuote:
-    quote_id: str  # FIX 117 (the API's quoteID)
-    quote_req_id: str
-    bid_px: Decimal | None
-    offer_px: Decimal | None
-    bid_size: Decimal | None
-    offer_size: Decimal | None
-    valid_until_time: dt.datetime | None
-    text: str | None
+class CreateQuoteCommand(Command):
+    quote_id: Id = Field(alias="quoteID")  # FIX 117
+    quote_req_id: Id = Field(alias="quoteReqID")
+    bid_px: OptQty = Field(None, alias="bidPx")  # FIX 132
+    offer_px: OptQty = Field(None, alias="offerPx")  # FIX 133
+    bid_size: OptQty = Field(None, alias="bidSize")  # FIX 134
+    offer_size: OptQty = Field(None, alias="offerSize")  # FIX 135
+    valid_until_time: OptDateTime = Field(None, alias="validUntilTime")
+    text: Text = None
+
+    rules: ClassVar[Validator | None] = QUOTE_TERMS
 
     def data(self) -> dict[str, Any]:
         return {
@@ -121,67 +105,65 @@ class CreateQuote:
         }
 
 
-def parse_create_quote(raw: dict[str, Any]) -> CreateQuote:
-    f = Fields(raw)
-    # ignores: a required field is None only when `f` recorded its error, raised before use
-    cmd = CreateQuote(
-        quote_id=f.string("quoteID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        quote_req_id=f.string("quoteReqID", required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        bid_px=f.decimal("bidPx", positive=True),
-        offer_px=f.decimal("offerPx", positive=True),
-        bid_size=f.decimal("bidSize", positive=True),
-        offer_size=f.decimal("offerSize", positive=True),
-        valid_until_time=f.datetime("validUntilTime"),
-        text=f.string("text", max_length=TEXT_MAX),
-    )
-    terms = {
-        "bidPx": cmd.bid_px,
-        "offerPx": cmd.offer_px,
-        "bidSize": cmd.bid_size,
-        "offerSize": cmd.offer_size,
-    }
-    f.errors = QUOTE_TERMS.errors(terms, f.errors)
-    f.raise_if_errors("invalid CreateQuoteCommand")
-    return cmd
+class QuoteRequestCommand(Command):
+    """A command on an existing quote request: its id, the version the client saw, a text."""
+
+    quote_request_id: Id = Field(alias="quoteRequestId")
+    expected_version: Version = Field(None, alias="expectedVersion")
+    text: Text = None
 
 
-@dataclass
-class Ref:
-    """A command on an existing request or quote: its id, the expected version, a text."""
-
-    id: str
-    expected_version: int | None
-    text: str | None
-    fields: Fields
+class CancelQuoteRequestCommand(QuoteRequestCommand):
+    pass
 
 
-def parse_ref(raw: dict[str, Any], id_field: str) -> Ref:
-    f = Fields(raw)
-    # ignores: a required field is None only when `f` recorded its error, raised before use
-    return Ref(
-        id=f.string(id_field, required=True, max_length=ID_MAX),  # type: ignore[arg-type]
-        expected_version=f.integer("expectedVersion", minimum=0),
-        text=f.string("text", max_length=TEXT_MAX),
-        fields=f,
-    )
+class RejectQuoteRequestCommand(QuoteRequestCommand):
+    pass
 
 
-@dataclass
-class AcceptQuote:
-    ref: Ref
-    cl_ord_id: str | None  # the new client order's ClOrdID (generated when absent)
-    venue: str | None
-    handling: Handling | None
+class ExpireQuoteRequestCommand(QuoteRequestCommand):
+    """Internal: dispatched by the lifecycle job for due quote requests."""
+
+    internal: ClassVar[bool] = True
 
 
-def parse_accept(raw: dict[str, Any]) -> AcceptQuote:
-    ref = parse_ref(raw, "quoteId")
-    f = ref.fields
-    cmd = AcceptQuote(
-        ref=ref,
-        cl_ord_id=f.string("clOrdID", max_length=ID_MAX),
-        venue=f.string("venue", max_length=ID_MAX),
-        handling=f.choice("handling", Handling),
-    )
-    f.raise_if_errors("invalid AcceptQuoteCommand")
-    return cmd
+class QuoteCommand(Command):
+    """A command on an existing quote: its id, the version the client saw, a text."""
+
+    quote_id: Id = Field(alias="quoteId")
+    expected_version: Version = Field(None, alias="expectedVersion")
+    text: Text = None
+
+
+class RejectQuoteCommand(QuoteCommand):
+    """The client passes on the quote (FIX QuoteResponse, pass/reject)."""
+
+
+class CancelQuoteCommand(QuoteCommand):
+    """The desk withdraws its quote (FIX QuoteCancel)."""
+
+
+class ExpireQuoteCommand(QuoteCommand):
+    """Internal: dispatched by the lifecycle job for due quotes."""
+
+    internal: ClassVar[bool] = True
+
+
+class AcceptQuoteCommand(QuoteCommand):
+    cl_ord_id: OptId = Field(None, alias="clOrdID")  # the new client order's ClOrdID (generated when absent)
+    venue: OptId = None
+    handling: choice(Handling) = None  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
+
+
+# commandType -> its fields (the OpenAPI description of the topic)
+FIELDS = fields_of(
+    CreateQuoteRequestCommand,
+    CancelQuoteRequestCommand,
+    RejectQuoteRequestCommand,
+    ExpireQuoteRequestCommand,
+    CreateQuoteCommand,
+    AcceptQuoteCommand,
+    RejectQuoteCommand,
+    CancelQuoteCommand,
+    ExpireQuoteCommand,
+)

@@ -1,34 +1,23 @@
-"""Reads of quote requests and quotes: specifications, lookups, events, and what is due to expire."""
+"""Reads of quote requests and quotes: specifications, their registration with the query API, and
+what is due to expire."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from django.db.models import QuerySet
-
-from oms.core.errors import NotFound
+from oms.core.readside import register_read
 from oms.core.specification import Field, Specification
 from oms.orders.enums import Side
 from oms.quotes.enums import OPEN_REQUEST_STATUSES, QuoteRequestStatus, QuoteStatus
-from oms.quotes.models import Quote, QuoteEvent, QuoteRequest, QuoteRequestEvent
+from oms.quotes.models import Quote, QuoteRequest
+from oms.quotes.repository import QUOTE, QUOTE_REQUEST
 
 
-class _StableOrder(Specification):
-    id_column = ""
-
-    def order_by(self) -> tuple[str, ...]:
-        # a stable page order: ties broken by the id
-        chosen = self.ordering or self.default_ordering
-        if any(c.lstrip("-") == self.id_column for c in chosen):
-            return chosen
-        return (*chosen, f"-{self.id_column}")
-
-
-class QuoteRequestSpecification(_StableOrder):
-    id_column = "quote_request_id"
+class QuoteRequestSpecification(Specification):
     fields = {
-        "quote_request_id": Field("quote_request_id", "in", param="quoteRequestId"),
+        "quote_request_id": Field(
+            "quote_request_id", "in", param="quoteRequestId", help="Quote request ids."
+        ),
         "quote_req_id": Field("quote_req_id", param="quoteReqID"),
         "status": Field("status", "in", choices=QuoteRequestStatus),
         "symbol": Field("symbol", "in"),
@@ -49,12 +38,12 @@ class QuoteRequestSpecification(_StableOrder):
         "quoteRequestId": "quote_request_id",
     }
     default_ordering = ("-created_at", "-quote_request_id")
+    id_column = "quote_request_id"
 
 
-class QuoteSpecification(_StableOrder):
-    id_column = "quote_id"
+class QuoteSpecification(Specification):
     fields = {
-        "quote_id": Field("quote_id", "in", param="quoteId"),
+        "quote_id": Field("quote_id", "in", param="quoteId", help="Quote ids."),
         "fix_quote_id": Field("fix_quote_id", param="quoteID"),
         "quote_request_id": Field("quote_request_id", param="quoteRequestId"),
         "quote_req_id": Field("quote_req_id", param="quoteReqID"),
@@ -74,42 +63,11 @@ class QuoteSpecification(_StableOrder):
         "quoteId": "quote_id",
     }
     default_ordering = ("-created_at", "-quote_id")
+    id_column = "quote_id"
 
 
-def quote_request_query(spec: Specification) -> QuerySet[QuoteRequest]:
-    return spec.apply(QuoteRequest.objects.all())
-
-
-def quote_query(spec: Specification) -> QuerySet[Quote]:
-    return spec.apply(Quote.objects.all())
-
-
-def quote_request_get(quote_request_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] | None = (
-        QuoteRequest.objects.filter(pk=quote_request_id).values_list("doc", flat=True).first()
-    )
-    if doc is None:
-        raise NotFound(f"quote request {quote_request_id} not found")
-    return doc
-
-
-def quote_get(quote_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] | None = Quote.objects.filter(pk=quote_id).values_list("doc", flat=True).first()
-    if doc is None:
-        raise NotFound(f"quote {quote_id} not found")
-    return doc
-
-
-def quote_request_events(quote_request_id: str) -> QuerySet[QuoteRequestEvent]:
-    if not QuoteRequest.objects.filter(pk=quote_request_id).exists():
-        raise NotFound(f"quote request {quote_request_id} not found")
-    return QuoteRequestEvent.objects.filter(aggregate_id=quote_request_id).order_by("version")
-
-
-def quote_events(quote_id: str) -> QuerySet[QuoteEvent]:
-    if not Quote.objects.filter(pk=quote_id).exists():
-        raise NotFound(f"quote {quote_id} not found")
-    return QuoteEvent.objects.filter(aggregate_id=quote_id).order_by("version")
+QUOTE_REQUESTS = register_read(QUOTE_REQUEST, path="quote-requests", specification=QuoteRequestSpecification)
+QUOTES = register_read(QUOTE, path="quotes", specification=QuoteSpecification)
 
 
 # --- the lifecycle job's reads ------------------------------------------------------------------

@@ -22,21 +22,16 @@ from django.db import connection
 from oms.core import sql
 from oms.core.dispatch import Handler, Outcome, command_handler
 from oms.core.errors import InvalidTransition, NotFound, ValidationFailed, VersionConflict
-from oms.core.eventstore import CommandContext, UnitOfWork
-from oms.core.parsing import dec_str, iso
-from oms.orders.enums import Side
+from oms.core.eventstore import UnitOfWork
+from oms.core.parsing import iso
+from oms.orders.enums import Handling, OrdType, Side, TimeInForce
 from oms.orders.errors import DuplicateClOrdID
 from oms.orders.services import order_create
 from oms.orders.tree import new_id
+from oms.quotes import commands as c
+from oms.quotes import events as ev
 from oms.quotes import state as qs
-from oms.quotes.commands import (
-    Ref,
-    fingerprint,
-    parse_accept,
-    parse_create_quote,
-    parse_create_request,
-    parse_ref,
-)
+from oms.quotes.commands import fingerprint
 from oms.quotes.enums import QuoteStatus
 from oms.quotes.models import Quote, QuoteIdKey, QuoteReqIdKey, QuoteRequest
 from oms.quotes.repository import QUOTE, QUOTE_REQUEST
@@ -80,10 +75,10 @@ def _in_future(name: str, value: dt.datetime | None, now: dt.datetime) -> None:
         raise ValidationFailed(f"{name} is in the past", fields={name: ["Must be in the future."]})
 
 
-def _check_version(ref: Ref, version: int, what: str) -> None:
-    if ref.expected_version is not None and ref.expected_version != version:
+def _check_version(object_id: str, expected_version: int | None, version: int, what: str) -> None:
+    if expected_version is not None and expected_version != version:
         raise VersionConflict(
-            f"{what} {ref.id} is at version {version}, not {ref.expected_version}",
+            f"{what} {object_id} is at version {version}, not {expected_version}",
             fields={"expectedVersion": [f"Current version is {version}."]},
         )
 
@@ -128,9 +123,7 @@ def _close_quotes(uow: UnitOfWork, quotes: list[QuoteState], reason: str, text: 
     closed = []
     for quote in quotes:
         if QUOTE_FSM.can(quote.status, Trigger.CLOSE):
-            closed.append(
-                uow.emit(QUOTE, quote.quote_id, quote, "QuoteCanceled", {"reason": reason, "text": text})
-            )
+            closed.append(uow.emit(QUOTE, quote.quote_id, quote, ev.QuoteCanceled(reason=reason, text=text)))
     return closed
 
 
@@ -167,9 +160,27 @@ def _claim(
 # --- quote requests -----------------------------------------------------------------------------
 
 
-@command_handler(REQUESTS, "CreateQuoteRequestCommand")
-def quote_request_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    cmd = parse_create_request(ctx.command)
+@command_handler(REQUESTS, c.CreateQuoteRequestCommand)
+def quote_request_create(
+    uow: UnitOfWork,
+    *,
+    quote_req_id: str,
+    symbol: str,
+    side: Side,
+    order_qty: Decimal,
+    account: str,
+    valid_until_time: dt.datetime | None = None,
+    text: str | None = None,
+) -> Outcome:
+    cmd = c.CreateQuoteRequestCommand.model_construct(
+        quote_req_id=quote_req_id,
+        symbol=symbol,
+        side=side,
+        order_qty=order_qty,
+        account=account,
+        valid_until_time=valid_until_time,
+        text=text,
+    )
     data = cmd.data()
     fp = fingerprint(data)
     request_id = new_id("R")
@@ -177,44 +188,61 @@ def quote_request_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
     row = _claim(_RESERVE_REQ, QuoteReqIdKey, QuoteRequest, "quoteReqID", cmd.quote_req_id, request_id, fp)
     if row is not None:
         return Outcome(_body(QUOTE_REQUEST.from_row(row)), 200, duplicate=True)
-    _in_future("validUntilTime", cmd.valid_until_time, ctx.now)
-    request = uow.emit(QUOTE_REQUEST, request_id, None, "QuoteRequestCreated", {**data, "fingerprint": fp})
+    _in_future("validUntilTime", cmd.valid_until_time, uow.ctx.now)
+    created = ev.QuoteRequestCreated(
+        quote_req_id=quote_req_id,
+        symbol=symbol,
+        side=side,
+        order_qty=order_qty,
+        account=account,
+        valid_until_time=valid_until_time,
+        text=text,
+        fingerprint=fp,
+    )
+    request = uow.emit(QUOTE_REQUEST, request_id, None, created)
     return Outcome(_body(request), 201)
 
 
-def _request_closer(trigger: Trigger, event_type: str, reason: str) -> Handler:
-    def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-        ref = parse_ref(ctx.command, "quoteRequestId")
-        ref.fields.raise_if_errors()
-        request = _lock_request(ref.id)
-        _check_version(ref, request.version, "quote request")
+def _request_closer(
+    trigger: Trigger,
+    event: type[ev.QuoteRequestCanceled | ev.QuoteRequestRejected | ev.QuoteRequestExpired],
+    reason: str,
+) -> Handler:
+    def handler(
+        uow: UnitOfWork,
+        *,
+        quote_request_id: str,
+        expected_version: int | None = None,
+        text: str | None = None,
+    ) -> Outcome:
+        request = _lock_request(quote_request_id)
+        _check_version(quote_request_id, expected_version, request.version, "quote request")
         REQUEST_FSM.check(request.status, trigger)
-        if trigger is Trigger.EXPIRE_REQUEST and not request.expired_at(ctx.now):
+        if trigger is Trigger.EXPIRE_REQUEST and not request.expired_at(uow.ctx.now):
             raise InvalidTransition(
                 request.status.value,
                 trigger.value,
                 f"{trigger.value}: valid until {iso(request.valid_until_time)}, not yet due",
             )
         quotes = _lock_quotes(request.quote_request_id)
-        data = {"text": ref.text} if ref.text else {}
-        request = uow.emit(QUOTE_REQUEST, request.quote_request_id, request, event_type, data)
+        request = uow.emit(QUOTE_REQUEST, request.quote_request_id, request, event(text=text))
         closed = _close_quotes(
-            uow, list(quotes.values()), reason, ref.text or f"quote request {request.quote_req_id} closed"
+            uow, list(quotes.values()), reason, text or f"quote request {request.quote_req_id} closed"
         )
         return Outcome(_body(request, closedQuotes=[QUOTE.to_api(q) for q in closed]))
 
     return handler
 
 
-command_handler(REQUESTS, "CancelQuoteRequestCommand")(
-    _request_closer(Trigger.CANCEL_REQUEST, "QuoteRequestCanceled", "QuoteRequestCanceled")
+command_handler(REQUESTS, c.CancelQuoteRequestCommand)(
+    _request_closer(Trigger.CANCEL_REQUEST, ev.QuoteRequestCanceled, "QuoteRequestCanceled")
 )
-command_handler(REQUESTS, "RejectQuoteRequestCommand")(
-    _request_closer(Trigger.REJECT_REQUEST, "QuoteRequestRejected", "QuoteRequestRejected")
+command_handler(REQUESTS, c.RejectQuoteRequestCommand)(
+    _request_closer(Trigger.REJECT_REQUEST, ev.QuoteRequestRejected, "QuoteRequestRejected")
 )
 # internal: dispatched by the lifecycle job (actor "system:lifecycle") for due_quote_requests()
-command_handler(REQUESTS, "ExpireQuoteRequestCommand")(
-    _request_closer(Trigger.EXPIRE_REQUEST, "QuoteRequestExpired", "QuoteRequestExpired")
+command_handler(REQUESTS, c.ExpireQuoteRequestCommand)(
+    _request_closer(Trigger.EXPIRE_REQUEST, ev.QuoteRequestExpired, "QuoteRequestExpired")
 )
 
 
@@ -227,13 +255,34 @@ def _quoted_side(side: str) -> tuple[str, str]:
     return ("offerPx", "offerSize") if side == Side.BUY.value else ("bidPx", "bidSize")
 
 
-@command_handler(QUOTES, "CreateQuoteCommand")
-def quote_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    cmd = parse_create_quote(ctx.command)
+@command_handler(QUOTES, c.CreateQuoteCommand)
+def quote_create(
+    uow: UnitOfWork,
+    *,
+    quote_id: str,
+    quote_req_id: str,
+    bid_px: Decimal | None = None,
+    offer_px: Decimal | None = None,
+    bid_size: Decimal | None = None,
+    offer_size: Decimal | None = None,
+    valid_until_time: dt.datetime | None = None,
+    text: str | None = None,
+) -> Outcome:
+    cmd = c.CreateQuoteCommand.model_construct(
+        quote_id=quote_id,
+        quote_req_id=quote_req_id,
+        bid_px=bid_px,
+        offer_px=offer_px,
+        bid_size=bid_size,
+        offer_size=offer_size,
+        valid_until_time=valid_until_time,
+        text=text,
+    )
+    now = uow.ctx.now
     data = cmd.data()
     fp = fingerprint(data)
-    quote_id = new_id("Q")
-    row = _claim(_RESERVE_QUOTE, QuoteIdKey, Quote, "quoteID", cmd.quote_id, quote_id, fp)
+    new_quote_id = new_id("Q")  # ours; quote_id is the dealer's QuoteID (FIX 117)
+    row = _claim(_RESERVE_QUOTE, QuoteIdKey, Quote, "quoteID", quote_id, new_quote_id, fp)
     if row is not None:
         return Outcome(_body(quote=QUOTE.from_row(row)), 200, duplicate=True)
     key = QuoteReqIdKey.objects.filter(pk=cmd.quote_req_id).first()
@@ -244,9 +293,9 @@ def quote_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         )
     request = _lock_request(key.quote_request_id, field="quoteReqID")
     REQUEST_FSM.check(request.status, Trigger.QUOTE)
-    if request.expired_at(ctx.now):
+    if request.expired_at(now):
         raise _expired(request.status.value, Trigger.QUOTE, "quote request", request.valid_until_time)
-    _in_future("validUntilTime", cmd.valid_until_time, ctx.now)
+    _in_future("validUntilTime", cmd.valid_until_time, now)
     px_field, _ = _quoted_side(request.side)
     if data[px_field] is None:
         raise ValidationFailed(
@@ -255,73 +304,88 @@ def quote_create(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         )
     quote = uow.emit(
         QUOTE,
-        quote_id,
+        new_quote_id,
         None,
-        "QuoteCreated",
-        {
-            **data,
-            "quoteRequestId": request.quote_request_id,
-            "symbol": request.symbol,
-            "side": request.side,
-            "account": request.account,
-            "fingerprint": fp,
-        },
+        ev.QuoteCreated(
+            fix_quote_id=quote_id,
+            quote_req_id=quote_req_id,
+            bid_px=bid_px,
+            offer_px=offer_px,
+            bid_size=bid_size,
+            offer_size=offer_size,
+            valid_until_time=valid_until_time,
+            text=text,
+            quote_request_id=request.quote_request_id,
+            symbol=request.symbol,
+            side=Side(request.side),
+            account=request.account,
+            fingerprint=fp,
+        ),
     )
     request = uow.emit(
         QUOTE_REQUEST,
         request.quote_request_id,
         request,
-        "QuoteRequestQuoted",
-        {"quoteId": quote_id, "quoteID": cmd.quote_id},
+        ev.QuoteRequestQuoted(quote_id=new_quote_id, fix_quote_id=quote_id),
     )
     return Outcome(_body(request, quote), 201)
 
 
-def _quote_closer(trigger: Trigger, event_type: str) -> Handler:
-    def handler(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-        ref = parse_ref(ctx.command, "quoteId")
-        ref.fields.raise_if_errors()
-        quote = _lock_quote(ref.id)
-        _check_version(ref, quote.version, "quote")
+def _quote_closer(
+    trigger: Trigger, event: type[ev.QuoteRejected | ev.QuoteCanceled | ev.QuoteExpired]
+) -> Handler:
+    def handler(
+        uow: UnitOfWork, *, quote_id: str, expected_version: int | None = None, text: str | None = None
+    ) -> Outcome:
+        quote = _lock_quote(quote_id)
+        _check_version(quote_id, expected_version, quote.version, "quote")
         QUOTE_FSM.check(quote.status, trigger)
-        if trigger is Trigger.EXPIRE and not quote.expired_at(ctx.now):
+        if trigger is Trigger.EXPIRE and not quote.expired_at(uow.ctx.now):
             raise InvalidTransition(
                 quote.status.value,
                 trigger.value,
                 f"{trigger.value}: valid until {iso(quote.valid_until_time)}, not yet due",
             )
-        quote = uow.emit(QUOTE, quote.quote_id, quote, event_type, {"text": ref.text} if ref.text else {})
+        quote = uow.emit(QUOTE, quote.quote_id, quote, event(text=text))
         return Outcome(_body(quote=quote))
 
     return handler
 
 
 # the client passes on the quote (FIX QuoteResponse, pass/reject)
-command_handler(QUOTES, "RejectQuoteCommand")(_quote_closer(Trigger.REJECT, "QuoteRejected"))
+command_handler(QUOTES, c.RejectQuoteCommand)(_quote_closer(Trigger.REJECT, ev.QuoteRejected))
 # the desk withdraws its quote (FIX QuoteCancel)
-command_handler(QUOTES, "CancelQuoteCommand")(_quote_closer(Trigger.CANCEL, "QuoteCanceled"))
+command_handler(QUOTES, c.CancelQuoteCommand)(_quote_closer(Trigger.CANCEL, ev.QuoteCanceled))
 # internal: dispatched by the lifecycle job (actor "system:lifecycle") for due_quotes()
-command_handler(QUOTES, "ExpireQuoteCommand")(_quote_closer(Trigger.EXPIRE, "QuoteExpired"))
+command_handler(QUOTES, c.ExpireQuoteCommand)(_quote_closer(Trigger.EXPIRE, ev.QuoteExpired))
 
 
-@command_handler(QUOTES, "AcceptQuoteCommand")
-def quote_accept(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
-    cmd = parse_accept(ctx.command)
-    ref = cmd.ref
-    request_id = Quote.objects.filter(pk=ref.id).values_list("quote_request_id", flat=True).first()
+@command_handler(QUOTES, c.AcceptQuoteCommand)
+def quote_accept(
+    uow: UnitOfWork,
+    *,
+    quote_id: str,
+    expected_version: int | None = None,
+    text: str | None = None,
+    cl_ord_id: str | None = None,
+    venue: str | None = None,
+    handling: Handling | None = None,
+) -> Outcome:
+    now = uow.ctx.now
+    request_id = Quote.objects.filter(pk=quote_id).values_list("quote_request_id", flat=True).first()
     if request_id is None:
-        raise NotFound(f"quote {ref.id} not found", fields={"quoteId": [f"No quote '{ref.id}'."]})
+        raise NotFound(f"quote {quote_id} not found", fields={"quoteId": [f"No quote '{quote_id}'."]})
     request = _lock_request(request_id)
-    quotes = _lock_quotes(request_id, also=ref.id)
-    quote = quotes.pop(ref.id, None)
+    quotes = _lock_quotes(request_id, also=quote_id)
+    quote = quotes.pop(quote_id, None)
     if quote is None:
-        raise NotFound(f"quote {ref.id} not found", fields={"quoteId": [f"No quote '{ref.id}'."]})
-    _check_version(ref, quote.version, "quote")
+        raise NotFound(f"quote {quote_id} not found", fields={"quoteId": [f"No quote '{quote_id}'."]})
+    _check_version(quote_id, expected_version, quote.version, "quote")
     QUOTE_FSM.check(quote.status, Trigger.ACCEPT)
-    if quote.expired_at(ctx.now):
+    if quote.expired_at(now):
         raise _expired(quote.status.value, Trigger.ACCEPT, "quote", quote.valid_until_time)
     REQUEST_FSM.check(request.status, Trigger.ACCEPT)
-    if request.expired_at(ctx.now):
+    if request.expired_at(now):
         raise _expired(request.status.value, Trigger.ACCEPT, "quote request", request.valid_until_time)
     px_field, size_field = _quoted_side(request.side)
     price: Decimal | None = getattr(quote, {"offerPx": "offer_px", "bidPx": "bid_px"}[px_field])
@@ -330,35 +394,27 @@ def quote_accept(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         raise InvalidTransition(quote.status.value, Trigger.ACCEPT.value, f"the quote has no {px_field}")
     # a quote for less than was asked fills what it quotes; a larger size does not grow the order
     qty = min(request.order_qty, size) if size is not None else request.order_qty
-    cl_ord_id = cmd.cl_ord_id or f"{quote.quote_id}-A"
-    order_command: dict[str, Any] = {
-        "commandType": "CreateOrderCommand",
-        "clOrdID": cl_ord_id,
-        "symbol": request.symbol,
-        "side": request.side,
-        "orderQty": dec_str(qty),
-        "ordType": "Limit",  # at the quoted price (FIX OrdType D, previously quoted, has no equivalent here)
-        "price": dec_str(price),
-        "timeInForce": "Day",
-        "account": request.account,
-        "venue": cmd.venue,
-        "handling": cmd.handling and cmd.handling.value,
-        "text": ref.text,
-        "attributes": {
+    cl_ord_id = cl_ord_id or f"{quote.quote_id}-A"
+    # the client order is created by the orders app's own handler, in this unit of work
+    created = order_create(
+        uow,
+        cl_ord_id=cl_ord_id,
+        symbol=request.symbol,
+        side=Side(request.side),
+        order_qty=qty,
+        ord_type=OrdType.LIMIT,  # at the quoted price (FIX OrdType D, previously quoted, has no equivalent here)
+        price=price,
+        time_in_force=TimeInForce.DAY,
+        account=request.account,
+        venue=venue,
+        handling=handling,
+        text=text,
+        attributes={
             "quoteId": quote.quote_id,
             "quoteID": quote.quote_id_fix,
             "quoteRequestId": request.quote_request_id,
             "quoteReqID": request.quote_req_id,
         },
-    }
-    created = order_create(
-        CommandContext(
-            actor=ctx.actor,
-            command={k: v for k, v in order_command.items() if v is not None},
-            correlation_id=ctx.correlation_id,
-            now=ctx.now,
-        ),
-        uow,
     )
     if created.duplicate:  # an identical order already exists: never link a quote to it twice
         raise DuplicateClOrdID(
@@ -369,22 +425,22 @@ def quote_accept(ctx: CommandContext, uow: UnitOfWork) -> Outcome:
         QUOTE,
         quote.quote_id,
         quote,
-        "QuoteAccepted",
-        {
-            "orderId": order["orderId"],
-            "clOrdID": cl_ord_id,
-            "side": request.side,
-            "price": dec_str(price),
-            "orderQty": dec_str(qty),
-            **({"text": ref.text} if ref.text else {}),
-        },
+        ev.QuoteAccepted(
+            order_id=order["orderId"],
+            cl_ord_id=cl_ord_id,
+            side=Side(request.side),
+            price=price,
+            order_qty=qty,
+            text=text,
+        ),
     )
     request = uow.emit(
         QUOTE_REQUEST,
         request.quote_request_id,
         request,
-        "QuoteRequestAccepted",
-        {"quoteId": quote.quote_id, "quoteID": quote.quote_id_fix, "orderId": order["orderId"]},
+        ev.QuoteRequestAccepted(
+            quote_id=quote.quote_id, fix_quote_id=quote.quote_id_fix, order_id=order["orderId"]
+        ),
     )
     closed = _close_quotes(
         uow, list(quotes.values()), "OtherQuoteAccepted", f"quote {quote.quote_id_fix} was accepted"

@@ -1,7 +1,7 @@
 """Quote request and quote state with their pure `apply(state, event) -> state` (no Django).
 
-The handlers check the transition tables (`transitions.py`) before emitting; `apply` only records
-what happened, so replay folds exactly what the live path folded.
+The handlers check the transition tables (`transitions.py`) before emitting, and `apply` checks
+them again on the state before each event, so replay proves the state machine, not only the fold.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, from_iso, iso, to_dec
 from oms.quotes.actions import quote_allowed_actions, request_allowed_actions
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+from oms.quotes.transitions import QUOTE as QUOTE_FSM
+from oms.quotes.transitions import QUOTE_REQUEST as REQUEST_FSM
+from oms.quotes.transitions import Trigger
 
 # --- quote requests (FIX QuoteRequest, R) ---------------------------------------------------------
 
@@ -92,7 +95,20 @@ REQUEST_APPLY = {
 REQUEST_EVENT_TYPES = ("QuoteRequestCreated", *REQUEST_APPLY)
 
 
-apply_request = event_applier("QuoteRequestCreated", _request_created, REQUEST_APPLY)
+_REQUEST_TRIGGERS = {
+    "QuoteRequestQuoted": Trigger.QUOTE,
+    "QuoteRequestAccepted": Trigger.ACCEPT,
+    "QuoteRequestCanceled": Trigger.CANCEL_REQUEST,
+    "QuoteRequestRejected": Trigger.REJECT_REQUEST,
+    "QuoteRequestExpired": Trigger.EXPIRE_REQUEST,
+}
+
+
+def _request_guard(s: QuoteRequestState, env: Envelope) -> None:
+    REQUEST_FSM.check(s.status, _REQUEST_TRIGGERS[env.type])
+
+
+apply_request = event_applier("QuoteRequestCreated", _request_created, REQUEST_APPLY, guard=_request_guard)
 
 
 def request_to_api(s: QuoteRequestState) -> dict[str, Any]:
@@ -207,7 +223,19 @@ QUOTE_APPLY = {
 QUOTE_EVENT_TYPES = ("QuoteCreated", *QUOTE_APPLY)
 
 
-apply_quote = event_applier("QuoteCreated", _quote_created, QUOTE_APPLY)
+_QUOTE_TRIGGERS = {
+    "QuoteAccepted": Trigger.ACCEPT,
+    "QuoteRejected": Trigger.REJECT,
+    "QuoteCanceled": Trigger.CANCEL,  # withdrawn by the desk, or closed with its request (CLOSE)
+    "QuoteExpired": Trigger.EXPIRE,
+}
+
+
+def _quote_guard(s: QuoteState, env: Envelope) -> None:
+    QUOTE_FSM.check(s.status, _QUOTE_TRIGGERS[env.type])
+
+
+apply_quote = event_applier("QuoteCreated", _quote_created, QUOTE_APPLY, guard=_quote_guard)
 
 
 def quote_to_api(s: QuoteState) -> dict[str, Any]:

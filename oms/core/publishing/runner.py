@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import connection
 
-from oms.core import eventstore
+from oms.core import eventstore, metrics
 from oms.core.publishing import feed
 from oms.core.publishing.feed import Event, contiguous, cursor_advance, cursor_load, cursor_rewind
 from oms.core.publishing.sinks import Sink
@@ -163,6 +163,7 @@ class SinkRunner:
         if len(batch) == self.sink.batch_size and len(ready) == len(batch):
             self._start_prefetch(last)
         added = await self.sink.publish(ready)
+        metrics.events_published(self.sink.name, ready)
         if self.sink.durable:
             last = max(last, await self.db(cursor_advance, self.sink.name, last))
         self.cursor = last
@@ -175,6 +176,7 @@ class SinkRunner:
     def failed(self, exc: BaseException) -> float:
         """Record a failure; returns how long to wait before trying again."""
         self.stats.errors += 1
+        metrics.publish_failed(self.sink.name)
         self._check_destination = True  # after a reconnect, ask the destination where it is
         delay = self._backoff.next()
         now = time.monotonic()

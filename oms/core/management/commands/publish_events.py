@@ -14,8 +14,10 @@ import asyncio
 import signal
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from oms.core import metrics
 from oms.core.publishing import Publisher, build_sinks
 
 
@@ -44,6 +46,8 @@ class Command(BaseCommand):
                 raise CommandError(f"publishing failed: {type(exc).__name__}: {exc}") from exc
             self.stdout.write(f"publish_events: published {count} events to {names}")
             return
+        if settings.OMS_METRICS_PORT:  # lag, backlog and errors of this publisher (README "Operations")
+            metrics.serve(settings.OMS_METRICS_PORT, settings.OMS_METRICS_ADDR)
         asyncio.run(self._run(publisher, names))
 
     async def _run(self, publisher: Publisher, names: str) -> None:
