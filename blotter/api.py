@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
@@ -32,12 +33,14 @@ def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | 
     return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
 
 
-def _guard(request: HttpRequest) -> JsonResponse | None:
-    if not request.user.is_authenticated:
+def _reader(request: HttpRequest) -> User | JsonResponse:
+    """The logged-in user, if a reading role allows saved views; else the refusal to send."""
+    user = request.user
+    if not user.is_authenticated:
         return _error(401, "not_authenticated", "Log in first.")
-    if not can_read(request.user):
+    if not can_read(user):
         return _error(403, "permission_denied", "Your role does not allow this.")
-    return None
+    return user
 
 
 def _validate(body: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -69,11 +72,11 @@ def _validate(body: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
 
 @require_http_methods(["GET", "POST"])
 def views(request: HttpRequest) -> HttpResponse:
-    denied = _guard(request)
-    if denied:
-        return denied
+    user = _reader(request)
+    if isinstance(user, JsonResponse):
+        return user
     if request.method == "GET":
-        qs = SavedView.objects.filter(user=request.user)
+        qs = SavedView.objects.filter(user=user)
         view = request.GET.get("view")
         if view:
             if view not in VIEWS:
@@ -96,18 +99,18 @@ def views(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             existing = (
                 SavedView.objects.select_for_update()
-                .filter(user=request.user, view=clean["view"], name=clean["name"])
+                .filter(user=user, view=clean["view"], name=clean["name"])
                 .first()
             )
             if existing is None:
-                if SavedView.objects.filter(user=request.user).count() >= MAX_VIEWS_PER_USER:
+                if SavedView.objects.filter(user=user).count() >= MAX_VIEWS_PER_USER:
                     return _error(
                         400,
                         "validation_failed",
                         "too many saved views",
                         {"name": [f"At most {MAX_VIEWS_PER_USER} saved views; delete one first."]},
                     )
-                saved = SavedView.objects.create(user=request.user, **clean)
+                saved = SavedView.objects.create(user=user, **clean)
                 return JsonResponse(saved.to_api(), status=201)
             existing.state = clean["state"]
             existing.save(update_fields=["state", "updated_at"])
@@ -118,10 +121,10 @@ def views(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["DELETE"])
 def view_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    denied = _guard(request)
-    if denied:
-        return denied
-    deleted, _ = SavedView.objects.filter(user=request.user, pk=pk).delete()
+    user = _reader(request)
+    if isinstance(user, JsonResponse):
+        return user
+    deleted, _ = SavedView.objects.filter(user=user, pk=pk).delete()
     if not deleted:
         return _error(404, "not_found", f"saved view {pk} not found")
     return HttpResponse(status=204)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -27,7 +29,7 @@ class SavedView(models.Model):
     def __str__(self) -> str:
         return f"{self.user_id}:{self.view}:{self.name or '(current)'}"
 
-    def to_api(self) -> dict:
+    def to_api(self) -> dict[str, Any]:
         return {
             "id": self.pk,
             "view": self.view,

@@ -6,4 +6,5 @@ from django.urls import path
 
 from blotter.consumers import BlotterConsumer
 
-websocket_urlpatterns = [path("ws/blotter/", BlotterConsumer.as_asgi())]
+# django-stubs types path() for views only, not the ASGI apps that channels routes
+websocket_urlpatterns = [path("ws/blotter/", BlotterConsumer.as_asgi())]  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ execution commands through `dispatch` with the admin as actor (`admin_forms.py`)
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -56,6 +57,23 @@ ALLOWED: dict[str, frozenset[str]] = {
     "allocate": frozenset({ExecStatus.PENDING_REVIEW.value}),
     "reject": frozenset({ExecStatus.PENDING_REVIEW.value}),
 }
+
+
+class _OrderColumns(TypedDict):
+    """The targeted order's columns that the changelist's query adds (None: unknown order)."""
+
+    order_cl_ord_id: str | None
+    order_symbol_: str | None
+    order_side_: str | None
+    order_root_id_: str | None
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # an execution as the changelist loads it (the alias takes two arguments for mypy only)
+    Row = WithAnnotations[Execution, _OrderColumns]
+
 VERB_LABEL = {"correct": "Correct qty/price", "allocate": "Allocate", "reject": "Reject"}
 
 
@@ -194,37 +212,34 @@ class ExecutionAdmin(HistoryAdmin):
     transact = time_display("transact_time", "transactTime (UTC)")
     updated = time_display("updated_at", "updated (UTC)")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Execution]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Row]:
         # the targeted order's columns in the same query (no foreign key to select_related)
         order = Order.objects.filter(pk=OuterRef("order_id"))
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                order_cl_ord_id=Subquery(order.values("cl_ord_id")[:1]),
-                order_symbol_=Subquery(order.values("symbol")[:1]),
-                order_side_=Subquery(order.values("side")[:1]),
-                order_root_id_=Subquery(order.values("root_id")[:1]),
-            )
+        executions: QuerySet[Execution] = super().get_queryset(request)
+        return executions.annotate(
+            order_cl_ord_id=Subquery(order.values("cl_ord_id")[:1]),
+            order_symbol_=Subquery(order.values("symbol")[:1]),
+            order_side_=Subquery(order.values("side")[:1]),
+            order_root_id_=Subquery(order.values("root_id")[:1]),
         )
 
     # --- columns ----------------------------------------------------------------------------------
 
     @admin.display(description="order: clOrdID, side, symbol", ordering="order_cl_ord_id")
-    def order(self, obj: Execution) -> SafeString:
-        if obj.order_cl_ord_id is None:  # type: ignore[attr-defined]
+    def order(self, obj: Row) -> SafeString:
+        if obj.order_cl_ord_id is None:
             return format_html("<em>unknown order</em> {}", obj.order_id)
         return format_html(
             "{} {} {}",
-            admin_link(obj.order_id, ORDER_CHANGE, obj.order_cl_ord_id),  # type: ignore[attr-defined]
-            obj.order_side_,  # type: ignore[attr-defined]
-            obj.order_symbol_,  # type: ignore[attr-defined]
+            admin_link(obj.order_id, ORDER_CHANGE, obj.order_cl_ord_id),
+            obj.order_side_,
+            obj.order_symbol_,
         )
 
     @admin.display(description="client order")
-    def client_order(self, obj: Execution) -> SafeString | str:
+    def client_order(self, obj: Row) -> SafeString | str:
         # allocated: the client order it was allocated to; held: the root of the order it targets
-        return admin_link(obj.client_order_id or obj.order_root_id_, ORDER_CHANGE)  # type: ignore[attr-defined]
+        return admin_link(obj.client_order_id or obj.order_root_id_, ORDER_CHANGE)
 
     @admin.display(description="reasons")
     def reasons(self, obj: Execution) -> SafeString:
@@ -233,15 +248,15 @@ class ExecutionAdmin(HistoryAdmin):
         return reasons_html(obj.doc.get("reviewReasons") or [])
 
     @admin.display(description="order")
-    def order_summary(self, obj: Execution) -> SafeString:
-        if obj.order_cl_ord_id is None:  # type: ignore[attr-defined]
+    def order_summary(self, obj: Row) -> SafeString:
+        if obj.order_cl_ord_id is None:
             return format_html("<em>unknown order</em> {}", obj.order_id)
         return format_html(
             "{} · {} {} · {}",
             admin_link(obj.order_id, ORDER_CHANGE),
-            obj.order_side_,  # type: ignore[attr-defined]
-            obj.order_symbol_,  # type: ignore[attr-defined]
-            obj.order_cl_ord_id,  # type: ignore[attr-defined]
+            obj.order_side_,
+            obj.order_symbol_,
+            obj.order_cl_ord_id,
         )
 
     @admin.display(description="review")
@@ -304,7 +319,7 @@ class ExecutionAdmin(HistoryAdmin):
             raise PermissionDenied
         execution = self.get_object(request, object_id)
         if execution is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.missing_object(request, object_id)
         change_url = reverse(EXECUTION_CHANGE, args=[quote(execution.pk)])
         if request.method == "POST":
             form = form_class(request.POST)
@@ -327,7 +342,7 @@ class ExecutionAdmin(HistoryAdmin):
         return self._render_form(request, form, [execution], verb, bulk=False)
 
     def _render_form(
-        self, request: HttpRequest, form: ReviewForm, executions: list[Execution], verb: str, *, bulk: bool
+        self, request: HttpRequest, form: ReviewForm, executions: Sequence[Row], verb: str, *, bulk: bool
     ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
@@ -397,7 +412,7 @@ class ExecutionAdmin(HistoryAdmin):
         )
 
 
-def _initial(executions: list[Execution]) -> dict[str, str]:
+def _initial(executions: Sequence[Execution]) -> dict[str, str]:
     return {"token": new_token(), "versions": ",".join(f"{e.pk}:{e.version}" for e in executions) or "-:0"}
 
 

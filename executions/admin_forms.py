@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -42,7 +42,13 @@ _COMMAND_FIELDS = {
 }
 _FORM_FIELDS = {v: k for k, v in _COMMAND_FIELDS.items()}
 
-_DECIMAL = {"max_digits": 28, "decimal_places": 10}
+
+class _Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+_DECIMAL: _Digits = {"max_digits": 28, "decimal_places": 10}  # the columns' precision
 
 
 def _positive(value: Decimal | None) -> None:
@@ -110,7 +116,8 @@ class CorrectForm(ReviewForm):
     field_order = ("last_qty", "last_px", "text")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             data.get("last_qty") is None
             and data.get("last_px") is None

@@ -47,7 +47,7 @@ def _first(env: Envelope, status: ExecStatus) -> ExecutionState:
         last_px=Decimal(d["lastPx"]),
         status=status,
         version=0,
-        transact_time=from_iso(d["transactTime"]),  # type: ignore[arg-type]
+        transact_time=from_iso(d["transactTime"]),
         created_at=env.recorded_at,
         updated_at=env.recorded_at,
         review_reasons=list(d.get("reviewReasons") or []),
@@ -147,9 +147,9 @@ def from_api(d: dict[str, Any]) -> ExecutionState:
         last_px=Decimal(d["lastPx"]),
         status=ExecStatus(d["status"]),
         version=d["version"],
-        transact_time=from_iso(d["transactTime"]),  # type: ignore[arg-type]
-        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
-        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+        transact_time=from_iso(d["transactTime"]),
+        created_at=from_iso(d["createdAt"]),
+        updated_at=from_iso(d["updatedAt"]),
         review_reasons=list(d.get("reviewReasons") or []),
         review_details=dict(d.get("reviewDetails") or {}),
         overridden_reasons=list(d.get("overriddenReasons") or []),

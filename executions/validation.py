@@ -66,7 +66,7 @@ def _known(f: Fill) -> bool:
     return f.order is not None
 
 
-EXECUTION_CHECKS = Validator(
+EXECUTION_CHECKS: Validator[Fill] = Validator(
     "execution",
     [
         Rule(R.UNKNOWN_ORDER, R.UNKNOWN_ORDER, _known, "The order is unknown."),
@@ -85,13 +85,13 @@ EXECUTION_CHECKS = Validator(
         Rule(
             R.ORDER_REJECTED,
             R.ORDER_REJECTED,
-            lambda f: not _known(f) or f.order.phase is not Phase.REJECTED,
+            lambda f: f.order is None or f.order.phase is not Phase.REJECTED,
             "The order was rejected: nothing can have traded.",
         ),
         Rule(
             R.NOT_A_VENUE_ORDER,
             R.NOT_A_VENUE_ORDER,
-            lambda f: not _known(f) or f.order.kind is not Kind.CLIENT,
+            lambda f: f.order is None or f.order.kind is not Kind.CLIENT,
             "Executions apply to market orders and slices, not to client orders.",
         ),
         Rule(
@@ -109,7 +109,7 @@ EXECUTION_CHECKS = Validator(
         Rule(
             R.VENUE_MISMATCH,
             R.VENUE_MISMATCH,
-            lambda f: not _known(f) or not f.order.venue or f.venue == f.order.venue,
+            lambda f: f.order is None or not f.order.venue or f.venue == f.order.venue,
             "The execution's venue is not the order's venue.",
         ),
     ],
@@ -118,5 +118,5 @@ EXECUTION_CHECKS = Validator(
 
 def review(fill: Fill) -> tuple[list[str], dict[str, list[str]]]:
     """The review reasons (stable codes, in rule order) and their messages; empty when valid."""
-    details = EXECUTION_CHECKS.errors(fill)  # type: ignore[arg-type]
+    details = EXECUTION_CHECKS.errors(fill)
     return [str(code) for code in details], {str(k): v for k, v in details.items()}

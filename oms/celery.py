@@ -1,5 +1,7 @@
 """Celery app. On the embedded default (no REDIS_URL) tasks run in-process (task_always_eager)."""
 
+from __future__ import annotations
+
 import os
 
 from celery import Celery

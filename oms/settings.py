@@ -8,12 +8,18 @@ connection pool), `REDIS_URL` to Redis for the channel layer and the Celery brok
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from oms.env import env_bool, env_int, env_list, env_str
 from oms.lifecycle.config import parse_retention
+
+# the classes django-stubs types as generic (ModelAdmin[Order], Paginator[Any]) accept the
+# subscript at run time too
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OMS_VAR_DIR", str(BASE_DIR / "var")))
@@ -121,7 +127,9 @@ if DATABASE_URL:
     DATABASE_OWNER_URL = env_str("DATABASE_OWNER_URL", "")
     if DATABASE_OWNER_URL:
         _owner = dj_database_url.parse(DATABASE_OWNER_URL)
-        OMS_DATABASE_OWNER = {k: str(_owner[k] or "") for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")}
+        OMS_DATABASE_OWNER = {
+            k: str(_owner.get(k) or "") for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+        }
         if _owner["USER"] != _db["USER"]:
             OMS_DATABASE_APP_ROLE = _db["USER"]
             OMS_DATABASE_APP_PASSWORD = _db.get("PASSWORD") or ""
@@ -273,7 +281,7 @@ OMS_STREAM_PREFIX = env_str("OMS_STREAM_PREFIX", "")
 # entries kept per stream (approximate trim; ~1.3 kB each, so ~130 MB per stream); 0 = keep all
 OMS_STREAM_MAXLEN = env_int("OMS_STREAM_MAXLEN", 100_000)
 # the blotter sink sends to the group blotter/consumers.py joins (the core knows no group name)
-_EVENT_SINKS = {
+_EVENT_SINKS: dict[str, dict[str, Any]] = {
     "streams": {"BACKEND": "oms.core.publishing.RedisStreamSink"},
     "blotter": {"BACKEND": "oms.core.publishing.ChannelLayerSink", "OPTIONS": {"group": "blotter.events"}},
 }

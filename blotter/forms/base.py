@@ -28,6 +28,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.http import QueryDict
 
 from oms.core.errors import ApplicationError, ValidationFailed, VersionConflict
 from oms.core.parsing import dec_str, iso
@@ -250,19 +251,19 @@ class CommandForm(forms.Form):
         return str(self.initial.get("token", ""))
 
     def clean_token(self) -> str:
-        token = self.cleaned_data["token"]
+        token: str = self.cleaned_data["token"]
         if not TOKEN_RE.match(token):
             raise ValidationError("This form has expired: close it and open it again.", code="bad_token")
         return token
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if self.changes_only and not self._errors and not self.changes():
+        if self.changes_only and not self.errors and not self.changes():
             self.add_error(None, self.no_change_message())
         problem = None if self.already_sent else self.problem()
         if problem:
             raise ValidationError(problem, code="not_applicable")
-        if self.confirms_notional and not self._errors:
+        if self.confirms_notional and not self.errors:
             notional = self.notional()
             limit = confirm_notional()
             if notional is not None and notional >= limit:
@@ -280,7 +281,7 @@ class CommandForm(forms.Form):
     def no_change_message(self) -> str:
         return (
             "Change at least one of "
-            + ", ".join(self.fields[n].label.lower() for n in self.changes_only)
+            + ", ".join(str(self.fields[n].label or n).lower() for n in self.changes_only)
             + "."
         )
 
@@ -317,11 +318,16 @@ class CommandForm(forms.Form):
         for note in notes:
             self.add_error(None, note)
 
+    def rebind(self, **values: str) -> None:
+        """Bind the form to a copy of its data with `values` replaced (a QueryDict's copy is mutable)."""
+        data = self.data.copy() if isinstance(self.data, QueryDict | dict) else dict(self.data)
+        for key, value in values.items():
+            data[key] = value  # replaces (QueryDict.update would append)
+        self.data = data
+
     def renew(self, target: dict[str, Any] | None) -> None:
         """After a refusal: a fresh token (the refused one has its answer recorded) and the target as it is now."""
-        data = self.data.copy()
-        data["token"] = new_token()
-        self.data = data
+        self.rebind(token=new_token())
         if target is not None:
             self.target = target
 
@@ -378,7 +384,8 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {}
 def allowed_actions(kind: str | None, doc: Mapping[str, Any]) -> Sequence[str] | None:
     """The actions the target's state allows (its document's `allowedActions`); None: not known."""
     if "allowedActions" in doc:
-        return doc["allowedActions"]
+        actions: Sequence[str] = doc["allowedActions"]
+        return actions
     decode = _DECODERS.get(kind or "")
     return decode(dict(doc)) if decode else None
 

@@ -244,7 +244,7 @@ class ReplaceForm(OrderTargetForm):
         if target is not None and target.get("version") is not None:
             # the refusal may be a version conflict: the desk checks its values against the
             # order as it is now and sends again
-            self.data["expectedVersion"] = str(target["version"])
+            self.rebind(expectedVersion=str(target["version"]))
 
 
 # --- hand-entered reports of the MANUAL venue ------------------------------------------------------
@@ -325,7 +325,9 @@ class FillForm(VenueReportForm):
 
     def notional(self) -> Decimal | None:
         c = self.cleaned_data
-        return c["lastQty"] * c["lastPx"]
+        qty: Decimal = c["lastQty"]
+        px: Decimal = c["lastPx"]
+        return qty * px
 
     def success_message(self, body: dict[str, Any]) -> str:
         e = body.get("execution") or {}

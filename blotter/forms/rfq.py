@@ -57,7 +57,7 @@ def traded_side(side: str | None) -> tuple[str, str, str]:
 def _expired(doc: dict[str, Any], what: str) -> str | None:
     """Past its validUntilTime counts as expired even before the lifecycle job ran (the handlers refuse it)."""
     until = doc.get("validUntilTime")
-    if until and from_iso(until) <= timezone.now():  # type: ignore[operator]
+    if until and from_iso(until) <= timezone.now():
         return f"The {what} expired at {until}."
     return None
 

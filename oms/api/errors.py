@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -75,7 +75,8 @@ class PayloadTooLargeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: Any) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # None disables the limit (Django's documented setting); the stubs type it int
+        limit = cast("int | None", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -115,26 +116,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def api_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
 
 
-def api_server_error(request: Any) -> JsonResponse:
+def api_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("internal_error", "internal error: it has been logged"), status=500)
 
 
-def _is_api(request: Any) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
-def handler404(request: Any, exception: Exception | None = None) -> HttpResponse:
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """`handler404` of the root URLconf: JSON under /api/, Django's page elsewhere."""
     if _is_api(request):
         return api_not_found(request, exception)
-    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+    return defaults.page_not_found(request, exception)
 
 
-def handler500(request: Any) -> HttpResponse:
+def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return api_server_error(request)
     return defaults.server_error(request)

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import django_filters as df
+from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 
 from oms.core.specification import Field, Specification
@@ -27,7 +28,8 @@ class SpecificationFilterBackend(DjangoFilterBackend):
     per-field errors, so the request path goes straight to it.
     """
 
-    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+    # request: DRF's Request (django-filter's stubs say HttpRequest, which has no query_params)
+    def filter_queryset(self, request: Any, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is None or not issubclass(filterset_class, SpecFilterSet):
             return super().filter_queryset(request, queryset, view)
@@ -46,9 +48,9 @@ class SpecFilterSet(df.FilterSet):
     spec_class: type[Specification] = Specification
 
     def specification(self) -> Specification:
-        return self.spec_class.from_params(self.data)
+        return self.spec_class.from_params(self.data or {})  # the query string; unbound: none
 
-    def filter_queryset(self, queryset: Any) -> Any:
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return self.specification().apply(queryset)
 
 

@@ -6,6 +6,7 @@ state is returned as the stored document, so the hot paths pay nothing for DRF s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from copy import deepcopy
 from enum import Enum
 from typing import Any
@@ -31,6 +32,8 @@ from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 
+AnyField = s.Field[Any, Any, Any, Any]
+
 ID_MAX = 64
 TEXT_MAX = 1000
 _ID_HELP = "an identifier: printable ASCII without spaces, quotes, backslash, backtick, & < > (OMS_IDENTIFIER_PATTERN)"
@@ -40,7 +43,7 @@ _DEC_HELP = (
 )
 
 
-def _serializer(name: str, fields: dict[str, s.Field]) -> type[s.Serializer]:
+def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
     return type(name, (s.Serializer,), dict(fields))
 
 
@@ -59,7 +62,7 @@ QUOTE_STATUSES = _values(QuoteStatus)
 # An optional field may be null (the server reads null as absent); a required one may not.
 
 
-def _id(required: bool = False) -> s.Field:
+def _id(required: bool = False) -> AnyField:
     pattern = getattr(settings, "OMS_IDENTIFIER_PATTERN", DEFAULT_IDENTIFIER_PATTERN)
     return s.RegexField(
         f"^(?:{pattern})$",
@@ -70,13 +73,13 @@ def _id(required: bool = False) -> s.Field:
     )
 
 
-def _dec(required: bool = False) -> s.Field:
+def _dec(required: bool = False) -> AnyField:
     return s.RegexField(
         DECIMAL_PATTERN, max_length=40, required=required, allow_null=not required, help_text=_DEC_HELP
     )
 
 
-def _text() -> s.Field:
+def _text() -> AnyField:
     return s.CharField(
         required=False,
         allow_null=True,
@@ -86,15 +89,15 @@ def _text() -> s.Field:
     )
 
 
-def _choice(enum: type[Enum], required: bool = False) -> s.Field:
+def _choice(enum: type[Enum], required: bool = False) -> AnyField:
     return s.ChoiceField(_values(enum), required=required, allow_null=not required)
 
 
-def _time() -> s.Field:
+def _time() -> AnyField:
     return s.DateTimeField(required=False, allow_null=True, help_text="ISO-8601; UTC when no offset is given")
 
 
-_FIELD_KINDS: dict[str, Any] = {
+_FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "text": _text,
     "attributes": lambda: s.DictField(
         required=False,
@@ -126,7 +129,7 @@ _REQUIRED: dict[str, set[str]] = {
 _TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId")
 
 
-def _command_field(command_type: str, name: str) -> s.Field:
+def _command_field(command_type: str, name: str) -> AnyField:
     fields = declared_fields(command_type) or frozenset()
     target = next((t for t in _TARGETS if t in fields), None)
     required = name in _REQUIRED.get(command_type, set()) or name == target
@@ -148,7 +151,7 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _command_serializer(command_type: str) -> type[s.Serializer]:
+def _command_serializer(command_type: str) -> type[s.Serializer[Any]]:
     names = sorted((declared_fields(command_type) or frozenset()) - COMMON_FIELDS)
     return _serializer(
         command_type,
@@ -162,7 +165,7 @@ def _command_serializer(command_type: str) -> type[s.Serializer]:
     )
 
 
-COMMAND_SERIALIZERS: dict[str, dict[str, type[s.Serializer]]] = {
+COMMAND_SERIALIZERS: dict[str, dict[str, type[s.Serializer[Any]]]] = {
     topic: {t: _command_serializer(t) for t in commands if not is_internal(t)}
     for topic, commands in TOPICS.items()
 }
@@ -178,23 +181,23 @@ COMMAND_REQUEST = PolymorphicProxySerializer(
 # --- documents the server answers: every key always present, null where the state has none ----
 
 
-def _str(null: bool = False) -> s.Field:
+def _str(null: bool = False) -> AnyField:
     return s.CharField(allow_null=null)
 
 
-def _num(null: bool = False) -> s.Field:
+def _num(null: bool = False) -> AnyField:
     return s.CharField(allow_null=null, help_text='decimal as a string, e.g. "100.25"')
 
 
-def _when(null: bool = False) -> s.Field:
+def _when(null: bool = False) -> AnyField:
     return s.DateTimeField(allow_null=null)
 
 
-def _enum(enum: type[Enum]) -> s.Field:
+def _enum(enum: type[Enum]) -> AnyField:
     return s.ChoiceField(_values(enum))
 
 
-def _obj(null: bool = False) -> s.Field:
+def _obj(null: bool = False) -> AnyField:
     return s.DictField(allow_null=null)
 
 
@@ -207,7 +210,7 @@ def _allowed(actions: tuple[str, ...]) -> s.ListField:
     )
 
 
-_ORDER_FIELDS: dict[str, s.Field] = {
+_ORDER_FIELDS: dict[str, AnyField] = {
     "orderId": _str(),
     "clOrdID": _str(),
     "origClOrdID": _str(True),
@@ -338,7 +341,7 @@ EVENT = _serializer(
 )
 
 
-def _page(name: str, item: type[s.Serializer]) -> type[s.Serializer]:
+def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
     return _serializer(
         name,
         {

@@ -80,16 +80,16 @@ class CommandView(APIView):
 
 # the documented shape of each aggregate's document (and tree); an aggregate without an entry is
 # documented as a free-form object until it gets one
-DOCUMENT_SCHEMAS: dict[str, type[Serializer]] = {
+DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {
     "order": ORDER_STATE,
     "execution": EXECUTION_STATE,
     "quote_request": QUOTE_REQUEST_STATE,
     "quote": QUOTE_STATE,
 }
-TREE_SCHEMAS: dict[str, type[Serializer]] = {"order": ORDER_TREE}
+TREE_SCHEMAS: dict[str, type[Serializer[Any]]] = {"order": ORDER_TREE}
 
 
-class _DocListView(ListAPIView):
+class _DocListView(ListAPIView[Any]):
     # a filtered, paginated list answering the stored state documents as they are; a ListAPIView
     # (its `serializer_class` is for the schema only) so the OpenAPI schema documents it as a
     # list: its filter parameters, limit/offset and the paginated response shape
@@ -105,7 +105,7 @@ class _DocListView(ListAPIView):
         return self.get_paginated_response(self.read.documents(page or []))
 
 
-class _EventsView(GenericAPIView):
+class _EventsView(GenericAPIView[Any]):
     read: ReadSide
     serializer_class = EVENT_PAGE
     filter_backends: list[Any] = []
@@ -132,7 +132,7 @@ def _camel(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
 
 
-def _document_schema(read: ReadSide) -> type[Serializer]:
+def _document_schema(read: ReadSide) -> type[Serializer[Any]]:
     known = DOCUMENT_SCHEMAS.get(read.name)
     if known is not None:
         return known
@@ -160,7 +160,7 @@ def query_views(read: ReadSide) -> QueryViews:
             "__doc__": f"GET /api/queries/{read.path}: {plural} matching the filters, newest first "
             "unless `ordering` says.",
             "read": read,
-            "filterset_class": filterset_for(read.specification),
+            "filterset_class": filterset_for(read.specification),  # type: ignore[arg-type]  # a class is hashable; mypy checks the frozen dataclass's instance __hash__ against Hashable
             "serializer_class": doc_schema,
         },
     )

@@ -11,8 +11,10 @@ page and, behind the "History" button, the same history with the commands and st
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -28,7 +30,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from oms.core.access import can_command, can_read
-from oms.core.models import EventSequence, IdempotencyRecord
+from oms.core.models import EventRecord, EventSequence, IdempotencyRecord
 
 admin.site.site_header = "OMS administration"
 admin.site.site_title = "OMS admin"
@@ -59,23 +61,26 @@ def admin_link(obj_or_id: Any, url_name: str, label: Any = None) -> SafeString |
     return format_html('<a href="{}">{}</a>', url, label if label is not None else object_id)
 
 
-def decimal_display(field: str, label: str) -> Any:
+Column = Callable[[Any, models.Model], str]  # an admin column: (the ModelAdmin, the row) -> text
+
+
+def decimal_display(field: str, label: str) -> Column:
     """An admin column/field showing a Decimal as the API does (`100`, not `100.0000000000`)."""
 
     @admin.display(description=label, ordering=field)
-    def show(self: Any, obj: Any) -> str:
-        value = getattr(obj, field)
+    def show(self: Any, obj: models.Model) -> str:
+        value: Decimal | None = getattr(obj, field)
         return "-" if value is None else f"{value.normalize():f}"
 
     return show
 
 
-def time_display(field: str, label: str) -> Any:
+def time_display(field: str, label: str) -> Column:
     """A UTC timestamp to the millisecond (the admin's default drops the seconds)."""
 
     @admin.display(description=label, ordering=field)
-    def show(self: Any, obj: Any) -> str:
-        value = getattr(obj, field)
+    def show(self: Any, obj: models.Model) -> str:
+        value: dt.datetime | None = getattr(obj, field)
         return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
     return show
@@ -193,7 +198,7 @@ def choices_filter(
 COUNT_CAP = 10_000
 
 
-class BoundedCountPaginator(Paginator):
+class BoundedCountPaginator(Paginator[Any]):
     capped = False
     estimated = False
 
@@ -245,13 +250,13 @@ class RoleAccessMixin:
         return self.has_module_permission(request) and can_command(request.user)
 
 
-class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin[Any]):
     # COUNT(*) over a large table on every page is the slowest part of a changelist
     show_full_result_count = False
     paginator = BoundedCountPaginator
     list_per_page = 50
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str] | tuple[str, ...]:
         declared = list(super().get_readonly_fields(request, obj))
         hidden = set(self.exclude or ())
         model_fields = [f.name for f in self.model._meta.fields if f.name not in hidden]
@@ -299,29 +304,29 @@ class EventAdmin(ReadOnlyAdmin):
     )
     readonly_fields = ("aggregate", "data_json", "command_json", "state_json")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return self.fields
 
-    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_filter(self, request: HttpRequest) -> tuple[Any, ...]:
         return (choices_filter("type", self.event_types), *super().get_list_filter(request))
 
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         return lookup in ("correlation_id", "aggregate_id") or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="aggregate", ordering="aggregate_id")
-    def aggregate(self, obj: Any) -> SafeString | str:
+    def aggregate(self, obj: EventRecord) -> SafeString | str:
         return admin_link(obj.aggregate_id, self.aggregate_url_name)
 
     @admin.display(description="data")
-    def data_json(self, obj: Any) -> SafeString:
+    def data_json(self, obj: EventRecord) -> SafeString:
         return json_block(obj.data)
 
     @admin.display(description="command")
-    def command_json(self, obj: Any) -> SafeString:
+    def command_json(self, obj: EventRecord) -> SafeString:
         return json_block(obj.command)
 
     @admin.display(description="state after the event")
-    def state_json(self, obj: Any) -> SafeString:
+    def state_json(self, obj: EventRecord) -> SafeString:
         return json_block(obj.state)
 
 
@@ -329,7 +334,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     """A state table's admin: the change page lists the events, History shows them in full."""
 
     change_form_template = "admin/oms/change_form.html"
-    event_model: type[models.Model]
+    event_model: type[EventRecord]
 
     def _event_links(self) -> dict[str, Any]:
         """The event model's admin URLs (named after it, as the admin names every model's)."""
@@ -340,8 +345,14 @@ class HistoryAdmin(ReadOnlyAdmin):
             "event_changelist_url": reverse(f"{prefix}_changelist"),
         }
 
-    def events_for(self, obj: Any) -> list[Any]:
-        return list(self.event_model.objects.filter(aggregate_id=obj.pk).order_by("version"))  # type: ignore[attr-defined]
+    def missing_object(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The admin's own answer to an unknown id: back to the list, with a message."""
+        # a private ModelAdmin method (Django 5.2) that django-stubs does not declare
+        answer: HttpResponse = self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
+        return answer
+
+    def events_for(self, obj: models.Model) -> list[EventRecord]:
+        return list(self.event_model._default_manager.filter(aggregate_id=obj.pk).order_by("version"))
 
     def change_view(
         self,
@@ -353,7 +364,9 @@ class HistoryAdmin(ReadOnlyAdmin):
         """The change page ends with the newest events, full width (admin/oms/change_form.html)."""
         pk = unquote(object_id)
         newest = list(
-            self.event_model.objects.filter(aggregate_id=pk).order_by("-version")[: INLINE_EVENTS + 1]  # type: ignore[attr-defined]
+            self.event_model._default_manager.filter(aggregate_id=pk).order_by("-version")[
+                : INLINE_EVENTS + 1
+            ]
         )[::-1]
         # one more than shown: the state before the first shown event, for its diff
         baseline = newest.pop(0).state if len(newest) > INLINE_EVENTS else None
@@ -376,7 +389,7 @@ class HistoryAdmin(ReadOnlyAdmin):
         """The event-sourced history replaces Django's LogEntry history (the admin writes none)."""
         obj = self.get_object(request, object_id)
         if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.missing_object(request, object_id)
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
         context = {

@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import logging
 import weakref
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,7 +36,7 @@ from oms.core.publishing import Publisher, build_sinks
 log = logging.getLogger(__name__)
 
 
-def interval_seconds(schedule: Any) -> float | None:
+def interval_seconds(schedule: object) -> float | None:
     """Seconds between runs for the schedules the runner understands; None for others (crontab)."""
     if isinstance(schedule, int | float) and not isinstance(schedule, bool):
         return float(schedule)
@@ -47,7 +48,7 @@ def interval_seconds(schedule: Any) -> float | None:
     return None
 
 
-def run_task(app: Celery, name: str, args: Any = (), kwargs: dict[str, Any] | None = None) -> Any:
+def run_task(app: Celery, name: str, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None) -> Any:
     """Run a task registered on `app` here and now (in this thread), as a beat entry would."""
     app.loader.import_default_modules()
     try:

@@ -135,7 +135,7 @@ class Command(pydantic.BaseModel):
             raise ValidationFailed(
                 f"invalid {cls.command_type()}: {', '.join(sorted(errors))}", fields=errors
             ) from None
-        if cls.rules is None and cls.check.__func__ is Command.check.__func__:  # type: ignore[attr-defined]
+        if cls.rules is None and cls.check.__func__ is Command.check.__func__:  # type: ignore[attr-defined]  # a bound classmethod has __func__; mypy types it as a plain callable
             return cmd  # no cross-field rules
         errors = cls.check(cmd.by_api_name(), {})
         if errors:
@@ -170,7 +170,8 @@ def _field_adapters(cls: type[Command]) -> dict[str, tuple[TypeAdapter[Any], boo
     """One validator per field (by API name), for reading the fields that parsed of a bad command."""
     out = {}
     for name, info in cls.model_fields.items():
-        annotated = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        # a field's annotation (None only for a field without one, which a model never declares)
+        annotated: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         out[info.alias or name] = (TypeAdapter(annotated), info.is_required())
     return out
 

@@ -17,8 +17,8 @@ class ApplicationError(Exception):
         self.fields = fields or {}
         self.extra = extra
 
-    def as_dict(self) -> dict:
-        body: dict = {"code": self.code, "message": self.message, "fields": self.fields}
+    def as_dict(self) -> dict[str, dict[str, object]]:
+        body: dict[str, object] = {"code": self.code, "message": self.message, "fields": self.fields}
         body.update(self.extra)
         return {"error": body}
 

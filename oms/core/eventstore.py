@@ -24,14 +24,17 @@ from django.db.models.functions import Cast
 from oms.core import sql
 from oms.core.errors import VersionConflict
 from oms.core.events import Event
+from oms.core.models import EventRecord
 
 log = logging.getLogger(__name__)
 
-S = TypeVar("S")
-
 
 class Versioned(Protocol):
-    version: int
+    @property
+    def version(self) -> int: ...
+
+
+S = TypeVar("S", bound=Versioned)  # an aggregate's state: every event bumps its version
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class AggregateType(Generic[S]):
     name: str
     topic: str
     state_model: type[models.Model]
-    event_model: type[models.Model]
+    event_model: type[EventRecord]
     apply: Callable[[S | None, Envelope], S]
     to_api: Callable[[S], dict[str, Any]]
     to_row: Callable[[S, dict[str, Any]], dict[str, Any]]  # column values of the state row (state, api doc)
@@ -113,7 +116,7 @@ class AggregateType(Generic[S]):
 _REGISTRY: dict[str, AggregateType[Any]] = {}
 
 
-def register(agg: AggregateType[Any]) -> AggregateType[Any]:
+def register(agg: AggregateType[S]) -> AggregateType[S]:
     _REGISTRY[agg.name] = agg
     return agg
 
@@ -194,7 +197,7 @@ class UnitOfWork:
         else:
             event_type = event
         assert data is not None
-        version = (state.version if state is not None else 0) + 1  # type: ignore[attr-defined]
+        version = (state.version if state is not None else 0) + 1
         env = Envelope(
             type=event_type,
             data=data,
@@ -378,22 +381,23 @@ def feed_rows(
     `text`: data, command and state as their stored JSON text (`data_text`, ...), never parsed.
     """
     wanted = set(topics) if topics else None
-    parts = []
+    parts: list[models.QuerySet[Any, dict[str, Any]]] = []
     for agg in _REGISTRY.values():
         if wanted is not None and agg.topic not in wanted:
             continue
-        part = agg.event_model.objects.filter(seq__gt=after_seq)
+        events = agg.event_model._default_manager.filter(seq__gt=after_seq)
         if bounded:
-            part = part.filter(seq__lte=after_seq + limit)
-        part = part.annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
+            events = events.filter(seq__lte=after_seq + limit)
+        tagged = events.annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
+        part: models.QuerySet[Any, dict[str, Any]]
         if text:
-            part = part.annotate(
+            part = tagged.annotate(
                 data_text=Cast("data", models.TextField()),
                 command_text=Cast("command", models.TextField()),
                 state_text=Cast("state", models.TextField()),
             ).values(*_HEADER_COLUMNS, "topic", "data_text", "command_text", "state_text")
         else:
-            part = part.values(*EVENT_COLUMNS, "topic")
+            part = tagged.values(*EVENT_COLUMNS, "topic")
         parts.append(part.order_by())
     if not parts:
         return []
@@ -428,7 +432,7 @@ def row_to_api(row: dict[str, Any]) -> dict[str, Any]:
 def count_events_after(after_seq: int, topics: Iterable[str] | None = None) -> int:
     wanted = set(topics) if topics else None
     return sum(
-        agg.event_model.objects.filter(seq__gt=after_seq).count()
+        agg.event_model._default_manager.filter(seq__gt=after_seq).count()
         for agg in _REGISTRY.values()
         if wanted is None or agg.topic in wanted
     )

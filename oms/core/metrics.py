@@ -38,7 +38,7 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # a process that exits takes its "live" gauge values with it (the websocket clients of a
     # restarted server); counters and histograms stay summed. The pid is read at exit: a forked
     # child (Celery prefork) marks itself, not its parent.
-    atexit.register(lambda: multiprocess.mark_process_dead(os.getpid()))
+    atexit.register(lambda: multiprocess.mark_process_dead(os.getpid()))  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
 
 # from a fast in-memory command (~0.5 ms) to a slow one waiting on locks or fsync
 _COMMAND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -133,7 +133,7 @@ def timed_command(known_types: Callable[[str], Collection[str] | None]) -> Calla
             )
             return result
 
-        return timed  # type: ignore[return-value]
+        return timed  # type: ignore[return-value]  # wraps fn with its signature (functools.wraps)
 
     return decorate
 
@@ -188,7 +188,7 @@ def registry() -> CollectorRegistry:
     process's that writes to that directory (summed per label set; gauges as they say)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
         return collected
     return REGISTRY
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from django.conf import settings
 
@@ -289,7 +289,7 @@ class Fields:
         if minimum is not None and value < minimum:
             self.error(name, f"Must be at least {minimum}.")
             return None
-        return value
+        return int(value)  # raw JSON is Any: an int, checked above
 
     def obj(self, name: str) -> dict[str, Any] | None:
         value = self.raw.get(name)
@@ -316,6 +316,10 @@ class Fields:
             raise ValidationFailed(f"{message}: {', '.join(sorted(self.errors))}", fields=self.errors)
 
 
+@overload
+def dec_str(value: Decimal) -> str: ...
+@overload
+def dec_str(value: Decimal | None) -> str | None: ...
 def dec_str(value: Decimal | None) -> str | None:
     """Canonical decimal string: no exponent, no trailing zeros ("100", "100.25")."""
     if value is None:
@@ -338,6 +342,12 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+@overload
+def from_iso(value: str) -> dt.datetime: ...
+@overload
+def from_iso(value: None) -> None: ...
+@overload
+def from_iso(value: str | None) -> dt.datetime | None: ...
 def from_iso(value: str | None) -> dt.datetime | None:
     if value is None:
         return None

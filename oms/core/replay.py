@@ -143,7 +143,7 @@ class _Run:
         self.report = report
         self.rebuild = rebuild
         self.max_differences = max_differences
-        self.sqlite = connection.vendor == "sqlite"
+        self.sqlite: bool = connection.vendor == "sqlite"
 
     def differ(self, tr: TypeReport, diff: Difference, *, log_damage: bool = False) -> None:
         tr.differences += 1
@@ -160,7 +160,7 @@ class _Run:
             # SQLite keeps decimal columns as REAL (15 significant digits): `doc` holds the exact
             # value, the column only needs to be as close as SQLite can store it
             return self.sqlite and abs(live - replayed) <= max(abs(live), abs(replayed)) * Decimal("1e-14")
-        return live == replayed
+        return bool(live == replayed)  # column values of any type: their own __eq__
 
 
 def replay(
@@ -243,7 +243,7 @@ def _stream(
     cols = ["aggregate_id", "version", "type", "data", "occurred_at", "recorded_at"]
     if with_state:
         cols.append("state")
-    qs = agg.event_model.objects.all()
+    qs = agg.event_model._default_manager.all()
     if ids is not None:
         qs = qs.filter(aggregate_id__in=ids)
     sql, params = qs.order_by("aggregate_id", "version").values_list(*cols).query.sql_with_params()
@@ -373,7 +373,9 @@ def _replay_type(
     if ids is not None:
         # aggregates named but without events: their rows (if any) are explained by nothing
         missing = set(ids) - replayed
-        for aggregate_id in agg.state_model.objects.filter(pk__in=missing).values_list("pk", flat=True):
+        for aggregate_id in agg.state_model._default_manager.filter(pk__in=missing).values_list(
+            "pk", flat=True
+        ):
             run.differ(tr, Difference(name, aggregate_id, "state row", "(row)", "present", None))
         return
     _orphans(run, tr, agg)
@@ -416,7 +418,7 @@ def _flush(
             columns.append(pk_name)
         live = {
             r[pk_name]: r
-            for r in model.objects.filter(pk__in=[f.aggregate_id for f in good]).values(*columns)
+            for r in model._default_manager.filter(pk__in=[f.aggregate_id for f in good]).values(*columns)
         }
         to_create: list[models.Model] = []
         for (f, doc), values in zip(rows, wanted, strict=True):
@@ -442,13 +444,13 @@ def _flush(
                     changed = True
                     run.differ(tr, Difference(name, f.aggregate_id, "column", column, have[column], value))
             if changed and run.rebuild:
-                model.objects.filter(pk=f.aggregate_id).update(**values)
+                model._default_manager.filter(pk=f.aggregate_id).update(**values)
                 tr.rows_updated += 1
         if to_create and run.rebuild:
-            model.objects.bulk_create(to_create, batch_size=500)
+            model._default_manager.bulk_create(to_create, batch_size=500)
             tr.rows_created += len(to_create)
-    for i, (ix, rows) in enumerate(zip(indexes, index_rows, strict=True)):
-        index_found[i] += _flush_index(run, tr, agg, ix, rows)
+    for i, (ix, keyed) in enumerate(zip(indexes, index_rows, strict=True)):
+        index_found[i] += _flush_index(run, tr, agg, ix, keyed)
 
 
 def _flush_index(
@@ -462,7 +464,9 @@ def _flush_index(
     if not rows:
         return 0
     pk_name = ix.model._meta.pk.name
-    live = {r[pk_name]: r for r in ix.model.objects.filter(pk__in=list(rows)).values(pk_name, *ix.fields)}
+    live = {
+        r[pk_name]: r for r in ix.model._default_manager.filter(pk__in=list(rows)).values(pk_name, *ix.fields)
+    }
     to_create: list[models.Model] = []
     where = f"index {ix.name}"
     for key, (aggregate_id, values) in rows.items():
@@ -479,10 +483,10 @@ def _flush_index(
                 Difference(agg.name, aggregate_id, where, key, {c: have[c] for c in changed}, changed),
             )
             if run.rebuild:
-                ix.model.objects.filter(pk=key).update(**values)
+                ix.model._default_manager.filter(pk=key).update(**values)
                 tr.index_updated += 1
     if to_create and run.rebuild:
-        ix.model.objects.bulk_create(to_create, batch_size=500)
+        ix.model._default_manager.bulk_create(to_create, batch_size=500)
         tr.index_created += len(to_create)
         return len(live) + len(to_create)
     return len(live)
@@ -491,13 +495,15 @@ def _flush_index(
 def _orphans(run: _Run, tr: TypeReport, agg: AggregateType[Any]) -> None:
     """State rows that no event explains: reported; a rebuild deletes them."""
     model = agg.state_model
-    orphans = model.objects.filter(~Exists(agg.event_model.objects.filter(aggregate_id=OuterRef("pk"))))
+    orphans = model._default_manager.filter(
+        ~Exists(agg.event_model._default_manager.filter(aggregate_id=OuterRef("pk")))
+    )
     ids = list(orphans.values_list("pk", flat=True))
     for aggregate_id in ids:
         run.differ(tr, Difference(agg.name, aggregate_id, "state row", "(row)", "present", None))
     if ids and run.rebuild:
         for i in range(0, len(ids), 500):
-            model.objects.filter(pk__in=ids[i : i + 500]).delete()
+            model._default_manager.filter(pk__in=ids[i : i + 500]).delete()
         tr.rows_deleted += len(ids)
 
 
@@ -507,7 +513,7 @@ def _index_extras(
     """Index rows no event implies. Each implied row was looked up per batch (`found` of them
     exist), so the table has extra rows iff it holds more than `found`; only then are the implied
     keys collected to name them."""
-    if ix.model.objects.count() <= found:
+    if ix.model._default_manager.count() <= found:
         return
     keys: set[str] = set()
     for aggregate_id, version, event_type, data, occurred_at, recorded_at in _stream(agg, chunk_size, False):
@@ -516,7 +522,7 @@ def _index_extras(
     pk_name = ix.model._meta.pk.name
     extras = [
         r
-        for r in ix.model.objects.values_list(pk_name, *ix.fields).iterator(chunk_size=chunk_size)
+        for r in ix.model._default_manager.values_list(pk_name, *ix.fields).iterator(chunk_size=chunk_size)
         if r[0] not in keys
     ]
     for key, *values in extras:
@@ -530,7 +536,7 @@ def _index_extras(
     if extras and run.rebuild:
         extra_keys = [r[0] for r in extras]
         for i in range(0, len(extra_keys), 500):
-            ix.model.objects.filter(pk__in=extra_keys[i : i + 500]).delete()
+            ix.model._default_manager.filter(pk__in=extra_keys[i : i + 500]).delete()
         tr.index_deleted += len(extra_keys)
 
 

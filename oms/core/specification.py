@@ -12,6 +12,7 @@ lists) into the same specification, collecting per-field errors.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -49,23 +50,26 @@ class Criterion:
         got = row[self.column] if self.column in row else row.get(self.key or self.column)
         want = self.value
         got = _like(got, want[0] if self.op == "in" and want else want)
-        if self.op == "eq":
-            return got == want
         if self.op == "in":
             return got in want
         if self.op == "icontains":
             return got is not None and str(want).lower() in str(got).lower()
-        if got is None:
+        compare = _COMPARE.get(self.op)
+        if compare is None:
+            raise ValueError(f"unknown op {self.op}")
+        if got is None and self.op != "eq":
             return False
-        if self.op == "gt":
-            return got > want  # type: ignore[operator]
-        if self.op == "gte":
-            return got >= want  # type: ignore[operator]
-        if self.op == "lt":
-            return got < want  # type: ignore[operator]
-        if self.op == "lte":
-            return got <= want  # type: ignore[operator]
-        raise ValueError(f"unknown op {self.op}")
+        return compare(got, want)
+
+
+# the values compared are of the criterion's own type (Decimal, datetime, str, int: see `_like`)
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _like(got: object, want: object) -> object:
@@ -106,7 +110,7 @@ def _parse_one(f: Field, raw: object) -> object:
     if isinstance(raw, str) and "\x00" in raw:
         raise ValueError("Null characters are not allowed.")  # PostgreSQL cannot compare them
     if f.choices is not None:
-        allowed = {c.value for c in f.choices}  # type: ignore[attr-defined]
+        allowed = {c.value for c in f.choices}
         if raw not in allowed:
             raise ValueError(f"'{raw}' is not one of: {', '.join(sorted(allowed))}")
         return raw

@@ -19,14 +19,19 @@ from django.db import connection, models
 
 
 @cache
-def _fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+def _fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
     return tuple(
         f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))
     )
 
 
+def _quoted(field: models.Field[Any, Any]) -> str:
+    assert field.column is not None  # a concrete field has its column
+    return connection.ops.quote_name(field.column)
+
+
 def _columns(model: type[models.Model]) -> str:
-    return ", ".join(connection.ops.quote_name(f.column) for f in _fields(model))
+    return ", ".join(_quoted(f) for f in _fields(model))
 
 
 @cache
@@ -42,9 +47,7 @@ def update_sql(model: type[models.Model]) -> str:
     """UPDATE ... WHERE pk = %s AND version = %s: a compare-and-set on the version loaded."""
     pk = model._meta.pk
     assert pk is not None
-    sets = ", ".join(
-        f"{connection.ops.quote_name(f.column)} = %s" for f in _fields(model) if not f.primary_key
-    )
+    sets = ", ".join(f"{_quoted(f)} = %s" for f in _fields(model) if not f.primary_key)
     return f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} WHERE {pk.column} = %s AND version = %s"
 
 
@@ -52,7 +55,7 @@ Adapter = Callable[[Any], Any]
 JSON = None  # marker: a JSON column, encoded once per object per commit (see `Encoded`)
 
 
-def _adapter(field: models.Field) -> Adapter | None:
+def _adapter(field: models.Field[Any, Any]) -> Adapter | None:
     """The field's own database adaptation, resolved once (what `get_db_prep_save` would do).
 
     Resolving it per value costs more than the statement itself on the hot path, mostly in
@@ -105,7 +108,7 @@ def _adapters(
 def _params(
     adapters: tuple[tuple[str, Adapter | None], ...], row: dict[str, Any], encode: Encoded
 ) -> list[Any]:
-    return [encode(row[name]) if adapt is JSON else adapt(row[name]) for name, adapt in adapters]  # type: ignore[misc]
+    return [encode(row[name]) if adapt is JSON else adapt(row[name]) for name, adapt in adapters]
 
 
 def row_params(
@@ -115,7 +118,7 @@ def row_params(
 
 
 @cache
-def _event_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+def _event_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
     return tuple(f for f in _fields(model) if f.attname != "seq")
 
 
@@ -124,7 +127,7 @@ def event_insert_sql(model: type[models.Model], rows: int) -> str:
     """Multi-row event INSERT whose seq is read from the sequence row this transaction just advanced."""
     table = connection.ops.quote_name(model._meta.db_table)
     fields = _event_fields(model)
-    columns = ", ".join(["seq", *(connection.ops.quote_name(f.column) for f in fields)])
+    columns = ", ".join(["seq", *(_quoted(f) for f in fields)])
     one = (
         "((SELECT last_seq FROM oms_event_sequence WHERE id = 1) - %s, "
         + ", ".join(["%s"] * len(fields))
@@ -156,13 +159,15 @@ def pipeline() -> Iterator[None]:
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return cur.fetchall()
+        rows: list[tuple[Any, ...]] = cur.fetchall()  # the DB-API cursor is untyped
+        return rows
 
 
 def execute(sql: str, params: Sequence[Any]) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return cur.rowcount
+        count: int = cur.rowcount  # the DB-API cursor is untyped
+        return count
 
 
 def json_value(value: Any) -> Any:

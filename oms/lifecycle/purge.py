@@ -234,7 +234,7 @@ def purge(
         if run is None:
             report.busy = True
             break
-        if run.pk is None:  # nothing was due in this batch
+        if run._state.adding:  # the unsaved run: nothing was due in this batch
             if trees_left:
                 continue
             break
@@ -264,7 +264,7 @@ def _count(group: Group) -> dict[str, int]:
         agg = aggregate_type(name)
         counts[_plural(agg)] = len(ids)
         counts[agg.event_model._meta.db_table] = sum(
-            agg.event_model.objects.filter(aggregate_id__in=chunk).count() for chunk in _chunks(ids)
+            agg.event_model._default_manager.filter(aggregate_id__in=chunk).count() for chunk in _chunks(ids)
         )
     return counts
 
@@ -327,9 +327,9 @@ def _records(group: Group, run_id: int) -> Iterator[dict[str, Any]]:
     for name, ids in group.ids.items():
         agg = aggregate_type(name)
         for chunk in _chunks(sorted(ids)):
-            docs = dict(agg.state_model.objects.filter(pk__in=chunk).values_list("pk", "doc"))
+            docs = dict(agg.state_model._default_manager.filter(pk__in=chunk).values_list("pk", "doc"))
             events: dict[str, list[dict[str, Any]]] = {}
-            for row in agg.event_model.objects.filter(aggregate_id__in=chunk).order_by(
+            for row in agg.event_model._default_manager.filter(aggregate_id__in=chunk).order_by(
                 "aggregate_id", "version"
             ):
                 events.setdefault(row.aggregate_id, []).append(event_to_api(row, agg.topic))
@@ -355,11 +355,11 @@ def _delete(group: Group, run_id: int) -> dict[str, int]:
         rows = 0
         for chunk in _chunks(ids):
             audit.purge_delete_events(run_id, agg.event_model, chunk)
-            rows += agg.state_model.objects.filter(pk__in=chunk).delete()[0]
+            rows += agg.state_model._default_manager.filter(pk__in=chunk).delete()[0]
             for ix in indexes:
                 if ix.aggregate == name:
                     # the owner column comes first in a derived index (e.g. order_cl_ord_ids.order_id)
-                    deleted = ix.model.objects.filter(**{f"{ix.fields[0]}__in": chunk}).delete()[0]
+                    deleted = ix.model._default_manager.filter(**{f"{ix.fields[0]}__in": chunk}).delete()[0]
                     counts[ix.model._meta.db_table] = counts.get(ix.model._meta.db_table, 0) + deleted
         counts[_plural(agg)] = counts.get(_plural(agg), 0) + rows
     return counts

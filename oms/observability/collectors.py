@@ -64,4 +64,4 @@ def _pool(alias: str) -> Any:
     wrapper = connections[alias]
     if wrapper.vendor != "postgresql" or "pool" not in wrapper.settings_dict.get("OPTIONS", {}):
         return None
-    return wrapper.pool  # Django's psycopg_pool.ConnectionPool for the alias (opened on first use)
+    return wrapper.pool  # type: ignore[attr-defined]  # the postgresql backend's wrapper (vendor checked above); Django's psycopg_pool.ConnectionPool for the alias (opened on first use)

@@ -44,7 +44,7 @@ FILL = "fill"  # an execution (ExecuteOrderCommand) on the order: not a trigger 
 ORDER_ACTIONS: tuple[str, ...] = (*ACTION_OF_TRIGGER.values(), FILL)
 
 
-def machine_for(kind: Kind) -> StateMachine:
+def machine_for(kind: Kind) -> StateMachine[OrdStatus, Trigger]:
     """Client orders have the OMS as counterparty; market orders and slices are driven by a venue."""
     return CLIENT_ORDER if kind is Kind.CLIENT else VENUE_ORDER
 
@@ -109,7 +109,7 @@ GUARDS: dict[Trigger, Callable[[OrderState], bool]] = {
 Candidates = tuple[tuple[str, "Callable[[OrderState], bool] | None"], ...]
 
 
-def _table_actions(machine: StateMachine) -> dict[OrdStatus, Candidates]:
+def _table_actions(machine: StateMachine[OrdStatus, Trigger]) -> dict[OrdStatus, Candidates]:
     """(action, guard) pairs the table has for each status, read from the table once: a document
     written pays for the guards only (to_api runs for every event's state)."""
     return {

@@ -89,7 +89,7 @@ class CreateOrderCommand(Command):
     account: OptId = None  # FIX 1
     venue: OptId = None
     parent_id: OptId = Field(None, alias="parentId")
-    handling: choice(Handling) = None  # type: ignore[valid-type]
+    handling: choice(Handling) = None  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
     text: Text = None  # FIX 58
     attributes: Attributes = Field(default_factory=dict)
 
@@ -200,7 +200,7 @@ class ReplaceOrderCommand(_Terms):
     order_qty: OptQty = Field(None, alias="orderQty")
     price: OptQty = None
     stop_px: OptQty = Field(None, alias="stopPx")
-    time_in_force: choice(TimeInForce) = Field(None, alias="timeInForce")  # type: ignore[valid-type]
+    time_in_force: choice(TimeInForce) = Field(None, alias="timeInForce")  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
     expire_time: OptDateTime = Field(None, alias="expireTime")
 
 

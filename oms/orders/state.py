@@ -393,8 +393,8 @@ def from_api(d: dict[str, Any]) -> OrderState:
         attributes=d.get("attributes") or {},
         phase=Phase(d["phase"]),
         version=d["version"],
-        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
-        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+        created_at=from_iso(d["createdAt"]),
+        updated_at=from_iso(d["updatedAt"]),
         cum_qty=Decimal(d["cumQty"]),
         gross_trade_amt=Decimal(d["grossTradeAmt"]),
         allocated_qty=Decimal(d["allocatedQty"] or "0"),

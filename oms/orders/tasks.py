@@ -42,4 +42,5 @@ def place_client_order(order_id: str, correlation_id: str | None = None) -> str 
         # refusal is the answer, and the client order stays visible in the blotter
         log.warning("auto placement of %s refused: %s %s", order_id, exc.code, exc.message)
         return None
-    return result.body["order"]["orderId"]
+    placed: str = result.body["order"]["orderId"]
+    return placed

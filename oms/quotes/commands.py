@@ -25,7 +25,7 @@ def fingerprint(content: dict[str, Any]) -> str:
 class CreateQuoteRequestCommand(Command):
     quote_req_id: Id = Field(alias="quoteReqID")  # FIX 131
     symbol: Id
-    side: choice(Side, required=True)  # type: ignore[valid-type]
+    side: choice(Side, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
     order_qty: Qty = Field(alias="orderQty")
     account: Id
     valid_until_time: OptDateTime = Field(None, alias="validUntilTime")  # FIX 62
@@ -68,10 +68,11 @@ QUOTE_TERMS = Validator(
             "An offerSize needs an offerPx.",
             requires=("offerPx",),
         ),
+        # the ignore: `requires` runs this rule only once both prices parsed, as Decimals
         Rule(
             "quote_not_crossed",
             "offerPx",
-            lambda c: c.get("bidPx") is None or c.get("offerPx") is None or c["bidPx"] <= c["offerPx"],  # type: ignore[operator]
+            lambda c: c.get("bidPx") is None or c.get("offerPx") is None or c["bidPx"] <= c["offerPx"],  # type: ignore[operator]  # Decimals once parsed (above)
             "Must not be below bidPx (a crossed quote).",
             requires=("bidPx", "offerPx"),
         ),
@@ -151,7 +152,7 @@ class ExpireQuoteCommand(QuoteCommand):
 class AcceptQuoteCommand(QuoteCommand):
     cl_ord_id: OptId = Field(None, alias="clOrdID")  # the new client order's ClOrdID (generated when absent)
     venue: OptId = None
-    handling: choice(Handling) = None  # type: ignore[valid-type]
+    handling: choice(Handling) = None  # type: ignore[valid-type]  # choice() returns an Annotated type at run time (pydantic reads it)
 
 
 # commandType -> its fields (the OpenAPI description of the topic)

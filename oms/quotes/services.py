@@ -14,14 +14,13 @@ every other active quote of the request. A refusal anywhere appends nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection
 
 from oms.core import sql
-from oms.core.dispatch import Outcome, command_handler
+from oms.core.dispatch import Handler, Outcome, command_handler
 from oms.core.errors import InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import iso
@@ -128,15 +127,18 @@ def _close_quotes(uow: UnitOfWork, quotes: list[QuoteState], reason: str, text: 
     return closed
 
 
+_Row = TypeVar("_Row", QuoteRequest, Quote)
+
+
 def _claim(
     reserve: str,
-    key_model: type[models.Model],
-    state_model: type[models.Model],
+    key_model: type[QuoteReqIdKey] | type[QuoteIdKey],
+    state_model: type[_Row],
     field: str,
     key: str,
     object_id: str,
     fp: str,
-) -> Any:
+) -> _Row | None:
     """Claim a natural key (quoteReqID, quoteID) for a new object, or find who holds it.
 
     None: claimed for `object_id`. A state row: the key names that object with the same content
@@ -144,9 +146,9 @@ def _claim(
     """
     if sql.execute(reserve, [key, object_id, fp]) == 1:
         return None
-    known = key_model.objects.get(pk=key)  # type: ignore[attr-defined]
+    known = key_model._default_manager.get(pk=key)
     pk_field = state_model._meta.pk.name
-    row = state_model.objects.filter(pk=getattr(known, pk_field)).first()  # type: ignore[attr-defined]
+    row = state_model._default_manager.filter(pk=getattr(known, pk_field)).first()
     if known.fingerprint != fp or row is None:
         raise DuplicateClOrdID(
             f"{field} {key} already names a different {state_model._meta.verbose_name}",
@@ -205,7 +207,7 @@ def _request_closer(
     trigger: Trigger,
     event: type[ev.QuoteRequestCanceled | ev.QuoteRequestRejected | ev.QuoteRequestExpired],
     reason: str,
-) -> Callable[..., Outcome]:
+) -> Handler:
     def handler(
         uow: UnitOfWork,
         *,
@@ -331,7 +333,7 @@ def quote_create(
 
 def _quote_closer(
     trigger: Trigger, event: type[ev.QuoteRejected | ev.QuoteCanceled | ev.QuoteExpired]
-) -> Callable[..., Outcome]:
+) -> Handler:
     def handler(
         uow: UnitOfWork, *, quote_id: str, expected_version: int | None = None, text: str | None = None
     ) -> Outcome:

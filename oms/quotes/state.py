@@ -7,6 +7,7 @@ them again on the state before each event, so replay proves the state machine, n
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -73,7 +74,7 @@ def _request_accepted(s: QuoteRequestState, d: dict[str, Any]) -> None:
     s.order_id = d["orderId"]
 
 
-def _closed(status: QuoteRequestStatus | QuoteStatus):  # type: ignore[no-untyped-def]
+def _closed(status: QuoteRequestStatus | QuoteStatus) -> Callable[[Any, dict[str, Any]], None]:
     """The handler of an event that ends a request or a quote: its status, and the text if any."""
 
     def close(s: Any, d: dict[str, Any]) -> None:
@@ -146,8 +147,8 @@ def request_from_api(d: dict[str, Any]) -> QuoteRequestState:
         order_id=d.get("orderId"),
         text=d.get("text"),
         version=d["version"],
-        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
-        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+        created_at=from_iso(d["createdAt"]),
+        updated_at=from_iso(d["updatedAt"]),
     )
 
 
@@ -285,6 +286,6 @@ def quote_from_api(d: dict[str, Any]) -> QuoteState:
         accepted_qty=to_dec(d.get("acceptedQty")),
         text=d.get("text"),
         version=d["version"],
-        created_at=from_iso(d["createdAt"]),  # type: ignore[arg-type]
-        updated_at=from_iso(d["updatedAt"]),  # type: ignore[arg-type]
+        created_at=from_iso(d["createdAt"]),
+        updated_at=from_iso(d["updatedAt"]),
     )

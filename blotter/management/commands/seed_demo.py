@@ -119,7 +119,8 @@ class DemoBook:
             **terms,
         }
         self.counts["client orders"] += 1
-        return self.send("orders", body)["order"]["orderId"]
+        order_id: str = self.send("orders", body)["order"]["orderId"]
+        return order_id
 
     def child(self, parent_id: str, n: int, qty: str, *, accept: bool = True) -> str:
         body = {
@@ -128,7 +129,7 @@ class DemoBook:
             "parentId": parent_id,
             "orderQty": qty,
         }
-        order_id = self.send("orders", body)["order"]["orderId"]
+        order_id: str = self.send("orders", body)["order"]["orderId"]
         self.counts["market orders"] += 1
         if accept:
             self.send("orders", {"commandType": "AcceptOrderCommand", "orderId": order_id})
@@ -144,7 +145,8 @@ class DemoBook:
             "orderQty": qty,
             "account": account,
         }
-        return self.send("quote-requests", body)["quoteRequest"]["quoteReqID"]
+        quote_req_id: str = self.send("quote-requests", body)["quoteRequest"]["quoteReqID"]
+        return quote_req_id
 
     def quote(self, quote_id: str, quote_req_id: str, bid: str, offer: str, size: str) -> str:
         self.counts["quotes"] += 1
@@ -157,11 +159,12 @@ class DemoBook:
             "bidSize": size,
             "offerSize": size,
         }
-        return self.send("quotes", body)["quote"]["quoteId"]
+        created: str = self.send("quotes", body)["quote"]["quoteId"]
+        return created
 
     def fill(self, order_id: str, qty: str, px: str) -> dict[str, Any]:
         self._exec_seq += 1
-        execution = self.send(
+        execution: dict[str, Any] = self.send(
             "executions",
             {
                 "commandType": "ExecuteOrderCommand",

@@ -57,7 +57,7 @@ class _Backoff:
 
     def next(self) -> float:
         self.failures += 1
-        delay = min(self.cap, self.first * 2 ** (self.failures - 1))
+        delay = min(self.cap, self.first * 2.0 ** (self.failures - 1))
         return delay * (0.5 + random.random() / 2)  # jitter: restarted publishers do not stampede
 
 
