@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from oms.core import dispatch as bus
 from oms.core.parsing import COMMON_FIELDS, declared_fields, is_internal
 
-TOPICS = ["orders", "executions", "quote-requests", "quotes"]
+TOPICS = ["orders", "executions", "quote-requests", "quotes", "instruments", "books", "limits"]
 
 
 @pytest.fixture
