@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "rules",
     "blotter",
     "oms.observability",
+    "oms.api",
 ]
 
 MIDDLEWARE = [

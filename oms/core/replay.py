@@ -349,7 +349,9 @@ def _replay_type(
             doc = to_api(state)
             stored = row[6]
             if doc != stored:
-                for key, was, now in _dict_diff(stored, doc):
+                # an event keeps the document as it was written: a field the document gained
+                # later (e.g. allowedActions) is absent there, and that is not damage
+                for key, was, now in _dict_diff(stored, doc, added_later_ok=True):
                     run.differ(tr, Difference(name, aggregate_id, f"event v{version}", key, was, now))
         else:
             doc = None
@@ -379,12 +381,16 @@ def _replay_type(
         _index_extras(run, tr, agg, ix, index_found[i], chunk_size)
 
 
-def _dict_diff(live: Any, replayed: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+def _dict_diff(
+    live: Any, replayed: dict[str, Any], *, added_later_ok: bool = False
+) -> Iterator[tuple[str, Any, Any]]:
     if not isinstance(live, dict):
         yield "(document)", live, replayed
         return
     for key in sorted(live.keys() | replayed.keys()):
         a, b = live.get(key, _MISSING), replayed.get(key, _MISSING)
+        if a is _MISSING and added_later_ok:
+            continue
         if a != b:
             yield key, (None if a is _MISSING else a), (None if b is _MISSING else b)
 
