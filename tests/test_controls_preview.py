@@ -78,3 +78,13 @@ def test_a_malformed_preview_answers_400_like_the_command(desk: Any, viewer: Any
     assert status == 403
     status, js = send(desk, "orders", order_body(orderQty="-1"))
     assert status == 400
+
+
+def test_a_preview_refuses_what_the_command_bus_refuses(desk: Any) -> None:
+    # unknown fields, as on POST /api/commands/orders
+    status, js = preview(desk, bogusField="1")
+    assert status == 400 and js["error"]["code"] == "validation_failed"
+    assert "bogusField" in js["error"]["fields"]
+    # a JSON body that is not an object: 400, not a 500
+    response = desk.post("/api/commands/orders/preview", "null", content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_failed"

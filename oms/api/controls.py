@@ -4,6 +4,7 @@ order preview."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -143,7 +144,8 @@ class OrderPreviewView(APIView):
 
     @extend_schema(request=COMMAND_SERIALIZERS["orders"]["CreateOrderCommand"], responses={200: PREVIEW})
     def post(self, request: Request) -> Response:
-        unknown = unknown_fields("CreateOrderCommand", request.data)
+        raw = request.data
+        unknown = unknown_fields("CreateOrderCommand", raw) if isinstance(raw, Mapping) else []
         if unknown:  # refused as the command bus refuses them
             raise ValidationFailed(
                 f"unknown fields for CreateOrderCommand: {', '.join(unknown)}",

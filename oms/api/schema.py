@@ -356,7 +356,18 @@ EVENT = _serializer(
     "Event",
     {
         "seq": s.IntegerField(),
-        "topic": s.ChoiceField(["order-events", "execution-events", "quote-request-events", "quote-events"]),
+        "topic": s.ChoiceField(
+            [
+                "order-events",
+                "execution-events",
+                "quote-request-events",
+                "quote-events",
+                # the trading controls (rules/): instruments, limits, refusals (OrderRefused)
+                "instrument-events",
+                "limit-events",
+                "control-events",
+            ]
+        ),
         "type": _str(),
         "aggregateId": _str(),
         "version": s.IntegerField(),
