@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "ExecStatusEnum": "oms.api.schema.EXEC_STATUSES",
         "QuoteRequestStatusEnum": "oms.api.schema.QUOTE_REQUEST_STATUSES",
         "QuoteStatusEnum": "oms.api.schema.QUOTE_STATUSES",
+        "InstrumentKindEnum": "oms.api.schema.INSTRUMENT_KINDS",
+        "OrderKindEnum": "oms.api.schema.ORDER_KINDS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -273,6 +275,10 @@ OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
 # blotter forms: an order or fill whose notional (qty x price or reference price) reaches this
 # asks the desk to tick "confirm" first (enforced by the server, not only the page)
 OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
+# trading controls (rules/): a book older than this is `stale` (its reference price still counts)
+OMS_BOOK_STALE_SECONDS = env_int("OMS_BOOK_STALE_SECONDS", 300)
+# the preview's fee schedule: taker fee in basis points per venue ("*": any other venue)
+OMS_FEE_SCHEDULE = {"SIM": "5", "MANUAL": "0", "*": "2"}
 
 # --- event publication (oms/core/publishing/, docs/design/publication.md) -------------------------
 # Redis Streams `<prefix>order-events`, `<prefix>execution-events`, ... (a prefix per test worker)

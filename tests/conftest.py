@@ -88,6 +88,12 @@ def desk(desk_user: User) -> APIClient:
 
 
 @pytest.fixture
+def boss(admin_user: User) -> APIClient:
+    """An API client logged in as a superuser (instruments, rules, limits: superuser only)."""
+    return _client(admin_user)
+
+
+@pytest.fixture
 def viewer(viewer_user: User) -> APIClient:
     return _client(viewer_user)
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from oms.core import dispatch as bus
 from oms.core.parsing import COMMON_FIELDS, declared_fields, is_internal
 
-TOPICS = ["orders", "executions", "quote-requests", "quotes"]
+TOPICS = ["orders", "executions", "quote-requests", "quotes", "instruments", "books", "limits"]
 
 
 @pytest.fixture
@@ -147,3 +147,9 @@ def test_object_event_lists_are_documented_as_pages(schema: dict[str, Any]) -> N
     for path in ("/api/queries/orders/{order_id}/events", "/api/queries/quotes/{quote_id}/events"):
         ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok == {"$ref": "#/components/schemas/EventPage"}
+
+
+def test_the_event_feed_documents_every_topic_it_serves(schema: dict[str, Any]) -> None:
+    from oms.core import eventstore
+
+    assert set(schema["components"]["schemas"]["TopicEnum"]["enum"]) == set(eventstore.topics())

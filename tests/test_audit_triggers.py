@@ -38,7 +38,16 @@ pytestmark = pytest.mark.django_db
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL triggers")
 
-EVENT_TABLES = {"order_events", "execution_events", "quote_request_events", "quote_events"}
+EVENT_TABLES = {
+    "order_events",
+    "execution_events",
+    "quote_request_events",
+    "quote_events",
+    # the trading controls' aggregates (rules/): guarded like the others
+    "instrument_events",
+    "limit_events",
+    "refusal_events",
+}
 
 
 def plain_connection(user: str | None = None, password: str = "") -> Any:

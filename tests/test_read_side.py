@@ -42,12 +42,23 @@ REGISTERED = {r.path: r for r in read_sides()}
 
 
 def test_the_domains_register_their_read_side() -> None:
-    assert set(REGISTERED) == {"orders", "executions", "quote-requests", "quotes"}
+    assert set(REGISTERED) == {
+        "orders",
+        "executions",
+        "quote-requests",
+        "quotes",
+        "instruments",
+        "limits",
+        "refusals",
+    }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
         "executions": "execution_id",
         "quote-requests": "quote_request_id",
         "quotes": "quote_id",
+        "instruments": "instrument_id",
+        "limits": "limit_id",
+        "refusals": "refusal_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

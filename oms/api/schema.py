@@ -18,6 +18,7 @@ from rest_framework import serializers as s
 from executions.actions import EXECUTION_ACTIONS
 from executions.commands import FIELDS as EXECUTION_FIELDS
 from executions.enums import ExecStatus
+from oms.core.commands import fields_of
 from oms.core.parsing import (
     COMMON_FIELDS,
     DECIMAL_PATTERN,
@@ -31,6 +32,10 @@ from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, Ti
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+from rules.books import SetBookCommand
+from rules.enums import InstrumentKind
+from rules.instruments import UpsertInstrumentCommand
+from rules.limits import SetLimitsCommand
 
 AnyField = s.Field[Any, Any, Any, Any]
 
@@ -56,6 +61,8 @@ ORD_STATUSES = _values(OrdStatus)
 EXEC_STATUSES = _values(ExecStatus)
 QUOTE_REQUEST_STATUSES = _values(QuoteRequestStatus)
 QUOTE_STATUSES = _values(QuoteStatus)
+INSTRUMENT_KINDS = _values(InstrumentKind)
+ORDER_KINDS = _values(Kind)
 
 
 # --- command fields: as the parsers in oms/*/commands.py and executions/ take them ---------------
@@ -112,8 +119,18 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "expireTime": _time,
     "validUntilTime": _time,
     "transactTime": _time,
+    # the trading controls' commands (rules/)
+    "kind": lambda: _choice(InstrumentKind, required=True),
+    "enabled": lambda: s.BooleanField(required=False, help_text="default true"),
+    "allowMarketOrders": lambda: s.BooleanField(required=False, allow_null=True),
+    "maxOrdersPerSecond": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
+    "maxCancelReplacePerMinute": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
+    "bids": lambda: _levels("best (highest) first"),
+    "asks": lambda: _levels("best (lowest) first"),
 }
 _DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
+_DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
+_DECIMALS |= {"maxOrderQty", "maxOrderNotional", "priceCollarPct", "maxOpenNotional"}
 # what each command type requires (the rest of its declared fields are optional)
 _REQUIRED: dict[str, set[str]] = {
     # a child order (with parentId) may omit symbol, side, ordType and account: it inherits them
@@ -123,10 +140,22 @@ _REQUIRED: dict[str, set[str]] = {
     "ExecuteOrderCommand": {"orderId", "execID", "lastQty", "lastPx"},
     "CreateQuoteRequestCommand": {"quoteReqID", "symbol", "side", "orderQty", "account"},
     "CreateQuoteCommand": {"quoteID", "quoteReqID"},
+    "UpsertInstrumentCommand": {"venue", "symbol", "kind", "tickSize", "lotSize"},
+    "SetBookCommand": {"venue", "symbol"},
+    "SetLimitsCommand": {"account", "symbol"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
 _TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId")
+
+
+def _levels(order: str) -> AnyField:
+    return s.ListField(
+        child=s.ListField(child=_dec(True), min_length=2, max_length=2),
+        required=False,
+        max_length=500,
+        help_text=f"price levels [price, quantity], {order}; at most 500",
+    )
 
 
 def _command_field(command_type: str, name: str) -> AnyField:
@@ -148,6 +177,10 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "executions": EXECUTION_FIELDS,
     "quote-requests": {k: v for k, v in QUOTE_FIELDS.items() if "QuoteRequest" in k},
     "quotes": {k: v for k, v in QUOTE_FIELDS.items() if "QuoteRequest" not in k},
+    # the trading controls (rules/): instruments and limits superuser only, books desk or superuser
+    "instruments": fields_of(UpsertInstrumentCommand),
+    "books": fields_of(SetBookCommand),
+    "limits": fields_of(SetLimitsCommand),
 }
 
 
@@ -326,7 +359,18 @@ EVENT = _serializer(
     "Event",
     {
         "seq": s.IntegerField(),
-        "topic": s.ChoiceField(["order-events", "execution-events", "quote-request-events", "quote-events"]),
+        "topic": s.ChoiceField(
+            [
+                "order-events",
+                "execution-events",
+                "quote-request-events",
+                "quote-events",
+                # the trading controls (rules/): instruments, limits, refusals (OrderRefused)
+                "instrument-events",
+                "limit-events",
+                "control-events",
+            ]
+        ),
         "type": _str(),
         "aggregateId": _str(),
         "version": s.IntegerField(),

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.urls import URLPattern, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from oms.api import views
+from oms.api import controls, views
 from oms.core.readside import ReadSide, read_sides
 
 
@@ -46,8 +46,10 @@ def query_urls(reads: Iterable[ReadSide]) -> list[URLPattern]:
 
 
 urlpatterns = [
+    path("commands/orders/preview", controls.OrderPreviewView.as_view(), name="order-preview"),
     path("commands/<id:topic>", views.CommandView.as_view(), name="commands"),
     *query_urls(read_sides()),
+    path("queries/books/<id:venue>/<id:symbol>", controls.BookQueryView.as_view(), name="book"),
     path("queries/events", views.EventFeedView.as_view(), name="events"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

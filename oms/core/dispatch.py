@@ -62,6 +62,17 @@ class CommandResult:
 
 _HANDLERS: dict[str, dict[str, Registered]] = {}
 
+# failure(topic, body, actor, error): called after a command failed and everything it did was
+# rolled back, outside its transaction (the rules engine records its refusals as events there)
+FailureHook = Callable[[str, dict[str, Any], str, ApplicationError], None]
+_FAILURE_HOOKS: list[FailureHook] = []
+
+
+def on_failure(fn: FailureHook) -> FailureHook:
+    if fn not in _FAILURE_HOOKS:
+        _FAILURE_HOOKS.append(fn)
+    return fn
+
 
 def command_handler(topic: str, command: type[Command]) -> Callable[[H], H]:
     """Register `fn` as the handler of `command` (its class name is the contract's commandType)."""
@@ -123,6 +134,8 @@ def dispatch(
         except ApplicationError as exc:
             if idempotency_key and not isinstance(exc, VersionConflict | IdempotencyKeyReused):
                 _remember_error(actor, idempotency_key, digest, exc)
+            for hook in _FAILURE_HOOKS:
+                hook(topic, body, actor, exc)
             raise
     raise AssertionError("unreachable")
 

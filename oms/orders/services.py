@@ -22,6 +22,7 @@ from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
 from oms.orders import commands as c
 from oms.orders import events as ev
+from oms.orders import exposure  # noqa: F401  (registers the open orders the risk checks read)
 from oms.orders.actions import machine_for, transition_status
 from oms.orders.commands import CreateOrderCommand, check_terms
 from oms.orders.enums import Handling, Kind, OrdType, Phase, Side, TimeInForce
@@ -31,6 +32,7 @@ from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
+from rules.pretrade import check_new_order, check_replace
 from rules.routing import route
 
 TOPIC = "orders"
@@ -122,6 +124,7 @@ def order_create(
         created = _client_order(cmd, order_id, fingerprint)
     else:
         created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
+    check_new_order(created.to_data())  # pre-trade checks and controls (rules): a refusal writes nothing
     order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
@@ -337,6 +340,13 @@ def order_replace(
     new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)
     _check_fits_parent(tree, order, price)
+    before = ORDER.to_api(order)
+    after = {
+        "orderQty": dec_str(new_qty),
+        "price": dec_str(price if price is not None else order.price),
+        "stopPx": dec_str(stop_px if stop_px is not None else order.stop_px),
+    }
+    check_replace(before, {**before, **after})
     _reserve(tree, cl_ord_id, order.order_id)
     # a client order: the OMS is the client's counterparty, the replace takes effect at once
     event = ev.OrderReplaced if order.kind is Kind.CLIENT else ev.OrderReplaceRequested

@@ -25,6 +25,8 @@ from executions.enums import ExecStatus
 from oms.core.access import DESK, VIEWER
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
+from rules import adapters
+from rules.actors import SYSTEM_PREFIX
 
 # username -> (password, group, superuser). Documented in README.md: change them anywhere real.
 DEMO_USERS: dict[str, tuple[str, str | None, bool]] = {
@@ -33,6 +35,16 @@ DEMO_USERS: dict[str, tuple[str, str | None, bool]] = {
     "admin": ("admin-demo-pw", None, True),
 }
 ACTOR = "desk"  # the desk enters client orders and, for the MANUAL venue, the venue's reports
+REFERENCE_ACTOR = f"{SYSTEM_PREFIX}seed_demo"  # instruments and books (reference data)
+
+# the demo's equities, listed at XNAS (a desk venue: its orders are checked against these)
+DEMO_EQUITIES = ("AAPL", "MSFT", "TSLA", "NVDA", "AMZN")
+# books for the price collar and the preview (venue, symbol, bids, asks), best first
+DEMO_BOOKS = (
+    ("SIM", "BTC-PERP", [["64000.0", "1.5"], ["63990.0", "3"]], [["64010.0", "1.2"], ["64020.0", "4"]]),
+    ("SIM", "ETH-PERP", [["2000.00", "20"], ["1999.50", "60"]], [["2000.50", "25"], ["2001.00", "80"]]),
+    ("XNAS", "AAPL", [["189.98", "500"], ["189.97", "1200"]], [["190.02", "400"], ["190.03", "1500"]]),
+)
 
 
 class Command(BaseCommand):
@@ -51,6 +63,7 @@ class Command(BaseCommand):
                 "pass --force if this really is a demo installation"
             )
         logins = self._users()
+        self.stdout.write(f"demo reference data: {seed_reference_data()}")
         if no_orders:
             self.stdout.write("demo orders: skipped (--no-orders)")
         elif Order.objects.exists():
@@ -252,3 +265,31 @@ class DemoBook:
         self.counts["client orders"] += 1
 
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
+
+
+def seed_reference_data() -> str:
+    """Instruments (the SIM adapter's and the demo equities): idempotent upserts."""
+
+    def send(body: dict[str, Any]) -> dict[str, Any]:
+        return dispatch("instruments", body, actor=REFERENCE_ACTOR).body
+
+    counts = adapters.sync("SIM", send)
+    for symbol in DEMO_EQUITIES:
+        send(
+            {
+                "commandType": "UpsertInstrumentCommand",
+                "venue": "XNAS",
+                "symbol": symbol,
+                "kind": "Equity",
+                "quoteCurrency": "USD",
+                "tickSize": "0.01",
+                "lotSize": "1",
+            }
+        )
+    for venue, symbol, bids, asks in DEMO_BOOKS:
+        dispatch(
+            "books",
+            {"commandType": "SetBookCommand", "venue": venue, "symbol": symbol, "bids": bids, "asks": asks},
+            actor=REFERENCE_ACTOR,
+        )
+    return f"{len(DEMO_BOOKS)} books, instruments {', '.join(f'{n} {what}' for what, n in counts.items())} (SIM), {len(DEMO_EQUITIES)} equities (XNAS)"

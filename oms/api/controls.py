@@ -1,0 +1,162 @@
+"""The trading controls' part of the API: the documented shapes of their documents (added to the
+generated query views' schemas), the book query (books are current state, not events) and the
+order preview."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers as s
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from oms.api.parsers import CommandJSONParser
+from oms.api.schema import COMMAND_SERIALIZERS
+from oms.api.views import DOCUMENT_SCHEMAS
+from oms.core.errors import ValidationFailed
+from oms.core.parsing import dec_str, unknown_fields
+from oms.orders.commands import CreateOrderCommand
+from rules.books import book_document
+from rules.preview import preview
+
+AnyField = s.Field[Any, Any, Any, Any]
+
+
+def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
+    return type(name, (s.Serializer,), dict(fields))
+
+
+def _dec() -> s.CharField:
+    return s.CharField(required=False, allow_null=True, help_text='decimal as a string, e.g. "0.01"')
+
+
+def _str() -> s.CharField:
+    return s.CharField(required=False, allow_null=True)
+
+
+_STAMPS: dict[str, AnyField] = {
+    "version": s.IntegerField(),
+    "createdAt": s.DateTimeField(),
+    "updatedAt": s.DateTimeField(),
+}
+
+INSTRUMENT_STATE = _serializer(
+    "InstrumentState",
+    {
+        "instrumentId": _str(),
+        "venue": _str(),
+        "symbol": _str(),
+        "kind": s.CharField(help_text="Spot, Future, Perpetual or Equity"),
+        "baseCurrency": _str(),
+        "quoteCurrency": _str(),
+        "tickSize": _dec(),
+        "lotSize": _dec(),
+        "minQty": _dec(),
+        "multiplier": _dec(),
+        "enabled": s.BooleanField(),
+        **_STAMPS,
+    },
+)
+LIMIT_STATE = _serializer(
+    "LimitState",
+    {
+        "limitId": _str(),
+        "account": _str(),
+        "symbol": _str(),
+        "maxOrderQty": _dec(),
+        "maxOrderNotional": _dec(),
+        "priceCollarPct": _dec(),
+        "allowMarketOrders": s.BooleanField(allow_null=True),
+        "maxOpenNotional": _dec(),
+        "maxOrdersPerSecond": s.IntegerField(allow_null=True),
+        "maxCancelReplacePerMinute": s.IntegerField(allow_null=True),
+        **_STAMPS,
+    },
+)
+REFUSAL_STATE = _serializer(
+    "RefusalState",
+    {
+        "refusalId": _str(),
+        "rule": _str(),
+        "message": _str(),
+        "details": s.DictField(),
+        "commandType": _str(),
+        "clOrdID": _str(),
+        "orderId": _str(),
+        "symbol": _str(),
+        "side": _str(),
+        "account": _str(),
+        "venue": _str(),
+        **_STAMPS,
+    },
+)
+BOOK = _serializer(
+    "Book",
+    {
+        "venue": _str(),
+        "symbol": _str(),
+        "bids": s.ListField(child=s.ListField(child=s.CharField())),
+        "asks": s.ListField(child=s.ListField(child=s.CharField())),
+        "bestBid": _dec(),
+        "bestAsk": _dec(),
+        "mid": _dec(),
+        "asOf": s.DateTimeField(),
+        "stale": s.BooleanField(),
+    },
+)
+
+DOCUMENT_SCHEMAS.update({"instrument": INSTRUMENT_STATE, "limit": LIMIT_STATE, "refusal": REFUSAL_STATE})
+
+
+class BookQueryView(APIView):
+    """GET /api/queries/books/{venue}/{symbol}: bids, asks (best first), bestBid, bestAsk, mid,
+    asOf, stale."""
+
+    @extend_schema(responses=BOOK)
+    def get(self, request: Request, venue: str, symbol: str) -> Response:
+        return Response(book_document(venue, symbol))
+
+
+PREVIEW = _serializer(
+    "OrderPreview",
+    {
+        "accepted": s.BooleanField(),
+        "refusals": s.ListField(child=s.DictField()),
+        "routing": s.DictField(),
+        "estimate": s.DictField(),
+    },
+)
+
+
+def _api_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return dec_str(value)
+    return value
+
+
+class OrderPreviewView(APIView):
+    """POST /api/commands/orders/preview with a CreateOrderCommand body: parsing (400 as the
+    command would answer), the instrument and risk checks, the routing and a cost estimate;
+    appends nothing."""
+
+    parser_classes = [CommandJSONParser]
+
+    @extend_schema(request=COMMAND_SERIALIZERS["orders"]["CreateOrderCommand"], responses={200: PREVIEW})
+    def post(self, request: Request) -> Response:
+        raw = request.data
+        unknown = unknown_fields("CreateOrderCommand", raw) if isinstance(raw, Mapping) else []
+        if unknown:  # refused as the command bus refuses them
+            raise ValidationFailed(
+                f"unknown fields for CreateOrderCommand: {', '.join(unknown)}",
+                fields={name: ["Unknown field: CreateOrderCommand does not take it."] for name in unknown},
+            )
+        command = CreateOrderCommand.parse(request.data)
+        data = {k: _api_value(v) for k, v in command.by_api_name().items()}
+        return Response(preview(data))

@@ -1,0 +1,24 @@
+"""Who may change what: the actor of a command is a username (the API's user) or an internal job.
+
+Internal jobs (seed_demo, sync_instruments) act as `system:<job>`: a ':' cannot be part of a
+Django username, so no login can pose as one.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from rules.errors import NotPermitted
+
+SYSTEM_PREFIX = "system:"
+
+
+def is_superuser(actor: str) -> bool:
+    if actor.startswith(SYSTEM_PREFIX):
+        return True
+    return get_user_model().objects.filter(username=actor, is_superuser=True, is_active=True).exists()
+
+
+def require_superuser(actor: str, what: str) -> None:
+    if not is_superuser(actor):
+        raise NotPermitted(f"only a superuser may change {what}")

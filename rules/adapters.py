@@ -1,0 +1,69 @@
+"""Where instruments come from: one source per venue adapter, pluggable.
+
+    register_source("ccxt:binance", fetch)     # fetch() -> list of UpsertInstrumentCommand bodies
+
+There is no venue adapter yet but the SIM venue, whose instruments are a static list; the venues
+issue registers its adapters' `load_markets` here and `manage.py sync_instruments` loads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+InstrumentSource = Callable[[], list[dict[str, Any]]]
+
+_SOURCES: dict[str, InstrumentSource] = {}
+
+
+def register_source(venue: str, source: InstrumentSource) -> InstrumentSource:
+    _SOURCES[venue] = source
+    return source
+
+
+def sources() -> dict[str, InstrumentSource]:
+    return dict(_SOURCES)
+
+
+def _perp(symbol: str, base: str, tick: str, lot: str) -> dict[str, Any]:
+    return {
+        "venue": "SIM",
+        "symbol": symbol,
+        "kind": "Perpetual",
+        "baseCurrency": base,
+        "quoteCurrency": "USDT",
+        "tickSize": tick,
+        "lotSize": lot,
+        "minQty": lot,
+        "multiplier": "1",
+        "enabled": True,
+    }
+
+
+def sim_instruments() -> list[dict[str, Any]]:
+    """The SIM venue's instruments (crypto perpetuals and a spot pair, as the primer's examples)."""
+    return [
+        _perp("BTC-PERP", "BTC", "0.1", "0.001"),
+        _perp("ETH-PERP", "ETH", "0.01", "0.01"),
+        _perp("SOL-PERP", "SOL", "0.001", "0.1"),
+        {**_perp("BTC-USDT", "BTC", "0.01", "0.00001"), "kind": "Spot"},
+    ]
+
+
+register_source("SIM", sim_instruments)
+
+
+def sync(venue: str | None, send: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, int]:
+    """Upsert every instrument of `venue` (or of every source) through `send` (the command bus)."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    chosen = {venue: _SOURCES[venue]} if venue else _SOURCES
+    for source in chosen.values():
+        for body in source():
+            answer = send({"commandType": "UpsertInstrumentCommand", **body})
+            if answer["events"] and answer["events"][0]["type"] == "InstrumentCreated":
+                counts["created"] += 1
+            elif answer["events"]:
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+    return counts

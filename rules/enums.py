@@ -1,0 +1,30 @@
+"""The vocabulary of the rules engine and the controls (API values)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class InstrumentKind(StrEnum):
+    SPOT = "Spot"
+    FUTURE = "Future"
+    PERPETUAL = "Perpetual"
+    EQUITY = "Equity"
+
+
+class Rule(StrEnum):
+    """The contract's stable rule names of the pre-trade checks and controls."""
+
+    MAX_ORDER_QTY = "max_order_qty"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    PRICE_COLLAR = "price_collar"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    MARKET_ORDERS_DISABLED = "market_orders_disabled"
+    MAX_OPEN_NOTIONAL = "max_open_notional"
+    TICK_SIZE = "tick_size"
+    LOT_SIZE = "lot_size"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    SAFE_MODE = "safe_mode"
+    VENUE_NOT_ARMED = "venue_not_armed"
+    THROTTLED = "throttled"
+    SPAM_SUPPRESSED = "spam_suppressed"

@@ -1,0 +1,190 @@
+"""Limits: `SetLimitsCommand` on `limits` (superuser), event-sourced; `GET /api/queries/limits`.
+
+A limit row is one scope (`account`, `symbol`, either may be "*"). The command sets the fields it
+carries (null clears one) and keeps the others. For an order, each field comes from the most
+specific scope that sets it: account+symbol, then account, then symbol, then "*".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field
+
+from oms.core.commands import Command, Id, OptQty
+from oms.core.dispatch import Outcome, command_handler
+from oms.core.eventstore import AggregateType, UnitOfWork, register
+from oms.core.readside import register_read
+from oms.core.specification import Field as Criterion
+from oms.core.specification import Specification
+from rules.actors import require_superuser
+from rules.models import Limit, LimitEvent
+from rules.records import OptDec, Record, definition_applier, new_id
+
+TOPIC = "limits"
+EVENT_TOPIC = "limit-events"
+ANY = "*"
+
+# API name -> Python name of the limit fields (every one optional, null = not set at this scope)
+LIMIT_FIELDS = {
+    "maxOrderQty": "max_order_qty",
+    "maxOrderNotional": "max_order_notional",
+    "priceCollarPct": "price_collar_pct",
+    "allowMarketOrders": "allow_market_orders",
+    "maxOpenNotional": "max_open_notional",
+    "maxOrdersPerSecond": "max_orders_per_second",
+    "maxCancelReplacePerMinute": "max_cancel_replace_per_minute",
+}
+
+
+class LimitState(Record):
+    limit_id: str
+    account: str
+    symbol: str
+    max_order_qty: OptDec = None
+    max_order_notional: OptDec = None
+    price_collar_pct: OptDec = None
+    allow_market_orders: bool | None = None
+    max_open_notional: OptDec = None
+    max_orders_per_second: int | None = None
+    max_cancel_replace_per_minute: int | None = None
+
+
+class SetLimitsCommand(Command):
+    account: Id
+    symbol: Id
+    max_order_qty: OptQty = Field(None, alias="maxOrderQty")
+    max_order_notional: OptQty = Field(None, alias="maxOrderNotional")
+    price_collar_pct: OptQty = Field(None, alias="priceCollarPct")
+    allow_market_orders: bool | None = Field(None, alias="allowMarketOrders")
+    max_open_notional: OptQty = Field(None, alias="maxOpenNotional")
+    max_orders_per_second: int | None = Field(None, alias="maxOrdersPerSecond", ge=1)
+    max_cancel_replace_per_minute: int | None = Field(None, alias="maxCancelReplacePerMinute", ge=1)
+
+
+def _to_row(s: LimitState, doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "limit_id": s.limit_id,
+        "account": s.account,
+        "symbol": s.symbol,
+        "version": s.version,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "doc": doc,
+    }
+
+
+LIMIT: AggregateType[LimitState] = register(
+    AggregateType(
+        name="limit",
+        topic=EVENT_TOPIC,
+        state_model=Limit,
+        event_model=LimitEvent,
+        apply=definition_applier(LimitState, "limitId", "LimitsSet", ["LimitsChanged"]),
+        to_api=LimitState.to_api,
+        to_row=_to_row,
+        from_row=lambda row: LimitState.from_api(row.doc),
+    )
+)
+
+
+class LimitSpecification(Specification):
+    fields = {
+        "limit_id": Criterion("limit_id", "in", param="limitId"),
+        "account": Criterion("account", "in"),
+        "symbol": Criterion("symbol", "in"),
+    }
+    orderings = {"account": "account", "symbol": "symbol", "updatedAt": "updated_at"}
+    default_ordering = ("account", "symbol", "limit_id")
+    id_column = "limit_id"
+
+
+LIMITS = register_read(LIMIT, path="limits", specification=LimitSpecification)
+
+
+@command_handler(TOPIC, SetLimitsCommand)
+def limits_set(
+    uow: UnitOfWork,
+    *,
+    account: str,
+    symbol: str,
+    max_order_qty: Decimal | None = None,
+    max_order_notional: Decimal | None = None,
+    price_collar_pct: Decimal | None = None,
+    allow_market_orders: bool | None = None,
+    max_open_notional: Decimal | None = None,
+    max_orders_per_second: int | None = None,
+    max_cancel_replace_per_minute: int | None = None,
+) -> Outcome:
+    require_superuser(uow.ctx.actor, "limits")
+    values = {
+        "max_order_qty": max_order_qty,
+        "max_order_notional": max_order_notional,
+        "price_collar_pct": price_collar_pct,
+        "allow_market_orders": allow_market_orders,
+        "max_open_notional": max_open_notional,
+        "max_orders_per_second": max_orders_per_second,
+        "max_cancel_replace_per_minute": max_cancel_replace_per_minute,
+    }
+    sent = uow.ctx.command  # the fields the command carries: absent ones are kept, null clears
+    fields = {api: values[name] for api, name in LIMIT_FIELDS.items() if api in sent}
+    row = Limit.objects.select_for_update().filter(account=account, symbol=symbol).first()
+    if row is None:
+        data = _api({"account": account, "symbol": symbol, **fields})
+        state = uow.emit(LIMIT, new_id("L"), None, "LimitsSet", data)
+        return Outcome({"limit": LIMIT.to_api(state)}, 201)
+    state = LIMIT.from_row(row)
+    current = state.to_api()
+    changed = {k: v for k, v in _api(fields).items() if current.get(k) != v}
+    if changed:
+        state = uow.emit(LIMIT, state.limit_id, state, "LimitsChanged", changed)
+    return Outcome({"limit": LIMIT.to_api(state)}, 200, duplicate=not changed)
+
+
+def _api(fields: dict[str, Any]) -> dict[str, Any]:
+    probe = LimitState.model_validate(
+        {
+            "limitId": "-",
+            "account": "-",
+            "symbol": "-",
+            "createdAt": "2000-01-01T00:00:00Z",
+            "updatedAt": "2000-01-01T00:00:00Z",
+            **fields,
+        }
+    ).to_api()
+    return {k: probe[k] for k in fields}
+
+
+# --- the effective limits of an order -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effective:
+    """One limit field for an order: its value and the scope that set it."""
+
+    value: Any
+    account: str
+    symbol: str
+
+
+def effective_limits(account: str | None, symbol: str) -> dict[str, Effective]:
+    """Per field, the most specific scope's value: (account, symbol) > (account, *) > (*, symbol) > (*, *)."""
+    acct = account or ANY
+    scopes = [(acct, symbol), (acct, ANY), (ANY, symbol), (ANY, ANY)]
+    rows = {
+        (r.account, r.symbol): r.doc
+        for r in Limit.objects.filter(account__in={acct, ANY}, symbol__in={symbol, ANY}).only(
+            "account", "symbol", "doc"
+        )
+    }
+    out: dict[str, Effective] = {}
+    for api in LIMIT_FIELDS:
+        for scope in scopes:
+            doc = rows.get(scope)
+            if doc is not None and doc.get(api) is not None:
+                value = doc[api]
+                out[api] = Effective(Decimal(value) if isinstance(value, str) else value, *scope)
+                break
+    return out
