@@ -63,7 +63,7 @@ def transition_status(order: OrderState) -> OrdStatus:
     return status
 
 
-# The handlers' guards that depend on the order's state alone (oms/orders/services.py), by trigger;
+# The handlers' guards that depend on the order's state alone (oms/orders/services.py, oms/orders/reports.py), by trigger;
 # a trigger without one is allowed whenever its table has it.
 def _unacknowledged(order: OrderState) -> bool:
     # B.1.e: under a PendingCancel overlay only an order the venue has not acknowledged yet can

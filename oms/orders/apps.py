@@ -10,4 +10,4 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         # registers the aggregate, its queries, handlers, reactions and derived index (ClOrdID)
-        from oms.orders import reactions, replay, repository, selectors, services  # noqa: F401
+        from oms.orders import reactions, replay, reports, repository, selectors, services  # noqa: F401
