@@ -112,7 +112,7 @@ class _EventsView(GenericAPIView[Any]):
 
     def events_page(self, object_id: str) -> Response:
         page = self.paginate_queryset(self.read.events(object_id))
-        if not page and getattr(self.paginator, "count", None) == 0:
+        if not page and getattr(self.paginator, "count", None) in (0, None):
             self.read.require(object_id)  # no events at all: an unknown id is a 404
         return self.get_paginated_response([event_to_api(e, self.read.aggregate.topic) for e in page or []])
 
