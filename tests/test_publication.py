@@ -436,9 +436,17 @@ def test_killed_publishers_restart_and_catch_up_without_loss_or_duplicates(
         first = publishers(settings.REDIS_URL, prefix)
         first.wait_started()
 
+        restarted = threading.Event()
+
         def writer() -> None:
-            for _ in range(8):
+            # writes until the publishers are back, so the kill always lands mid-stream and a
+            # backlog is written while none runs (a fixed count could all be published first)
+            written = 0
+            while written < 8 or not restarted.is_set():
                 _order_with_fill()
+                written += 1
+                if written >= 400:
+                    break
 
         writing = Threads([writer, writer, writer])
         deadline = time.monotonic() + 60
@@ -453,6 +461,7 @@ def test_killed_publishers_restart_and_catch_up_without_loss_or_duplicates(
         again = [publishers(settings.REDIS_URL, prefix), publishers(settings.REDIS_URL, prefix)]
         for p in again:
             p.wait_started()
+        restarted.set()
         with override_prefix(prefix):
             publish_events.apply(kwargs={"max_seconds": 20}).get()
         writing.join()
