@@ -33,9 +33,10 @@ from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 from rules.books import SetBookCommand
-from rules.enums import InstrumentKind
+from rules.enums import InstrumentKind, VenueMode
 from rules.instruments import UpsertInstrumentCommand
 from rules.limits import SetLimitsCommand
+from rules.venues import UpsertVenueCommand
 
 AnyField = s.Field[Any, Any, Any, Any]
 
@@ -127,6 +128,10 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "maxCancelReplacePerMinute": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
     "bids": lambda: _levels("best (highest) first"),
     "asks": lambda: _levels("best (lowest) first"),
+    "mode": lambda: _choice(VenueMode, required=True),
+    "adapter": lambda: s.RegexField(
+        r"^(MANUAL|SIM|ccxt:[a-z0-9_]{1,50})$", help_text="MANUAL, SIM or ccxt:<exchangeId>"
+    ),
 }
 _DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
 _DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
@@ -143,6 +148,7 @@ _REQUIRED: dict[str, set[str]] = {
     "UpsertInstrumentCommand": {"venue", "symbol", "kind", "tickSize", "lotSize"},
     "SetBookCommand": {"venue", "symbol"},
     "SetLimitsCommand": {"account", "symbol"},
+    "UpsertVenueCommand": {"venue", "adapter", "mode"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
@@ -181,6 +187,8 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "instruments": fields_of(UpsertInstrumentCommand),
     "books": fields_of(SetBookCommand),
     "limits": fields_of(SetLimitsCommand),
+    # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
+    "venues": fields_of(UpsertVenueCommand),
 }
 
 
@@ -369,6 +377,7 @@ EVENT = _serializer(
                 "instrument-events",
                 "limit-events",
                 "control-events",
+                "venue-events",
             ]
         ),
         "type": _str(),
