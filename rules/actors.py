@@ -7,7 +7,9 @@ Django username, so no login can pose as one.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
+from oms.core.access import DESK
 from rules.errors import NotPermitted
 
 SYSTEM_PREFIX = "system:"
@@ -22,3 +24,16 @@ def is_superuser(actor: str) -> bool:
 def require_superuser(actor: str, what: str) -> None:
     if not is_superuser(actor):
         raise NotPermitted(f"only a superuser may change {what}")
+
+
+def is_desk(actor: str) -> bool:
+    """A desk trader or a superuser (or the OMS itself): who may engage SAFE mode, arm and cancel all."""
+    if actor.startswith(SYSTEM_PREFIX):
+        return True
+    users = get_user_model().objects.filter(username=actor, is_active=True)
+    return users.filter(Q(is_superuser=True) | Q(groups__name=DESK)).exists()
+
+
+def require_desk(actor: str, what: str) -> None:
+    if not is_desk(actor):
+        raise NotPermitted(f"only the desk or a superuser may {what}")

@@ -42,3 +42,33 @@ class Feed(StrEnum):
     HEALTHY = "Healthy"
     STALE = "Stale"
     DOWN = "Down"
+
+
+class ControlKind(StrEnum):
+    SAFE_MODE = "SafeMode"
+    ARMING = "Arming"
+
+
+class ControlScope(StrEnum):
+    GLOBAL = "global"
+    VENUE = "venue"
+    ACCOUNT = "account"
+    SYMBOL = "symbol"  # key: a symbol, or VENUE:SYMBOL for one venue's
+
+
+class ControlSource(StrEnum):
+    """Who engaged a control: the desk (API, blotter), an administrator (Django admin), or the
+    OMS itself (reconciliation found a mismatch, the watchdog a dead feed)."""
+
+    DESK = "desk"
+    ADMIN = "admin"
+    RECONCILIATION = "reconciliation"
+    WATCHDOG = "watchdog"
+
+
+class ControlStatus(StrEnum):
+    ACTIVE = "Active"  # SafeMode engaged
+    RELEASED = "Released"  # SafeMode released
+    REQUESTED = "Requested"  # Arming asked for, waiting for a second user
+    ARMED = "Armed"
+    DISARMED = "Disarmed"

@@ -6,10 +6,20 @@ Like orders: typed columns for lookups, `doc` holding the state exactly as the A
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.db import models
 
 from oms.core.models import EventRecord
-from rules.enums import Feed, InstrumentKind, VenueMode
+from rules.enums import (
+    ControlKind,
+    ControlScope,
+    ControlSource,
+    ControlStatus,
+    Feed,
+    InstrumentKind,
+    VenueMode,
+)
 
 
 class Instrument(models.Model):
@@ -151,4 +161,69 @@ class VenueEvent(EventRecord):
         db_table = "venue_events"
         constraints = [
             models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_venue_event_version")
+        ]
+
+
+def _choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
+    return [(e.value, e.value) for e in enum]
+
+
+class Control(models.Model):
+    """A SAFE mode or an arming: one row per engagement, kept once released (the history)."""
+
+    control_id = models.CharField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=10, choices=_choices(ControlKind))
+    scope = models.CharField(max_length=10, choices=_choices(ControlScope))
+    key = models.CharField(max_length=130)  # "*" for global; a symbol scope may be VENUE:SYMBOL
+    status = models.CharField(max_length=10, choices=_choices(ControlStatus))
+    active = models.BooleanField()
+    source = models.CharField(max_length=16, choices=_choices(ControlSource))
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    doc = models.JSONField()
+
+    class Meta:
+        db_table = "controls"
+        indexes = [
+            # the pre-trade check: the active SAFE modes among an order's few (scope, key) pairs
+            models.Index(fields=["kind", "active", "scope", "key"], name="controls_in_force"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.scope}:{self.key}"
+
+
+class ControlEvent(EventRecord):
+    class Meta(EventRecord.Meta):
+        db_table = "control_events"
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_control_event_version")
+        ]
+
+
+class CancelAll(models.Model):
+    """One use of the kill switch: its scope and what it canceled (the orders' own events carry
+    each cancel; this is the desk's record of the whole)."""
+
+    cancel_all_id = models.CharField(max_length=64, primary_key=True)
+    scope = models.CharField(max_length=10, choices=_choices(ControlScope))
+    key = models.CharField(max_length=130)
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    doc = models.JSONField()
+
+    class Meta:
+        db_table = "cancel_alls"
+
+    def __str__(self) -> str:
+        return f"cancel all {self.scope}:{self.key}"
+
+
+class CancelAllEvent(EventRecord):
+    class Meta(EventRecord.Meta):
+        db_table = "cancel_all_events"
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_cancel_all_event_version")
         ]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from rules import checks
+from rules import checks, controls
 from rules.errors import CheckRefused
 from rules.intent import Lookups, OpenOrder, OrderIntent, register_open_orders
 
@@ -36,6 +36,7 @@ class OnReplace(Enum):
 
 CHECKS: list[tuple[str, Check, OnReplace]] = [
     # the controls first: while they hold, nothing else about the order matters
+    ("safe_mode", controls.check_safe_mode, OnReplace.MORE_QUANTITY),
     ("venue_not_armed", checks.check_venue_armed, OnReplace.EXPOSURE),
     ("feed_stale", checks.check_feed, OnReplace.EXPOSURE),
     ("instrument", checks.check_instrument, OnReplace.ALWAYS),

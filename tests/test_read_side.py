@@ -51,6 +51,8 @@ def test_the_domains_register_their_read_side() -> None:
         "limits",
         "refusals",
         "venues",
+        "controls",
+        "cancel-alls",
     }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
@@ -61,6 +63,8 @@ def test_the_domains_register_their_read_side() -> None:
         "limits": "limit_id",
         "refusals": "refusal_id",
         "venues": "venue_id",
+        "controls": "control_id",
+        "cancel-alls": "cancel_all_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

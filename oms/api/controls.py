@@ -111,6 +111,46 @@ VENUE_STATE = _serializer(
         **_STAMPS,
     },
 )
+CONTROL_STATE = _serializer(
+    "ControlState",
+    {
+        "controlId": _str(),
+        "kind": s.CharField(help_text="SafeMode or Arming"),
+        "scope": s.CharField(help_text="global, venue, account or symbol"),
+        "key": s.CharField(
+            help_text='the venue, account or symbol (VENUE:SYMBOL: a symbol at one venue); "*" for global'
+        ),
+        "reason": _str(),
+        "status": s.CharField(help_text="SafeMode: Active, Released; Arming: Requested, Armed, Disarmed"),
+        "active": s.BooleanField(),
+        "source": s.CharField(help_text="desk, admin, reconciliation or watchdog"),
+        "engagedBy": _str(),
+        "engagedAt": s.DateTimeField(allow_null=True),
+        "releasedBy": _str(),
+        "releasedAt": s.DateTimeField(allow_null=True),
+        "releaseReason": _str(),
+        "requestedBy": _str(),
+        "requestedAt": s.DateTimeField(allow_null=True),
+        **_STAMPS,
+    },
+)
+CANCEL_ALL_STATE = _serializer(
+    "CancelAllState",
+    {
+        "cancelAllId": _str(),
+        "scope": s.CharField(help_text="global, venue, account or symbol"),
+        "key": s.CharField(),
+        "reason": _str(),
+        "canceled": s.ListField(child=s.CharField(), help_text="orderIds canceled at once"),
+        "cancelRequested": s.ListField(
+            child=s.CharField(), help_text="orderIds now PendingCancel: their venue (or the desk) confirms"
+        ),
+        "skipped": s.ListField(
+            child=s.DictField(), help_text="in scope, not cancelable now: orderId, status, why"
+        ),
+        **_STAMPS,
+    },
+)
 BOOK = _serializer(
     "Book",
     {
@@ -127,7 +167,14 @@ BOOK = _serializer(
 )
 
 DOCUMENT_SCHEMAS.update(
-    {"instrument": INSTRUMENT_STATE, "limit": LIMIT_STATE, "refusal": REFUSAL_STATE, "venue": VENUE_STATE}
+    {
+        "instrument": INSTRUMENT_STATE,
+        "limit": LIMIT_STATE,
+        "refusal": REFUSAL_STATE,
+        "venue": VENUE_STATE,
+        "control": CONTROL_STATE,
+        "cancel_all": CANCEL_ALL_STATE,
+    }
 )
 
 

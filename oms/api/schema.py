@@ -33,7 +33,15 @@ from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 from rules.books import SetBookCommand
-from rules.enums import InstrumentKind, VenueMode
+from rules.controls import (
+    CancelAllCommand,
+    ConfirmArmingCommand,
+    DisarmCommand,
+    EngageSafeModeCommand,
+    ReleaseSafeModeCommand,
+    RequestArmingCommand,
+)
+from rules.enums import ControlScope, ControlSource, InstrumentKind, VenueMode
 from rules.instruments import UpsertInstrumentCommand
 from rules.limits import SetLimitsCommand
 from rules.venues import UpsertVenueCommand
@@ -129,6 +137,15 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "bids": lambda: _levels("best (highest) first"),
     "asks": lambda: _levels("best (lowest) first"),
     "mode": lambda: _choice(VenueMode, required=True),
+    "scope": lambda: _choice(ControlScope, required=True),
+    "source": lambda: _choice(ControlSource),
+    "reason": _text,
+    "key": lambda: s.CharField(
+        required=False,
+        allow_null=True,
+        max_length=2 * ID_MAX + 1,
+        help_text="the venue, account or symbol (a symbol at one venue: VENUE:SYMBOL); none for global",
+    ),
     "adapter": lambda: s.RegexField(
         r"^(MANUAL|SIM|ccxt:[a-z0-9_]{1,50})$", help_text="MANUAL, SIM or ccxt:<exchangeId>"
     ),
@@ -149,6 +166,12 @@ _REQUIRED: dict[str, set[str]] = {
     "SetBookCommand": {"venue", "symbol"},
     "SetLimitsCommand": {"account", "symbol"},
     "UpsertVenueCommand": {"venue", "adapter", "mode"},
+    "EngageSafeModeCommand": {"scope", "reason"},
+    "ReleaseSafeModeCommand": {"controlId", "reason"},
+    "RequestArmingCommand": {"venue"},
+    "ConfirmArmingCommand": {"venue"},
+    "DisarmCommand": {"venue"},
+    "CancelAllCommand": {"scope"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
@@ -189,6 +212,15 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "limits": fields_of(SetLimitsCommand),
     # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
     "venues": fields_of(UpsertVenueCommand),
+    # the control plane (rules/controls.py; CancelAll is handled by oms/orders/kill_switch.py)
+    "controls": fields_of(
+        EngageSafeModeCommand,
+        ReleaseSafeModeCommand,
+        RequestArmingCommand,
+        ConfirmArmingCommand,
+        DisarmCommand,
+        CancelAllCommand,
+    ),
 }
 
 

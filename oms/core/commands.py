@@ -63,6 +63,8 @@ def _rule(method: str, **options: Any) -> BeforeValidator:
 # identifiers and symbols (required / optional), free text
 Id = Annotated[str, _rule("string", required=True, max_length=ID_MAX)]
 OptId = Annotated[str | None, _rule("string", max_length=ID_MAX)]
+# an identifier qualified by another (a symbol at one venue: "VENUE:SYMBOL")
+OptQualifiedId = Annotated[str | None, _rule("string", max_length=2 * ID_MAX + 1)]
 Text = Annotated[str | None, _rule("text", max_length=TEXT_MAX)]
 # decimals: quantities and prices, strictly positive (required / optional), or any sign
 Qty = Annotated[Decimal, _rule("decimal", required=True, positive=True)]

@@ -221,6 +221,10 @@ class UnitOfWork:
         entry = self._states.get((agg.name, aggregate_id))
         return entry[0] if entry else None
 
+    def changed(self, agg: AggregateType[S]) -> list[S]:
+        """The objects of `agg` this unit of work has emitted events for, in their state now."""
+        return [entry[0] for (name, _), entry in self._states.items() if name == agg.name]
+
     @property
     def empty(self) -> bool:
         return not self._pending

@@ -100,7 +100,7 @@ class Field:
     op: str = "eq"
     param: str | None = None  # the API query parameter name (camelCase); defaults to the column
     choices: type[Enum] | None = None
-    kind: str = "str"  # str, decimal, datetime, int
+    kind: str = "str"  # str, decimal, datetime, int, bool (with choices true/false)
     help: str = ""  # what the parameter means, for the API's documentation (its values are added)
 
 
@@ -113,6 +113,8 @@ def _parse_one(f: Field, raw: object) -> object:
         allowed = {c.value for c in f.choices}
         if raw not in allowed:
             raise ValueError(f"'{raw}' is not one of: {', '.join(sorted(allowed))}")
+        if f.kind == "bool":  # choices "true"/"false" for the schema, a bool for the column
+            return raw == "true"
         return raw
     if f.kind == "decimal":
         try:

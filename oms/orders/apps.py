@@ -9,5 +9,5 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        # registers the aggregate, its queries, handlers, reactions and derived index (ClOrdID)
-        from oms.orders import reactions, replay, reports, repository, selectors, services  # noqa: F401
+        # registers the aggregate, its queries, handlers (the kill switch's too), reactions and derived index
+        from oms.orders import kill_switch, reactions, replay, reports, repository, selectors, services  # noqa: F401

@@ -308,6 +308,14 @@ def _cancel(tree: OrderTree, order: OrderState, cl_ord_id: str, text: str | None
     return tree.emit(order, ev.OrderCancelRequested(cl_ord_id=cl_ord_id, cascade=False, text=text))
 
 
+def cancel_in_tree(tree: OrderTree, order: OrderState, text: str | None) -> OrderState:
+    """Cancel an order of a locked tree on the OMS's own initiative (the kill switch): a new
+    clOrdID, then the same path as a CancelOrderCommand (children first, venue orders pending)."""
+    cl_ord_id = new_id("C")
+    _reserve(tree, cl_ord_id, order.order_id)
+    return _cancel(tree, order, cl_ord_id, text)
+
+
 @command_handler(TOPIC, c.ReplaceOrderCommand)
 def order_replace(
     uow: UnitOfWork,

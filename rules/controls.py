@@ -1,0 +1,551 @@
+"""The control plane: SAFE mode, arming of Live venues, the kill switch's record (topic `controls`,
+events on `control-events`), and the `safe_mode` pre-trade check.
+
+    EngageSafeModeCommand     scope (global|venue|account|symbol), key, reason: desk or superuser
+    ReleaseSafeModeCommand    controlId, reason: superuser only; refused (409 open_discrepancies)
+                              while the scope has an open discrepancy (open_discrepancies_in_scope)
+    RequestArmingCommand      venue (Live): desk or superuser; then
+    ConfirmArmingCommand      venue: by a different user (403 second_user_required otherwise)
+    DisarmCommand             venue: desk or superuser; also withdraws a pending request
+    CancelAllCommand          scope, key: cancels every working order in scope (handled by the
+                              orders app, oms/orders/kill_switch.py: rules knows no order)
+
+A control is one engagement, kept once released: `GET /api/queries/controls?active=true&scope=&key=`
+lists them (`controlId`, `kind` SafeMode|Arming, `scope`, `key`, `reason`, `active`, `engagedBy`,
+`engagedAt`, `releasedBy`, `releasedAt`, `source`, `version`; plus `status`, `requestedBy`,
+`requestedAt`, `releaseReason`). Every change is an event with its actor and reason. A venue's
+`armed` (rules.venues) changes in the same transaction as its Arming control.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import Q
+from pydantic import Field
+
+from oms.core.commands import Command, Id, OptQualifiedId, Text, choice
+from oms.core.dispatch import Outcome, command_handler
+from oms.core.errors import ApplicationError, InvalidTransition, NotFound, ValidationFailed
+from oms.core.eventstore import AggregateType, Envelope, UnitOfWork, register
+from oms.core.parsing import iso
+from oms.core.readside import register_read
+from oms.core.specification import Field as Criterion
+from oms.core.specification import Specification
+from rules.actors import SYSTEM_PREFIX, require_desk, require_superuser
+from rules.enums import ControlKind, ControlScope, ControlSource, ControlStatus, Rule, VenueMode
+from rules.errors import CheckRefused, NotPermitted
+from rules.intent import Lookups, OrderIntent
+from rules.models import CancelAll, CancelAllEvent, Control, ControlEvent
+from rules.records import OptTime, Record, definition_applier, new_id
+from rules.venues import VenueState, lock_venue, on_disarmed, venue_set_armed
+
+TOPIC = "controls"
+EVENT_TOPIC = "control-events"
+GLOBAL_KEY = "*"
+
+
+class SecondUserRequired(ApplicationError):
+    """Arming is confirmed by someone other than who asked for it (four eyes)."""
+
+    code = "second_user_required"
+    http_status = 403
+
+
+class OpenDiscrepancies(ApplicationError):
+    """SAFE mode stays while reconciliation still has an open discrepancy in its scope."""
+
+    code = "open_discrepancies"
+    http_status = 409
+
+
+# --- the state -------------------------------------------------------------------------------------
+
+
+class ControlState(Record):
+    control_id: str
+    kind: ControlKind
+    scope: ControlScope
+    key: str
+    reason: str | None = None
+    status: ControlStatus
+    active: bool
+    source: ControlSource
+    engaged_by: str | None = None
+    engaged_at: OptTime = None
+    released_by: str | None = None
+    released_at: OptTime = None
+    release_reason: str | None = None
+    requested_by: str | None = None  # Arming: who asked (the confirmer must be someone else)
+    requested_at: OptTime = None
+
+
+# event -> the statuses it may follow: `apply` refuses any other, live and in replay --verify
+_FOLLOWS: dict[str, set[ControlStatus]] = {
+    "SafeModeReleased": {ControlStatus.ACTIVE},
+    "ArmingConfirmed": {ControlStatus.REQUESTED},
+    "Disarmed": {ControlStatus.REQUESTED, ControlStatus.ARMED},
+}
+_apply_safe_mode = definition_applier(ControlState, "controlId", "SafeModeEngaged", ["SafeModeReleased"])
+_apply_arming = definition_applier(
+    ControlState, "controlId", "ArmingRequested", ["ArmingConfirmed", "Disarmed"]
+)
+SAFE_MODE_EVENTS = ("SafeModeEngaged", "SafeModeReleased")
+ARMING_EVENTS = ("ArmingRequested", "ArmingConfirmed", "Disarmed")
+
+
+def apply_control(state: ControlState | None, env: Envelope) -> ControlState:
+    allowed = _FOLLOWS.get(env.type)
+    if state is not None and allowed is not None and state.status not in allowed:
+        raise InvalidTransition(state.status.value, env.type)
+    return (_apply_safe_mode if env.type in SAFE_MODE_EVENTS else _apply_arming)(state, env)
+
+
+def _to_row(s: ControlState, doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "control_id": s.control_id,
+        "kind": s.kind.value,
+        "scope": s.scope.value,
+        "key": s.key,
+        "status": s.status.value,
+        "active": s.active,
+        "source": s.source.value,
+        "version": s.version,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "doc": doc,
+    }
+
+
+CONTROL: AggregateType[ControlState] = register(
+    AggregateType(
+        name="control",
+        topic=EVENT_TOPIC,
+        state_model=Control,
+        event_model=ControlEvent,
+        apply=apply_control,
+        to_api=ControlState.to_api,
+        to_row=_to_row,
+        from_row=lambda row: ControlState.from_api(row.doc),
+    )
+)
+
+
+class Flag(StrEnum):
+    """A boolean query parameter (`active=true`)."""
+
+    TRUE = "true"
+    FALSE = "false"
+
+
+class ControlSpecification(Specification):
+    fields = {
+        "control_id": Criterion("control_id", "in", param="controlId"),
+        "kind": Criterion("kind", "in", choices=ControlKind),
+        "scope": Criterion("scope", "in", choices=ControlScope),
+        "key": Criterion("key", "in"),
+        "status": Criterion("status", "in", choices=ControlStatus),
+        "source": Criterion("source", "in", choices=ControlSource),
+        "active": Criterion("active", choices=Flag, kind="bool"),
+    }
+    orderings = {"createdAt": "created_at", "updatedAt": "updated_at"}
+    default_ordering = ("-created_at", "-control_id")
+    id_column = "control_id"
+
+
+CONTROLS = register_read(CONTROL, path="controls", specification=ControlSpecification)
+
+
+# --- the kill switch's record (written by oms/orders/kill_switch.py) ------------------------------
+
+
+class CancelAllState(Record):
+    cancel_all_id: str
+    scope: ControlScope
+    key: str
+    reason: str | None = None
+    canceled: list[str] = []  # canceled at once (client orders: the OMS is their counterparty)
+    cancel_requested: list[str] = []  # pending cancel: their venue (worker or desk) confirms
+    skipped: list[dict[str, str]] = []  # in scope but not cancelable now (orderId, status, why)
+
+
+def _cancel_all_row(s: CancelAllState, doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cancel_all_id": s.cancel_all_id,
+        "scope": s.scope.value,
+        "key": s.key,
+        "version": s.version,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "doc": doc,
+    }
+
+
+CANCEL_ALL: AggregateType[CancelAllState] = register(
+    AggregateType(
+        name="cancel_all",
+        topic=EVENT_TOPIC,
+        state_model=CancelAll,
+        event_model=CancelAllEvent,
+        apply=definition_applier(CancelAllState, "cancelAllId", "CancelAllExecuted", []),
+        to_api=CancelAllState.to_api,
+        to_row=_cancel_all_row,
+        from_row=lambda row: CancelAllState.from_api(row.doc),
+    )
+)
+
+
+class CancelAllSpecification(Specification):
+    fields = {
+        "cancel_all_id": Criterion("cancel_all_id", "in", param="cancelAllId"),
+        "scope": Criterion("scope", "in", choices=ControlScope),
+        "key": Criterion("key", "in"),
+    }
+    orderings = {"createdAt": "created_at"}
+    default_ordering = ("-created_at", "-cancel_all_id")
+    id_column = "cancel_all_id"
+
+
+CANCEL_ALLS = register_read(CANCEL_ALL, path="cancel-alls", specification=CancelAllSpecification)
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+class EngageSafeModeCommand(Command):
+    scope: choice(ControlScope, required=True)  # type: ignore[valid-type]
+    key: OptQualifiedId = None
+    reason: Text = None
+    source: choice(ControlSource) = None  # type: ignore[valid-type]
+
+
+class ReleaseSafeModeCommand(Command):
+    control_id: Id = Field(alias="controlId")
+    reason: Text = None
+
+
+class VenueControlCommand(Command):
+    venue: Id
+    reason: Text = None
+
+
+class RequestArmingCommand(VenueControlCommand):
+    pass
+
+
+class ConfirmArmingCommand(VenueControlCommand):
+    pass
+
+
+class DisarmCommand(VenueControlCommand):
+    pass
+
+
+class CancelAllCommand(Command):
+    scope: choice(ControlScope, required=True)  # type: ignore[valid-type]
+    key: OptQualifiedId = None
+    reason: Text = None
+
+
+def scope_key(scope: ControlScope, key: str | None) -> str:
+    """The stored key: "*" for global (which takes none), the key itself for the others."""
+    if scope is ControlScope.GLOBAL:
+        if key not in (None, "", GLOBAL_KEY):
+            raise ValidationFailed(
+                "the global scope takes no key", fields={"key": ["Must be empty for scope global."]}
+            )
+        return GLOBAL_KEY
+    if not key:
+        raise ValidationFailed(
+            f"scope {scope.value} needs a key", fields={"key": [f"Required for scope {scope.value}."]}
+        )
+    return key
+
+
+def _required_reason(reason: str | None, what: str) -> str:
+    if not reason:
+        raise ValidationFailed(f"{what} needs a reason", fields={"reason": ["This field is required."]})
+    return reason
+
+
+_SYSTEM_SOURCES = {"reconciliation": ControlSource.RECONCILIATION, "watchdog": ControlSource.WATCHDOG}
+
+
+def _source(actor: str, asked: ControlSource | None) -> ControlSource:
+    """A person engages as the desk (API, blotter) or the admin; reconciliation and the watchdog are
+    the OMS's own jobs (actor `system:reconciliation`, `system:watchdog`): no person may pose as one."""
+    system = actor.startswith(SYSTEM_PREFIX)
+    if asked is not None:
+        if not system and asked not in (ControlSource.DESK, ControlSource.ADMIN):
+            raise NotPermitted(f"only the OMS's own jobs engage as {asked.value}")
+        return asked
+    if system:
+        return _SYSTEM_SOURCES.get(actor.removeprefix(SYSTEM_PREFIX), ControlSource.ADMIN)
+    return ControlSource.DESK
+
+
+def _body(state: ControlState, status: int = 200, duplicate: bool = False) -> Outcome:
+    return Outcome({"control": CONTROL.to_api(state)}, status, duplicate=duplicate)
+
+
+def _now(uow: UnitOfWork) -> dt.datetime:
+    return uow.ctx.now
+
+
+@command_handler(TOPIC, EngageSafeModeCommand)
+def safe_mode_engage(
+    uow: UnitOfWork,
+    *,
+    scope: ControlScope,
+    key: str | None = None,
+    reason: str | None = None,
+    source: ControlSource | None = None,
+) -> Outcome:
+    actor = uow.ctx.actor
+    require_desk(actor, "engage SAFE mode")
+    stored_key = scope_key(scope, key)
+    why = _required_reason(reason, "SAFE mode")
+    origin = _source(actor, source)
+    # one SAFE mode per scope: engaging it again (another desk, reconciliation on top of the desk)
+    # answers the one in force; its release still waits for every open discrepancy
+    row = (
+        Control.objects.select_for_update()
+        .filter(kind=ControlKind.SAFE_MODE.value, active=True, scope=scope.value, key=stored_key)
+        .first()
+    )
+    if row is not None:
+        return _body(CONTROL.from_row(row), duplicate=True)
+    data = {
+        "kind": ControlKind.SAFE_MODE.value,
+        "scope": scope.value,
+        "key": stored_key,
+        "reason": why,
+        "status": ControlStatus.ACTIVE.value,
+        "active": True,
+        "source": origin.value,
+        "engagedBy": actor,
+        "engagedAt": _iso(_now(uow)),
+    }
+    return _body(uow.emit(CONTROL, new_id("K"), None, "SafeModeEngaged", data), 201)
+
+
+# --- the discrepancy hook (positions and reconciliation register their count) ---------------------
+
+DiscrepancyCounter = Callable[[str, str], int]
+_DISCREPANCY_COUNTERS: list[DiscrepancyCounter] = []
+
+
+def register_open_discrepancies(counter: DiscrepancyCounter) -> DiscrepancyCounter:
+    """`counter(scope, key)` -> how many open discrepancies reconciliation holds in that scope
+    (scope "global" with key "*" asks for all of them)."""
+    if counter not in _DISCREPANCY_COUNTERS:
+        _DISCREPANCY_COUNTERS.append(counter)
+    return counter
+
+
+def open_discrepancies_in_scope(scope: str, key: str) -> int:
+    return sum(counter(scope, key) for counter in _DISCREPANCY_COUNTERS)
+
+
+def _lock(control_id: str) -> ControlState:
+    row = Control.objects.select_for_update().filter(pk=control_id).first()
+    if row is None:
+        raise NotFound(
+            f"control {control_id} not found", fields={"controlId": [f"No control '{control_id}'."]}
+        )
+    return CONTROL.from_row(row)
+
+
+@command_handler(TOPIC, ReleaseSafeModeCommand)
+def safe_mode_release(uow: UnitOfWork, *, control_id: str, reason: str | None = None) -> Outcome:
+    actor = uow.ctx.actor
+    require_superuser(actor, "SAFE mode (release)")
+    why = _required_reason(reason, "releasing SAFE mode")
+    control = _lock(control_id)
+    if control.kind is not ControlKind.SAFE_MODE:
+        raise InvalidTransition(
+            control.status.value, "ReleaseSafeMode", f"control {control_id} is an arming: use DisarmCommand"
+        )
+    if control.status is not ControlStatus.ACTIVE:
+        raise InvalidTransition(
+            control.status.value, "ReleaseSafeMode", f"control {control_id} is already released"
+        )
+    open_count = open_discrepancies_in_scope(control.scope.value, control.key)
+    if open_count:
+        raise OpenDiscrepancies(
+            f"{open_count} open discrepanc{'y' if open_count == 1 else 'ies'} in {control.scope.value} "
+            f"{control.key}: resolve them before releasing SAFE mode",
+            openDiscrepancies=open_count,
+        )
+    data = {
+        "status": ControlStatus.RELEASED.value,
+        "active": False,
+        "releasedBy": actor,
+        "releasedAt": _iso(_now(uow)),
+        "releaseReason": why,
+    }
+    return _body(uow.emit(CONTROL, control.control_id, control, "SafeModeReleased", data))
+
+
+# --- arming ------------------------------------------------------------------------------------------
+
+
+def _arming_of(venue: str) -> ControlState | None:
+    """The venue's arming in progress (requested or armed), locked."""
+    row = (
+        Control.objects.select_for_update()
+        .filter(
+            kind=ControlKind.ARMING.value,
+            scope=ControlScope.VENUE.value,
+            key=venue,
+            status__in=[ControlStatus.REQUESTED.value, ControlStatus.ARMED.value],
+        )
+        .first()
+    )
+    return None if row is None else CONTROL.from_row(row)
+
+
+@command_handler(TOPIC, RequestArmingCommand)
+def arming_request(uow: UnitOfWork, *, venue: str, reason: str | None = None) -> Outcome:
+    actor = uow.ctx.actor
+    require_desk(actor, "arm a venue")
+    state = lock_venue(uow, venue)
+    if state.mode is not VenueMode.LIVE:
+        raise InvalidTransition(
+            state.mode.value,
+            "RequestArming",
+            f"venue {venue} is {state.mode.value}: only Live venues are armed",
+        )
+    current = _arming_of(venue)
+    if current is not None:
+        if current.status is ControlStatus.REQUESTED and current.requested_by == actor:
+            return _body(current, duplicate=True)  # asked again by the same user: the same request
+        raise InvalidTransition(
+            current.status.value,
+            "RequestArming",
+            f"venue {venue} is already armed"
+            if current.status is ControlStatus.ARMED
+            else f"arming of {venue} already requested by {current.requested_by}",
+        )
+    data = {
+        "kind": ControlKind.ARMING.value,
+        "scope": ControlScope.VENUE.value,
+        "key": venue,
+        "reason": reason,
+        "status": ControlStatus.REQUESTED.value,
+        "active": False,
+        "source": _source(actor, None).value,
+        "requestedBy": actor,
+        "requestedAt": _iso(_now(uow)),
+    }
+    return _body(uow.emit(CONTROL, new_id("K"), None, "ArmingRequested", data), 201)
+
+
+@command_handler(TOPIC, ConfirmArmingCommand)
+def arming_confirm(uow: UnitOfWork, *, venue: str, reason: str | None = None) -> Outcome:
+    actor = uow.ctx.actor
+    require_desk(actor, "arm a venue")
+    state = lock_venue(uow, venue)
+    current = _arming_of(venue)
+    if current is None or current.status is not ControlStatus.REQUESTED:
+        status = current.status.value if current is not None else "NotRequested"
+        raise InvalidTransition(status, "ConfirmArming", f"no arming of {venue} is waiting for confirmation")
+    if current.requested_by == actor:
+        raise SecondUserRequired(
+            f"{actor} asked to arm {venue}: another user must confirm",
+            fields={"venue": ["Arming is confirmed by a different user than the one who requested it."]},
+        )
+    if state.mode is not VenueMode.LIVE:  # an upsert withdraws the request (on_disarmed): kept as a guard
+        raise InvalidTransition(state.mode.value, "ConfirmArming", f"venue {venue} is {state.mode.value}")
+    data = {
+        "status": ControlStatus.ARMED.value,
+        "active": True,
+        "engagedBy": actor,
+        "engagedAt": _iso(_now(uow)),
+        **({"reason": reason} if reason else {}),
+    }
+    control = uow.emit(CONTROL, current.control_id, current, "ArmingConfirmed", data)
+    venue_set_armed(uow, state, True)
+    return _body(control)
+
+
+def _disarm(uow: UnitOfWork, control: ControlState, reason: str | None) -> ControlState:
+    data = {
+        "status": ControlStatus.DISARMED.value,
+        "active": False,
+        "releasedBy": uow.ctx.actor,
+        "releasedAt": _iso(_now(uow)),
+        "releaseReason": reason,
+    }
+    return uow.emit(CONTROL, control.control_id, control, "Disarmed", data)
+
+
+@command_handler(TOPIC, DisarmCommand)
+def arming_disarm(uow: UnitOfWork, *, venue: str, reason: str | None = None) -> Outcome:
+    """Disarm (or withdraw a pending request). Disarming a disarmed venue changes nothing (200): a
+    desk pulling the plug twice must not see an error."""
+    require_desk(uow.ctx.actor, "disarm a venue")
+    state = lock_venue(uow, venue)
+    current = _arming_of(venue)
+    if current is None:
+        venue_set_armed(uow, state, False)  # a venue armed without its control (never: kept safe)
+        return Outcome({"control": None, "venue": state.to_api()}, 200, duplicate=uow.empty)
+    control = _disarm(uow, current, reason)
+    venue_set_armed(uow, state, False)
+    return _body(control)
+
+
+@on_disarmed
+def _venue_changed(uow: UnitOfWork, state: VenueState, reason: str) -> None:
+    """A venue's mode or adapter changed (UpsertVenueCommand): its arming ends with it."""
+    current = _arming_of(state.venue)
+    if current is not None:
+        _disarm(uow, current, reason)
+
+
+# --- the pre-trade check ------------------------------------------------------------------------------
+
+
+def scopes_of(account: str | None, venue: str | None, symbol: str | None) -> Q:
+    """The (scope, key) pairs that hold an order: global, its venue, its account, its symbol and
+    its symbol at its venue (`VENUE:SYMBOL`)."""
+    q = Q(scope=ControlScope.GLOBAL.value, key=GLOBAL_KEY)
+    if venue:
+        q |= Q(scope=ControlScope.VENUE.value, key=venue)
+    if account:
+        q |= Q(scope=ControlScope.ACCOUNT.value, key=account)
+    if symbol:
+        keys = [symbol, f"{venue}:{symbol}"] if venue else [symbol]
+        q |= Q(scope=ControlScope.SYMBOL.value, key__in=keys)
+    return q
+
+
+def check_safe_mode(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
+    row = (
+        Control.objects.filter(kind=ControlKind.SAFE_MODE.value, active=True)
+        .filter(scopes_of(intent.account, intent.venue, intent.symbol))
+        .order_by("created_at")
+        .values_list("doc", flat=True)
+        .first()
+    )
+    if row is None:
+        return None
+    control = ControlState.from_api(row)
+    return CheckRefused(
+        Rule.SAFE_MODE.value,
+        f"SAFE mode ({control.scope.value} {control.key}): {control.reason}",
+        {
+            "controlId": control.control_id,
+            "scope": control.scope.value,
+            "key": control.key,
+            "reason": control.reason,
+            "source": control.source.value,
+        },
+    )
+
+
+def _iso(value: dt.datetime) -> str:
+    return iso(value) or ""
