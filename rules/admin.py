@@ -1,6 +1,7 @@
-"""Admin for instruments, venues and refusals: history from the event tables; superusers add and
-change instruments and venues through `UpsertInstrumentCommand` / `UpsertVenueCommand` (the admin
-never saves a row itself)."""
+"""Admin for instruments, venues, controls, the kill switch's records and refusals: history from the
+event tables; superusers add and change instruments and venues through `UpsertInstrumentCommand` /
+`UpsertVenueCommand` (the admin never saves a row itself). Controls are read-only here: SAFE mode,
+arming and cancel-all go through their commands (API, blotter), which check who may do what."""
 
 from __future__ import annotations
 
@@ -12,7 +13,19 @@ from django.http import HttpRequest
 from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor
 from oms.core.dispatch import dispatch
 from oms.core.parsing import dec_str
-from rules.models import Instrument, InstrumentEvent, Refusal, RefusalEvent, Venue, VenueEvent
+from rules.controls import ARMING_EVENTS, SAFE_MODE_EVENTS
+from rules.models import (
+    CancelAll,
+    CancelAllEvent,
+    Control,
+    ControlEvent,
+    Instrument,
+    InstrumentEvent,
+    Refusal,
+    RefusalEvent,
+    Venue,
+    VenueEvent,
+)
 from rules.venues import VENUE_EVENTS
 
 EDITABLE = ("venue", "symbol", "kind", "tick_size", "lot_size", "min_qty", "multiplier", "enabled")
@@ -167,3 +180,45 @@ class VenueAdmin(HistoryAdmin):
 class VenueEventAdmin(EventAdmin):
     aggregate_url_name = "admin:rules_venue_change"
     event_types = ("VenueRegistered", *VENUE_EVENTS)
+
+
+@admin.register(Control)
+class ControlAdmin(HistoryAdmin):
+    event_model = ControlEvent
+    list_display = (
+        "control_id",
+        "kind",
+        "scope",
+        "key",
+        "status",
+        "active",
+        "source",
+        "version",
+        "updated_at",
+    )
+    list_filter = ("kind", "active", "status", "scope", "source")
+    search_fields = ("key__exact", "control_id__exact")
+    exclude = ("doc",)
+    readonly_fields = ("doc_json",)
+
+
+@admin.register(ControlEvent)
+class ControlEventAdmin(EventAdmin):
+    aggregate_url_name = "admin:rules_control_change"
+    event_types = (*SAFE_MODE_EVENTS, *ARMING_EVENTS)
+
+
+@admin.register(CancelAll)
+class CancelAllAdmin(HistoryAdmin):
+    event_model = CancelAllEvent
+    list_display = ("cancel_all_id", "scope", "key", "created_at")
+    list_filter = ("scope",)
+    search_fields = ("key__exact", "cancel_all_id__exact")
+    exclude = ("doc",)
+    readonly_fields = ("doc_json",)
+
+
+@admin.register(CancelAllEvent)
+class CancelAllEventAdmin(EventAdmin):
+    aggregate_url_name = "admin:rules_cancelall_change"
+    event_types = ("CancelAllExecuted",)
