@@ -1,0 +1,176 @@
+"""Cost of the control plane: the SAFE mode, arming and feed checks per order create, and the
+kill switch (CancelAllCommand) per order canceled.
+
+    .venv/bin/python -m bench.control_plane [--orders 300] [--rounds 4] [--kill 200,1000]
+
+In one run, on a fresh PostgreSQL database (oms_bench_control_plane, dropped after):
+1. the venue registry holds SIM (Paper, feed Healthy) and 20 Live venues; the controls table holds
+   1,000 released SAFE modes and 20 active ones on other accounts and symbols (none holds the
+   orders timed, so every create pays the checks and passes); 100 SIM instruments and books.
+   CreateOrderCommand through `dispatch`, interleaved rounds with the three control checks on and
+   off (`rules.pretrade.CHECKS` with and without them; the instrument check runs in both).
+2. the kill switch: N working client orders (desk-handled, each with one accepted market order
+   at MANUAL, so 2N working orders), one CancelAllCommand on their account; its latency and
+   orders canceled per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench import _common as common
+
+DB = "oms_bench_control_plane"
+CONTROL_CHECKS = {"safe_mode", "venue_not_armed", "feed_stale"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=300, help="creates per mode per round")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--kill", default="200,1000", help="client orders per cancel-all, comma-separated")
+    args = parser.parse_args()
+    common.create_db(DB)
+    try:
+        common.django_setup(DB)
+        checks(args.orders, args.rounds)
+        for n in (int(x) for x in args.kill.split(",")):
+            kill_switch(n)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        common.drop_db(DB)
+
+
+def _setup() -> list[str]:
+    from oms.core.dispatch import dispatch
+
+    actor = "system:bench"
+    dispatch(
+        "venues",
+        {"commandType": "UpsertVenueCommand", "venue": "SIM", "adapter": "SIM", "mode": "Paper"},
+        actor=actor,
+    )
+    dispatch(
+        "venues", {"commandType": "RecordVenueFeedCommand", "venue": "SIM", "feed": "Healthy"}, actor=actor
+    )
+    for i in range(20):
+        body = {"commandType": "UpsertVenueCommand", "venue": f"LIVE{i}", "adapter": "MANUAL", "mode": "Live"}
+        dispatch("venues", body, actor=actor)
+    for i in range(1020):
+        engaged = dispatch(
+            "controls",
+            {
+                "commandType": "EngageSafeModeCommand",
+                "scope": "account" if i % 2 else "symbol",
+                "key": f"K{i}",
+                "reason": "bench",
+            },
+            actor=actor,
+        ).body["control"]
+        if i >= 20:
+            body = {
+                "commandType": "ReleaseSafeModeCommand",
+                "controlId": engaged["controlId"],
+                "reason": "bench",
+            }
+            dispatch("controls", body, actor=actor)
+    symbols = [f"S{i:03d}" for i in range(100)]
+    for symbol in symbols:
+        body = {
+            "commandType": "UpsertInstrumentCommand",
+            "venue": "SIM",
+            "symbol": symbol,
+            "kind": "Perpetual",
+            "tickSize": "0.01",
+            "lotSize": "1",
+        }
+        dispatch("instruments", body, actor=actor)
+    return symbols
+
+
+def checks(orders: int, rounds: int) -> None:
+    from oms.core.dispatch import dispatch
+    from rules import pretrade
+
+    symbols = _setup()
+    every = list(pretrade.CHECKS)
+    without = [c for c in every if c[0] not in CONTROL_CHECKS]
+    timings: dict[str, list[float]] = {"controls on": [], "controls off": []}
+    n = 0
+    for r in range(rounds):
+        modes = ["controls on", "controls off"] if r % 2 == 0 else ["controls off", "controls on"]
+        for mode in modes:
+            pretrade.CHECKS[:] = every if mode == "controls on" else without
+            for _ in range(orders):
+                n += 1
+                body = {
+                    "commandType": "CreateOrderCommand",
+                    "clOrdID": f"B{n}",
+                    "symbol": symbols[n % len(symbols)],
+                    "side": "Buy",
+                    "orderQty": "10",
+                    "ordType": "Limit",
+                    "price": "100",
+                    "account": f"ACC{n % 10}",
+                    "venue": "SIM",
+                    "handling": "Desk",
+                }
+                t0 = time.perf_counter()
+                dispatch("orders", body, actor="desk")
+                timings[mode].append(time.perf_counter() - t0)
+    pretrade.CHECKS[:] = every
+    for mode, values in timings.items():
+        summary = common.latency_summary(values)
+        print(f"{mode:>12}: {len(values) / sum(values):8.1f} creates/s  {common.fmt_lat(summary)}")
+    on, off = sum(timings["controls on"]), sum(timings["controls off"])
+    per = (on - off) / len(timings["controls on"]) * 1000
+    print(f"the control checks: {100 * (on - off) / off:+.1f}% per create ({per:+.3f} ms)")
+
+
+def kill_switch(n: int) -> None:
+    from oms.core.dispatch import dispatch
+
+    account = f"KILL{n}"
+    for i in range(n):
+        body: dict[str, Any] = {
+            "commandType": "CreateOrderCommand",
+            "clOrdID": f"K{n}-{i}",
+            "symbol": "ACME",
+            "side": "Buy",
+            "orderQty": "10",
+            "ordType": "Limit",
+            "price": "100",
+            "account": account,
+            "venue": "MANUAL",
+            "handling": "Desk",
+        }
+        parent = dispatch("orders", body, actor="desk").body["order"]
+        child = {
+            "commandType": "CreateOrderCommand",
+            "clOrdID": f"K{n}-{i}-M",
+            "parentId": parent["orderId"],
+            "orderQty": "10",
+        }
+        market = dispatch("orders", child, actor="desk").body["order"]
+        dispatch("orders", {"commandType": "AcceptOrderCommand", "orderId": market["orderId"]}, actor="desk")
+    t0 = time.perf_counter()
+    answer = dispatch(
+        "controls",
+        {"commandType": "CancelAllCommand", "scope": "account", "key": account},
+        actor="system:bench",
+    )
+    seconds = time.perf_counter() - t0
+    record = answer.body["cancelAll"]
+    touched = len(record["canceled"]) + len(record["cancelRequested"])
+    print(
+        f"cancel all of {n} client orders ({touched} orders, {len(answer.events)} events): "
+        f"{seconds * 1000:.0f} ms, {touched / seconds:.0f} orders/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
