@@ -136,8 +136,8 @@ class VenueSpecification(Specification):
 
 VENUES = register_read(VENUE, path="venues", specification=VenueSpecification)
 
-# called when a venue stops being armed by an upsert (its mode or adapter changed), in the same
-# unit of work: the controls release their Arming control (rules.controls registers)
+# called when an upsert changes a venue's mode or adapter, in the same unit of work: the controls
+# end its arming, armed or only requested (rules.controls registers)
 DisarmHook = Callable[[UnitOfWork, VenueState, str], None]
 _ON_DISARMED: list[DisarmHook] = []
 
@@ -194,8 +194,7 @@ def venue_upsert(uow: UnitOfWork, *, venue: str, adapter: str, mode: VenueMode) 
     }
     if not changed:
         return Outcome({"venue": VENUE.to_api(state)}, 200, duplicate=True)
-    disarms = state.armed
-    if disarms:
+    if state.armed:
         # armed for one mode and adapter is not armed for another: arming is confirmed again
         changed["armed"] = False
     if adapter == MANUAL and state.adapter != MANUAL:
@@ -203,9 +202,9 @@ def venue_upsert(uow: UnitOfWork, *, venue: str, adapter: str, mode: VenueMode) 
     elif adapter != MANUAL and state.adapter == MANUAL:
         changed["feed"] = Feed.DOWN.value
     state = uow.emit(VENUE, state.venue_id, state, "VenueUpdated", changed)
-    if disarms:
-        for hook in _ON_DISARMED:
-            hook(uow, state, f"venue {venue} changed ({', '.join(sorted(changed))})")
+    # an arming in progress ends too: a request made for Live is not one for Paper or another adapter
+    for hook in _ON_DISARMED:
+        hook(uow, state, f"venue {venue} changed ({', '.join(sorted(changed))})")
     return Outcome({"venue": VENUE.to_api(state)}, 200)
 
 
