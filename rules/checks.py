@@ -27,6 +27,26 @@ def _scope(limit: Effective) -> dict[str, Any]:
     return {"scope": {"account": limit.account, "symbol": limit.symbol}}
 
 
+# --- controls (rules.controls) and the venue registry (rules.venues) ------------------------------
+
+
+def check_safe_mode(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
+    if not look.safe_modes:
+        return None
+    control = look.safe_modes[0]
+    return CheckRefused(
+        Rule.SAFE_MODE.value,
+        f"SAFE mode ({control.scope.value} {control.key}): {control.reason}",
+        {
+            "controlId": control.control_id,
+            "scope": control.scope.value,
+            "key": control.key,
+            "reason": control.reason,
+            "source": control.source.value,
+        },
+    )
+
+
 # --- venue (the registry: rules.venues) ------------------------------------------------------------
 
 

@@ -9,9 +9,10 @@ from functools import cached_property
 from typing import Any
 
 from rules.books import BookView, book_for
+from rules.controls import ControlState, in_force
 from rules.instruments import InstrumentState, has_adapter, instrument_at, instruments_of
 from rules.limits import Effective, effective_limits
-from rules.venues import VenueState, venue_state
+from rules.venues import VenueState
 
 LIMIT_TYPES = ("Limit", "StopLimit")  # ordTypes carrying a limit price
 
@@ -111,9 +112,18 @@ class Lookups:
         return instruments_of(i.symbol)
 
     @cached_property
+    def _in_force(self) -> tuple[VenueState | None, list[ControlState]]:
+        return in_force(self.intent.venue, self.intent.account, self.intent.symbol)
+
+    @property
     def venue(self) -> VenueState | None:
         """The order's venue in the registry (None: not registered, or no venue)."""
-        return venue_state(self.intent.venue)
+        return self._in_force[0]
+
+    @property
+    def safe_modes(self) -> list[ControlState]:
+        """The SAFE modes in force that hold this order, oldest first."""
+        return self._in_force[1]
 
     @property
     def has_adapter(self) -> bool:

@@ -7,7 +7,7 @@ The orders app hands a plain mapping of the order's fields by API name (as it do
     evaluate(data)                    # every refusal, for the preview (raises nothing)
 
 Each check is a named function of an `OrderIntent` and its `Lookups` answering a `CheckRefused`
-or None (rules.checks, rules.controls); `CHECKS` runs them in order: the controls first (SAFE
+or None (rules.checks); `CHECKS` runs them in order: the controls first (SAFE
 mode, the venue's arming and feed), then the instrument (a malformed order), then the limits.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from rules import checks, controls
+from rules import checks
 from rules.errors import CheckRefused
 from rules.intent import Lookups, OpenOrder, OrderIntent, register_open_orders
 
@@ -36,7 +36,7 @@ class OnReplace(Enum):
 
 CHECKS: list[tuple[str, Check, OnReplace]] = [
     # the controls first: while they hold, nothing else about the order matters
-    ("safe_mode", controls.check_safe_mode, OnReplace.MORE_QUANTITY),
+    ("safe_mode", checks.check_safe_mode, OnReplace.MORE_QUANTITY),
     ("venue_not_armed", checks.check_venue_armed, OnReplace.EXPOSURE),
     ("feed_stale", checks.check_feed, OnReplace.EXPOSURE),
     ("instrument", checks.check_instrument, OnReplace.ALWAYS),
