@@ -65,9 +65,9 @@ def cancel_all(
     stored_key = scope_key(scope, key)
     selected = list(orders_in_scope(scope, stored_key).values_list("order_id", "root_id", "kind"))
     tree = OrderTree(uow)
-    # lock every tree first, in root order: two kill switches at once cannot deadlock
-    for order_id, _root, _kind in sorted(selected, key=lambda r: (r[1], _DEPTH[r[2]], r[0])):
-        tree.lock(order_id)
+    # lock every tree first, whole and in root order: two kill switches at once cannot deadlock
+    tree.lock_trees([root for _order, root, _kind in selected])
+    tree.defer_reservations()
     before = {oid: s.version for oid, s in tree.orders.items()}
     text = f"cancel all ({scope.value} {stored_key})" + (f": {reason}" if reason else "")
     skipped: list[dict[str, str]] = []
@@ -86,6 +86,7 @@ def cancel_all(
             skipped.append({"orderId": order_id, "status": order.status.value, "why": "not cancelable now"})
             continue
         cancel_in_tree(tree, order, text)
+    tree.flush_reservations()
     canceled, requested = [], []
     for state in sorted(uow.changed(ORDER), key=lambda s: s.order_id):
         if state.status is OrdStatus.CANCELED:
