@@ -464,8 +464,7 @@ def arming_confirm(uow: UnitOfWork, *, venue: str, reason: str | None = None) ->
         "active": True,
         "engagedBy": actor,
         "engagedAt": _iso(_now(uow)),
-        **({"reason": reason} if reason else {}),
-    }
+    }  # the control keeps the requester's reason; the confirmer's is in its event's command
     control = uow.emit(CONTROL, current.control_id, current, "ArmingConfirmed", data)
     venue_set_armed(uow, state, True)
     return _body(control)

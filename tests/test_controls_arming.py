@@ -148,3 +148,14 @@ def test_a_viewer_cannot_arm_and_system_jobs_can_disarm(
         actor="system:watchdog",
     )
     assert venue_state("LIVE1").armed is False
+
+
+def test_changing_a_venues_mode_withdraws_a_pending_request(
+    desk: Any, desk2: Any, boss: Any, live: Any
+) -> None:
+    requested = arming(desk, "RequestArmingCommand")[1]["control"]
+    venue(boss, "LIVE1", adapter="MANUAL", mode="Paper")
+    venue(boss, "LIVE1", adapter="MANUAL", mode="Live")
+    assert boss.get(f"/api/queries/controls/{requested['controlId']}").json()["status"] == "Disarmed"
+    status, js = arming(desk2, "ConfirmArmingCommand")  # the old request cannot arm the venue now
+    assert status == 409 and js["error"]["code"] == "invalid_transition"
