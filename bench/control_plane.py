@@ -123,12 +123,54 @@ def checks(orders: int, rounds: int) -> None:
             dispatch("orders", body, actor="desk")
             timings[mode].append(time.perf_counter() - t0)
     pretrade.CHECKS[:] = every
+    _reads()
     for mode, values in timings.items():
         summary = common.latency_summary(values)
         print(f"{mode:>12}: {len(values) / sum(values):8.1f} creates/s  {common.fmt_lat(summary)}")
     on, off = sum(timings["controls on"]), sum(timings["controls off"])
     per = (on - off) / len(timings["controls on"]) * 1000
     print(f"the control checks: {100 * (on - off) / off:+.1f}% per create ({per:+.3f} ms)")
+
+
+def _reads(n: int = 2000) -> None:
+    """What the checks read per order, alone: the one statement (venue + SAFE modes in force),
+    against a `SELECT 1` round trip and the two ORM queries it replaced, alternating."""
+    from django.db import connection
+    from django.db.models import Q
+
+    from rules.controls import in_force
+    from rules.models import Control
+    from rules.venues import venue_state
+
+    def orm() -> None:
+        venue_state("SIM")
+        scopes = (
+            Q(scope="global", key="*")
+            | Q(scope="venue", key="SIM")
+            | Q(scope="account", key="ACC1")
+            | Q(scope="symbol", key__in=["S001", "SIM:S001"])
+        )
+        list(
+            Control.objects.filter(kind="SafeMode", active=True).filter(scopes).values_list("doc", flat=True)
+        )
+
+    def select_1() -> None:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchall()
+
+    reads = {
+        "SELECT 1": select_1,
+        "in_force()": lambda: in_force("SIM", "ACC1", "S001"),
+        "two ORM queries": orm,
+    }
+    spent = dict.fromkeys(reads, 0.0)
+    for _ in range(n):
+        for name, read in reads.items():
+            t0 = time.perf_counter()
+            read()
+            spent[name] += time.perf_counter() - t0
+    print("per order read: " + ", ".join(f"{name} {spent[name] / n * 1000:.3f} ms" for name in reads))
 
 
 def _working_book(n: int, account: str) -> list[str]:
