@@ -1,6 +1,6 @@
-"""Admin for instruments, venues and refusals: history from the event tables; superusers add and
-change instruments and venues through `UpsertInstrumentCommand` / `UpsertVenueCommand` (the admin
-never saves a row itself)."""
+"""Admin for instruments, venues and refusals (data rules: rules.rule_admin): history from the
+event tables; superusers add and change instruments and venues through `UpsertInstrumentCommand` /
+`UpsertVenueCommand` (the admin never saves a row itself)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor
 from oms.core.dispatch import dispatch
 from oms.core.parsing import dec_str
+from rules import rule_admin  # noqa: F401  (data rules: their own module)
 from rules.models import Instrument, InstrumentEvent, Refusal, RefusalEvent, Venue, VenueEvent
 from rules.venues import VENUE_EVENTS
 

@@ -51,6 +51,7 @@ def test_the_domains_register_their_read_side() -> None:
         "limits",
         "refusals",
         "venues",
+        "rules",
     }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
@@ -61,6 +62,7 @@ def test_the_domains_register_their_read_side() -> None:
         "limits": "limit_id",
         "refusals": "refusal_id",
         "venues": "venue_id",
+        "rules": "rule_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

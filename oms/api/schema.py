@@ -36,6 +36,7 @@ from rules.books import SetBookCommand
 from rules.enums import InstrumentKind, VenueMode
 from rules.instruments import UpsertInstrumentCommand
 from rules.limits import SetLimitsCommand
+from rules.rulebook import COMMANDS as RULE_COMMANDS
 from rules.venues import UpsertVenueCommand
 
 AnyField = s.Field[Any, Any, Any, Any]
@@ -126,6 +127,21 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "allowMarketOrders": lambda: s.BooleanField(required=False, allow_null=True),
     "maxOrdersPerSecond": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
     "maxCancelReplacePerMinute": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
+    "priority": lambda: s.IntegerField(
+        required=False, min_value=-1_000_000, max_value=1_000_000, help_text="lower first; default 100"
+    ),
+    "when": lambda required=False: s.JSONField(
+        required=required,
+        allow_null=not required,
+        help_text='a condition: {"all": [c, ...]}, {"any": [c, ...]}, {"not": c} or {"field", "op", "value"}; '
+        "op in ==, !=, <, <=, >, >=, in, not_in; field symbol, side, account, venue, ordType, "
+        "timeInForce, orderQty, price, handling, notional, timeOfDay (HH:MM UTC)",
+    ),
+    "action": lambda required=False: s.JSONField(
+        required=required,
+        allow_null=not required,
+        help_text='{"handling": "Desk", "reason": "..."} or {"refuse": true, "reason": "..."}',
+    ),
     "bids": lambda: _levels("best (highest) first"),
     "asks": lambda: _levels("best (lowest) first"),
     "mode": lambda: _choice(VenueMode, required=True),
@@ -149,10 +165,11 @@ _REQUIRED: dict[str, set[str]] = {
     "SetBookCommand": {"venue", "symbol"},
     "SetLimitsCommand": {"account", "symbol"},
     "UpsertVenueCommand": {"venue", "adapter", "mode"},
+    "CreateRuleCommand": {"name", "when", "action"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
-_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId")
+_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId", "ruleId")
 
 
 def _levels(order: str) -> AnyField:
@@ -170,7 +187,7 @@ def _command_field(command_type: str, name: str) -> AnyField:
     required = name in _REQUIRED.get(command_type, set()) or name == target
     if name in _DECIMALS:
         return _dec(required)
-    if name in ("side", "ordType"):
+    if name in ("side", "ordType", "when", "action"):
         return _FIELD_KINDS[name](required)
     if name in _FIELD_KINDS:
         return _FIELD_KINDS[name]()
@@ -189,6 +206,7 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "limits": fields_of(SetLimitsCommand),
     # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
     "venues": fields_of(UpsertVenueCommand),
+    "rules": fields_of(*RULE_COMMANDS),
 }
 
 
@@ -278,6 +296,10 @@ _ORDER_FIELDS: dict[str, AnyField] = {
     "workingChildren": s.IntegerField(),
     "handling": _enum(Handling),
     "routingReason": _str(True),
+    "routingRule": s.CharField(
+        allow_null=True, help_text="the data rule that routed it (null: none matched)"
+    ),
+    "routingRuleVersion": s.IntegerField(allow_null=True, help_text="that rule's version"),
     "pending": _obj(True),
     "pendingCancel": _obj(True),
     "phase": _enum(Phase),
@@ -373,9 +395,10 @@ EVENT = _serializer(
                 "execution-events",
                 "quote-request-events",
                 "quote-events",
-                # the trading controls (rules/): instruments, limits, refusals (OrderRefused)
+                # the trading controls (rules/): instruments, limits, rules, refusals (OrderRefused)
                 "instrument-events",
                 "limit-events",
+                "rule-events",
                 "control-events",
                 "venue-events",
             ]
@@ -446,7 +469,7 @@ _ERRORS = {
     "401": "not_authenticated / authentication_failed",
     "403": "permission_denied: the user's role may not do this",
     "404": "not_found: no such object",
-    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity",
+    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity, duplicate_rule_name",
     "413": "payload_too_large: the body is over the limit (DATA_UPLOAD_MAX_MEMORY_SIZE)",
     "415": "unsupported_media_type: commands are JSON",
     "422": "rule_refused (with the rule's name), idempotency_key_reused",

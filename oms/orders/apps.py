@@ -9,5 +9,14 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        # registers the aggregate, its queries, handlers, reactions and derived index (ClOrdID)
-        from oms.orders import reactions, replay, reports, repository, selectors, services  # noqa: F401
+        # registers the aggregate, its queries, handlers, reactions, derived index (ClOrdID) and
+        # the past client orders a rule backtest reads
+        from oms.orders import (  # noqa: F401
+            reactions,
+            replay,
+            reports,
+            repository,
+            rule_inputs,
+            selectors,
+            services,
+        )
