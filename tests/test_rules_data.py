@@ -9,14 +9,19 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from oms.core import eventstore
+from oms.core.dispatch import dispatch
 from oms.orders.models import Order
 from rules import active
 from rules.models import Rule
 from rules.routing import route
 from rules.seed import DEFAULT_RULES
 from tests.controls_support import instrument, ok, order_body, refusals, send
+from tests.test_rules_conditions import conditions, orders, ref_eval, times
 
 pytestmark = pytest.mark.django_db
 
@@ -400,3 +405,48 @@ def test_a_flush_puts_the_default_rules_back() -> None:
     routing comes back with them, so routing after a flush is routing after a migrate."""
     call_command("flush", interactive=False, verbosity=0)
     assert sorted(Rule.objects.values_list("name", flat=True)) == sorted(d["name"] for d in DEFAULT_RULES)
+
+
+# --- first match by priority, by property -----------------------------------------------------------
+
+
+@st.composite
+def rule_specs(draw: Any) -> list[dict[str, Any]]:
+    names = draw(st.lists(st.sampled_from([f"p{i}" for i in range(8)]), min_size=1, max_size=5, unique=True))
+    return [
+        {
+            "name": name,
+            "priority": draw(st.sampled_from([1, 2, 3, 1000, 1015])),  # ties, and around the defaults
+            "enabled": draw(st.booleans()),
+            "when": draw(conditions),
+            "action": draw(
+                st.sampled_from(
+                    [
+                        {"handling": "Desk", "reason": f"{name} desk"},
+                        {"refuse": True, "reason": f"{name} refuses"},
+                    ]
+                )
+            ),
+        }
+        for name in names
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rule_specs(), orders(), times)
+def test_the_decision_is_the_first_enabled_match_by_priority_then_name(
+    db: Any, specs: list[dict[str, Any]], order: dict[str, Any], at: dt.datetime
+) -> None:
+    with transaction.atomic():  # each example's rules are rolled back at its end
+        for spec in specs:
+            dispatch("rules", {"commandType": "CreateRuleCommand", **spec}, actor="system:test")
+        every = sorted((r.doc for r in Rule.objects.all()), key=lambda d: (d["priority"], d["name"]))
+        first = next((d for d in every if d["enabled"] and ref_eval(d["when"], order, at, None)), None)
+        decision = route(order, at=at)
+        transaction.set_rollback(True)
+    if first is None:
+        assert (decision.rule, decision.handling, decision.refuse) == (None, "Auto", False)
+    else:
+        assert decision.rule == first["name"] and decision.reason == first["action"]["reason"]
+        assert decision.refuse == bool(first["action"].get("refuse"))
+        assert decision.handling == (None if decision.refuse else "Desk")
