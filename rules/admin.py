@@ -1,7 +1,8 @@
-"""Admin for instruments, venues, controls, the kill switch's records and refusals: history from the
-event tables; superusers add and change instruments and venues through `UpsertInstrumentCommand` /
-`UpsertVenueCommand` (the admin never saves a row itself). Controls are read-only here: SAFE mode,
-arming and cancel-all go through their commands (API, blotter), which check who may do what."""
+"""Admin for instruments, venues, controls, the kill switch's records and refusals (data rules:
+rules.rule_admin): history from the event tables; superusers add and change instruments and venues
+through `UpsertInstrumentCommand` / `UpsertVenueCommand` (the admin never saves a row itself).
+Controls are read-only here: SAFE mode, arming and cancel-all go through their commands (API,
+blotter), which check who may do what."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.http import HttpRequest
 from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor
 from oms.core.dispatch import dispatch
 from oms.core.parsing import dec_str
+from rules import rule_admin  # noqa: F401  (data rules: their own module)
 from rules.controls import ARMING_EVENTS, SAFE_MODE_EVENTS
 from rules.models import (
     CancelAll,

@@ -227,3 +227,33 @@ class CancelAllEvent(EventRecord):
         constraints = [
             models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_cancel_all_event_version")
         ]
+
+
+class Rule(models.Model):
+    """A routing or refusal rule as data (`name` unique, lower `priority` first). `when` and
+    `action` live in `doc` only: the active set is compiled from the documents."""
+
+    rule_id = models.CharField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=64, unique=True)
+    priority = models.IntegerField()
+    enabled = models.BooleanField()
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    doc = models.JSONField()
+
+    class Meta:
+        db_table = "rules"
+        # the active set's reload check (rules.active) reads count, max(updated_at), sum(version)
+        # of the whole table: it is small (hundreds of rows), so no index serves it better
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleEvent(EventRecord):
+    class Meta(EventRecord.Meta):
+        db_table = "rule_events"
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_rule_event_version")
+        ]

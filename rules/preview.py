@@ -68,8 +68,9 @@ def estimate(intent: OrderIntent, look: Lookups) -> dict[str, Any]:
 
 def preview(data: Mapping[str, Any]) -> dict[str, Any]:
     intent = OrderIntent.of(data)
-    refusals = evaluate(data)
     decision = route(data)
+    # a refusing data rule comes first: the order would be refused by it before the checks run
+    refusals = ([decision.refusal()] if decision.refuse else []) + evaluate(data)
     return {
         "accepted": not refusals,
         "refusals": [{"rule": r.rule, "message": r.message, "details": r.details} for r in refusals],

@@ -1,68 +1,74 @@
-"""Desk routing: does a new client order go to the desk or get placed automatically?
+"""Desk routing and refusal by data rules: does a new client order go to the desk, get placed
+automatically, or get refused?
 
 The rules engine knows nothing of the OMS's models: it sees a plain mapping of the order's
-fields (API names) and answers a decision with a reason the desk can read. The rules are an
-ordered list of named predicates; the first that matches decides. Data-driven rules editable in
-the admin (and the pre-trade risk checks) plug in ahead of the defaults.
+fields (API names). The rules are data (rules.rulebook), compiled and cached in-process
+(rules.active); the first enabled rule by priority whose condition matches decides, and the
+order records its name and version (`routingRule`, `routingRuleVersion`). No rule matching
+places the order automatically. The former hard-coded defaults (client asked for the desk, no
+venue, the MANUAL venue) are seeded rules (rules.seed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-MANUAL_VENUE = "MANUAL"
+from django.utils import timezone
+
+from rules.active import ActiveRule, current
+from rules.conditions import Facts
+from rules.errors import CheckRefused
+
+AUTO, DESK = "Auto", "Desk"
 
 
 @dataclass(frozen=True)
 class RoutingDecision:
-    handling: str  # "Auto" or "Desk"
+    handling: str | None  # "Auto" or "Desk"; None when the rule refuses the order
     reason: str
-    rule: str
+    rule: str | None  # the data rule that decided (None: no rule matched)
+    rule_version: int | None = None
+    rule_id: str | None = None
+    refuse: bool = False
+
+    def refusal(self) -> CheckRefused:
+        assert self.rule is not None
+        return CheckRefused(
+            self.rule, self.reason, {"ruleId": self.rule_id, "ruleVersion": self.rule_version}
+        )
 
 
-@dataclass(frozen=True)
-class RoutingRule:
-    name: str
-    matches: Callable[[Mapping[str, object]], bool]
-    handling: str
-    reason: str
+def decide(
+    rules: tuple[ActiveRule, ...] | list[ActiveRule], facts: Facts, venue: str | None
+) -> RoutingDecision:
+    for rule in rules:
+        if rule.matches(facts):
+            action = rule.action
+            return RoutingDecision(
+                handling=None if action.refuse else (action.handling or DESK),
+                reason=action.reason,
+                rule=rule.name,
+                rule_version=rule.version,
+                rule_id=rule.rule_id,
+                refuse=action.refuse,
+            )
+    return RoutingDecision(AUTO, f"no desk rule matched: placed automatically at {venue}", None)
 
 
-DEFAULT_RULES: list[RoutingRule] = [
-    RoutingRule(
-        "client_requested_desk",
-        lambda o: o.get("handling") == "Desk",
-        "Desk",
-        "client requested desk handling",
-    ),
-    RoutingRule(
-        "no_venue",
-        lambda o: not o.get("venue"),
-        "Desk",
-        "no venue given: the desk chooses where to place it",
-    ),
-    RoutingRule(
-        "manual_venue",
-        lambda o: o.get("venue") == MANUAL_VENUE,
-        "Desk",
-        "MANUAL venue: a care order worked by the desk",
-    ),
-]
-
-_rules: list[RoutingRule] = list(DEFAULT_RULES)
-
-
-def register_rule(rule: RoutingRule, *, first: bool = True) -> None:
-    if first:
-        _rules.insert(0, rule)
-    else:
-        _rules.append(rule)
-
-
-def route(order: Mapping[str, object]) -> RoutingDecision:
-    for rule in _rules:
-        if rule.matches(order):
-            return RoutingDecision(rule.handling, rule.reason, rule.name)
+def route(order: Mapping[str, Any], *, at: dt.datetime | None = None) -> RoutingDecision:
+    """The decision for a new client order (never raises: the preview shows a refusal too)."""
+    active = current()
     venue = order.get("venue")
-    return RoutingDecision("Auto", f"no desk rule matched: placed automatically at {venue}", "default_auto")
+    facts = Facts(order, at=at or timezone.now(), multiplier=active.multiplier(venue, order.get("symbol")))
+    return decide(active.rules, facts, venue)
+
+
+def route_new_order(order: Mapping[str, Any]) -> RoutingDecision:
+    """`route`, raising the refusal (422 rule_refused naming the rule, recorded as OrderRefused)."""
+    decision = route(order)
+    if decision.refuse:
+        raise decision.refusal()
+    return decision

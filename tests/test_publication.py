@@ -37,6 +37,7 @@ from oms.core.dispatch import dispatch
 from oms.core.models import PublisherCursor
 from oms.core.publishing import ChannelLayerSink, Publisher, RedisStreamSink, Sink
 from oms.core.tasks import publish_events
+from rules.models import RuleEvent
 from tests.conftest import uid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,7 +267,7 @@ def test_the_publisher_reads_the_event_feed_in_one_statement() -> None:
 
     assert len(queries.captured_queries) == 1  # one statement: one snapshot of every event table
     assert batch == eventstore.events_after(0, 1000)
-    assert {e["topic"] for e in batch} == set(TOPICS)
+    assert {e["topic"] for e in batch} == {*TOPICS, "rule-events"}  # and the seeded routing rules
     assert [e["seq"] for e in batch] == list(range(batch[0]["seq"], batch[0]["seq"] + len(batch)))
     assert publishing.read_events(batch[1]["seq"], 2) == batch[2:4]
 
@@ -298,7 +299,8 @@ def test_seq_order_is_commit_order_so_a_tailing_reader_never_sees_a_hole() -> No
     reading.join()
 
     assert holes == []
-    assert cursor == publishing.last_seq() == len(_all_events()) == 4 * 6 * 7
+    seeded = RuleEvent.objects.count()  # the default routing rules, seeded after the flush
+    assert cursor == publishing.last_seq() == len(_all_events()) == seeded + 4 * 6 * 7
 
 
 def test_contiguous_takes_the_run_that_continues_the_cursor() -> None:
@@ -614,7 +616,8 @@ def test_the_blotter_group_receives_each_batch_in_seq_order(settings: Any) -> No
         }
     channel_layers.backends.clear()
     _order_with_fill()  # before the publisher starts: live only, not sent
-    per_order = len(_all_events())
+    before = len(_all_events())
+    per_order = before - RuleEvent.objects.count()  # the feed opens with the seeded routing rules
 
     async def go() -> list[dict[str, Any]]:
         layer = get_channel_layer()
@@ -643,5 +646,5 @@ def test_the_blotter_group_receives_each_batch_in_seq_order(settings: Any) -> No
     finally:
         channel_layers.backends.clear()
 
-    assert events == _all_events()[per_order:]
+    assert events == _all_events()[before:]
     assert {e["topic"] for e in events} == set(TOPICS)

@@ -53,6 +53,7 @@ def test_the_domains_register_their_read_side() -> None:
         "venues",
         "controls",
         "cancel-alls",
+        "rules",
     }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
@@ -65,6 +66,7 @@ def test_the_domains_register_their_read_side() -> None:
         "venues": "venue_id",
         "controls": "control_id",
         "cancel-alls": "cancel_all_id",
+        "rules": "rule_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

@@ -20,6 +20,7 @@ from oms.core.errors import ApplicationError
 from oms.core.replay import ReplayAborted, replay
 from oms.lifecycle.audit import triggers_disabled
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
+from rules.models import Rule, RuleEvent
 from tests.conftest import uid
 
 pytestmark = pytest.mark.django_db
@@ -147,8 +148,11 @@ def test_history_replays_to_the_live_state() -> None:
     build_history()
     report = replay()
     assert report.ok, [str(d) for d in report.differences]
-    assert report.events == OrderEvent.objects.count() + ExecutionEvent.objects.count()
-    assert report.aggregates == Order.objects.count() + Execution.objects.count()
+    # the seeded routing rules are events too (rules 0005, rules.seed)
+    assert report.events == (
+        OrderEvent.objects.count() + ExecutionEvent.objects.count() + RuleEvent.objects.count()
+    )
+    assert report.aggregates == Order.objects.count() + Execution.objects.count() + Rule.objects.count()
     by_type = {t.name: t for t in report.types}
     assert by_type["order"].index_rows == ClOrdIdKey.objects.count()
     # the history really is varied

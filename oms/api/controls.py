@@ -21,6 +21,7 @@ from oms.api.views import DOCUMENT_SCHEMAS
 from oms.core.errors import ValidationFailed
 from oms.core.parsing import dec_str, unknown_fields
 from oms.orders.commands import CreateOrderCommand
+from rules.backtest import DEFAULT_LIMIT, MAX_LIMIT, backtest
 from rules.books import book_document
 from rules.preview import preview
 
@@ -166,6 +167,19 @@ BOOK = _serializer(
     },
 )
 
+RULE_STATE = _serializer(
+    "RuleState",
+    {
+        "ruleId": _str(),
+        "name": _str(),
+        "priority": s.IntegerField(help_text="lower first"),
+        "enabled": s.BooleanField(),
+        "when": s.JSONField(help_text="the condition (see CreateRuleCommand)"),
+        "action": s.JSONField(help_text='{"handling": "Desk", "reason"} or {"refuse": true, "reason"}'),
+        **_STAMPS,
+    },
+)
+
 DOCUMENT_SCHEMAS.update(
     {
         "instrument": INSTRUMENT_STATE,
@@ -174,6 +188,7 @@ DOCUMENT_SCHEMAS.update(
         "venue": VENUE_STATE,
         "control": CONTROL_STATE,
         "cancel_all": CANCEL_ALL_STATE,
+        "rule": RULE_STATE,
     }
 )
 
@@ -225,3 +240,40 @@ class OrderPreviewView(APIView):
         command = CreateOrderCommand.parse(request.data)
         data = {k: _api_value(v) for k, v in command.by_api_name().items()}
         return Response(preview(data))
+
+
+BACKTEST = _serializer(
+    "RuleBacktest",
+    {
+        "matched": s.IntegerField(),
+        "of": s.IntegerField(help_text="the client orders looked at"),
+        "orders": s.ListField(child=s.CharField(), help_text="orderIds matched, newest first"),
+    },
+)
+BACKTEST_REQUEST = _serializer(
+    "RuleBacktestRequest",
+    {
+        "when": s.JSONField(help_text="the condition to test (see CreateRuleCommand)"),
+        "action": s.JSONField(required=False),
+        "name": _str(),
+        "priority": s.IntegerField(required=False),
+        "enabled": s.BooleanField(required=False),
+        "limit": s.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=MAX_LIMIT,
+            help_text=f"the last client orders (default {DEFAULT_LIMIT})",
+        ),
+    },
+)
+
+
+class RuleBacktestView(APIView):
+    """POST /api/commands/rules/backtest with a rule body (not saved): which of the last `limit`
+    client orders its condition matches; appends nothing."""
+
+    parser_classes = [CommandJSONParser]
+
+    @extend_schema(request=BACKTEST_REQUEST, responses={200: BACKTEST})
+    def post(self, request: Request) -> Response:
+        return Response(backtest(request.data, limit_param=request.query_params.get("limit")))

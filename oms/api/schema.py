@@ -44,6 +44,7 @@ from rules.controls import (
 from rules.enums import ControlScope, ControlSource, InstrumentKind, VenueMode
 from rules.instruments import UpsertInstrumentCommand
 from rules.limits import SetLimitsCommand
+from rules.rulebook import COMMANDS as RULE_COMMANDS
 from rules.venues import UpsertVenueCommand
 
 AnyField = s.Field[Any, Any, Any, Any]
@@ -134,6 +135,21 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "allowMarketOrders": lambda: s.BooleanField(required=False, allow_null=True),
     "maxOrdersPerSecond": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
     "maxCancelReplacePerMinute": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
+    "priority": lambda: s.IntegerField(
+        required=False, min_value=-1_000_000, max_value=1_000_000, help_text="lower first; default 100"
+    ),
+    "when": lambda required=False: s.JSONField(
+        required=required,
+        allow_null=not required,
+        help_text='a condition: {"all": [c, ...]}, {"any": [c, ...]}, {"not": c} or {"field", "op", "value"}; '
+        "op in ==, !=, <, <=, >, >=, in, not_in; field symbol, side, account, venue, ordType, "
+        "timeInForce, orderQty, price, handling, notional, timeOfDay (HH:MM UTC)",
+    ),
+    "action": lambda required=False: s.JSONField(
+        required=required,
+        allow_null=not required,
+        help_text='{"handling": "Desk", "reason": "..."} or {"refuse": true, "reason": "..."}',
+    ),
     "bids": lambda: _levels("best (highest) first"),
     "asks": lambda: _levels("best (lowest) first"),
     "mode": lambda: _choice(VenueMode, required=True),
@@ -172,10 +188,11 @@ _REQUIRED: dict[str, set[str]] = {
     "ConfirmArmingCommand": {"venue"},
     "DisarmCommand": {"venue"},
     "CancelAllCommand": {"scope"},
+    "CreateRuleCommand": {"name", "when", "action"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
-_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId")
+_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId", "ruleId")
 
 
 def _levels(order: str) -> AnyField:
@@ -193,7 +210,7 @@ def _command_field(command_type: str, name: str) -> AnyField:
     required = name in _REQUIRED.get(command_type, set()) or name == target
     if name in _DECIMALS:
         return _dec(required)
-    if name in ("side", "ordType"):
+    if name in ("side", "ordType", "when", "action"):
         return _FIELD_KINDS[name](required)
     if name in _FIELD_KINDS:
         return _FIELD_KINDS[name]()
@@ -221,6 +238,7 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
         DisarmCommand,
         CancelAllCommand,
     ),
+    "rules": fields_of(*RULE_COMMANDS),
 }
 
 
@@ -310,6 +328,10 @@ _ORDER_FIELDS: dict[str, AnyField] = {
     "workingChildren": s.IntegerField(),
     "handling": _enum(Handling),
     "routingReason": _str(True),
+    "routingRule": s.CharField(
+        allow_null=True, help_text="the data rule that routed it (null: none matched)"
+    ),
+    "routingRuleVersion": s.IntegerField(allow_null=True, help_text="that rule's version"),
     "pending": _obj(True),
     "pendingCancel": _obj(True),
     "phase": _enum(Phase),
@@ -405,9 +427,10 @@ EVENT = _serializer(
                 "execution-events",
                 "quote-request-events",
                 "quote-events",
-                # the trading controls (rules/): instruments, limits, refusals (OrderRefused)
+                # the trading controls (rules/): instruments, limits, rules, refusals (OrderRefused)
                 "instrument-events",
                 "limit-events",
+                "rule-events",
                 "control-events",
                 "venue-events",
             ]
@@ -478,7 +501,7 @@ _ERRORS = {
     "401": "not_authenticated / authentication_failed",
     "403": "permission_denied: the user's role may not do this",
     "404": "not_found: no such object",
-    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity",
+    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity, duplicate_rule_name",
     "413": "payload_too_large: the body is over the limit (DATA_UPLOAD_MAX_MEMORY_SIZE)",
     "415": "unsupported_media_type: commands are JSON",
     "422": "rule_refused (with the rule's name), idempotency_key_reused",

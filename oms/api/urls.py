@@ -47,6 +47,7 @@ def query_urls(reads: Iterable[ReadSide]) -> list[URLPattern]:
 
 urlpatterns = [
     path("commands/orders/preview", controls.OrderPreviewView.as_view(), name="order-preview"),
+    path("commands/rules/backtest", controls.RuleBacktestView.as_view(), name="rule-backtest"),
     path("commands/<id:topic>", views.CommandView.as_view(), name="commands"),
     *query_urls(read_sides()),
     path("queries/books/<id:venue>/<id:symbol>", controls.BookQueryView.as_view(), name="book"),

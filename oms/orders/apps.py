@@ -9,5 +9,15 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        # registers the aggregate, its queries, handlers (the kill switch's too), reactions and derived index
-        from oms.orders import kill_switch, reactions, replay, reports, repository, selectors, services  # noqa: F401
+        # registers the aggregate, its queries, handlers (the kill switch's too), reactions, derived
+        # index (ClOrdID) and the past client orders a rule backtest reads
+        from oms.orders import (  # noqa: F401
+            kill_switch,
+            reactions,
+            replay,
+            reports,
+            repository,
+            rule_inputs,
+            selectors,
+            services,
+        )

@@ -37,12 +37,24 @@ class OrderCreated(Event):
     parent_id: str | None = Field(None, alias="parentId")
     handling: Handling
     routing_reason: str | None = Field(None, alias="routingReason")
+    routing_rule: str | None = Field(None, alias="routingRule")  # the data rule that decided, if any
+    routing_rule_version: int | None = Field(None, alias="routingRuleVersion")
     phase: Phase
     fingerprint: str
 
     # the full terms, nulls included: the create is the order's first document
     keep_none: ClassVar[frozenset[str]] = frozenset(
-        {"price", "stop_px", "expire_time", "venue", "text", "parent_id", "routing_reason"}
+        {
+            "price",
+            "stop_px",
+            "expire_time",
+            "venue",
+            "text",
+            "parent_id",
+            "routing_reason",
+            "routing_rule",
+            "routing_rule_version",
+        }
     )
 
 

@@ -32,7 +32,7 @@ from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
 from rules.pretrade import check_new_order, check_replace
-from rules.routing import route
+from rules.routing import route_new_order
 
 TOPIC = "orders"
 
@@ -150,7 +150,9 @@ def _routing_input(cmd: CreateOrderCommand, time_in_force: TimeInForce) -> dict[
 
 def _client_order(cmd: CreateOrderCommand, order_id: str, fingerprint: str) -> ev.OrderCreated:
     time_in_force = cmd.time_in_force or TimeInForce.DAY
-    decision = route(_routing_input(cmd, time_in_force))
+    # the data rules: the first match by priority sends it to the desk or refuses it (422)
+    decision = route_new_order(_routing_input(cmd, time_in_force))
+    assert decision.handling is not None  # a refusal raised
     # required for a client order: CreateOrderCommand.check refused the command otherwise
     assert cmd.symbol is not None and cmd.side is not None and cmd.ord_type is not None
     assert cmd.account is not None
@@ -173,6 +175,8 @@ def _client_order(cmd: CreateOrderCommand, order_id: str, fingerprint: str) -> e
         parent_id=None,
         handling=Handling(decision.handling),
         routing_reason=decision.reason,
+        routing_rule=decision.rule,
+        routing_rule_version=decision.rule_version,
         # the OMS is the client's counterparty: accepting the order is creating it
         phase=Phase.OPEN,
         fingerprint=fingerprint,

@@ -47,6 +47,8 @@ class OrderState:
     expire_time: dt.datetime | None = None  # FIX 126
     venue: str | None = None
     routing_reason: str | None = None
+    routing_rule: str | None = None  # the data rule that routed a client order (None: none matched)
+    routing_rule_version: int | None = None
     text: str | None = None  # FIX 58
     attributes: dict[str, Any] = field(default_factory=dict)
     cum_qty: Decimal = ZERO  # FIX 14: own fills plus every child's cumQty
@@ -134,6 +136,8 @@ def _created(env: Envelope) -> OrderState:
         venue=d.get("venue"),
         handling=Handling(d["handling"]),
         routing_reason=d.get("routingReason"),
+        routing_rule=d.get("routingRule"),
+        routing_rule_version=d.get("routingRuleVersion"),
         text=d.get("text"),
         attributes=d.get("attributes") or {},
         phase=Phase(d["phase"]),
@@ -357,6 +361,8 @@ def to_api(s: OrderState) -> dict[str, Any]:
         "workingChildren": s.working_children,
         "handling": s.handling.value,
         "routingReason": s.routing_reason,
+        "routingRule": s.routing_rule,
+        "routingRuleVersion": s.routing_rule_version,
         "pending": s.pending_replace,
         "pendingCancel": s.pending_cancel,
         "phase": s.phase.value,
@@ -389,6 +395,8 @@ def from_api(d: dict[str, Any]) -> OrderState:
         venue=d.get("venue"),
         handling=Handling(d["handling"]),
         routing_reason=d.get("routingReason"),
+        routing_rule=d.get("routingRule"),
+        routing_rule_version=d.get("routingRuleVersion"),
         text=d.get("text"),
         attributes=d.get("attributes") or {},
         phase=Phase(d["phase"]),

@@ -20,7 +20,8 @@ const DETAIL_ORDER = [
   "clOrdID", "origClOrdID", "execID", "quoteReqID", "quoteID", "status", "side", "symbol",
   "orderQty", "cumQty", "leavesQty", "avgPx", "lastQty", "lastPx", "price", "stopPx", "bidPx",
   "offerPx", "bidSize", "offerSize", "ordType", "timeInForce", "expireTime", "validUntilTime",
-  "account", "venue", "handling", "routingReason", "reviewReasons", "kind", "placedQty",
+  "account", "venue", "handling", "routingReason", "routingRule", "routingRuleVersion",
+  "reviewReasons", "kind", "placedQty",
   "allocatedQty", "workingChildren", "pending", "text", "createdAt", "updatedAt", "version",
 ];
 function detailEntries(doc) {

@@ -86,6 +86,7 @@ const orderColumns = () => [
   text("timeInForce", "TIF", { width: 64 }),
   number("placedQty", "Placed", { visible: false }),
   text("routingReason", "Routing", { visible: false }),
+  text("routingRule", "Routing rule", { visible: false }),
   time("updatedAt", "Updated", { visible: false }),
   text("orderId", "OrderId", { visible: false }),
 ];

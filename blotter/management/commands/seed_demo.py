@@ -27,6 +27,8 @@ from oms.core.dispatch import dispatch
 from oms.orders.models import Order
 from rules import adapters
 from rules.actors import SYSTEM_PREFIX
+from rules.rulebook import DuplicateRuleName
+from rules.seed import seed_default_rules
 
 # username -> (password, group, superuser). Documented in README.md: change them anywhere real.
 DEMO_USERS: dict[str, tuple[str, str | None, bool]] = {
@@ -41,6 +43,20 @@ REFERENCE_ACTOR = f"{SYSTEM_PREFIX}seed_demo"  # instruments and books (referenc
 DEMO_VENUES = (("SIM", "SIM"), ("MANUAL", "MANUAL"))
 # the demo's equities, listed at XNAS (a desk venue: its orders are checked against these)
 DEMO_EQUITIES = ("AAPL", "MSFT", "TSLA", "NVDA", "AMZN")
+# a data rule to try in the admin (disabled: the demo book is routed by the default rules)
+DEMO_RULE = {
+    "commandType": "CreateRuleCommand",
+    "name": "large_sim_orders_to_desk",
+    "priority": 500,
+    "enabled": False,
+    "when": {
+        "all": [
+            {"field": "venue", "op": "==", "value": "SIM"},
+            {"field": "notional", "op": ">", "value": "1000000"},
+        ]
+    },
+    "action": {"handling": "Desk", "reason": "SIM order over 1,000,000 notional: the desk reviews it"},
+}
 # books for the price collar and the preview (venue, symbol, bids, asks), best first
 DEMO_BOOKS = (
     ("SIM", "BTC-PERP", [["64000.0", "1.5"], ["63990.0", "3"]], [["64010.0", "1.2"], ["64020.0", "4"]]),
@@ -270,7 +286,13 @@ class DemoBook:
 
 
 def seed_reference_data() -> str:
-    """Venues, instruments (the SIM adapter's and the demo equities), books: idempotent upserts."""
+    """Routing rules, venues, instruments (the SIM adapter's and the demo equities), books: idempotent."""
+    rules = seed_default_rules()
+    try:
+        if not dispatch("rules", DEMO_RULE, actor=REFERENCE_ACTOR).body["duplicate"]:
+            rules.append(str(DEMO_RULE["name"]))
+    except DuplicateRuleName:
+        pass  # changed in the admin since: theirs stands
 
     def send(body: dict[str, Any]) -> dict[str, Any]:
         return dispatch("instruments", body, actor=REFERENCE_ACTOR).body
@@ -300,4 +322,4 @@ def seed_reference_data() -> str:
             {"commandType": "SetBookCommand", "venue": venue, "symbol": symbol, "bids": bids, "asks": asks},
             actor=REFERENCE_ACTOR,
         )
-    return f"{len(DEMO_VENUES)} venues, {len(DEMO_BOOKS)} books, instruments {', '.join(f'{n} {what}' for what, n in counts.items())} (SIM), {len(DEMO_EQUITIES)} equities (XNAS)"
+    return f"rules created: {', '.join(rules) or 'none'}; {len(DEMO_VENUES)} venues, {len(DEMO_BOOKS)} books, instruments {', '.join(f'{n} {what}' for what, n in counts.items())} (SIM), {len(DEMO_EQUITIES)} equities (XNAS)"
