@@ -32,6 +32,7 @@ from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, Ti
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+from oms.venues.simcommands import SimExternalTradeCommand, SimSetFaultsCommand, SimSetMarketCommand
 from rules.books import SetBookCommand
 from rules.enums import InstrumentKind
 from rules.instruments import UpsertInstrumentCommand
@@ -127,10 +128,16 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     "maxCancelReplacePerMinute": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
     "bids": lambda: _levels("best (highest) first"),
     "asks": lambda: _levels("best (lowest) first"),
+    # the SIM venue's commands (oms/venues)
+    "faults": lambda: s.DictField(
+        help_text="any of dropAck, duplicateFills, reorderFills, dropStream, seqGap, snapshotLagMs, "
+        "rejectNext, rateLimitNext, timeoutNext (and latencyMs): a count or a number >= 0",
+    ),
 }
 _DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
 _DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
 _DECIMALS |= {"maxOrderQty", "maxOrderNotional", "priceCollarPct", "maxOpenNotional"}
+_DECIMALS |= {"askPx", "askSize", "qty", "px"}  # the SIM venue's commands (oms/venues)
 # what each command type requires (the rest of its declared fields are optional)
 _REQUIRED: dict[str, set[str]] = {
     # a child order (with parentId) may omit symbol, side, ordType and account: it inherits them
@@ -143,6 +150,8 @@ _REQUIRED: dict[str, set[str]] = {
     "UpsertInstrumentCommand": {"venue", "symbol", "kind", "tickSize", "lotSize"},
     "SetBookCommand": {"venue", "symbol"},
     "SetLimitsCommand": {"account", "symbol"},
+    "SimSetMarketCommand": {"symbol", "bidPx", "askPx", "bidSize", "askSize"},
+    "SimExternalTradeCommand": {"account", "symbol", "side", "qty", "px"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
@@ -181,6 +190,8 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "instruments": fields_of(UpsertInstrumentCommand),
     "books": fields_of(SetBookCommand),
     "limits": fields_of(SetLimitsCommand),
+    # the SIM venue (oms/venues): superuser only
+    "sim": fields_of(SimSetMarketCommand, SimSetFaultsCommand, SimExternalTradeCommand),
 }
 
 

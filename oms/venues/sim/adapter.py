@@ -1,0 +1,137 @@
+"""The SIM venue behind the `VenueAdapter` interface (registered as adapter `SIM`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from oms.venues.adapter import (
+    CancelRequest,
+    PlaceRequest,
+    ReplaceRequest,
+    StreamMessage,
+    VenueAdapter,
+    VenueBook,
+    VenueFill,
+    VenueInstrument,
+    VenueOrderReport,
+    VenuePosition,
+    register_adapter,
+)
+from oms.venues.sim.engine import SimEngine, _d, _time
+from oms.venues.sim.store import MemoryStore, RedisStore, SimStore
+
+_MEMORY: dict[str, MemoryStore] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def store_for(venue: str) -> SimStore:
+    """Redis when REDIS_URL is set (shared by every process), else this process's memory."""
+    if settings.REDIS_URL:
+        return RedisStore(settings.REDIS_URL, f"{settings.OMS_SIM_PREFIX}:{venue}")
+    with _MEMORY_LOCK:
+        return _MEMORY.setdefault(venue, MemoryStore())
+
+
+def engine_for(venue: str = "SIM") -> SimEngine:
+    return SimEngine(venue, store_for(venue))
+
+
+class SimAdapter(VenueAdapter):
+    name = "SIM"
+    has = {
+        "replace": True,
+        "positions": True,
+        "balances": False,
+        "instruments": True,
+        "watchExecutions": True,
+        "watchBook": True,
+    }
+
+    def __init__(self, venue: str, adapter_name: str | None = None) -> None:
+        super().__init__(venue, adapter_name)
+        self.engine = engine_for(venue)
+        self._cursor = 0  # this consumer's position in the stream (a connection's own view)
+
+    def place_order(self, request: PlaceRequest) -> VenueOrderReport:
+        try:
+            return self.engine.place(
+                {
+                    "clOrdID": request.cl_ord_id,
+                    "symbol": request.symbol,
+                    "side": request.side.value,
+                    "orderQty": str(request.order_qty),
+                    "ordType": request.ord_type.value,
+                    "price": None if request.price is None else str(request.price),
+                    "timeInForce": request.time_in_force,
+                    "account": request.account,
+                }
+            )
+        finally:
+            self.engine.latency()
+
+    def cancel_order(self, request: CancelRequest) -> VenueOrderReport:
+        try:
+            return self.engine.cancel(request.orig_cl_ord_id)
+        finally:
+            self.engine.latency()
+
+    def replace_order(self, request: ReplaceRequest) -> VenueOrderReport:
+        try:
+            return self.engine.replace(
+                request.orig_cl_ord_id, request.cl_ord_id, request.order_qty, request.price
+            )
+        finally:
+            self.engine.latency()
+
+    def fetch_order(self, *, cl_ord_id: str, symbol: str) -> VenueOrderReport | None:
+        return self.engine.fetch_order(cl_ord_id)
+
+    def fetch_open_orders(self, *, symbol: str | None = None) -> list[VenueOrderReport]:
+        return self.engine.fetch_open_orders(symbol)
+
+    def fetch_fills(self, *, since: dt.datetime | None = None, symbol: str | None = None) -> list[VenueFill]:
+        return self.engine.fetch_fills(since, symbol)
+
+    def fetch_positions(self, *, account: str | None = None) -> list[VenuePosition]:
+        return self.engine.fetch_positions(account)
+
+    def fetch_instruments(self) -> list[VenueInstrument]:
+        from rules.adapters import sim_instruments
+
+        return [
+            VenueInstrument(
+                venue=self.venue,
+                symbol=i["symbol"],
+                kind=i["kind"],
+                base_currency=i["baseCurrency"],
+                quote_currency=i["quoteCurrency"],
+                tick_size=_d(i["tickSize"]),
+                lot_size=_d(i["lotSize"]),
+                min_qty=_d(i["minQty"]),
+                multiplier=_d(i["multiplier"]),
+            )
+            for i in sim_instruments()
+        ]
+
+    def watch_executions(self, *, timeout: float = 1.0) -> list[StreamMessage]:
+        messages = self.engine.read_stream(self._cursor, timeout)
+        self._cursor += len(messages)
+        return [self.engine.message_record(m) for m in messages]
+
+    def watch_book(self, symbols: Iterable[str], *, timeout: float = 1.0) -> list[VenueBook]:
+        books = []
+        for symbol in symbols:
+            m = self.engine.market(symbol)
+            if m is None:
+                continue
+            bids = ((_d(m["bidPx"]), _d(m["bidSize"])),) if m["bidPx"] is not None else ()
+            asks = ((_d(m["askPx"]), _d(m["askSize"])),) if m["askPx"] is not None else ()
+            books.append(VenueBook(self.venue, symbol, bids, asks, _time(m["asOf"])))
+        return books
+
+
+register_adapter("SIM", SimAdapter)

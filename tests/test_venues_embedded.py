@@ -1,0 +1,67 @@
+"""The embedded default (no REDIS_URL, tasks in-process): an Auto order at SIM really fills.
+
+The send task runs in-process after commit, the SIM venue lives in this process's memory and the
+stream is read by the in-process consumer (here stepped by the test, in the server by the
+`venues-stream` beat entry of the background runner).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from oms.venues.adapter import reset_adapters
+from oms.venues.ingest import consumers, reset_consumers
+from oms.venues.models import VenueSend
+from oms.venues.sim.adapter import engine_for
+from tests.conftest import uid
+from tests.venues_support import children, client_order, doc, sim_instrument, sim_market, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_sim(settings: Any, admin_user: Any, desk_user: Any) -> Any:
+    settings.OMS_SIM_PREFIX = f"sim-test-{uid('P')}"
+    settings.OMS_VENUE_GAP_HOLD_MS = 100
+    reset_adapters()
+    reset_consumers()
+    engine_for("SIM").reset()
+    yield
+    engine_for("SIM").reset()
+    reset_adapters()
+    reset_consumers()
+
+
+def ingest() -> None:
+    for consumer in consumers():
+        consumer.step(timeout=0)
+
+
+def test_auto_order_at_sim_is_sent_acked_partly_filled_then_filled_as_the_market_refreshes() -> None:
+    sim_instrument("BTC-PERP")
+    sim_market("BTC-PERP", "100", "101", "5", "4")
+
+    client = client_order("BTC-PERP", "10")
+
+    [child] = children(client["orderId"])
+    send = VenueSend.objects.get(pk=child["clOrdID"])
+    assert (send.action, send.status, send.outcome) == ("Place", "Done", "PartiallyFilled")
+    wait_for(lambda: doc(child["orderId"])["status"] == "PartiallyFilled", 2, ingest)
+    assert Decimal(doc(child["orderId"])["cumQty"]) == 4
+
+    sim_market("BTC-PERP", "100", "102", "5", "20")
+    wait_for(lambda: doc(child["orderId"])["status"] == "Filled", 2, ingest)
+
+    filled = doc(child["orderId"])
+    assert filled["status"] == "Filled"
+    assert Decimal(filled["cumQty"]) == 10
+    assert Decimal(filled["avgPx"]) == (4 * Decimal(101) + 6 * Decimal(102)) / 10
+    root = doc(client["orderId"])
+    assert (root["status"], Decimal(root["cumQty"])) == ("Filled", 10)
+    venue = engine_for("SIM").fetch_order(child["clOrdID"])
+    assert venue is not None and venue.cum_qty == 10 and venue.status.value == "Filled"
+    assert settings.CELERY_TASK_ALWAYS_EAGER
