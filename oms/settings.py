@@ -278,6 +278,8 @@ OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
 OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
 # trading controls (rules/): a book older than this is `stale` (its reference price still counts)
 OMS_BOOK_STALE_SECONDS = env_int("OMS_BOOK_STALE_SECONDS", 300)
+# a venue worker's heartbeat with the same feed health is recorded (an event) at most this often
+OMS_VENUE_FEED_RECORD_SECONDS = env_int("OMS_VENUE_FEED_RECORD_SECONDS", 10)
 # the preview's fee schedule: taker fee in basis points per venue ("*": any other venue)
 OMS_FEE_SCHEDULE = {"SIM": "5", "MANUAL": "0", "*": "2"}
 

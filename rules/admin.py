@@ -1,5 +1,6 @@
-"""Admin for instruments and refusals: history from the event tables; superusers add and change
-instruments through `UpsertInstrumentCommand` (the admin never saves a row itself)."""
+"""Admin for instruments, venues and refusals: history from the event tables; superusers add and
+change instruments and venues through `UpsertInstrumentCommand` / `UpsertVenueCommand` (the admin
+never saves a row itself)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from django.http import HttpRequest
 from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor
 from oms.core.dispatch import dispatch
 from oms.core.parsing import dec_str
-from rules.models import Instrument, InstrumentEvent, Refusal, RefusalEvent
+from rules.models import Instrument, InstrumentEvent, Refusal, RefusalEvent, Venue, VenueEvent
+from rules.venues import VENUE_EVENTS
 
 EDITABLE = ("venue", "symbol", "kind", "tick_size", "lot_size", "min_qty", "multiplier", "enabled")
 
@@ -97,3 +99,71 @@ class RefusalAdmin(HistoryAdmin):
 class RefusalEventAdmin(EventAdmin):
     aggregate_url_name = "admin:rules_refusal_change"
     event_types = ("OrderRefused",)
+
+
+@admin.register(Venue)
+class VenueAdmin(HistoryAdmin):
+    event_model = VenueEvent
+    list_display = (
+        "venue",
+        "adapter",
+        "mode",
+        "armed",
+        "feed",
+        "last_message_at",
+        "last_seq",
+        "version",
+        "updated_at",
+    )
+    list_filter = ("mode", "armed", "feed", "adapter")
+    search_fields = ("venue__exact", "venue_id__exact")
+    # armed and feed change only by their commands (arming needs two users; the feed is the worker's)
+    fields = (
+        "venue",
+        "adapter",
+        "mode",
+        "venue_id",
+        "armed",
+        "feed",
+        "last_message_at",
+        "last_seq",
+        "version",
+        "doc_json",
+    )
+    readonly_fields = ("venue_id", "armed", "feed", "last_message_at", "last_seq", "version", "doc_json")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str] | tuple[str, ...]:
+        if self.has_change_permission(request, obj):
+            return (*self.readonly_fields, *(("venue",) if obj is not None else ()))
+        return super().get_readonly_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Venue, form: Any, change: bool) -> None:
+        body = {
+            "commandType": "UpsertVenueCommand",
+            "venue": obj.venue,
+            "adapter": obj.adapter,
+            "mode": obj.mode,
+        }
+        result = dispatch("venues", body, actor=admin_actor(request))
+        obj.pk = result.body["venue"]["venueId"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass
+
+    def log_addition(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]  # the event table is the history
+        pass
+
+    def log_change(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]  # likewise
+        pass
+
+
+@admin.register(VenueEvent)
+class VenueEventAdmin(EventAdmin):
+    aggregate_url_name = "admin:rules_venue_change"
+    event_types = ("VenueRegistered", *VENUE_EVENTS)

@@ -9,4 +9,4 @@ class RulesConfig(AppConfig):
 
     def ready(self) -> None:
         # registers the aggregates, their queries, their command handlers and the refusal recorder
-        from rules import books, instruments, limits, refusals  # noqa: F401
+        from rules import books, instruments, limits, refusals, venues  # noqa: F401

@@ -10,12 +10,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from oms.core.parsing import dec_str
-from rules.enums import Rule
+from oms.core.parsing import dec_str, iso
+from rules.enums import Feed, Rule, VenueMode
 from rules.errors import CheckRefused
-from rules.instruments import InstrumentState, has_adapter
+from rules.instruments import InstrumentState
 from rules.intent import Lookups, OrderIntent, open_orders, position_notional
 from rules.limits import ANY, Effective
+from rules.venues import VenueState
 
 
 def _d(value: Decimal | None) -> str | None:
@@ -24,6 +25,36 @@ def _d(value: Decimal | None) -> str | None:
 
 def _scope(limit: Effective) -> dict[str, Any]:
     return {"scope": {"account": limit.account, "symbol": limit.symbol}}
+
+
+# --- venue (the registry: rules.venues) ------------------------------------------------------------
+
+
+def _venue(v: VenueState) -> dict[str, Any]:
+    return {"venue": v.venue, "mode": v.mode.value, "armed": v.armed, "feed": v.feed.value}
+
+
+def check_venue_armed(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
+    v = look.venue
+    if v is None or v.mode is not VenueMode.LIVE or v.armed:
+        return None
+    return CheckRefused(
+        Rule.VENUE_NOT_ARMED.value,
+        f"venue {v.venue} is Live and not armed (RequestArming then ConfirmArming by a second user)",
+        _venue(v),
+    )
+
+
+def check_feed(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
+    """A venue whose stream is stale or down: the OMS cannot see what its orders do there."""
+    v = look.venue
+    if v is None or not v.has_adapter or v.feed is Feed.HEALTHY:
+        return None
+    return CheckRefused(
+        Rule.FEED_STALE.value,
+        f"venue {v.venue}'s feed is {v.feed.value}",
+        {**_venue(v), "lastMessageAt": iso(v.last_message_at), "lastSeq": v.last_seq},
+    )
 
 
 # --- instrument -----------------------------------------------------------------------------------
@@ -57,7 +88,7 @@ def _fits(intent: OrderIntent, inst: InstrumentState) -> CheckRefused | None:
 
 def check_instrument(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
     candidates = look.instruments
-    if not (has_adapter(intent.venue) or candidates):
+    if not (look.has_adapter or candidates):
         return None
     enabled = [i for i in candidates if i.enabled]
     if not enabled:

@@ -26,5 +26,19 @@ class Rule(StrEnum):
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     SAFE_MODE = "safe_mode"
     VENUE_NOT_ARMED = "venue_not_armed"
+    FEED_STALE = "feed_stale"
     THROTTLED = "throttled"
     SPAM_SUPPRESSED = "spam_suppressed"
+
+
+class VenueMode(StrEnum):
+    PAPER = "Paper"
+    LIVE = "Live"  # accepts orders only while armed (venue_not_armed)
+
+
+class Feed(StrEnum):
+    """A venue's market-data and order-stream health, as its worker reports it."""
+
+    HEALTHY = "Healthy"
+    STALE = "Stale"
+    DOWN = "Down"

@@ -11,6 +11,7 @@ from typing import Any
 from rules.books import BookView, book_for
 from rules.instruments import InstrumentState, has_adapter, instrument_at, instruments_of
 from rules.limits import Effective, effective_limits
+from rules.venues import VenueState, venue_state
 
 LIMIT_TYPES = ("Limit", "StopLimit")  # ordTypes carrying a limit price
 
@@ -105,9 +106,20 @@ class Lookups:
         i = self.intent
         if i.venue:
             own = instrument_at(i.venue, i.symbol)
-            if own is not None or has_adapter(i.venue):
+            if own is not None or self.has_adapter:
                 return [own] if own is not None else []
         return instruments_of(i.symbol)
+
+    @cached_property
+    def venue(self) -> VenueState | None:
+        """The order's venue in the registry (None: not registered, or no venue)."""
+        return venue_state(self.intent.venue)
+
+    @property
+    def has_adapter(self) -> bool:
+        """The registry's adapter when the venue is registered (a `BINANCE` on `ccxt:binance`),
+        else the contract's names (`SIM`, `ccxt:*`)."""
+        return self.venue.has_adapter if self.venue is not None else has_adapter(self.intent.venue)
 
     @cached_property
     def multiplier(self) -> Decimal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 
 from oms.core.models import EventRecord
-from rules.enums import InstrumentKind
+from rules.enums import Feed, InstrumentKind, VenueMode
 
 
 class Instrument(models.Model):
@@ -120,4 +120,35 @@ class LimitEvent(EventRecord):
         db_table = "limit_events"
         constraints = [
             models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_limit_event_version")
+        ]
+
+
+class Venue(models.Model):
+    """A venue the OMS knows: its adapter, mode (Paper/Live), arming and feed health."""
+
+    venue_id = models.CharField(max_length=64, primary_key=True)
+    venue = models.CharField(max_length=64, unique=True)  # the pre-trade checks look up by name
+    adapter = models.CharField(max_length=64)
+    mode = models.CharField(max_length=8, choices=[(m.value, m.value) for m in VenueMode])
+    armed = models.BooleanField()
+    feed = models.CharField(max_length=8, choices=[(f.value, f.value) for f in Feed])
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    doc = models.JSONField()
+
+    class Meta:
+        db_table = "venues"
+
+    def __str__(self) -> str:
+        return self.venue
+
+
+class VenueEvent(EventRecord):
+    class Meta(EventRecord.Meta):
+        db_table = "venue_events"
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_venue_event_version")
         ]

@@ -7,13 +7,14 @@ The orders app hands a plain mapping of the order's fields by API name (as it do
     evaluate(data)                    # every refusal, for the preview (raises nothing)
 
 Each check is a named function of an `OrderIntent` and its `Lookups` answering a `CheckRefused`
-or None (rules.checks); `CHECKS` runs them in order: the instrument first (a malformed order),
-then the limits.
+or None (rules.checks, rules.controls); `CHECKS` runs them in order: the controls first (SAFE
+mode, the venue's arming and feed), then the instrument (a malformed order), then the limits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
 from rules import checks
@@ -24,20 +25,31 @@ __all__ = ["CHECKS", "OpenOrder", "check_new_order", "check_replace", "evaluate"
 
 Check = Callable[[OrderIntent, Lookups], CheckRefused | None]
 
-CHECKS: list[tuple[str, Check]] = [
-    ("instrument", checks.check_instrument),
-    ("market_orders", checks.check_market_orders),
-    ("max_order_qty", checks.check_max_order_qty),
-    ("price_collar", checks.check_price_collar),
-    ("max_order_notional", checks.check_max_order_notional),
-    ("max_open_notional", checks.check_max_open_notional),
+
+class OnReplace(Enum):
+    """When a check applies to a replace (a cancel is never checked)."""
+
+    ALWAYS = "always"  # the instrument's grid: any new quantity or price must fit it
+    EXPOSURE = "exposure"  # more quantity or a more aggressive price (rules.pretrade.raises_exposure)
+    MORE_QUANTITY = "more_quantity"  # SAFE mode: the contract refuses replaces that increase quantity
+
+
+CHECKS: list[tuple[str, Check, OnReplace]] = [
+    # the controls first: while they hold, nothing else about the order matters
+    ("venue_not_armed", checks.check_venue_armed, OnReplace.EXPOSURE),
+    ("feed_stale", checks.check_feed, OnReplace.EXPOSURE),
+    ("instrument", checks.check_instrument, OnReplace.ALWAYS),
+    ("market_orders", checks.check_market_orders, OnReplace.EXPOSURE),
+    ("max_order_qty", checks.check_max_order_qty, OnReplace.EXPOSURE),
+    ("price_collar", checks.check_price_collar, OnReplace.EXPOSURE),
+    ("max_order_notional", checks.check_max_order_notional, OnReplace.EXPOSURE),
+    ("max_open_notional", checks.check_max_open_notional, OnReplace.EXPOSURE),
 ]
-RISK = frozenset(name for name, _ in CHECKS if name != "instrument")
 
 
-def _run(intent: OrderIntent, *, only: Callable[[str], bool] = lambda name: True) -> list[CheckRefused]:
+def _run(intent: OrderIntent, *, only: Callable[[OnReplace], bool] = lambda when: True) -> list[CheckRefused]:
     look = Lookups(intent)
-    return [r for name, check in CHECKS if only(name) and (r := check(intent, look)) is not None]
+    return [r for _, check, when in CHECKS if only(when) and (r := check(intent, look)) is not None]
 
 
 def evaluate(data: Mapping[str, Any]) -> list[CheckRefused]:
@@ -47,7 +59,7 @@ def evaluate(data: Mapping[str, Any]) -> list[CheckRefused]:
 def check_new_order(data: Mapping[str, Any]) -> None:
     intent = OrderIntent.of(data)
     look = Lookups(intent)
-    for _name, check in CHECKS:
+    for _name, check, _when in CHECKS:
         refused = check(intent, look)
         if refused is not None:
             raise refused
@@ -65,9 +77,14 @@ def raises_exposure(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool
 
 def check_replace(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     """A replace that changes quantity or prices is checked against the instrument's grid; the
-    risk checks apply only when it raises exposure (a smaller or more passive order passes)."""
+    risk checks and the venue's arming and feed apply only when it raises exposure, SAFE mode only
+    when it raises the quantity (a smaller or more passive order passes)."""
     if all(before.get(k) == after.get(k) for k in ("orderQty", "price", "stopPx")):
         return
-    risky = raises_exposure(before, after)
-    for refused in _run(OrderIntent.of(after), only=lambda name: risky or name not in RISK):
+    applies = {OnReplace.ALWAYS}
+    if raises_exposure(before, after):
+        applies.add(OnReplace.EXPOSURE)
+    if OrderIntent.of(after).order_qty > OrderIntent.of(before).order_qty:
+        applies.add(OnReplace.MORE_QUANTITY)
+    for refused in _run(OrderIntent.of(after), only=applies.__contains__):
         raise refused

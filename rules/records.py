@@ -27,6 +27,9 @@ OptDec = Annotated[
     Decimal | None, PlainSerializer(lambda d: dec_str(d), return_type=str | None, when_used="json")
 ]
 Time = Annotated[dt.datetime, PlainSerializer(lambda t: iso(t), return_type=str, when_used="json")]
+OptTime = Annotated[
+    dt.datetime | None, PlainSerializer(lambda t: iso(t), return_type=str | None, when_used="json")
+]
 
 
 class Record(pydantic.BaseModel):

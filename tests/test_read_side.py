@@ -50,6 +50,7 @@ def test_the_domains_register_their_read_side() -> None:
         "instruments",
         "limits",
         "refusals",
+        "venues",
     }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
@@ -59,6 +60,7 @@ def test_the_domains_register_their_read_side() -> None:
         "instruments": "instrument_id",
         "limits": "limit_id",
         "refusals": "refusal_id",
+        "venues": "venue_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

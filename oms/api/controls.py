@@ -95,6 +95,22 @@ REFUSAL_STATE = _serializer(
         **_STAMPS,
     },
 )
+VENUE_STATE = _serializer(
+    "VenueState",
+    {
+        "venueId": _str(),
+        "venue": _str(),
+        "adapter": s.CharField(help_text="MANUAL, SIM or ccxt:<exchangeId>"),
+        "mode": s.CharField(help_text="Paper or Live (Live accepts orders only while armed)"),
+        "armed": s.BooleanField(),
+        "feed": s.CharField(
+            help_text="Healthy, Stale or Down (new orders refused feed_stale unless Healthy)"
+        ),
+        "lastMessageAt": s.DateTimeField(allow_null=True),
+        "lastSeq": s.IntegerField(allow_null=True),
+        **_STAMPS,
+    },
+)
 BOOK = _serializer(
     "Book",
     {
@@ -110,7 +126,9 @@ BOOK = _serializer(
     },
 )
 
-DOCUMENT_SCHEMAS.update({"instrument": INSTRUMENT_STATE, "limit": LIMIT_STATE, "refusal": REFUSAL_STATE})
+DOCUMENT_SCHEMAS.update(
+    {"instrument": INSTRUMENT_STATE, "limit": LIMIT_STATE, "refusal": REFUSAL_STATE, "venue": VENUE_STATE}
+)
 
 
 class BookQueryView(APIView):

@@ -34,9 +34,10 @@ from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 from oms.venues.simcommands import SimExternalTradeCommand, SimSetFaultsCommand, SimSetMarketCommand
 from rules.books import SetBookCommand
-from rules.enums import InstrumentKind
+from rules.enums import InstrumentKind, VenueMode
 from rules.instruments import UpsertInstrumentCommand
 from rules.limits import SetLimitsCommand
+from rules.venues import UpsertVenueCommand
 
 AnyField = s.Field[Any, Any, Any, Any]
 
@@ -133,6 +134,10 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
         help_text="any of dropAck, duplicateFills, reorderFills, dropStream, seqGap, snapshotLagMs, "
         "rejectNext, rateLimitNext, timeoutNext (and latencyMs): a count or a number >= 0",
     ),
+    "mode": lambda: _choice(VenueMode, required=True),
+    "adapter": lambda: s.RegexField(
+        r"^(MANUAL|SIM|ccxt:[a-z0-9_]{1,50})$", help_text="MANUAL, SIM or ccxt:<exchangeId>"
+    ),
 }
 _DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
 _DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
@@ -152,6 +157,7 @@ _REQUIRED: dict[str, set[str]] = {
     "SetLimitsCommand": {"account", "symbol"},
     "SimSetMarketCommand": {"symbol", "bidPx", "askPx", "bidSize", "askSize"},
     "SimExternalTradeCommand": {"account", "symbol", "side", "qty", "px"},
+    "UpsertVenueCommand": {"venue", "adapter", "mode"},
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
@@ -192,6 +198,8 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "limits": fields_of(SetLimitsCommand),
     # the SIM venue (oms/venues): superuser only
     "sim": fields_of(SimSetMarketCommand, SimSetFaultsCommand, SimExternalTradeCommand),
+    # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
+    "venues": fields_of(UpsertVenueCommand),
 }
 
 
@@ -380,6 +388,7 @@ EVENT = _serializer(
                 "instrument-events",
                 "limit-events",
                 "control-events",
+                "venue-events",
             ]
         ),
         "type": _str(),

@@ -37,6 +37,8 @@ DEMO_USERS: dict[str, tuple[str, str | None, bool]] = {
 ACTOR = "desk"  # the desk enters client orders and, for the MANUAL venue, the venue's reports
 REFERENCE_ACTOR = f"{SYSTEM_PREFIX}seed_demo"  # instruments and books (reference data)
 
+# the venue registry: SIM (its worker reports its feed) and MANUAL (the desk's phone), both Paper
+DEMO_VENUES = (("SIM", "SIM"), ("MANUAL", "MANUAL"))
 # the demo's equities, listed at XNAS (a desk venue: its orders are checked against these)
 DEMO_EQUITIES = ("AAPL", "MSFT", "TSLA", "NVDA", "AMZN")
 # books for the price collar and the preview (venue, symbol, bids, asks), best first
@@ -268,11 +270,17 @@ class DemoBook:
 
 
 def seed_reference_data() -> str:
-    """Instruments (the SIM adapter's and the demo equities): idempotent upserts."""
+    """Venues, instruments (the SIM adapter's and the demo equities), books: idempotent upserts."""
 
     def send(body: dict[str, Any]) -> dict[str, Any]:
         return dispatch("instruments", body, actor=REFERENCE_ACTOR).body
 
+    for venue, adapter in DEMO_VENUES:
+        dispatch(
+            "venues",
+            {"commandType": "UpsertVenueCommand", "venue": venue, "adapter": adapter, "mode": "Paper"},
+            actor=REFERENCE_ACTOR,
+        )
     counts = adapters.sync("SIM", send)
     for symbol in DEMO_EQUITIES:
         send(
@@ -292,4 +300,4 @@ def seed_reference_data() -> str:
             {"commandType": "SetBookCommand", "venue": venue, "symbol": symbol, "bids": bids, "asks": asks},
             actor=REFERENCE_ACTOR,
         )
-    return f"{len(DEMO_BOOKS)} books, instruments {', '.join(f'{n} {what}' for what, n in counts.items())} (SIM), {len(DEMO_EQUITIES)} equities (XNAS)"
+    return f"{len(DEMO_VENUES)} venues, {len(DEMO_BOOKS)} books, instruments {', '.join(f'{n} {what}' for what, n in counts.items())} (SIM), {len(DEMO_EQUITIES)} equities (XNAS)"
