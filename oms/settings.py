@@ -329,6 +329,9 @@ CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
 # --- venues: adapters, the SIM venue, sending on workers, stream ingestion (oms/venues) -----------
 # the SIM venue's state in Redis (with REDIS_URL) under `<prefix>:<venue>:` (a prefix per test run)
 OMS_SIM_PREFIX = env_str("OMS_SIM_PREFIX", "sim")
+# without Redis: "sqlite" (a file of its own in OMS_VAR_DIR, shared by the server and manage.py
+# commands) or "memory" (this process only)
+OMS_SIM_STORE = env_str("OMS_SIM_STORE", "sqlite")
 # which adapter serves a venue until the venue registry says otherwise (rules.venues)
 OMS_VENUE_ADAPTERS = {"SIM": "SIM"}
 # sending: retries of a transient venue error (backoff 0.5 s doubling, capped), then a dead letter

@@ -31,17 +31,21 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
+from oms.core.dispatch import dispatch
+from oms.core.errors import ApplicationError
 from oms.orders.models import Order
 from oms.venues import reports
 from oms.venues.adapter import StreamMessage, VenueAdapter, VenueError, VenueFill, VenueOrderReport
 from oms.venues.metrics import DUPLICATE_FILLS, FEED_ALERTS, FEED_STATE, STREAM_GAPS, STREAM_MESSAGES
-from oms.venues.routing import adapter_for
+from oms.venues.routing import adapter_for, streamed_venues
+from rules.venues import venue_state
 
 log = logging.getLogger(__name__)
 
 WORKING = ("PendingNew", "New", "PartiallyFilled", "PendingCancel", "PendingReplace")
 FEED_CODES = {"Healthy": 0, "Stale": 1, "Down": 2}
 SEEN_EXEC_IDS = 100_000
+RECORD_SECONDS = 1.0  # progress (lastSeq) reported to the registry at most this often
 
 
 class StreamConsumer:
@@ -53,12 +57,13 @@ class StreamConsumer:
         self.gap_since: float | None = None
         self.last_message_at: dt.datetime | None = None  # venue time of the last message
         self.last_alive = time.monotonic()  # the stream last answered (a message or an empty poll)
+        self.heard_at = dt.datetime.now(dt.UTC)  # the same, as a time for the registry
         self.last_resync: float | None = None
         self.last_fill_at: dt.datetime | None = None
         self.feed = "Healthy"
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.stats = {"messages": 0, "fills": 0, "duplicates": 0, "gaps": 0, "resyncs": 0}
-        self._recorded: tuple[Any, ...] | None = None
+        self._recorded: tuple[str, int | None, float] | None = None
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -75,6 +80,7 @@ class StreamConsumer:
             messages = []
         else:
             self.last_alive = time.monotonic()
+            self.heard_at = dt.datetime.now(dt.UTC)
         for message in messages:
             self.on_message(message)
         now = time.monotonic()
@@ -182,16 +188,31 @@ class StreamConsumer:
         return feed
 
     def record_feed(self) -> None:
-        """lastSeq, lastMessageAt and the feed state on the venue registry, when they changed."""
-        state = (self.feed, self.last_seq, self.last_message_at)
-        if state == self._recorded:
-            return
-        self._recorded = state
-        FEEDS[self.venue] = {
+        """The feed state, lastSeq and lastMessageAt (the last time the stream was heard from) on
+        the venue registry: at once when the health changes, else every RECORD_SECONDS (the
+        registry itself keeps an event only every OMS_VENUE_FEED_RECORD_SECONDS)."""
+        heard = self.heard_at
+        FEEDS[self.venue] = {"feed": self.feed, "lastSeq": self.last_seq, "lastMessageAt": heard}
+        now = time.monotonic()
+        if self._recorded is not None:
+            feed, seq, at = self._recorded
+            quiet = seq == self.last_seq or now - at < RECORD_SECONDS
+            if feed == self.feed and quiet and now - at < RECORD_SECONDS * 5:
+                return
+        self._recorded = (self.feed, self.last_seq, now)
+        if venue_state(self.venue) is None:
+            return  # not registered: nothing to record (SIM before the demo registers it)
+        body = {
+            "commandType": "RecordVenueFeedCommand",
+            "venue": self.venue,
             "feed": self.feed,
+            "lastMessageAt": heard.isoformat().replace("+00:00", "Z"),
             "lastSeq": self.last_seq,
-            "lastMessageAt": self.last_message_at,
         }
+        try:
+            dispatch("venues", body, actor=reports.actor_for(self.venue))
+        except ApplicationError as exc:
+            log.warning("venue %s feed record refused: %s %s", self.venue, exc.code, exc.message)
 
 
 FEEDS: dict[str, dict[str, Any]] = {}  # this process's view, until the venue registry records it
@@ -210,7 +231,7 @@ def consumer_for(venue: str) -> StreamConsumer | None:
 
 def consumers() -> list[StreamConsumer]:
     """This process's consumers of every venue with a stream (created on first use)."""
-    found = [consumer_for(v) for v in sorted(settings.OMS_VENUE_ADAPTERS)]
+    found = [consumer_for(v) for v in streamed_venues()]
     return [c for c in found if c is not None]
 
 

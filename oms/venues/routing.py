@@ -1,10 +1,12 @@
-"""Which adapter serves a venue: the venue registry when it knows the venue, else settings."""
+"""Which adapter serves a venue: the venue registry (rules.venues) when it knows the venue, else
+settings.OMS_VENUE_ADAPTERS (SIM works before anyone registers it), else a `ccxt:*` venue name."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
 from oms.venues.adapter import VenueAdapter, get_adapter, has_factory
+from rules.venues import venue_state
 
 
 def adapter_name_for(venue: str | None) -> str | None:
@@ -27,4 +29,15 @@ def adapter_for(venue: str | None) -> VenueAdapter | None:
 
 
 def _registry_adapter(venue: str) -> str | None:
-    return None  # the venue registry (rules.venues) is consulted here once it exists
+    state = venue_state(venue)
+    return None if state is None else state.adapter
+
+
+def streamed_venues() -> list[str]:
+    """Venues whose stream this deployment consumes: the registry's adapter venues and the
+    settings' (SIM)."""
+    from rules.models import Venue
+
+    names = set(settings.OMS_VENUE_ADAPTERS)
+    names |= set(Venue.objects.exclude(adapter="MANUAL").values_list("venue", flat=True))
+    return sorted(v for v in names if adapter_name_for(v) is not None)

@@ -159,9 +159,9 @@ def _ask(adapter: VenueAdapter, cl_ord_id: str, symbol: str) -> VenueOrderReport
 # --- place ---------------------------------------------------------------------------------------
 
 
-def _place_request(order: dict[str, Any]) -> PlaceRequest:
+def _place_request(order: dict[str, Any], cl_ord_id: str) -> PlaceRequest:
     return PlaceRequest(
-        cl_ord_id=order["clOrdID"],
+        cl_ord_id=cl_ord_id,
         symbol=order["symbol"],
         side=VenueSide(order["side"]),
         order_qty=Decimal(order["orderQty"]),
@@ -177,26 +177,37 @@ def _place_request(order: dict[str, Any]) -> PlaceRequest:
 def send_order(self: Task[Any, Any], order_id: str) -> str | None:
     """Send a venue order (Market or Slice at an adapter venue) once; idempotent by its clOrdID."""
     order = _order(order_id)
-    if order is None or order["phase"] != "PendingNew":
-        return None  # gone, or the venue's answer is already in (acked, rejected, canceled)
+    if order is None:
+        return None
     adapter = adapter_for(order["venue"])
     if adapter is None:
         return None
-    claim = _claim(order["clOrdID"], adapter.venue, SendAction.PLACE, order_id)
+    # the clOrdID it is (or was) placed with: the claim's, once claimed (a confirmed cancel or
+    # replace gives the OMS order another clOrdID meanwhile)
+    placed = VenueSend.objects.filter(order_id=order_id, action=SendAction.PLACE).first()
+    unsettled = placed is not None and placed.status in (SendStatus.CLAIMED, SendStatus.RETRYING)
+    if order["phase"] != "PendingNew" and not unsettled:
+        return None  # the venue's answer is in (acked, rejected, canceled) and the send settled
+    cl_ord_id = placed.cl_ord_id if placed is not None else order["clOrdID"]
+    symbol = order["symbol"]
+    claim = _claim(cl_ord_id, adapter.venue, SendAction.PLACE, order_id)
     if claim is None:
         return None
     row, taken_before = claim
-    if taken_before:
+    if taken_before or order["phase"] != "PendingNew":
         # redelivered (a worker died mid-send), duplicated or retried: ask before sending again
-        found = _ask(adapter, order["clOrdID"], order["symbol"])
+        found = _ask(adapter, cl_ord_id, symbol)
         if found is not None:
             return _finish(row, found)
+        if order["phase"] != "PendingNew":  # answered meanwhile (the stream), yet not found: odd
+            _mark(row, SendStatus.DONE, outcome="settled_by_stream")
+            return None
     try:
-        report = adapter.place_order(_place_request(order))
+        report = adapter.place_order(_place_request(order, cl_ord_id))
     except TransientVenueError as exc:
 
         def give_up(message: str) -> None:
-            found = _ask(adapter, order["clOrdID"], order["symbol"])
+            found = _ask(adapter, cl_ord_id, symbol)
             if found is not None:
                 reports.apply_order_report(found)
             else:
@@ -209,11 +220,11 @@ def send_order(self: Task[Any, Any], order_id: str) -> str | None:
         reports.reject(adapter.venue, order_id, exc.message)
         return "Rejected"
     except UnknownOutcome as exc:
-        found = _ask(adapter, order["clOrdID"], order["symbol"])
+        found = _ask(adapter, cl_ord_id, symbol)
         if found is not None:
             return _finish(row, found)
         _mark(row, SendStatus.UNKNOWN, outcome="unknown_outcome", error=exc.message)
-        check_unknown.apply_async((order["clOrdID"], 1), countdown=1.0)
+        check_unknown.apply_async((cl_ord_id, 1), countdown=1.0)
         return "Unknown"
     return _finish(row, report)
 
@@ -229,7 +240,7 @@ def check_unknown(self: Task[Any, Any], cl_ord_id: str, check: int) -> str | Non
     adapter = adapter_for(row.venue)
     if adapter is None:
         return None
-    found = _ask(adapter, order["clOrdID"], order["symbol"])
+    found = _ask(adapter, row.cl_ord_id, order["symbol"])
     if found is not None:
         return _finish(row, found)
     if check < settings.OMS_VENUE_UNKNOWN_CHECKS:

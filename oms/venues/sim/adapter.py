@@ -22,18 +22,32 @@ from oms.venues.adapter import (
     register_adapter,
 )
 from oms.venues.sim.engine import SimEngine, _d, _time
-from oms.venues.sim.store import MemoryStore, RedisStore, SimStore
+from oms.venues.sim.store import MemoryStore, RedisStore, SimStore, SqliteStore
 
 _MEMORY: dict[str, MemoryStore] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
+_SQLITE: dict[str, SqliteStore] = {}
+_REDIS: dict[str, RedisStore] = {}
+
+
 def store_for(venue: str) -> SimStore:
-    """Redis when REDIS_URL is set (shared by every process), else this process's memory."""
-    if settings.REDIS_URL:
-        return RedisStore(settings.REDIS_URL, f"{settings.OMS_SIM_PREFIX}:{venue}")
+    """Redis when REDIS_URL is set (shared by every process), else a SQLite file of its own (or
+    this process's memory with OMS_SIM_STORE=memory)."""
+    key = f"{settings.OMS_SIM_PREFIX}-{venue}"
     with _MEMORY_LOCK:
-        return _MEMORY.setdefault(venue, MemoryStore())
+        if settings.REDIS_URL:
+            redis_key = f"{settings.REDIS_URL} {key}"
+            if redis_key not in _REDIS:
+                _REDIS[redis_key] = RedisStore(settings.REDIS_URL, f"{settings.OMS_SIM_PREFIX}:{venue}")
+            return _REDIS[redis_key]
+        if settings.OMS_SIM_STORE == "memory":
+            return _MEMORY.setdefault(key, MemoryStore())
+        if key not in _SQLITE:
+            settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+            _SQLITE[key] = SqliteStore(str(settings.VAR_DIR / f"{key}.sqlite3"))
+        return _SQLITE[key]
 
 
 def engine_for(venue: str = "SIM") -> SimEngine:

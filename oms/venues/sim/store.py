@@ -4,8 +4,10 @@ The SIM venue is a stand-in for a remote exchange, so its state must live outsid
 process and outside the OMS database's transactions (a rolled-back command must not undo what
 the "exchange" did). Two stores with one small interface:
 
-- `MemoryStore`: the embedded default (no REDIS_URL), one per process: the API process runs
-  the tasks and the stream consumer in-process, so everything sees the same dicts;
+- `SqliteStore`: the embedded default (no REDIS_URL): a SQLite file of its own
+  (`OMS_VAR_DIR/sim-<venue>.sqlite3`, never the OMS database), so the API process (which runs
+  the tasks and the stream consumer in-process) and a one-off command (`seed_demo`) see the same
+  venue; `OMS_SIM_STORE=memory` keeps it in this process's memory instead (`MemoryStore`);
 - `RedisStore`: with REDIS_URL, keys under `<OMS_SIM_PREFIX>:<venue>:` in Redis, so the API
   process (SimSetMarket), the Celery workers (place, cancel) and `manage.py venue_stream` (the
   stream) share one venue.
@@ -17,6 +19,7 @@ place, a market update and a fault never interleave: the venue is deterministic.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -93,6 +96,93 @@ class MemoryStore:
             self._hashes.clear()
             self._lists.clear()
             self._counters.clear()
+
+
+class SqliteStore:
+    """One SQLite file, a connection per thread; `locked()` is a write transaction (BEGIN
+    IMMEDIATE: one writer across processes), re-entrant within a thread."""
+
+    POLL_SECONDS = 0.01
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS h (name TEXT, key TEXT, doc TEXT, PRIMARY KEY (name, key))",
+        "CREATE TABLE IF NOT EXISTS l (name TEXT, idx INTEGER, doc TEXT, PRIMARY KEY (name, idx))",
+        "CREATE TABLE IF NOT EXISTS c (name TEXT PRIMARY KEY, n INTEGER)",
+    )
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            for statement in self.SCHEMA:
+                db.execute(statement)
+            self._local.db = db
+            self._local.depth = 0
+        return db
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        db = self._db()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        db.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    def hget(self, name: str, key: str) -> Doc | None:
+        row = self._db().execute("SELECT doc FROM h WHERE name=? AND key=?", (name, key)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def hset(self, name: str, key: str, doc: Doc) -> None:
+        self._db().execute("INSERT OR REPLACE INTO h VALUES (?, ?, ?)", (name, key, json.dumps(doc)))
+
+    def hvals(self, name: str) -> list[Doc]:
+        return [json.loads(r[0]) for r in self._db().execute("SELECT doc FROM h WHERE name=?", (name,))]
+
+    def incr(self, name: str, by: int = 1) -> int:
+        db = self._db()
+        db.execute("INSERT INTO c VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + ?", (name, by, by))
+        return int(db.execute("SELECT n FROM c WHERE name=?", (name,)).fetchone()[0])
+
+    def push(self, name: str, doc: Doc) -> None:
+        self._db().execute(
+            "INSERT INTO l VALUES (?, (SELECT COALESCE(MAX(idx), -1) + 1 FROM l WHERE name=?), ?)",
+            (name, name, json.dumps(doc)),
+        )
+
+    def read(self, name: str, start: int) -> list[Doc]:
+        rows = self._db().execute("SELECT doc FROM l WHERE name=? AND idx>=? ORDER BY idx", (name, start))
+        return [json.loads(r[0]) for r in rows]
+
+    def wait(self, name: str, start: int, timeout: float) -> list[Doc]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.read(name, start)
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(self.POLL_SECONDS)
+
+    def clear(self) -> None:
+        with self.locked():
+            for table in ("h", "l", "c"):
+                self._db().execute(f"DELETE FROM {table}")
 
 
 class RedisStore:
