@@ -24,8 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def fresh_sim(settings: Any, admin_user: Any, desk_user: Any) -> Any:
+def fresh_sim(settings: Any, admin_user: Any, desk_user: Any, tmp_path: Any) -> Any:
     settings.OMS_SIM_PREFIX = f"sim-test-{uid('P')}"
+    settings.VAR_DIR = tmp_path  # the SIM venue's SQLite file
     settings.OMS_VENUE_GAP_HOLD_MS = 100
     reset_adapters()
     reset_consumers()

@@ -284,6 +284,11 @@ def test_under_each_sim_fault_the_order_ends_equal_to_the_venue_with_every_fill_
     assert send.status == "Done"
     if "rateLimitNext" in faults:
         assert send.attempts == 3, "two rate-limited attempts, then the send"
+    if "timeoutNext" in faults:
+        assert "no answer" in send.last_error, "an unknown outcome, resolved by asking the venue"
+    if {"seqGap", "dropStream"} & set(faults):
+        assert sim.stream is not None
+        assert wait_for(lambda: "stream gap" in sim.stream.output(), 5), "the gap was seen and resynced"
 
 
 def test_a_rejected_place_rejects_the_order_and_nothing_is_retried(sim: Venue) -> None:

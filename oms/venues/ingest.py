@@ -35,7 +35,7 @@ from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
 from oms.orders.models import Order
 from oms.venues import reports
-from oms.venues.adapter import StreamMessage, VenueAdapter, VenueError, VenueFill, VenueOrderReport
+from oms.venues.adapter import StreamMessage, VenueAdapter, VenueBook, VenueError, VenueFill, VenueOrderReport
 from oms.venues.metrics import DUPLICATE_FILLS, FEED_ALERTS, FEED_STATE, STREAM_GAPS, STREAM_MESSAGES
 from oms.venues.routing import adapter_for, streamed_venues
 from rules.venues import venue_state
@@ -94,7 +94,14 @@ class StreamConsumer:
     def on_message(self, message: StreamMessage) -> None:
         self.stats["messages"] += 1
         self.last_message_at = message.ts_event
-        STREAM_MESSAGES.labels(self.venue, "fill" if isinstance(message, VenueFill) else "order").inc()
+        kind = (
+            "fill"
+            if isinstance(message, VenueFill)
+            else "book"
+            if isinstance(message, VenueBook)
+            else "order"
+        )
+        STREAM_MESSAGES.labels(self.venue, kind).inc()
         seq = message.seq
         if seq is None:
             self._apply(message)
@@ -148,6 +155,10 @@ class StreamConsumer:
             self.last_resync = None if why == "start" else self.last_resync
 
     def _apply(self, message: StreamMessage) -> None:
+        if isinstance(message, VenueBook):
+            # it counts for the sequence; SIM's book is set by SimSetMarketCommand itself (a venue
+            # whose books come only by stream would set them here)
+            return
         if isinstance(message, VenueOrderReport):
             reports.apply_order_report(message)
             return

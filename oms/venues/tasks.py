@@ -220,6 +220,7 @@ def send_order(self: Task[Any, Any], order_id: str) -> str | None:
         reports.reject(adapter.venue, order_id, exc.message)
         return "Rejected"
     except UnknownOutcome as exc:
+        row.last_error = exc.message  # kept: the desk sees the send was in doubt
         found = _ask(adapter, cl_ord_id, symbol)
         if found is not None:
             return _finish(row, found)

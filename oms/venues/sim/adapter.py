@@ -21,7 +21,7 @@ from oms.venues.adapter import (
     VenuePosition,
     register_adapter,
 )
-from oms.venues.sim.engine import SimEngine, _d, _time
+from oms.venues.sim.engine import STREAM, SimEngine, _d
 from oms.venues.sim.store import MemoryStore, RedisStore, SimStore, SqliteStore
 
 _MEMORY: dict[str, MemoryStore] = {}
@@ -68,7 +68,9 @@ class SimAdapter(VenueAdapter):
     def __init__(self, venue: str, adapter_name: str | None = None) -> None:
         super().__init__(venue, adapter_name)
         self.engine = engine_for(venue)
-        self._cursor = 0  # this consumer's position in the stream (a connection's own view)
+        # this connection's position in the stream: like a websocket, it hears only what is
+        # published after it connects (its consumer resyncs from REST at start)
+        self._cursor: int | None = None
 
     def place_order(self, request: PlaceRequest) -> VenueOrderReport:
         try:
@@ -132,6 +134,8 @@ class SimAdapter(VenueAdapter):
         ]
 
     def watch_executions(self, *, timeout: float = 1.0) -> list[StreamMessage]:
+        if self._cursor is None:
+            self._cursor = self.engine.store.length(STREAM)
         messages = self.engine.read_stream(self._cursor, timeout)
         self._cursor += len(messages)
         return [self.engine.message_record(m) for m in messages]
@@ -139,12 +143,9 @@ class SimAdapter(VenueAdapter):
     def watch_book(self, symbols: Iterable[str], *, timeout: float = 1.0) -> list[VenueBook]:
         books = []
         for symbol in symbols:
-            m = self.engine.market(symbol)
-            if m is None:
-                continue
-            bids = ((_d(m["bidPx"]), _d(m["bidSize"])),) if m["bidPx"] is not None else ()
-            asks = ((_d(m["askPx"]), _d(m["askSize"])),) if m["askPx"] is not None else ()
-            books.append(VenueBook(self.venue, symbol, bids, asks, _time(m["asOf"])))
+            market = self.engine.market(symbol)
+            if market is not None:
+                books.append(self.engine._book(market))
         return books
 
 

@@ -36,6 +36,7 @@ from oms.venues.adapter import (
     OrderNotFound,
     RateLimited,
     UnknownOutcome,
+    VenueBook,
     VenueFill,
     VenueOrderReport,
     VenueOrderStatus,
@@ -139,6 +140,7 @@ class SimEngine:
                 "asOf": _iso(_now()),
             }
             self.store.hset("markets", symbol, market)
+            self._publish({"kind": "book", **market})
             # resting orders of the symbol match the new book, oldest first
             resting = [
                 o for o in self.store.hvals("orders") if o["symbol"] == symbol and o["status"] in WORKING
@@ -475,8 +477,15 @@ class SimEngine:
             seq=seq,
         )
 
-    def message_record(self, m: Doc) -> VenueOrderReport | VenueFill:
+    def message_record(self, m: Doc) -> VenueOrderReport | VenueFill | VenueBook:
+        if m["kind"] == "book":
+            return self._book(m, m["seq"])
         return self._fill(m, m["seq"]) if m["kind"] == "fill" else self._report(m, m["seq"])
+
+    def _book(self, m: Doc, seq: int | None = None) -> VenueBook:
+        bids = ((_d(m["bidPx"]), _d(m["bidSize"])),) if m["bidPx"] is not None else ()
+        asks = ((_d(m["askPx"]), _d(m["askSize"])),) if m["askPx"] is not None else ()
+        return VenueBook(self.venue, m["symbol"], bids, asks, _time(m["asOf"]), seq)
 
     def reset(self) -> None:
         """Forget everything (tests, a demo restart); the Redis lock key goes too."""

@@ -38,6 +38,7 @@ class SimStore(Protocol):
     def push(self, name: str, doc: Doc) -> None: ...
     def read(self, name: str, start: int) -> list[Doc]: ...
     def wait(self, name: str, start: int, timeout: float) -> list[Doc]: ...
+    def length(self, name: str) -> int: ...
     def clear(self) -> None: ...
 
 
@@ -90,6 +91,10 @@ class MemoryStore:
                 if found or left <= 0:
                     return list(found)
                 self._changed.wait(left)
+
+    def length(self, name: str) -> int:
+        with self._lock:
+            return len(self._lists.get(name, []))
 
     def clear(self) -> None:
         with self._lock:
@@ -179,6 +184,9 @@ class SqliteStore:
                 return found
             time.sleep(self.POLL_SECONDS)
 
+    def length(self, name: str) -> int:
+        return int(self._db().execute("SELECT COUNT(*) FROM l WHERE name=?", (name,)).fetchone()[0])
+
     def clear(self) -> None:
         with self.locked():
             for table in ("h", "l", "c"):
@@ -229,6 +237,9 @@ class RedisStore:
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(self.POLL_SECONDS)
+
+    def length(self, name: str) -> int:
+        return int(self._redis.llen(self._key(name)))  # type: ignore[arg-type]
 
     def clear(self) -> None:
         keys = list(self._redis.scan_iter(match=f"{self._prefix}:*"))
