@@ -29,7 +29,6 @@ from collections import OrderedDict
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
@@ -70,7 +69,6 @@ class StreamConsumer:
     def step(self, timeout: float = 1.0) -> int:
         """Read what the stream has (waiting up to `timeout`), apply it, resync if needed; the
         number of messages read."""
-        close_old_connections()
         if self.last_resync is None:
             self.resync("start")
         try:

@@ -143,13 +143,12 @@ class SqliteStore:
         self._local.depth = 1
         try:
             yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
         finally:
+            # committed even when the engine raises: a venue error (a reject, a timeout after the
+            # venue had the order) is an answer, and what the venue did before it stands, as in
+            # the memory and Redis stores
             self._local.depth = 0
+            db.execute("COMMIT")
 
     def hget(self, name: str, key: str) -> Doc | None:
         row = self._db().execute("SELECT doc FROM h WHERE name=? AND key=?", (name, key)).fetchone()

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
 
 from oms.venues.ingest import consumer_for
 
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         self.stdout.write(f"venue_stream {venue}: consuming", ending="\n")
         self.stdout.flush()
         while not stop["now"] and (deadline is None or time.monotonic() < deadline):
+            close_old_connections()  # a long-lived process: drop a connection the database closed
             consumer.step(timeout=options["poll"])
         consumer.adapter.close()
         self.stdout.write(f"venue_stream {venue}: stopped {consumer.stats}")
