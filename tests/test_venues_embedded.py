@@ -7,12 +7,14 @@ stream is read by the in-process consumer (here stepped by the test, in the serv
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.conf import settings
 
+from oms.orders.models import Order
 from oms.venues.adapter import reset_adapters
 from oms.venues.ingest import consumers, reset_consumers
 from oms.venues.models import VenueSend
@@ -66,3 +68,17 @@ def test_auto_order_at_sim_is_sent_acked_partly_filled_then_filled_as_the_market
     venue = engine_for("SIM").fetch_order(child["clOrdID"])
     assert venue is not None and venue.cum_qty == 10 and venue.status.value == "Filled"
     assert settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def test_seed_demo_sends_its_sim_orders_which_fill_at_the_demo_market(settings: Any) -> None:
+    from django.core.management import call_command
+
+    from rules.venues import venue_state
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+
+    sim = {o.doc["clOrdID"]: o.doc for o in Order.objects.filter(kind="Client", venue="SIM")}
+    assert (sim["DEMO-14"]["status"], sim["DEMO-14"]["cumQty"]) == ("Filled", "25")
+    assert (sim["DEMO-15"]["status"], sim["DEMO-15"]["cumQty"]) == ("PartiallyFilled", "40")
+    assert venue_state("SIM").feed.value == "Healthy"  # type: ignore[union-attr]
