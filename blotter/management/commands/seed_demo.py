@@ -78,7 +78,9 @@ class Command(BaseCommand):
             if sim_ready:
                 sim_demo.settle()  # sent after commit; their fills come back on SIM's stream
             else:
-                self.stdout.write("demo SIM orders: skipped (SIM's feed is not Healthy: start venue_stream SIM)")
+                self.stdout.write(
+                    "demo SIM orders: skipped (SIM's feed is not Healthy: start venue_stream SIM)"
+                )
             self.stdout.write(f"demo orders: created {summary}")
         self.stdout.write("")
         self.stdout.write("Demo logins (user / password / API token):")
