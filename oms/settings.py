@@ -351,6 +351,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("OMS_CELERY_VIS
 if OMS_INPROCESS_WORKERS:
     # the embedded default has no `manage.py venue_stream` process: the stream is read in-process
     CELERY_BEAT_SCHEDULE["venues-stream"] = {"task": "venues.ingest_all", "schedule": 0.2}
+# a venue whose consumer process stopped reporting goes Stale, then Down (celery beat)
+CELERY_BEAT_SCHEDULE["venues-watchdog"] = {
+    "task": "venues.watchdog",
+    "schedule": 5.0,
+    "options": {"expires": 10},
+}
 
 # --- operations: /metrics, /healthz, /readyz (oms/observability, README "Operations") -------------
 # /metrics answers staff and superusers (session or API token), or `Authorization: Bearer <this>`

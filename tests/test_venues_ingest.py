@@ -191,3 +191,26 @@ def test_feed_watchdog_goes_stale_then_down_then_healthy_with_an_event_and_an_al
     assert changes[-4:] == ["Healthy", "Stale", "Down", "Healthy"]
     assert FEED_ALERTS.labels(adapter.venue, "Stale")._value.get() == before + 1
     assert any("ALERT" in r.message and "Stale" in r.message for r in caplog.records)
+
+
+def test_watchdog_marks_a_venue_whose_consumer_went_silent_stale_then_down(boss: Any, settings: Any) -> None:
+    from oms.venues.ingest import watchdog
+    from tests.controls_support import feed
+
+    (
+        settings.OMS_VENUE_STALE_SECONDS,
+        settings.OMS_VENUE_DOWN_SECONDS,
+        settings.OMS_VENUE_FEED_RECORD_SECONDS,
+    ) = 5, 30, 5
+    name = uid("VEN")
+    venue(boss, name, adapter="ccxt:silent")
+    feed(name, "Healthy", lastMessageAt="2026-01-05T12:00:00Z")
+
+    assert watchdog(NOW + dt.timedelta(seconds=9)) == {}
+    assert watchdog(NOW + dt.timedelta(seconds=11)) == {name: "Stale"}
+    assert watchdog(NOW + dt.timedelta(seconds=36)) == {name: "Down"}
+    assert venue_state(name).feed.value == "Down"  # type: ignore[union-attr]
+    kinds = list(
+        VenueEvent.objects.filter(type="VenueFeedChanged").order_by("seq").values_list("actor", flat=True)
+    )
+    assert kinds[-2:] == ["system:venue-watchdog", "system:venue-watchdog"]

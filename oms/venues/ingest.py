@@ -247,3 +247,36 @@ def consumers() -> list[StreamConsumer]:
 def reset_consumers() -> None:
     _CONSUMERS.clear()
     FEEDS.clear()
+
+
+def watchdog(now: dt.datetime | None = None) -> dict[str, str]:
+    """The feed watchdog seen from outside the consumers (a Celery beat task): a venue whose
+    consumer stopped reporting (its process died) goes Stale, then Down, by the time its
+    lastMessageAt was last recorded. The registry records a heartbeat at most every
+    OMS_VENUE_FEED_RECORD_SECONDS, so that much is added to each threshold."""
+    from rules.models import Venue
+
+    now = now or dt.datetime.now(dt.UTC)
+    slack = settings.OMS_VENUE_FEED_RECORD_SECONDS
+    changed = {}
+    for doc in Venue.objects.exclude(adapter="MANUAL").values_list("doc", flat=True):
+        state = venue_state(doc["venue"])
+        if state is None or state.last_message_at is None:
+            continue
+        silence = (now - state.last_message_at).total_seconds()
+        feed = state.feed.value
+        if silence >= settings.OMS_VENUE_DOWN_SECONDS + slack:
+            feed = "Down"
+        elif silence >= settings.OMS_VENUE_STALE_SECONDS + slack and feed == "Healthy":
+            feed = "Stale"
+        if feed == state.feed.value:
+            continue
+        log.error(
+            "ALERT venue %s feed %s -> %s (no report for %.0fs)", state.venue, state.feed.value, feed, silence
+        )
+        FEED_ALERTS.labels(state.venue, feed).inc()
+        FEED_STATE.labels(state.venue).set(FEED_CODES[feed])
+        body = {"commandType": "RecordVenueFeedCommand", "venue": state.venue, "feed": feed}
+        dispatch("venues", body, actor="system:venue-watchdog")
+        changed[state.venue] = feed
+    return changed

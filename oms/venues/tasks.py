@@ -357,3 +357,11 @@ def ingest_all() -> int:
     from oms.venues.ingest import consumers
 
     return sum(consumer.step(timeout=0) for consumer in consumers())
+
+
+@shared_task(name="venues.watchdog")
+def watchdog() -> dict[str, str]:
+    """Venues whose stream consumer went silent: Stale, then Down (see oms.venues.ingest)."""
+    from oms.venues.ingest import watchdog as run
+
+    return run()
