@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from oms.core.dispatch import dispatch
 from oms.orders.models import Order
 from oms.venues.adapter import reset_adapters
 from oms.venues.ingest import consumers, reset_consumers
@@ -82,3 +83,48 @@ def test_seed_demo_sends_its_sim_orders_which_fill_at_the_demo_market(settings: 
     assert (sim["DEMO-14"]["status"], sim["DEMO-14"]["cumQty"]) == ("Filled", "25")
     assert (sim["DEMO-15"]["status"], sim["DEMO-15"]["cumQty"]) == ("PartiallyFilled", "40")
     assert venue_state("SIM").feed.value == "Healthy"  # type: ignore[union-attr]
+
+
+def test_replace_of_a_resting_sim_order_is_amended_at_the_venue_and_confirmed() -> None:
+    sim_instrument("ETH-PERP")
+    sim_market("ETH-PERP", "100", "101", "5", "0")
+    client = client_order("ETH-PERP", "4", ordType="Limit", price="101")
+    [child] = children(client["orderId"])
+    assert doc(child["orderId"])["status"] == "New"
+    replace = {
+        "commandType": "ReplaceOrderCommand",
+        "orderId": child["orderId"],
+        "clOrdID": uid("RP"),
+        "orderQty": "2",
+    }
+
+    dispatch("orders", replace, actor="trader")
+
+    replaced = doc(child["orderId"])
+    assert (replaced["status"], replaced["orderQty"], replaced["clOrdID"]) == ("New", "2", replace["clOrdID"])
+    venue = engine_for("SIM").fetch_order(replace["clOrdID"])
+    assert (
+        venue is not None
+        and venue.order_qty == 2
+        and venue.venue_order_id == VenueSend.objects.get(pk=child["clOrdID"]).venue_order_id
+    )
+    sim_market("ETH-PERP", "100", "101", "5", "9")
+    wait_for(lambda: doc(child["orderId"])["status"] == "Filled", 2, ingest)
+    assert doc(child["orderId"])["cumQty"] == "2"
+
+
+def test_cancel_of_an_order_the_venue_already_filled_is_rejected_and_the_fills_still_count() -> None:
+    sim_instrument("SOL-PERP")
+    sim_market("SOL-PERP", "100", "101", "5", "9")
+    client = client_order("SOL-PERP", "3")
+    [child] = children(client["orderId"])  # filled at SIM; its fill not ingested yet
+
+    dispatch(
+        "orders",
+        {"commandType": "CancelOrderCommand", "orderId": child["orderId"], "clOrdID": uid("CX")},
+        actor="trader",
+    )
+
+    assert doc(child["orderId"])["status"] == "New", "the cancel was rejected: the order is back to New"
+    wait_for(lambda: doc(child["orderId"])["status"] == "Filled", 2, ingest)
+    assert doc(child["orderId"])["cumQty"] == "3"

@@ -1,7 +1,10 @@
 """Reactions to committed order events: venue orders at an adapter venue go out on workers.
 
-A Market or Slice order created at a venue with an adapter (SIM, ccxt:*) is sent by
-`send_order`; a cancel or replace requested on one by `send_cancel` / `send_replace`. Enqueued
+A Market order created at a venue with an adapter (SIM, ccxt:*) is sent by `send_order`; a
+cancel or replace requested on one by `send_cancel` / `send_replace`. Slices are not sent: a
+slice works its market order's quantity, and the market order is already at the venue (sending
+both would double the exposure); slicing at an adapter venue needs the market order to stay home,
+which no flow does yet. Enqueued
 after commit (oms.core.eventstore.subscribe), so a worker never sees an order that did not commit;
 on the embedded default the tasks run in-process.
 """
@@ -14,7 +17,7 @@ from oms.core.eventstore import subscribe
 from oms.venues import tasks
 from oms.venues.routing import adapter_name_for
 
-VENUE_KINDS = ("Market", "Slice")
+VENUE_KINDS = ("Market",)
 
 
 @subscribe
