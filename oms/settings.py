@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "executions",
     "oms.lifecycle",
     "rules",
+    "oms.venues",
     "blotter",
     "oms.observability",
     "oms.api",
@@ -323,6 +324,38 @@ CELERY_BEAT_SCHEDULE["lifecycle-expire-due"] = {
 CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
     "task": "lifecycle.purge",
     "schedule": float(env_int("OMS_PURGE_INTERVAL_SECONDS", 24 * 3600)),
+}
+
+# --- venues: adapters, the SIM venue, sending on workers, stream ingestion (oms/venues) -----------
+# the SIM venue's state in Redis (with REDIS_URL) under `<prefix>:<venue>:` (a prefix per test run)
+OMS_SIM_PREFIX = env_str("OMS_SIM_PREFIX", "sim")
+# without Redis: "sqlite" (a file of its own in OMS_VAR_DIR, shared by the server and manage.py
+# commands) or "memory" (this process only)
+OMS_SIM_STORE = env_str("OMS_SIM_STORE", "sqlite")
+# which adapter serves a venue until the venue registry says otherwise (rules.venues)
+OMS_VENUE_ADAPTERS = {"SIM": "SIM"}
+# sending: retries of a transient venue error (backoff 0.5 s doubling, capped), then a dead letter
+OMS_VENUE_SEND_MAX_RETRIES = env_int("OMS_VENUE_SEND_MAX_RETRIES", 5)
+# an UnknownOutcome is re-queried by clOrdID this many times (backoff) before it is left to
+# reconciliation, marked Unknown (and a dead letter the desk sees)
+OMS_VENUE_UNKNOWN_CHECKS = env_int("OMS_VENUE_UNKNOWN_CHECKS", 3)
+# ingestion: how long an out-of-order message waits for the missing seq before a REST resync
+OMS_VENUE_GAP_HOLD_MS = env_int("OMS_VENUE_GAP_HOLD_MS", 500)
+OMS_VENUE_RESYNC_SECONDS = env_int("OMS_VENUE_RESYNC_SECONDS", 30)  # periodic REST resync (safety)
+# feed watchdog: Stale after this much silence, Down after the longer one
+OMS_VENUE_STALE_SECONDS = env_int("OMS_VENUE_STALE_SECONDS", 10)
+OMS_VENUE_DOWN_SECONDS = env_int("OMS_VENUE_DOWN_SECONDS", 60)
+# Redis broker: a message not acked within this is redelivered (late acks: a worker killed
+# mid-task). Above the longest venue task (time limit 60 s) so no task runs twice concurrently.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("OMS_CELERY_VISIBILITY_TIMEOUT", 300)}
+if OMS_INPROCESS_WORKERS:
+    # the embedded default has no `manage.py venue_stream` process: the stream is read in-process
+    CELERY_BEAT_SCHEDULE["venues-stream"] = {"task": "venues.ingest_all", "schedule": 0.2}
+# a venue whose consumer process stopped reporting goes Stale, then Down (celery beat)
+CELERY_BEAT_SCHEDULE["venues-watchdog"] = {
+    "task": "venues.watchdog",
+    "schedule": 5.0,
+    "options": {"expires": 10},
 }
 
 # --- operations: /metrics, /healthz, /readyz (oms/observability, README "Operations") -------------

@@ -49,7 +49,7 @@ def test_seed_demo_creates_logins_and_a_demo_book_once(db: Any, settings: Any) -
         assert Token.objects.get(user=user).key in output
 
     orders = client_orders()
-    assert len(orders) == 13
+    assert len(orders) == 15  # 13 and the two SIM orders (sent only after commit: see test_venues_embedded)
     # the accepted quote made DEMO-13: a Limit order at the quoted bid, linked to its quote
     from_quote = orders["DEMO-13"]
     assert (from_quote["side"], from_quote["ordType"], Decimal(from_quote["price"])) == (

@@ -32,6 +32,7 @@ from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, Ti
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+from oms.venues.simcommands import SimExternalTradeCommand, SimSetFaultsCommand, SimSetMarketCommand
 from rules.books import SetBookCommand
 from rules.controls import (
     CancelAllCommand,
@@ -152,6 +153,11 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
     ),
     "bids": lambda: _levels("best (highest) first"),
     "asks": lambda: _levels("best (lowest) first"),
+    # the SIM venue's commands (oms/venues)
+    "faults": lambda: s.DictField(
+        help_text="any of dropAck, duplicateFills, reorderFills, dropStream, seqGap, snapshotLagMs, "
+        "rejectNext, rateLimitNext, timeoutNext (and latencyMs): a count or a number >= 0",
+    ),
     "mode": lambda: _choice(VenueMode, required=True),
     "scope": lambda: _choice(ControlScope, required=True),
     "source": lambda: _choice(ControlSource),
@@ -169,6 +175,7 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
 _DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
 _DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
 _DECIMALS |= {"maxOrderQty", "maxOrderNotional", "priceCollarPct", "maxOpenNotional"}
+_DECIMALS |= {"askPx", "askSize", "qty", "px"}  # the SIM venue's commands (oms/venues)
 # what each command type requires (the rest of its declared fields are optional)
 _REQUIRED: dict[str, set[str]] = {
     # a child order (with parentId) may omit symbol, side, ordType and account: it inherits them
@@ -181,6 +188,8 @@ _REQUIRED: dict[str, set[str]] = {
     "UpsertInstrumentCommand": {"venue", "symbol", "kind", "tickSize", "lotSize"},
     "SetBookCommand": {"venue", "symbol"},
     "SetLimitsCommand": {"account", "symbol"},
+    "SimSetMarketCommand": {"symbol", "bidPx", "askPx", "bidSize", "askSize"},
+    "SimExternalTradeCommand": {"account", "symbol", "side", "qty", "px"},
     "UpsertVenueCommand": {"venue", "adapter", "mode"},
     "EngageSafeModeCommand": {"scope", "reason"},
     "ReleaseSafeModeCommand": {"controlId", "reason"},
@@ -227,6 +236,8 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "instruments": fields_of(UpsertInstrumentCommand),
     "books": fields_of(SetBookCommand),
     "limits": fields_of(SetLimitsCommand),
+    # the SIM venue (oms/venues): superuser only
+    "sim": fields_of(SimSetMarketCommand, SimSetFaultsCommand, SimExternalTradeCommand),
     # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
     "venues": fields_of(UpsertVenueCommand),
     # the control plane (rules/controls.py; CancelAll is handled by oms/orders/kill_switch.py)

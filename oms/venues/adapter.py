@@ -18,8 +18,9 @@ Optional (`has[<capability>]`; the default raises `NotSupported`):
     "positions"    fetch_positions(account=)  -> list[VenuePosition]
     "balances"     fetch_balances()           -> list[VenueBalance]
     "instruments"  fetch_instruments()        -> list[VenueInstrument]
-    "watchExecutions"  watch_executions(timeout=) -> list[VenueOrderReport | VenueFill]
-                   the user-data stream (order updates and fills), in venue sequence (`seq`)
+    "watchExecutions"  watch_executions(timeout=) -> list[StreamMessage]
+                   the user-data stream (order updates, fills, and any book updates the venue
+                   sequences with them), in venue sequence (`seq`)
     "watchBook"    watch_book(symbols, timeout=)  -> list[VenueBook]
 
 The `watch_*` methods follow ccxt.pro's `watch*`: a blocking call answering the next batch of
@@ -222,7 +223,7 @@ class VenueInstrument:
         }
 
 
-StreamMessage = VenueOrderReport | VenueFill
+StreamMessage = VenueOrderReport | VenueFill | VenueBook  # in venue sequence (`seq`)
 
 
 # --- errors --------------------------------------------------------------------------------------

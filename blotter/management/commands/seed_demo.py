@@ -25,6 +25,7 @@ from executions.enums import ExecStatus
 from oms.core.access import DESK, VIEWER
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
+from oms.venues import demo as sim_demo
 from rules import adapters
 from rules.actors import SYSTEM_PREFIX
 from rules.rulebook import DuplicateRuleName
@@ -87,8 +88,15 @@ class Command(BaseCommand):
         elif Order.objects.exists():
             self.stdout.write("demo orders: skipped (the database already has orders)")
         else:
+            sim_ready = sim_demo.prepare(REFERENCE_ACTOR)
             with transaction.atomic():  # all or nothing: a half-made book would be skipped next time
-                summary = DemoBook().build()
+                summary = DemoBook().build(sim=sim_ready)
+            if sim_ready:
+                sim_demo.settle()  # sent after commit; their fills come back on SIM's stream
+            else:
+                self.stdout.write(
+                    "demo SIM orders: skipped (SIM's feed is not Healthy: start venue_stream SIM)"
+                )
             self.stdout.write(f"demo orders: created {summary}")
         self.stdout.write("")
         self.stdout.write("Demo logins (user / password / API token):")
@@ -211,7 +219,7 @@ class DemoBook:
             self.counts["held"] += 1
         return execution
 
-    def build(self) -> str:
+    def build(self, *, sim: bool = False) -> str:
         # waiting in the desk queue: a care order, a Desk request without venue, a Desk request
         self.client(1, "Buy", "10000", "AAPL", "ALPHA", price="190.00", venue="MANUAL", text="care order")
         self.client(2, "Sell", "5000", "MSFT", "BETA", handling="Desk")
@@ -282,6 +290,11 @@ class DemoBook:
         )
         self.counts["client orders"] += 1
 
+        if sim:
+            # sent to the SIM venue by the venue worker (in-process here): one fills at once, one
+            # larger than the displayed bid fills in part and keeps working
+            self.client(14, "Buy", "25", "SOL-PERP", "ALPHA", venue="SIM", handling="Auto")
+            self.client(15, "Sell", "60", "SOL-PERP", "BETA", venue="SIM", handling="Auto")
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
 
 
