@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "executions",
     "oms.lifecycle",
     "rules",
+    "oms.venues.ccxt",
     "blotter",
     "oms.observability",
     "oms.api",
