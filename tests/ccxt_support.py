@@ -43,6 +43,18 @@ def num(value: Any) -> Decimal | None:
 # --- minimal markets (ccxt's offline snapshots are not copied: these carry what the cases need) --
 
 
+SPOT_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+FUTURES_ORDER_TYPES = [
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+]
+
+
 def market(
     exchange_id: str,
     symbol: str,
@@ -91,8 +103,8 @@ def market(
             "cost": {"min": None, "max": None},
             "leverage": {"min": None, "max": None},
         },
-        # binance checks the order type against the market's own list before sending
-        "info": {"orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]},
+        # binance checks the order type against the market's own list (its exchangeInfo) before sending
+        "info": {"orderTypes": FUTURES_ORDER_TYPES if contract else SPOT_ORDER_TYPES},
     }
 
 
