@@ -14,7 +14,7 @@ import pytest
 
 from oms.venues.adapter import PlaceRequest, ReplaceRequest, VenueOrderStatus, VenueOrdType, VenueSide
 from oms.venues.ccxt import mapping
-from tests.ccxt_support import case_id, cases, environment_for, num, stubbed_adapter
+from tests.ccxt_support import ErrorBody, case_id, cases, environment_for, num, stubbed_adapter
 
 BINANCE_AND_BYBIT = ("binance", "bybit")
 
@@ -314,3 +314,26 @@ def test_capabilities_follow_ccxt_has(exchange_id):
     assert adapter.has["replace"] == bool(adapter.exchange.has["editOrder"])
     assert adapter.has["positions"] == bool(adapter.exchange.has["fetchPositions"])
     assert adapter.has["watchExecutions"] and adapter.has["watchBook"]
+
+
+def test_an_open_order_entered_at_the_venue_without_client_id_is_reported_with_an_empty_clordid():
+    adapter, transport = stubbed_adapter("bybit")
+    case = cases("bybit", "fetchOpenOrder")[0]  # recorded with orderLinkId ""
+    transport.on("GET", "/v5/order/realtime", case["httpResponse"])
+
+    (report,) = adapter.fetch_open_orders(symbol="BTC/USDT:USDT")
+
+    assert (report.venue_order_id, report.cl_ord_id) == (case["parsedResponse"]["id"], "")
+
+
+def test_a_fill_of_an_order_the_venue_does_not_know_is_asked_for_once_and_has_an_empty_clordid():
+    adapter, transport = stubbed_adapter("binance")
+    trade_case = cases("binance", "fetchMyTrades")[0]
+    transport.on("GET", "myTrades", trade_case["httpResponse"])
+    transport.on("GET", "/api/v3/order", ErrorBody(400, {"code": -2013, "msg": "Order does not exist."}))
+
+    first = adapter.fetch_fills(symbol="LTC/USDT")
+    again = adapter.fetch_fills(symbol="LTC/USDT")
+
+    assert [f.cl_ord_id for f in first + again] == ["", ""]
+    assert len(transport.requests("GET", "/api/v3/order")) == 1

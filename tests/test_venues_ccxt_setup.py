@@ -277,3 +277,18 @@ def test_watch_book_answers_each_symbols_book_and_a_stream_error_is_transient():
             adapter.watch_book([book["symbol"]], timeout=2)
     finally:
         adapter.close()
+
+
+@pytest.mark.django_db
+def test_the_book_of_a_ccxt_symbol_is_queried_with_its_slash_in_the_path(desk, viewer):
+    body = {"commandType": "SetBookCommand", "venue": "ccxt:binance", "symbol": "BTC/USDT:USDT"}
+    set_book = desk.post(
+        "/api/commands/books", {**body, "bids": [["60000", "1"]], "asks": [["60000.1", "2"]]}, format="json"
+    )
+    assert set_book.status_code in (200, 201), set_book.json()
+
+    got = viewer.get("/api/queries/books/ccxt:binance/BTC/USDT:USDT")
+
+    assert got.status_code == 200
+    assert (got.json()["bestBid"], got.json()["bestAsk"]) == ("60000", "60000.1")
+    assert viewer.get("/api/queries/books/ccxt:binance/BTC/USDT").status_code == 404

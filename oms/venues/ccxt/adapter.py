@@ -27,10 +27,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+import ccxt
 import ccxt.pro
 
 from oms.venues.adapter import (
     CancelRequest,
+    NotSupported,
     OrderNotFound,
     PlaceRequest,
     ReplaceRequest,
@@ -231,12 +233,16 @@ class CcxtAdapter(VenueAdapter):
 
     def fetch_order(self, *, cl_ord_id: str, symbol: str) -> VenueOrderReport | None:
         params = _client_id_params(self.exchange_id, cl_ord_id, fetch=True)
+        order: Mapping[str, Any] | None = None
         try:
             order = self._call(Operation.READ, self.exchange.fetch_order, None, symbol, params)
         except OrderNotFound:
             order = None
-        except VenueRejected:
-            raise
+        except (VenueRejected, NotSupported) as exc:
+            # an exchange whose order query needs the venue's id (ccxt: ArgumentsRequired) or has
+            # none: the open orders still name their client ids
+            if not isinstance(exc.__cause__, ccxt.ArgumentsRequired | ccxt.NotSupported):
+                raise
         if order is None:
             # venues that keep only recent orders in the query (bybit: 500) still list open ones
             if not self.exchange.has.get("fetchOpenOrders"):
@@ -261,7 +267,8 @@ class CcxtAdapter(VenueAdapter):
 
     def _client_id_of(self, trade: Mapping[str, Any]) -> str:
         """ccxt's trade has no clientOrderId: the venue's raw trade, then the orders we have seen,
-        then the order itself (one query per unknown order; cached)."""
+        then the order itself (one query per unknown order; the answer is kept, "" included when
+        the venue has no such order or it has no client id; a failed query is asked again later)."""
         found = mapping.trade_client_id(trade)
         venue_order_id = str(trade.get("order") or "")
         if found is None and venue_order_id:
@@ -271,12 +278,14 @@ class CcxtAdapter(VenueAdapter):
                     order = self._call(
                         Operation.READ, self.exchange.fetch_order, venue_order_id, trade.get("symbol")
                     )
-                    found = order.get("clientOrderId")
+                    found = str(order.get("clientOrderId") or "")
+                except OrderNotFound:
+                    found = ""
                 except VenueError:
-                    found = None
-        if found and venue_order_id:
-            self._client_ids[venue_order_id] = str(found)
-        return str(found or "")
+                    return ""
+        if found is not None and venue_order_id:
+            self._client_ids[venue_order_id] = found
+        return found or ""
 
     # --- optional ----------------------------------------------------------------------------
 

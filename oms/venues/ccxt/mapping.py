@@ -131,13 +131,13 @@ def status(order: Unified) -> VenueOrderStatus:
 
 def order_report(venue: str, order: Unified, *, cl_ord_id: str | None = None) -> VenueOrderReport:
     """A ccxt order structure as a report. `cl_ord_id` is what we placed it with, for venues that
-    do not echo the client id (the echo wins when there is one: it is what the venue holds)."""
+    do not echo the client id (the echo wins when there is one: it is what the venue holds). An
+    order with no client id at all was not placed by the OMS (entered at the venue by hand): its
+    `cl_ord_id` is "" and reconciliation reports it as an unknown venue order."""
     venue_order_id = order.get("id")
-    client_id = order.get("clientOrderId") or cl_ord_id
+    client_id = order.get("clientOrderId") or cl_ord_id or ""
     if not venue_order_id:
         raise MappingError("the order has no id")
-    if not client_id:
-        raise MappingError(f"order {venue_order_id} has no clientOrderId")
     amount = dec(order.get("amount"))
     filled = dec(order.get("filled")) or Decimal(0)
     return VenueOrderReport(
