@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oms.venues.adapter import PlaceRequest, ReplaceRequest, VenueOrderStatus, VenueOrdType, VenueSide
 from oms.venues.ccxt import mapping
@@ -337,3 +339,17 @@ def test_a_fill_of_an_order_the_venue_does_not_know_is_asked_for_once_and_has_an
 
     assert [f.cl_ord_id for f in first + again] == ["", ""]
     assert len(transport.requests("GET", "/api/v3/order")) == 1
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15))
+def test_a_ccxt_float_becomes_the_decimal_of_its_shortest_repr_in_plain_notation(value):
+    got = mapping.dec(value)
+
+    assert got == Decimal(repr(value))
+    assert Decimal(mapping.plain(got)) == got
+    assert "E" not in mapping.plain(got)
+
+
+@given(st.integers(min_value=0, max_value=253402300799999))  # to the last millisecond of year 9999
+def test_millisecond_timestamps_round_trip_exactly(ms):
+    assert mapping.to_millis(mapping.timestamp(ms)) == ms

@@ -195,6 +195,20 @@ def test_an_order_ccxt_cannot_express_is_rejected_before_anything_is_sent(overri
     assert transport.sent == []
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [{"order_qty": Decimal("0.0015")}, {"price": Decimal("50.005")}, {"order_qty": Decimal("0.0001")}],
+    ids=["off-lot-qty", "off-tick-price", "below-one-lot"],
+)
+def test_an_order_off_the_markets_steps_is_rejected_rather_than_truncated_by_ccxt(overrides):
+    adapter, transport = _binance()  # LTC/USDT:USDT: tick 0.01, lot 0.001
+
+    with pytest.raises(VenueRejected, match=r"step|tick|precision"):
+        adapter.place_order(_request(**overrides))
+
+    assert transport.sent == []
+
+
 def test_a_stop_order_is_sent_with_its_trigger_price():
     adapter, transport = _binance()
     transport.on("POST", "/fapi/v1/algoOrder", {**OPEN["httpResponse"], "type": "STOP"})

@@ -24,7 +24,7 @@ from oms.venues.ccxt.exchange import (
     build_exchange,
 )
 from rules.models import Instrument
-from tests.ccxt_support import MARKETS, cases, num, stubbed_adapter
+from tests.ccxt_support import MARKETS, cases, market, num, stubbed_adapter
 from tests.test_api_commands import order_body
 
 # --- settings and the exchange factory -----------------------------------------------------------
@@ -292,3 +292,18 @@ def test_the_book_of_a_ccxt_symbol_is_queried_with_its_slash_in_the_path(desk, v
     assert got.status_code == 200
     assert (got.json()["bestBid"], got.json()["bestAsk"]) == ("60000", "60000.1")
     assert viewer.get("/api/queries/books/ccxt:binance/BTC/USDT").status_code == 404
+
+
+@pytest.mark.django_db
+def test_sync_instruments_writes_fine_ticks_in_plain_notation_and_skips_markets_finer_than_the_oms_keeps(
+    fixture_fed_binance,
+):
+    fine = market("binance", "PEPE/USDT", "PEPEUSDT", tick=1e-8, lot=1)
+    finer = market("binance", "DUST/USDT", "DUSTUSDT", tick=1e-12, lot=1)
+    fixture_fed_binance.exchange.fetch_markets = lambda params=None: [*MARKETS["binance"], fine, finer]
+
+    call_command("sync_instruments", "--venue", "ccxt:binance")
+
+    pepe = Instrument.objects.get(venue="ccxt:binance", symbol="PEPE/USDT")
+    assert pepe.doc["tickSize"] == "0.00000001"
+    assert not Instrument.objects.filter(symbol="DUST/USDT").exists()

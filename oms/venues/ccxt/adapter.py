@@ -25,6 +25,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import ccxt
@@ -189,6 +190,9 @@ class CcxtAdapter(VenueAdapter):
             raise VenueRejected(self.venue, f"a {request.ord_type} order needs a price")
         if stop and request.stop_px is None:
             raise VenueRejected(self.venue, f"a {request.ord_type} order needs a stopPx")
+        self._check_steps(
+            request.symbol, request.order_qty, request.price if limit else None, request.stop_px
+        )
         params: dict[str, Any] = {"clientOrderId": request.cl_ord_id}
         if limit or time_in_force != "GTC":
             params["timeInForce"] = time_in_force
@@ -202,6 +206,29 @@ class CcxtAdapter(VenueAdapter):
             float(request.price) if limit and request.price is not None else None,
         ]
         return args, params
+
+    def _check_steps(self, symbol: str, qty: Decimal, *prices: Decimal | None) -> None:
+        """ccxt silently truncates an amount (and rounds a price) to the market's precision: an order
+        sent that way is not the order the OMS holds. Off-step values are refused before sending
+        (the OMS's own tick/lot checks catch them first, unless its instruments are stale)."""
+        self._call(Operation.READ, self.exchange.load_markets)  # once per process; nothing sent yet
+        try:
+            sent_qty = Decimal(self.exchange.amount_to_precision(symbol, str(qty)))
+            sent_prices = [
+                Decimal(self.exchange.price_to_precision(symbol, str(p))) for p in prices if p is not None
+            ]
+        except ccxt.BaseError as exc:  # an unknown symbol, an amount below one step
+            raise VenueRejected(self.venue, f"{type(exc).__name__}: {exc}") from exc
+        if sent_qty != qty:
+            raise VenueRejected(
+                self.venue,
+                f"orderQty {qty} is not a multiple of {symbol}'s amount step (ccxt would send {sent_qty})",
+            )
+        for wanted, sent in zip((p for p in prices if p is not None), sent_prices, strict=True):
+            if sent != wanted:
+                raise VenueRejected(
+                    self.venue, f"price {wanted} is not on {symbol}'s tick (ccxt would send {sent})"
+                )
 
     def cancel_order(self, request: CancelRequest) -> VenueOrderReport:
         params = {} if request.venue_order_id else _client_id_params(self.exchange_id, request.orig_cl_ord_id)
@@ -302,6 +329,7 @@ class CcxtAdapter(VenueAdapter):
             params["triggerPrice"] = float(request.stop_px)
         qty = request.order_qty if request.order_qty is not None else current.order_qty
         price = request.price if request.price is not None else current.price
+        self._check_steps(request.symbol, qty, price, request.stop_px)
         try:
             order = self._call(
                 Operation.REPLACE,

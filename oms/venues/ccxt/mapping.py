@@ -37,7 +37,8 @@ class MappingError(ValueError):
 
 
 def dec(value: Any) -> Decimal | None:
-    """A ccxt number (float, int or string) as a plain Decimal (`1e-06` -> `0.000001`); None stays None."""
+    """A ccxt number (float, int or string) as the Decimal of its shortest decimal string, without
+    trailing zeros ("241.00000000" -> 241, 1e-06 -> 0.000001); None stays None."""
     if value is None or value == "":
         return None
     try:
@@ -48,6 +49,12 @@ def dec(value: Any) -> Decimal | None:
         raise MappingError(f"not a finite number: {value!r}")
     # normalize() drops trailing zeros ("241.00000000" -> 241); 'f' keeps it out of exponent form
     return Decimal(format(number.normalize(), "f"))
+
+
+def plain(value: Decimal) -> str:
+    """A decimal string in plain notation, as the API's decimal fields take it: `str()` of a
+    Decimal below 1e-6 is scientific (`1E-8`), which the command parser refuses."""
+    return format(value, "f")
 
 
 def required_dec(structure: Unified, key: str) -> Decimal:
