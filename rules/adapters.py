@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rules.venues import venue_state
+
 InstrumentSource = Callable[[], list[dict[str, Any]]]
-# a family of venues named `<family>:<id>` (ccxt:binance, ccxt:bybit): the source of one venue,
-# or None when the family has no such member (an unknown exchange id)
-SourceFamily = Callable[[str], InstrumentSource | None]
+# a family of adapters named `<family>:<id>` (ccxt:binance, ccxt:bybit): the source of one venue
+# (its name, its adapter's name), or None when the family has no such member (an unknown exchange)
+SourceFamily = Callable[[str, str], InstrumentSource | None]
 
 _SOURCES: dict[str, InstrumentSource] = {}
 _FAMILIES: dict[str, SourceFamily] = {}
@@ -26,7 +28,8 @@ def register_source(venue: str, source: InstrumentSource) -> InstrumentSource:
 
 
 def register_source_family(family: str, source_of: SourceFamily) -> SourceFamily:
-    """Every venue `<family>:<id>` has a source (`source_of(venue)`), found when it is asked for."""
+    """Every venue whose adapter is `<family>:<id>` has a source (`source_of(venue, adapter)`),
+    found when it is asked for."""
     _FAMILIES[family] = source_of
     return source_of
 
@@ -40,10 +43,14 @@ def families() -> list[str]:
 
 
 def source_for(venue: str) -> InstrumentSource | None:
+    """A fixed source by the venue's name (SIM), else its adapter's family: the adapter is the
+    venue registry's (`BINANCE` -> `ccxt:binance`), or the venue's own name (`ccxt:binance`)."""
     if venue in _SOURCES:
         return _SOURCES[venue]
-    family, _, name = venue.partition(":")
-    return _FAMILIES[family](venue) if name and family in _FAMILIES else None
+    state = venue_state(venue)
+    adapter = state.adapter if state is not None else venue
+    family, _, name = adapter.partition(":")
+    return _FAMILIES[family](venue, adapter) if name and family in _FAMILIES else None
 
 
 def _perp(symbol: str, base: str, tick: str, lot: str) -> dict[str, Any]:

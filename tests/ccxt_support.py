@@ -222,7 +222,7 @@ class Transport:
 
 
 def stubbed_adapter(
-    exchange_id: str, *, environment: str = SANDBOX, account: str = "desk-1"
+    exchange_id: str, *, environment: str = SANDBOX, account: str = "desk-1", venue: str | None = None
 ) -> tuple[CcxtAdapter, Transport]:
     """The adapter of `ccxt:<exchange_id>` over a real ccxt exchange (testnet by default; binance's
     futures need `demo`, its portfolio-margin API has neither: `live`) with a stub transport."""
@@ -243,7 +243,8 @@ def stubbed_adapter(
     # markets and currencies are the venue's too: loading them asks the stub, never the network
     exchange.fetch_markets = lambda params=None: copy.deepcopy(MARKETS[exchange_id])
     exchange.fetch_currencies = lambda params=None: {}
-    adapter = CcxtAdapter(f"ccxt:{exchange_id}", f"ccxt:{exchange_id}", exchange=exchange, settings=settings)
+    name = f"ccxt:{exchange_id}"
+    adapter = CcxtAdapter(venue or name, name, exchange=exchange, settings=settings)
     return adapter, transport
 
 

@@ -11,6 +11,7 @@ import ccxt
 import pytest
 from django.core.management import CommandError, call_command
 
+from oms.core.dispatch import dispatch
 from oms.venues import adapter as registry
 from oms.venues.adapter import TransientVenueError, VenueBook, VenueFill, VenueOrderReport, get_adapter
 from oms.venues.ccxt import mapping
@@ -144,11 +145,16 @@ def test_decimal_places_precision_becomes_a_tick_and_a_market_without_steps_is_l
 
 @pytest.fixture
 def fixture_fed_binance(monkeypatch):
-    """`ccxt:binance` in the registry is the adapter over the stubbed exchange (markets: MARKETS)."""
-    adapter, _ = stubbed_adapter("binance")
-    monkeypatch.setitem(registry._FACTORIES, "ccxt:binance", lambda venue, name: adapter)
+    """The adapter `ccxt:binance`, for any venue, is over the stubbed exchange (markets: MARKETS);
+    the one of the venue `ccxt:binance` is yielded."""
+    built: dict[str, CcxtAdapter] = {}
+
+    def factory(venue: str, name: str) -> CcxtAdapter:
+        return built.setdefault(venue, stubbed_adapter("binance", venue=venue)[0])
+
+    monkeypatch.setitem(registry._FACTORIES, "ccxt:binance", factory)
     registry.reset_adapters()
-    yield adapter
+    yield factory("ccxt:binance", "ccxt:binance")
     registry.reset_adapters()
 
 
@@ -169,6 +175,20 @@ def test_sync_instruments_loads_a_ccxt_venues_markets_through_upsert_and_is_idem
 
     assert f"{len(rows)} unchanged" in capsys.readouterr().out
     assert all(i.version == 1 for i in Instrument.objects.filter(venue="ccxt:binance"))
+
+
+@pytest.mark.django_db
+def test_sync_instruments_finds_the_adapter_of_a_registered_venue_by_another_name(fixture_fed_binance):
+    dispatch(
+        "venues",
+        {"commandType": "UpsertVenueCommand", "venue": "BINANCE", "adapter": "ccxt:binance", "mode": "Paper"},
+        actor="system:test",
+    )
+
+    call_command("sync_instruments", "--venue", "BINANCE")
+
+    symbols = set(Instrument.objects.filter(venue="BINANCE").values_list("symbol", flat=True))
+    assert symbols == {m["symbol"] for m in MARKETS["binance"]}
 
 
 @pytest.mark.django_db
@@ -194,6 +214,7 @@ def test_sync_instruments_of_an_unreachable_venue_is_a_command_error_and_writes_
     assert not Instrument.objects.filter(venue="ccxt:binance").exists()
 
 
+@pytest.mark.django_db
 def test_sync_instruments_of_an_unknown_exchange_names_the_known_sources():
     with pytest.raises(CommandError, match="ccxt:<id>"):
         call_command("sync_instruments", "--venue", "ccxt:nosuchexchange")

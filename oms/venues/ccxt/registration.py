@@ -20,15 +20,18 @@ def ccxt_adapter(venue: str, adapter_name: str) -> VenueAdapter:
     return CcxtAdapter(venue, adapter_name)
 
 
-def instrument_source(venue: str) -> InstrumentSource | None:
-    """A ccxt venue's name is its adapter's (`ccxt:binance`): its markets are its instruments."""
+def instrument_source(venue: str, adapter_name: str) -> InstrumentSource | None:
+    """A ccxt venue's markets are its instruments (the venue `ccxt:binance`, or one the registry
+    gives the adapter `ccxt:binance`)."""
     try:
-        exchange_id_of(venue)
+        exchange_id_of(adapter_name)
     except ExchangeConfigError:
         return None
 
     def load() -> list[dict[str, Any]]:
-        return [upsert_body(i) for i in get_adapter(venue, venue).fetch_instruments() if representable(i)]
+        return [
+            upsert_body(i) for i in get_adapter(venue, adapter_name).fetch_instruments() if representable(i)
+        ]
 
     return load
 
