@@ -37,18 +37,22 @@ class MappingError(ValueError):
 
 
 def dec(value: Any) -> Decimal | None:
-    """A ccxt number (float, int or string) as the Decimal of its shortest decimal string, without
-    trailing zeros ("241.00000000" -> 241, 1e-06 -> 0.000001); None stays None."""
+    """A ccxt number (float, int or string) as the Decimal of its shortest decimal string (a float's
+    `repr`: 0.1 is 0.1, never 0.1000000000000000055...); None stays None. Trailing zeros of a
+    venue's string ("241.00000000") and exponents ("1e-06") are normalized away."""
     if value is None or value == "":
         return None
+    text = repr(value) if isinstance(value, float) else str(value)
     try:
-        number = Decimal(str(value))
+        number = Decimal(text)
     except InvalidOperation as exc:
         raise MappingError(f"not a number: {value!r}") from exc
     if not number.is_finite():
         raise MappingError(f"not a finite number: {value!r}")
-    # normalize() drops trailing zeros ("241.00000000" -> 241); 'f' keeps it out of exponent form
-    return Decimal(format(number.normalize(), "f"))
+    if "e" in text or "E" in text or (text.endswith("0") and "." in text):
+        # the slower path only where needed: normalize() drops trailing zeros, 'f' keeps it plain
+        return Decimal(format(number.normalize(), "f"))
+    return number
 
 
 def plain(value: Decimal) -> str:
@@ -64,17 +68,19 @@ def required_dec(structure: Unified, key: str) -> Decimal:
     return value
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def timestamp(ms: Any) -> dt.datetime | None:
     """ccxt's millisecond epoch timestamp as a UTC datetime (exact to the millisecond)."""
     if ms is None:
         return None
-    millis = int(ms)
-    return dt.datetime.fromtimestamp(millis // 1000, dt.UTC) + dt.timedelta(milliseconds=millis % 1000)
+    return _EPOCH + dt.timedelta(milliseconds=int(ms))
 
 
 def to_millis(when: dt.datetime) -> int:
-    """The inverse of `timestamp` (ccxt's `since`)."""
-    return int(when.timestamp() * 1000)
+    """The inverse of `timestamp` (ccxt's `since`), exact: no float on the way."""
+    return (when - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def _when(structure: Unified, *keys: str) -> dt.datetime:
@@ -236,7 +242,13 @@ def balances(venue: str, balance: Unified) -> list[VenueBalance]:
 
 def _levels(rows: Any) -> tuple[tuple[Decimal, Decimal], ...]:
     # a level is [price, amount] (some venues add a count): ccxt already sorts best first
-    return tuple((required_dec({"p": r[0]}, "p"), required_dec({"q": r[1]}, "q")) for r in rows or ())
+    levels = []
+    for row in rows or ():
+        px, qty = dec(row[0]), dec(row[1])
+        if px is None or qty is None:
+            raise MappingError(f"book level without price or amount: {row!r}")
+        levels.append((px, qty))
+    return tuple(levels)
 
 
 def book(venue: str, symbol: str, order_book: Unified) -> VenueBook:
