@@ -353,3 +353,17 @@ def test_a_ccxt_float_becomes_the_decimal_of_its_shortest_repr_in_plain_notation
 @given(st.integers(min_value=0, max_value=253402300799999))  # to the last millisecond of year 9999
 def test_millisecond_timestamps_round_trip_exactly(ms):
     assert mapping.to_millis(mapping.timestamp(ms)) == ms
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "case"), [p for p in _cases("fetchBalance") if p.values[1]["input"] == []]
+)
+def test_fetch_balances_through_the_adapter_lists_every_currency_the_venue_holds(exchange_id, case):
+    adapter, transport = stubbed_adapter(exchange_id, environment=environment_for(exchange_id, case))
+    transport.on("GET", "", case["httpResponse"])
+
+    balances = adapter.fetch_balances()
+
+    want = {c: num(v) for c, v in case["parsedResponse"]["total"].items() if v is not None}
+    assert {b.currency: b.total for b in balances} == want
+    assert all(b.venue == adapter.venue and b.free <= b.total for b in balances)
