@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "oms.lifecycle",
     "rules",
     "oms.venues",
+    "oms.venues.ccxt",
     "blotter",
     "oms.observability",
     "oms.api",

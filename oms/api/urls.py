@@ -21,7 +21,15 @@ class IdConverter:
         return value
 
 
+class SymbolConverter(IdConverter):
+    """A symbol as the last segment of a path: ccxt's unified symbols contain '/' (`BTC/USDT:USDT`),
+    so everything after the venue's segment is the symbol (but NUL)."""
+
+    regex = "[^\x00]+"
+
+
 register_converter(IdConverter, "id")
+register_converter(SymbolConverter, "symbol")
 
 
 def query_urls(reads: Iterable[ReadSide]) -> list[URLPattern]:
@@ -50,7 +58,7 @@ urlpatterns = [
     path("commands/rules/backtest", controls.RuleBacktestView.as_view(), name="rule-backtest"),
     path("commands/<id:topic>", views.CommandView.as_view(), name="commands"),
     *query_urls(read_sides()),
-    path("queries/books/<id:venue>/<id:symbol>", controls.BookQueryView.as_view(), name="book"),
+    path("queries/books/<id:venue>/<symbol:symbol>", controls.BookQueryView.as_view(), name="book"),
     path("queries/events", views.EventFeedView.as_view(), name="events"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -2,6 +2,9 @@
 
 python manage.py sync_instruments            # every registered source
 python manage.py sync_instruments --venue SIM
+python manage.py sync_instruments --venue ccxt:binance   # a ccxt exchange's markets (OMS_CCXT_* settings)
+
+Without --venue only the venues with a fixed source (SIM) are loaded: a ccxt venue is named.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ class Command(BaseCommand):
         parser.add_argument("--venue", help="one venue (default: every venue with a source)")
 
     def handle(self, *args: Any, venue: str | None = None, **options: Any) -> None:
-        if venue is not None and venue not in adapters.sources():
-            known = ", ".join(sorted(adapters.sources())) or "none"
+        if venue is not None and adapters.source_for(venue) is None:
+            known = (
+                ", ".join([*sorted(adapters.sources()), *(f"{f}:<id>" for f in adapters.families())])
+                or "none"
+            )
             raise CommandError(f"no instrument source for venue {venue} (known: {known})")
-        counts = adapters.sync(venue, lambda body: dispatch("instruments", body, actor=ACTOR).body)
+        try:
+            counts = adapters.sync(venue, lambda body: dispatch("instruments", body, actor=ACTOR).body)
+        except Exception as exc:  # the venue unreachable, its keys refused, a setting malformed
+            raise CommandError(f"sync_instruments {venue or ''}: {type(exc).__name__}: {exc}") from exc
         self.stdout.write(", ".join(f"{n} {what}" for what, n in counts.items()))
