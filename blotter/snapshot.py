@@ -67,25 +67,48 @@ def trading_day_start(now: dt.datetime | None = None) -> dt.datetime:
     return trading_day_boundary(now or dt.datetime.now(dt.UTC))
 
 
-def working_set(day_start: dt.datetime) -> dict[str, QuerySet[Any]]:
-    """The querysets of the working set per kind (see the module's docstring)."""
+ROOTS_PER_QUERY = 2000  # root ids per `root_id IN (...)` (SQLite's bound-parameter limit)
+
+
+def working_roots(day_start: dt.datetime) -> list[str]:
+    """The root ids of the trees in the working set, sorted.
+
+    Two indexed reads (the partial index of working orders, `updated_at`) rather than one
+    `root_id IN (SELECT ... WHERE status IN (...) OR updated_at >= ...)`, which the planner
+    answered with a hash semi-join over a scan of the whole table: at 200,000 orders and 10,000
+    in the working set, 1.23 s against 0.06 s for the roots plus 0.08 s per chunk of 2,000 roots
+    (EXPLAIN ANALYZE, PostgreSQL 15); the scan grows with the history, the index reads do not."""
     working = [s.value for s in WORKING_STATUSES]
-    roots = Order.objects.filter(Q(status__in=working) | Q(updated_at__gte=day_start)).values("root_id")
+    roots = set(Order.objects.filter(status__in=working).values_list("root_id", flat=True))
+    roots.update(Order.objects.filter(updated_at__gte=day_start).values_list("root_id", flat=True))
+    return sorted(roots)
+
+
+def working_set(day_start: dt.datetime) -> dict[str, list[QuerySet[Any]]]:
+    """The querysets of the working set per kind (see the module's docstring).
+
+    Called inside the snapshot's transaction: the root ids are read in it too."""
+    roots = working_roots(day_start)
     open_requests = [s.value for s in OPEN_REQUEST_STATUSES]
     open_request_ids = QuoteRequest.objects.filter(status__in=open_requests).values("quote_request_id")
     return {
-        "orders": Order.objects.filter(root_id__in=roots),
-        "executions": Execution.objects.filter(
-            Q(updated_at__gte=day_start) | Q(status=ExecStatus.PENDING_REVIEW.value)
-        ),
-        "quoteRequests": QuoteRequest.objects.filter(
-            Q(status__in=open_requests) | Q(updated_at__gte=day_start)
-        ),
-        "quotes": Quote.objects.filter(
-            Q(status=QuoteStatus.ACTIVE.value)
-            | Q(updated_at__gte=day_start)
-            | Q(quote_request_id__in=open_request_ids)
-        ),
+        "orders": [
+            Order.objects.filter(root_id__in=roots[i : i + ROOTS_PER_QUERY])
+            for i in range(0, len(roots), ROOTS_PER_QUERY)
+        ],
+        "executions": [
+            Execution.objects.filter(Q(updated_at__gte=day_start) | Q(status=ExecStatus.PENDING_REVIEW.value))
+        ],
+        "quoteRequests": [
+            QuoteRequest.objects.filter(Q(status__in=open_requests) | Q(updated_at__gte=day_start))
+        ],
+        "quotes": [
+            Quote.objects.filter(
+                Q(status=QuoteStatus.ACTIVE.value)
+                | Q(updated_at__gte=day_start)
+                | Q(quote_request_id__in=open_request_ids)
+            )
+        ],
     }
 
 
@@ -141,12 +164,13 @@ def snapshot_lines(day_start: dt.datetime | None = None, pause: Any = None) -> I
             f'"historyFrom":"{_json_time(day_start)}","generatedAt":"{_json_time(dt.datetime.now(dt.UTC))}"}}\n'
         )
         counts: dict[str, int] = {}
-        for kind, queryset in working_set(day_start).items():
+        for kind, querysets in working_set(day_start).items():
             if pause is not None:
                 pause(kind)
             n = 0
             chunk: list[str] = []
-            for text in _doc_texts(queryset):
+            texts = (text for queryset in querysets for text in _doc_texts(queryset))
+            for text in texts:
                 chunk.append(text)
                 if len(chunk) == CHUNK:
                     yield f'{{"type":"docs","kind":"{kind}","docs":[{",".join(chunk)}]}}\n'
