@@ -180,6 +180,8 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
     )
     heap = page.evaluate("performance.memory.usedJSHeapSize")
     docs = page.evaluate("window.__blotter.store.docs.orders.size")
+    # ms since navigation: snapshot request sent, snapshot read, grid created (the page's own marks)
+    marks = page.evaluate("window.__blotter.timings")
     context.close()
     return {
         "mode": "legacy paged" if legacy else "snapshot",
@@ -187,6 +189,7 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
         "transferred_mb": round(transferred / 1e6, 2),
         "heap_mb": round(heap / 1e6, 1),
         "orders_in_page": docs,
+        "marks_ms": {k: round(v) for k, v in marks.items()},
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 
 from blotter.snapshot import SNAPSHOTS, snapshot_lines, trading_day_start
@@ -136,10 +137,13 @@ def test_a_snapshot_is_the_state_at_its_seq_while_commands_commit_during_the_str
     def commit_meanwhile(kind: str) -> None:
         # another connection commits fills and new orders while the snapshot is half read
         def work() -> None:
-            for order in orders:
-                desk.execute(order, 10)
-            desk.venue_order(7)
-            committed.append(eventstore.events_after(0, 100_000)[-1]["seq"])
+            try:
+                for order in orders:
+                    desk.execute(order, 10)
+                desk.venue_order(7)
+                committed.append(eventstore.events_after(0, 100_000)[-1]["seq"])
+            finally:
+                connection.close()  # this thread's own connection
 
         worker = threading.Thread(target=work)
         worker.start()
@@ -217,7 +221,10 @@ def test_pages_opening_at_once_share_one_build_per_seq(settings: Any) -> None:
 
     def open_page() -> None:
         barrier.wait()
-        got.append(SNAPSHOTS.get())
+        try:
+            got.append(SNAPSHOTS.get())
+        finally:
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=open_page) for _ in range(12)]
     for t in threads:

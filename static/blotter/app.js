@@ -252,6 +252,8 @@ function onStatus(state, text) {
   el.title = text || state;
 }
 
+const timings = {}; // performance.now() of the load's steps (bench/blotter_snapshot.py reads them)
+
 // --- snapshot -----------------------------------------------------------------------------------
 // The working set at one seq, streamed (live.js readSnapshot); `?legacy=1` (bench baseline) loads
 // every document of every kind through the paged query API instead, as the page did before.
@@ -268,6 +270,7 @@ async function loadSnapshot() {
     );
   } else {
     let n = 0;
+    timings.snapshotStart = performance.now();
     const snap = await readSnapshot(CONFIG.endpoints.snapshot, (kind, docs) => {
       if (!store.docs[kind]) return; // a kind this page does not show
       for (const doc of docs) store.put(kind, doc);
@@ -275,6 +278,7 @@ async function loadSnapshot() {
       onStatus("loading", `loading: ${n} documents`);
     });
     seq = snap.seq;
+    timings.snapshotRead = performance.now();
     setHistoryFrom(snap.historyFrom);
   }
   const changes = store.takeChanges();
@@ -284,6 +288,7 @@ async function loadSnapshot() {
   updateBadges();
   if (first) showView(page.active);
   else refreshGrids();
+  timings.gridShown = performance.now();
   return seq;
 }
 
@@ -317,5 +322,5 @@ async function main() {
 }
 
 page.hooks = { select, updateCount, showView, refreshGrids, applied: scheduleFlush };
-window.__blotter = { store, feed, grids, history: historyWindow, flushLog, flushTimes, showView, get active() { return page.active; }, get selection() { return page.selection; } };
+window.__blotter = { store, feed, grids, history: historyWindow, timings, flushLog, flushTimes, showView, get active() { return page.active; }, get selection() { return page.selection; } };
 main();
