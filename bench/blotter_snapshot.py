@@ -167,7 +167,7 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
     t0 = time.perf_counter()
     page.goto(f"{base}/{'?legacy=1' if legacy else ''}#orders")
     page.wait_for_function(
-        "() => window.__blotter.feed.state === 'live' && window.__blotter.grids.orders"
+        "() => window.__blotter && window.__blotter.feed.state === 'live' && window.__blotter.grids.orders"
         " && window.__blotter.grids.orders.table.getDataCount() > 0",
         timeout=900_000,
         polling=50,
