@@ -71,7 +71,7 @@ ROOTS_PER_QUERY = 2000  # root ids per `root_id IN (...)` (SQLite's bound-parame
 
 
 def working_roots(day_start: dt.datetime) -> list[str]:
-    """The root ids of the trees in the working set, sorted.
+    """The root ids of the trees in the working set, the newest tree first.
 
     Two indexed reads (the partial index of working orders, `updated_at`) rather than one
     `root_id IN (SELECT ... WHERE status IN (...) OR updated_at >= ...)`, which the planner
@@ -79,9 +79,17 @@ def working_roots(day_start: dt.datetime) -> list[str]:
     in the working set, 1.23 s against 0.06 s for the roots plus 0.08 s per chunk of 2,000 roots
     (EXPLAIN ANALYZE, PostgreSQL 15); the scan grows with the history, the index reads do not."""
     working = [s.value for s in WORKING_STATUSES]
-    roots = set(Order.objects.filter(status__in=working).values_list("root_id", flat=True))
-    roots.update(Order.objects.filter(updated_at__gte=day_start).values_list("root_id", flat=True))
-    return sorted(roots)
+    newest: dict[str, dt.datetime] = {}
+    for qs in (
+        Order.objects.filter(status__in=working),
+        Order.objects.filter(updated_at__gte=day_start),
+    ):
+        for root_id, created in qs.values_list("root_id", "created_at"):
+            if root_id not in newest or created > newest[root_id]:
+                newest[root_id] = created
+    # newest first, as the grid sorts it: a presorted list costs Tabulator's initial sort (a
+    # string comparison per step) n comparisons instead of n log n
+    return sorted(newest, key=lambda root: (newest[root], root), reverse=True)
 
 
 def working_set(day_start: dt.datetime) -> dict[str, list[QuerySet[Any]]]:
@@ -93,7 +101,9 @@ def working_set(day_start: dt.datetime) -> dict[str, list[QuerySet[Any]]]:
     open_request_ids = QuoteRequest.objects.filter(status__in=open_requests).values("quote_request_id")
     return {
         "orders": [
-            Order.objects.filter(root_id__in=roots[i : i + ROOTS_PER_QUERY])
+            Order.objects.filter(root_id__in=roots[i : i + ROOTS_PER_QUERY]).order_by(
+                "-created_at", "-order_id"
+            )
             for i in range(0, len(roots), ROOTS_PER_QUERY)
         ],
         "executions": [
