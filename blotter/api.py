@@ -4,6 +4,7 @@
     POST   /blotter/api/views               {"view", "name", "state"} -> 200/201 SavedView (upsert
                                             by view+name; name "" = the layout last shown)
     DELETE /blotter/api/views/<id>          -> 204
+    GET    /blotter/api/snapshot            -> the working set at one seq (blotter/snapshot.py)
 
 Session-authenticated (CSRF-checked writes). Any user with a reading role may keep layouts (they
 change nothing in the OMS). Bad input -> 400 `validation_failed` with per-field messages, in the
@@ -12,15 +13,18 @@ API's error shape; nothing is stored.
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from blotter.models import SavedView
+from blotter.snapshot import SNAPSHOTS
 from oms.core.access import can_read
 
 VIEWS = ("orders", "executions", "desk", "review", "quote-requests", "quotes")
@@ -128,3 +132,35 @@ def view_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not deleted:
         return _error(404, "not_found", f"saved view {pk} not found")
     return HttpResponse(status=204)
+
+
+async def snapshot(request: HttpRequest) -> HttpResponse:
+    """GET /blotter/api/snapshot: the working set at one seq, NDJSON, gzip (blotter/snapshot.py).
+
+    Built in a worker thread (never on the event loop) and shared per seq by `SNAPSHOTS`."""
+    if request.method != "GET":
+        return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+    user = await request.auser()
+    refused = await sync_to_async(_reader_of)(user)
+    if refused is not None:
+        return refused
+    snap = await sync_to_async(SNAPSHOTS.get)()
+    body = snap.body
+    gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+    if not gzipped:  # a client that cannot inflate (curl without --compressed): plain NDJSON
+        body = await sync_to_async(gzip.decompress, thread_sensitive=False)(body)
+    response = HttpResponse(body, content_type="application/x-ndjson")
+    if gzipped:
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    response["Cache-Control"] = "no-store"
+    response["X-OMS-Seq"] = str(snap.seq)
+    return response
+
+
+def _reader_of(user: Any) -> JsonResponse | None:
+    if not user.is_authenticated:
+        return _error(401, "not_authenticated", "Log in first.")
+    if not can_read(user):
+        return _error(403, "permission_denied", "Your role does not allow this.")
+    return None

@@ -7,6 +7,7 @@ from blotter import api, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("blotter/api/views", api.views, name="saved-views"),
+    path("blotter/api/snapshot", api.snapshot, name="blotter-snapshot"),
     path("blotter/api/views/<int:pk>", api.view_detail, name="saved-view"),
     path("blotter/forms/", include("blotter.form_urls")),  # the desk forms (F)
 ]

@@ -31,6 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "orders": "/api/queries/orders",
             "executions": "/api/queries/executions",
             "events": "/api/queries/events",
+            "snapshot": "/blotter/api/snapshot",  # the working set at one seq (blotter/snapshot.py)
             "savedViews": "/blotter/api/views",
             # the RFQ views are shown only once their query endpoints exist
             "quoteRequests": "/api/queries/quote-requests"

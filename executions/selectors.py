@@ -16,6 +16,10 @@ class ExecutionSpecification(Specification):
         "exec_id": Field("exec_id", param="execID"),
         "venue": Field("venue", "in"),
         "updated_after": Field("updated_at", "gt", param="updatedAfter", kind="datetime"),
+        "created_after": Field("created_at", "gt", param="createdAfter", kind="datetime"),
+        "created_before": Field(
+            "created_at", "lt", param="createdBefore", kind="datetime", help="Created before this time."
+        ),
     }
     orderings = {
         "createdAt": "created_at",

@@ -28,6 +28,9 @@ class OrderSpecification(Specification):
         "handling": Field("handling", choices=Handling),
         "updated_after": Field("updated_at", "gt", param="updatedAfter", kind="datetime"),
         "created_after": Field("created_at", "gt", param="createdAfter", kind="datetime"),
+        "created_before": Field(
+            "created_at", "lt", param="createdBefore", kind="datetime", help="Created before this time."
+        ),
     }
     orderings = {
         "createdAt": "created_at",

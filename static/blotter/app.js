@@ -2,9 +2,10 @@
 // Modules: page.js (shared state), grid.js, tree.js, saved-views.js, detail.js, actions.js;
 // live.js (feed and store), views.js (columns), dialog.js and forms.js (the desk's forms).
 import { csrfToken, dialogOpen, toast } from "/static/blotter/dialog.js";
-import { Feed, KINDS, loadAll } from "/static/blotter/live.js";
+import { Feed, KINDS, loadAll, readSnapshot } from "/static/blotter/live.js";
+import { buildHistoryBar, historyWindow, setHistoryFrom } from "/static/blotter/history.js";
 import { VIEWS } from "/static/blotter/views.js";
-import { BENCH, CONFIG, NOGRID, $, grids, page, store } from "/static/blotter/page.js";
+import { BENCH, CONFIG, LEGACY, NOGRID, $, grids, page, store } from "/static/blotter/page.js";
 import { indexChild } from "/static/blotter/tree.js";
 import { current, loadSavedViews, persist, renderSavedList, viewStates, savedIds } from "/static/blotter/saved-views.js";
 import { applyChanges, applyQuick, createGrid, rebuildGrid, rowsFor } from "/static/blotter/grid.js";
@@ -251,23 +252,49 @@ function onStatus(state, text) {
   el.title = text || state;
 }
 
+const timings = {}; // performance.now() of the load's steps (bench/blotter_snapshot.py reads them)
+
 // --- snapshot -----------------------------------------------------------------------------------
+// The working set at one seq, streamed (live.js readSnapshot); `?legacy=1` (bench baseline) loads
+// every document of every kind through the paged query API instead, as the page did before.
 async function loadSnapshot() {
-  const kinds = [["orders", CONFIG.endpoints.orders], ["executions", CONFIG.endpoints.executions],
-    ["quoteRequests", CONFIG.endpoints.quoteRequests], ["quotes", CONFIG.endpoints.quotes]];
-  await Promise.all(
-    kinds.filter(([, url]) => url).map(async ([kind, url]) => {
-      const docs = await loadAll(url, 1000, (n, total) => onStatus("loading", `loading ${kind}: ${n} of ${total}`));
+  let seq = null;
+  if (LEGACY) {
+    const kinds = [["orders", CONFIG.endpoints.orders], ["executions", CONFIG.endpoints.executions],
+      ["quoteRequests", CONFIG.endpoints.quoteRequests], ["quotes", CONFIG.endpoints.quotes]];
+    await Promise.all(
+      kinds.filter(([, url]) => url).map(async ([kind, url]) => {
+        const docs = await loadAll(url, 1000, (n, total) => onStatus("loading", `loading ${kind}: ${n} of ${total}`));
+        for (const doc of docs) store.put(kind, doc);
+      })
+    );
+  } else {
+    let n = 0;
+    timings.snapshotStart = performance.now();
+    const snap = await readSnapshot(CONFIG.endpoints.snapshot, (kind, docs) => {
+      if (!store.docs[kind]) return; // a kind this page does not show
       for (const doc of docs) store.put(kind, doc);
-    })
-  );
+      n += docs.length;
+      onStatus("loading", `loading: ${n} documents`);
+    });
+    seq = snap.seq;
+    timings.snapshotRead = performance.now();
+    setHistoryFrom(snap.historyFrom);
+  }
   const changes = store.takeChanges();
   for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));
   const first = !page.snapshotDone;
   page.snapshotDone = true;
   updateBadges();
   if (first) showView(page.active);
-  else for (const [name, grid] of Object.entries(grids)) grid.table.replaceData(rowsFor(name, grid.tree));
+  else refreshGrids();
+  timings.gridShown = performance.now();
+  return seq;
+}
+
+/** Rebuild every grid from the store (after a snapshot reload or a history load). */
+function refreshGrids() {
+  for (const [name, grid] of Object.entries(grids)) grid.table.replaceData(rowsFor(name, grid.tree)).then(updateCount);
 }
 
 const feed = new Feed({
@@ -286,6 +313,7 @@ async function main() {
     return;
   }
   buildToolbar();
+  buildHistoryBar();
   const wanted = location.hash.slice(1);
   page.active = availableViews().includes(wanted) ? wanted : "orders";
   await Promise.all([loadSavedViews(), loadActions()]);
@@ -293,6 +321,6 @@ async function main() {
   feed.start();
 }
 
-page.hooks = { select, updateCount, showView };
-window.__blotter = { store, feed, grids, flushLog, flushTimes, showView, get active() { return page.active; }, get selection() { return page.selection; } };
+page.hooks = { select, updateCount, showView, refreshGrids, applied: scheduleFlush };
+window.__blotter = { store, feed, grids, history: historyWindow, timings, flushLog, flushTimes, showView, get active() { return page.active; }, get selection() { return page.selection; } };
 main();

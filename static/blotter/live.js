@@ -71,9 +71,46 @@ export async function loadAll(url, pageSize = 1000, onPage = null) {
 }
 
 /**
+ * The working-set snapshot (GET /blotter/api/snapshot: NDJSON, gzip, read at one seq), streamed:
+ * each line is parsed as it arrives. Calls onDocs(kind, docs) per chunk; returns the header
+ * ({seq, tradingDayStart, historyFrom, ...}) with the end line's `counts`. A stream cut before its
+ * end line is an error (the page retries), never a silently partial snapshot.
+ */
+export async function readSnapshot(url, onDocs) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/x-ndjson" } });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let header = null;
+  let end = null;
+  let rest = "";
+  const line = (text) => {
+    if (!text) return;
+    const record = JSON.parse(text);
+    if (record.type === "snapshot") header = record;
+    else if (record.type === "docs") onDocs(record.kind, record.docs);
+    else if (record.type === "end") end = record;
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    rest += value;
+    let at;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      line(rest.slice(0, at));
+      rest = rest.slice(at + 1);
+    }
+  }
+  line(rest);
+  if (!header || !end || end.seq !== header.seq) throw new Error("snapshot cut short");
+  return { ...header, counts: end.counts };
+}
+
+/**
  * The websocket feed with resync. Callbacks:
  *   onStatus(state, text)  state: "connecting" | "loading" | "live" | "resyncing" | "stale" | "reconnecting" | "refused"
- *   loadSnapshot()         async: (re)load every kind into the store
+ *   loadSnapshot()         async: (re)load the working set into the store; returns the seq it
+ *                          is consistent with (the feed resumes right after it), or null when
+ *                          it cannot tell (then the hello's seq is taken, as before)
  *   onApplied()            after events or a snapshot reached the store
  */
 export class Feed {
@@ -160,6 +197,7 @@ export class Feed {
 
   async onHello(hello) {
     this.attempt = 0;
+    this.helloSeq = hello.seq;
     this.buffer = [];
     if (this.lastSeq === null || hello.seq - this.lastSeq > this.maxResync || hello.seq < this.lastSeq) {
       // first load, too far behind, or a different (reset) database: take a fresh snapshot
@@ -173,9 +211,12 @@ export class Feed {
     this.busy = true;
     this.status("loading", "loading snapshot…");
     try {
-      await this.loadSnapshot();
+      const at = await this.loadSnapshot();
       this.stats.snapshots += 1;
-      this.lastSeq = Math.max(seq, this.lastSeq ?? 0);
+      // a snapshot at a known seq: exactly the events after it are applied (a shared snapshot
+      // may be a little older than the hello: the events in between come from the event feed)
+      this.lastSeq = at ?? Math.max(seq, this.lastSeq ?? 0);
+      this.snapshotSeq = this.lastSeq;
     } catch (err) {
       this.busy = false;
       this.status("stale", `snapshot failed: ${err.message}`);
@@ -183,6 +224,11 @@ export class Feed {
       return;
     }
     this.busy = false;
+    const next = this.buffer.reduce((lo, ev) => Math.min(lo, ev.seq), Infinity);
+    if (seq > this.lastSeq && next > this.lastSeq + 1) {
+      await this.resync(`snapshot at ${this.lastSeq}, feed at ${seq}`);
+      return;
+    }
     this.drain();
   }
 

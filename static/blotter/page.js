@@ -7,6 +7,7 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 const PARAMS = new URLSearchParams(location.search);
 export const BENCH = PARAMS.has("bench"); // bench/blotter.py: log when each change reached the grid
 export const NOGRID = PARAMS.has("nogrid"); // bench floor: feed and store only, no grid
+export const LEGACY = PARAMS.has("legacy"); // bench baseline: every document, paged, as before the snapshot
 
 export const store = new Store();
 export const grids = {}; // view -> {table, tree, ready: Promise}
@@ -16,5 +17,5 @@ export const page = {
   actions: [], // the desk's actions (forms.js), for a user who may act
   snapshotDone: false,
   // set by app.js: what a grid calls back into
-  hooks: { select: () => {}, updateCount: () => {}, showView: () => {} },
+  hooks: { select: () => {}, updateCount: () => {}, showView: () => {}, refreshGrids: () => {}, applied: () => {} },
 };
