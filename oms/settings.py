@@ -365,6 +365,13 @@ CELERY_BEAT_SCHEDULE["venues-watchdog"] = {
     "options": {"expires": 10},
 }
 
+# --- rules: the throttles' counters (rules/counters.py) ------------------------------------------
+CELERY_BEAT_SCHEDULE["rules-purge-idle-throttles"] = {
+    "task": "rules.purge_idle_throttles",
+    "schedule": 600.0,
+    "options": {"expires": 600},
+}
+
 # --- operations: /metrics, /healthz, /readyz (oms/observability, README "Operations") -------------
 # /metrics answers staff and superusers (session or API token), or `Authorization: Bearer <this>`
 # for a Prometheus server; empty: no bearer secret. PROMETHEUS_MULTIPROC_DIR (read by

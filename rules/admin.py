@@ -2,20 +2,27 @@
 rules.rule_admin): history from the event tables; superusers add and change instruments and venues
 through `UpsertInstrumentCommand` / `UpsertVenueCommand` (the admin never saves a row itself).
 Controls are read-only here: SAFE mode, arming and cancel-all go through their commands (API,
-blotter), which check who may do what."""
+blotter), which check who may do what. Limits have their own module (rules.admin_limits),
+registered from here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
 from oms.core.admin import EventAdmin, HistoryAdmin, admin_actor
 from oms.core.dispatch import dispatch
+from oms.core.errors import ValidationFailed
 from oms.core.parsing import dec_str
-from rules import rule_admin  # noqa: F401  (data rules: their own module)
+from rules import (
+    admin_limits,  # noqa: F401  (registers the limits' admin)
+    rule_admin,  # noqa: F401  (data rules: their own module)
+)
 from rules.controls import ARMING_EVENTS, SAFE_MODE_EVENTS
+from rules.instruments import UpsertInstrumentCommand
 from rules.models import (
     CancelAll,
     CancelAllEvent,
@@ -31,11 +38,55 @@ from rules.models import (
 from rules.venues import VENUE_EVENTS
 
 EDITABLE = ("venue", "symbol", "kind", "tick_size", "lot_size", "min_qty", "multiplier", "enabled")
+# UpsertInstrumentCommand's field names -> the form's (the command's validation shows on the form)
+_FORM_NAMES = {"tickSize": "tick_size", "lotSize": "lot_size", "minQty": "min_qty"}
+
+
+def _upsert_body(obj: Instrument, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The command of the admin's form: `values` (the cleaned form) over the instance's fields."""
+    v = {name: getattr(obj, name) for name in EDITABLE} | (values or {})
+    doc = (obj.doc if obj.pk else None) or {}
+    return {
+        "commandType": UpsertInstrumentCommand.command_type(),
+        "venue": v["venue"],
+        "symbol": v["symbol"],
+        "kind": v["kind"],
+        "baseCurrency": doc.get("baseCurrency"),
+        "quoteCurrency": doc.get("quoteCurrency"),
+        "tickSize": dec_str(v["tick_size"]),
+        "lotSize": dec_str(v["lot_size"]),
+        "minQty": dec_str(v["min_qty"]),
+        "multiplier": dec_str(v["multiplier"]),
+        "enabled": v["enabled"],
+    }
+
+
+class InstrumentForm(forms.ModelForm):  # type: ignore[type-arg]  # django-stubs: ModelForm[Instrument]
+    class Meta:
+        model = Instrument
+        fields = EDITABLE
+
+    def validate_unique(self) -> None:
+        pass  # an upsert: the command decides whether (venue, symbol) is new
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        try:
+            UpsertInstrumentCommand.parse(_upsert_body(self.instance, cleaned))
+        except ValidationFailed as exc:
+            for name, messages in exc.fields.items():
+                field = _FORM_NAMES.get(name, name)
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+        return cleaned
 
 
 @admin.register(Instrument)
 class InstrumentAdmin(HistoryAdmin):
     event_model = InstrumentEvent
+    form = InstrumentForm
     list_display = (
         "instrument_id",
         "venue",
@@ -67,20 +118,7 @@ class InstrumentAdmin(HistoryAdmin):
         return super().get_readonly_fields(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Instrument, form: Any, change: bool) -> None:
-        doc = obj.doc if change else {}
-        body = {
-            "commandType": "UpsertInstrumentCommand",
-            "venue": obj.venue,
-            "symbol": obj.symbol,
-            "kind": obj.kind,
-            "baseCurrency": doc.get("baseCurrency"),
-            "quoteCurrency": doc.get("quoteCurrency"),
-            "tickSize": dec_str(obj.tick_size),
-            "lotSize": dec_str(obj.lot_size),
-            "minQty": dec_str(obj.min_qty),
-            "multiplier": dec_str(obj.multiplier),
-            "enabled": obj.enabled,
-        }
+        body = _upsert_body(obj)
         result = dispatch("instruments", body, actor=admin_actor(request))
         obj.pk = result.body["instrument"]["instrumentId"]
 

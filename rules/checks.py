@@ -14,13 +14,18 @@ from oms.core.parsing import dec_str, iso
 from rules.enums import Feed, Rule, VenueMode
 from rules.errors import CheckRefused
 from rules.instruments import InstrumentState
-from rules.intent import Lookups, OrderIntent, open_orders, position_notional
+from rules.intent import Lookups, OrderIntent, position_notional
 from rules.limits import ANY, Effective
 from rules.venues import VenueState
 
 
 def _d(value: Decimal | None) -> str | None:
     return dec_str(value)
+
+
+def scope_filter(value: str) -> str | None:
+    """A limit's account or symbol as a filter of the orders it covers ("*": all)."""
+    return None if value == ANY else value
 
 
 def _scope(limit: Effective) -> dict[str, Any]:
@@ -220,10 +225,9 @@ def check_max_open_notional(intent: OrderIntent, look: Lookups) -> CheckRefused 
     mine = look.notional(intent.order_qty, look.px)
     if mine is None:
         return _no_reference(intent, Rule.MAX_OPEN_NOTIONAL.value, limit)
-    account = None if limit.account == ANY else limit.account
-    symbol = None if limit.symbol == ANY else limit.symbol
+    account, symbol = scope_filter(limit.account), scope_filter(limit.symbol)
     buys = sells = Decimal(0)
-    for o in open_orders(account, symbol, intent.order_id):
+    for o in look.open_orders(account, symbol, intent.order_id):
         px = o.price if o.price is not None else (look.px if o.symbol == intent.symbol else None)
         if px is None:
             continue  # a market order of another symbol without a price: nothing to count it at

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from rules.books import BookView, book_for
+from rules import counters, reference
+from rules.books import BookView
 from rules.controls import ControlState, in_force
-from rules.instruments import InstrumentState, has_adapter, instrument_at, instruments_of
-from rules.limits import Effective, effective_limits
+from rules.instruments import InstrumentState, has_adapter
+from rules.limits import Effective, resolve
 from rules.venues import VenueState
 
 LIMIT_TYPES = ("Limit", "StopLimit")  # ordTypes carrying a limit price
@@ -74,17 +76,67 @@ class OpenOrder:
 
 
 OpenOrders = Callable[[str | None, str | None, str | None], list[OpenOrder]]
+# (account, symbol or None for all, order to leave out) -> (SQL, params) selecting the open client
+# orders as rows (side, symbol, venue, leavesQty, price): the statement a prefetch sends
+OpenOrdersQuery = Callable[[str | None, str | None, str | None], tuple[str, list[Any]]]
 _open_orders: list[OpenOrders] = []
+_open_orders_query: list[OpenOrdersQuery] = []
 
 
-def register_open_orders(source: OpenOrders) -> OpenOrders:
-    """The orders app registers its open orders (account, symbol or None for all, order to leave out)."""
+def register_open_orders(source: OpenOrders, query: OpenOrdersQuery | None = None) -> OpenOrders:
+    """The orders app registers its open orders (account, symbol or None for all, order to leave
+    out), and the statement that selects them when it can be sent ahead (rules.pretrade.prefetch)."""
     _open_orders[:] = [source]
+    _open_orders_query[:] = [query] if query is not None else []
     return source
 
 
 def open_orders(account: str | None, symbol: str | None, exclude: str | None) -> list[OpenOrder]:
     return _open_orders[0](account, symbol, exclude) if _open_orders else []
+
+
+def open_orders_query(
+    account: str | None, symbol: str | None, exclude: str | None
+) -> tuple[str, list[Any]] | None:
+    return _open_orders_query[0](account, symbol, exclude) if _open_orders_query else None
+
+
+def _dec_or_none(value: Any) -> Decimal | None:
+    return None if value is None else value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def open_orders_of(rows: list[tuple[Any, ...]]) -> list[OpenOrder]:
+    """Rows (side, symbol, venue, leavesQty, price) as open orders (SQLite answers floats)."""
+    return [
+        OpenOrder(side, symbol, venue, _dec_or_none(leaves) or Decimal(0), _dec_or_none(price))
+        for side, symbol, venue, leaves, price in rows
+    ]
+
+
+OpenOrdersKey = tuple[str | None, str | None, str | None]
+
+
+@dataclass
+class Prefetched:
+    """Statements sent ahead for one order (in the pipeline of the clOrdID reservation), their
+    answers read when a check first needs them. Each is used only for exactly the read it was
+    sent for: the order's venue and symbol, an open-orders scope, a throttle bucket and window."""
+
+    venue: str | None
+    symbol: str
+    now: dt.datetime
+    reference: Any = None  # cursor of rules.reference.send_read
+    open_orders: dict[OpenOrdersKey, Any] = field(default_factory=dict)  # -> cursor
+    counts: dict[tuple[str, int], Any] = field(default_factory=dict)  # (bucket, window) -> cursor
+
+    def close(self) -> None:
+        """Drain what no check asked for (a cursor must not stay open in the transaction)."""
+        for cur in [self.reference, *self.open_orders.values(), *self.counts.values()]:
+            if cur is not None:
+                cur.close()
+        self.reference = None
+        self.open_orders.clear()
+        self.counts.clear()
 
 
 def position_notional(account: str | None, symbol: str | None) -> Decimal:
@@ -94,10 +146,52 @@ def position_notional(account: str | None, symbol: str | None) -> Decimal:
 
 
 class Lookups:
-    """What the checks read for one order, each at most once."""
+    """What the checks read for one order, each at most once: the reference data (instruments,
+    limits) from the in-process cache and the order's book, in one round trip (rules.reference),
+    or from the statements sent ahead for it (`Prefetched`).
 
-    def __init__(self, intent: OrderIntent):
+    `counting`: the order is being written (the throttles count it); False for the preview, which
+    only looks at the counters."""
+
+    def __init__(self, intent: OrderIntent, *, counting: bool = True, prefetched: Prefetched | None = None):
         self.intent = intent
+        self.counting = counting
+        self.prefetched = prefetched
+
+    @cached_property
+    def now(self) -> dt.datetime:
+        return self.prefetched.now if self.prefetched is not None else counters.now()
+
+    @cached_property
+    def _reference(self) -> tuple[reference.Snapshot, BookView | None]:
+        i, sent = self.intent, self.prefetched
+        if (
+            sent is not None
+            and sent.reference is not None
+            and (sent.venue, sent.symbol) == (i.venue, i.symbol)
+        ):
+            cur, sent.reference = sent.reference, None
+            return reference.take_read(cur, i.venue, i.symbol)
+        return reference.read(i.venue, i.symbol)
+
+    def open_orders(self, account: str | None, symbol: str | None, exclude: str | None) -> list[OpenOrder]:
+        cur = self.prefetched.open_orders.pop((account, symbol, exclude), None) if self.prefetched else None
+        if cur is None:
+            return open_orders(account, symbol, exclude)
+        try:
+            return open_orders_of(cur.fetchall())
+        finally:
+            cur.close()
+
+    def count(self, bucket: str, start: int) -> int:
+        """The throttle's count of `bucket` in the window from `start`, this order included
+        (counted when the order is being written; only looked at otherwise)."""
+        if not self.counting:
+            return counters.peek([bucket], start)[bucket]
+        cur = self.prefetched.counts.pop((bucket, start), None) if self.prefetched else None
+        if cur is None:
+            return counters.count([bucket], start)[bucket]
+        return counters.take_count(cur)[bucket]
 
     @cached_property
     def instruments(self) -> list[InstrumentState]:
@@ -105,11 +199,12 @@ class Lookups:
         MANUAL, a desk venue or none: the venue's instrument if it has one, else every instrument
         of the symbol; none at all -> not checked (the first part of the contract knows none)."""
         i = self.intent
+        snapshot = self._reference[0]
         if i.venue:
-            own = instrument_at(i.venue, i.symbol)
+            own = snapshot.instruments.get((i.venue, i.symbol))
             if own is not None or self.has_adapter:
                 return [own] if own is not None else []
-        return instruments_of(i.symbol)
+        return list(snapshot.by_symbol.get(i.symbol, []))
 
     @cached_property
     def _in_force(self) -> tuple[VenueState | None, list[ControlState]]:
@@ -138,11 +233,11 @@ class Lookups:
 
     @cached_property
     def limits(self) -> dict[str, Effective]:
-        return effective_limits(self.intent.account, self.intent.symbol)
+        return resolve(self._reference[0].limits, self.intent.account, self.intent.symbol)
 
     @cached_property
     def book(self) -> BookView | None:
-        return book_for(self.intent.venue, self.intent.symbol)
+        return self._reference[1]
 
     @cached_property
     def reference_px(self) -> Decimal | None:

@@ -7,6 +7,7 @@ specific scope that sets it: account+symbol, then account, then symbol, then "*"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from oms.core.specification import Specification
 from rules.actors import require_superuser
 from rules.models import Limit, LimitEvent
 from rules.records import OptDec, Record, definition_applier, new_id
+from rules.reference import current
 
 TOPIC = "limits"
 EVENT_TOPIC = "limit-events"
@@ -170,19 +172,24 @@ class Effective:
 
 
 def effective_limits(account: str | None, symbol: str) -> dict[str, Effective]:
-    """Per field, the most specific scope's value: (account, symbol) > (account, *) > (*, symbol) > (*, *)."""
+    """Per field, the most specific scope's value, from the reference cache (rules.reference)."""
+    return resolve(current().limits, account, symbol)
+
+
+def scopes_of(account: str | None, symbol: str) -> list[tuple[str, str]]:
+    """An order's scopes, most specific first: (account, symbol) > (account, *) > (*, symbol) > (*, *)."""
     acct = account or ANY
-    scopes = [(acct, symbol), (acct, ANY), (ANY, symbol), (ANY, ANY)]
-    rows = {
-        (r.account, r.symbol): r.doc
-        for r in Limit.objects.filter(account__in={acct, ANY}, symbol__in={symbol, ANY}).only(
-            "account", "symbol", "doc"
-        )
-    }
+    return [(acct, symbol), (acct, ANY), (ANY, symbol), (ANY, ANY)]
+
+
+def resolve(
+    rows: Mapping[tuple[str, str], Mapping[str, Any]], account: str | None, symbol: str
+) -> dict[str, Effective]:
+    """Per field, the value of the most specific scope that sets it (not null), with that scope."""
+    docs = [(scope, rows.get(scope)) for scope in scopes_of(account, symbol)]
     out: dict[str, Effective] = {}
     for api in LIMIT_FIELDS:
-        for scope in scopes:
-            doc = rows.get(scope)
+        for scope, doc in docs:
             if doc is not None and doc.get(api) is not None:
                 value = doc[api]
                 out[api] = Effective(Decimal(value) if isinstance(value, str) else value, *scope)

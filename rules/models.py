@@ -257,3 +257,38 @@ class RuleEvent(EventRecord):
         constraints = [
             models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_rule_event_version")
         ]
+
+
+class ReferenceVersion(models.Model):
+    """One row whose `version` changes with every write of `instruments` or `limits` (database
+    triggers, so a change from any process, a replay or a manual fix counts): the in-process
+    reference cache (rules.reference) compares it on every order and reloads when it moved.
+    PostgreSQL takes it from a sequence, SQLite from random(): a value a rolled-back transaction
+    showed is never seen again."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "reference_version"
+
+    def __str__(self) -> str:
+        return f"reference version {self.version}"
+
+
+class ThrottleCount(models.Model):
+    """A fixed-window counter of the throttles (rules.throttles): one row per bucket (orders of
+    an account and symbol, cancel/replace cycles of an order or an account and symbol), its current
+    window's start (epoch seconds) and the count in it. One upsert both counts and answers."""
+
+    bucket = models.CharField(max_length=200, primary_key=True)
+    window_start = models.BigIntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "throttle_counts"
+        # the purge of idle buckets (rules.throttles.purge_idle) scans by window
+        indexes = [models.Index(fields=["window_start"], name="throttle_counts_window")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.count} since {self.window_start}"

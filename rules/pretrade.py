@@ -2,13 +2,16 @@
 
 The orders app hands a plain mapping of the order's fields by API name (as it does to `route`):
 
+    prefetch(data)                    # sends the checks' reads with the clOrdID claim (pipeline)
     check_new_order(data)             # raises CheckRefused (422 rule_refused), first failure
-    check_replace(before, after)      # the same checks when the replace raises exposure
+    check_replace(before, after)      # the same checks when the replace raises exposure; spam
+    note_cancel(order)                # a cancel: never refused, counts toward the cycles
     evaluate(data)                    # every refusal, for the preview (raises nothing)
 
 Each check is a named function of an `OrderIntent` and its `Lookups` answering a `CheckRefused`
 or None (rules.checks); `CHECKS` runs them in order: the controls first (SAFE
-mode, the venue's arming and feed), then the instrument (a malformed order), then the limits.
+mode, the venue's arming and feed), then the instrument (a malformed order), then the limits,
+the throttle last (it counts the order).
 """
 
 from __future__ import annotations
@@ -17,11 +20,31 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from rules import checks
-from rules.errors import CheckRefused
-from rules.intent import Lookups, OpenOrder, OrderIntent, register_open_orders
+from django.db import connection
 
-__all__ = ["CHECKS", "OpenOrder", "check_new_order", "check_replace", "evaluate", "register_open_orders"]
+from rules import checks, counters, reference, throttles
+from rules.errors import CheckRefused
+from rules.intent import (
+    Lookups,
+    OpenOrder,
+    OrderIntent,
+    Prefetched,
+    open_orders_query,
+    register_open_orders,
+)
+from rules.limits import resolve
+
+__all__ = [
+    "CHECKS",
+    "OpenOrder",
+    "check_new_order",
+    "check_replace",
+    "discard",
+    "evaluate",
+    "note_cancel",
+    "prefetch",
+    "register_open_orders",
+]
 
 Check = Callable[[OrderIntent, Lookups], CheckRefused | None]
 
@@ -32,6 +55,7 @@ class OnReplace(Enum):
     ALWAYS = "always"  # the instrument's grid: any new quantity or price must fit it
     EXPOSURE = "exposure"  # more quantity or a more aggressive price (rules.pretrade.raises_exposure)
     MORE_QUANTITY = "more_quantity"  # SAFE mode: the contract refuses replaces that increase quantity
+    NEVER = "never"  # the throttle of new orders (a replace is a cycle: spam_suppressed)
 
 
 CHECKS: list[tuple[str, Check, OnReplace]] = [
@@ -45,25 +69,86 @@ CHECKS: list[tuple[str, Check, OnReplace]] = [
     ("price_collar", checks.check_price_collar, OnReplace.EXPOSURE),
     ("max_order_notional", checks.check_max_order_notional, OnReplace.EXPOSURE),
     ("max_open_notional", checks.check_max_open_notional, OnReplace.EXPOSURE),
+    # last: it counts the order, which only an order every other check let through should do
+    # (a refusal rolls the count back anyway; this keeps the preview's answer the same)
+    ("throttle", throttles.check_throttle, OnReplace.NEVER),
 ]
 
 
-def _run(intent: OrderIntent, *, only: Callable[[OnReplace], bool] = lambda when: True) -> list[CheckRefused]:
-    look = Lookups(intent)
+def _run(
+    intent: OrderIntent, look: Lookups, *, only: Callable[[OnReplace], bool] = lambda when: True
+) -> list[CheckRefused]:
     return [r for _, check, when in CHECKS if only(when) and (r := check(intent, look)) is not None]
 
 
 def evaluate(data: Mapping[str, Any]) -> list[CheckRefused]:
-    return _run(OrderIntent.of(data))
-
-
-def check_new_order(data: Mapping[str, Any]) -> None:
+    """Every refusal the order would meet now; counts nothing (the throttle only looks)."""
     intent = OrderIntent.of(data)
-    look = Lookups(intent)
-    for _name, check, _when in CHECKS:
-        refused = check(intent, look)
-        if refused is not None:
-            raise refused
+    return _run(intent, Lookups(intent, counting=False))
+
+
+def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
+    """Send ahead what the checks of this new order will read, to go out in the pipeline of the
+    statement the write path sends first (the clOrdID reservation): one round trip for both.
+
+    Always the reference version with the order's book. The snapshot this process holds (possibly
+    stale: it only guesses) says which limits apply; for those, the open orders of
+    `maxOpenNotional`'s scope and the throttle's count. Each answer serves only the exact read it
+    was sent for (a moved version that changed the limits makes the check read afresh); a count no
+    check used is taken back (`discard`) or rolls back with a refused order."""
+    intent = OrderIntent.of(data)
+    sent = Prefetched(intent.venue, intent.symbol, counters.now())
+    if not CHECKS:
+        return sent
+    sent.reference = reference.send_read(intent.venue, intent.symbol)
+    held = reference.held()
+    if held is None or not new_order:  # a cancel reads the reference data only
+        return sent
+    limits = resolve(held.limits, intent.account, intent.symbol)
+    open_limit = limits.get("maxOpenNotional")
+    if open_limit is not None:
+        key = (
+            checks.scope_filter(open_limit.account),
+            checks.scope_filter(open_limit.symbol),
+            intent.order_id,
+        )
+        query = open_orders_query(*key)
+        if query is not None:
+            cur = connection.cursor()
+            cur.execute(*query)
+            sent.open_orders[key] = cur
+    if "maxOrdersPerSecond" in limits:
+        bucket = throttles.orders_bucket(intent.account, intent.symbol)
+        start = counters.window_start(sent.now, throttles.ORDER_WINDOW)
+        sent.counts[(bucket, start)] = counters.send_count([bucket], start)
+    return sent
+
+
+def discard(sent: Prefetched | None) -> None:
+    """Take back the throttle counts sent ahead that no check used, when the transaction goes on
+    to commit: a repeated clOrdID (the existing order is the answer), or a limit the held snapshot
+    showed that is gone (the check read the current one)."""
+    if sent is None:
+        return
+    unused = list(sent.counts)
+    sent.close()
+    for bucket, start in unused:
+        counters.uncount(bucket, start)
+
+
+def check_new_order(data: Mapping[str, Any], *, prefetched: Prefetched | None = None) -> None:
+    intent = OrderIntent.of(data)
+    look = Lookups(intent, prefetched=prefetched)
+    try:
+        for _name, check, _when in CHECKS:
+            refused = check(intent, look)
+            if refused is not None:
+                raise refused
+    except BaseException:
+        if prefetched is not None:
+            prefetched.close()  # the transaction rolls back what was counted
+        raise
+    discard(prefetched)
 
 
 def raises_exposure(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -79,13 +164,31 @@ def raises_exposure(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool
 def check_replace(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     """A replace that changes quantity or prices is checked against the instrument's grid; the
     risk checks and the venue's arming and feed apply only when it raises exposure, SAFE mode only
-    when it raises the quantity (a smaller or more passive order passes)."""
-    if all(before.get(k) == after.get(k) for k in ("orderQty", "price", "stopPx")):
-        return
-    applies = {OnReplace.ALWAYS}
-    if raises_exposure(before, after):
-        applies.add(OnReplace.EXPOSURE)
-    if OrderIntent.of(after).order_qty > OrderIntent.of(before).order_qty:
-        applies.add(OnReplace.MORE_QUANTITY)
-    for refused in _run(OrderIntent.of(after), only=applies.__contains__):
-        raise refused
+    when it raises the quantity (a smaller or more passive order passes); the throttle of new
+    orders does not apply. Every replace is a cancel/replace cycle (`spam_suppressed`), whatever
+    it changes."""
+    intent = OrderIntent.of(after)
+    look = Lookups(intent)
+    if any(before.get(k) != after.get(k) for k in ("orderQty", "price", "stopPx")):
+        applies = {OnReplace.ALWAYS}
+        if raises_exposure(before, after):
+            applies.add(OnReplace.EXPOSURE)
+        if intent.order_qty > OrderIntent.of(before).order_qty:
+            applies.add(OnReplace.MORE_QUANTITY)
+        for refused in _run(intent, look, only=applies.__contains__):
+            raise refused
+    cycle = throttles.check_cycle(before, look.limits)
+    if cycle is not None:
+        raise cycle
+
+
+def note_cancel(order: Mapping[str, Any], *, prefetched: Prefetched | None = None) -> None:
+    """A cancel of `order` (orderId, account, symbol, venue) counts toward its cancel/replace
+    cycles; a cancel is never refused by a check or a throttle. `prefetched`: `prefetch(order)`
+    sent with the cancel's clOrdID claim (its reference read, nothing counted ahead)."""
+    look = Lookups(OrderIntent.of(order), prefetched=prefetched)
+    try:
+        throttles.note_cancel(order, look.limits)
+    finally:
+        if prefetched is not None:
+            prefetched.close()

@@ -15,6 +15,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from oms.core import sql
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import RuleRefused, ValidationFailed, VersionConflict
 from oms.core.eventstore import UnitOfWork
@@ -31,7 +32,7 @@ from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
-from rules.pretrade import check_new_order, check_replace
+from rules.pretrade import check_new_order, check_replace, discard, note_cancel, prefetch
 from rules.routing import route_new_order
 
 TOPIC = "orders"
@@ -109,8 +110,15 @@ def order_create(
     tree = OrderTree(uow)
     order_id = new_id("O")
     # claim the clOrdID first: one statement both checks and reserves it (the transaction
-    # rolls it back if the order turns out invalid)
-    if not tree.reserve_cl_ord_id(cmd.cl_ord_id, order_id, fingerprint):
+    # rolls it back if the order turns out invalid); a client order's pre-trade reads go out
+    # in the same round trip (rules.pretrade.prefetch)
+    prefetched = None
+    with sql.pipeline():
+        reserving = tree.send_reserve(cmd.cl_ord_id, order_id, fingerprint)
+        if cmd.parent_id is None:
+            prefetched = prefetch({"symbol": cmd.symbol, "venue": cmd.venue, "account": cmd.account})
+    if not tree.reserved(reserving):
+        discard(prefetched)
         known = ClOrdIdKey.objects.get(pk=cmd.cl_ord_id)
         if known.fingerprint != fingerprint:
             raise DuplicateClOrdID(
@@ -123,7 +131,8 @@ def order_create(
         created = _client_order(cmd, order_id, fingerprint)
     else:
         created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
-    check_new_order(created.to_data())  # pre-trade checks and controls (rules): a refusal writes nothing
+    # pre-trade checks and controls (rules): a refusal writes nothing
+    check_new_order(created.to_data(), prefetched=prefetched)
     order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
@@ -288,7 +297,23 @@ def order_cancel(
     tree = OrderTree(uow)
     order = _load(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL)
-    _reserve(tree, cl_ord_id, order.order_id)
+    terms = {
+        "orderId": order.order_id,
+        "account": order.account,
+        "symbol": order.symbol,
+        "venue": order.venue,
+    }
+    with sql.pipeline():  # the clOrdID claim and the spam counter's reference read: one round trip
+        reserving = tree.send_reserve(cl_ord_id, order.order_id, "")
+        sent = prefetch(terms, new_order=False)
+    if not tree.reserved(reserving):
+        sent.close()
+        raise DuplicateClOrdID(
+            f"clOrdID {cl_ord_id} is already in use",
+            fields={"clOrdID": ["Already used by another order or request."]},
+        )
+    # never refused by a control; counts toward the cancel/replace cycles (spam suppression)
+    note_cancel(terms, prefetched=sent)
     order = _cancel(tree, order, cl_ord_id, text)
     return Outcome(_order_body(order))
 

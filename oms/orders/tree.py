@@ -14,6 +14,7 @@ import datetime as dt
 import secrets
 import time
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 
@@ -178,6 +179,20 @@ class OrderTree:
             statement = f"INSERT INTO order_cl_ord_ids (cl_ord_id, order_id, fingerprint) VALUES {rows}"
             # no ON CONFLICT: a clash (never expected) fails the command, rolled back and retried
             sql.execute(statement, [v for pair in chunk for v in pair])
+
+    def send_reserve(self, cl_ord_id: str, order_id: str, fingerprint: str) -> Any:
+        """`reserve_cl_ord_id` in two halves, so that inside a pipeline the claim goes out with
+        other statements (a new order's pre-trade reads); `reserved(cursor)` is its answer."""
+        cur = connection.cursor()
+        cur.execute(_RESERVE_SQL, [cl_ord_id, order_id, fingerprint])
+        return cur
+
+    @staticmethod
+    def reserved(cur: Any) -> bool:
+        try:
+            return bool(cur.rowcount == 1)
+        finally:
+            cur.close()
 
 
 def committed(s: OrderState) -> Decimal:

@@ -1,0 +1,148 @@
+"""The reference data every order's checks read, cached in-process and checked on every order.
+
+Instruments and limits change rarely and are read on every order: each process keeps them in
+memory (`Snapshot`) with the `reference_version` they were loaded at. Database triggers move that
+version in the transaction of any write of `instruments` or `limits` (rules/migrations/0004), so
+the check is exact, not a staleness bound:
+
+    one statement per order: the reference version AND the order's book (books change with the
+    market and are read every time, in the same round trip)
+    version == cached version -> the cached instruments and limits are current
+    otherwise                 -> reload both tables, keep them under the version read first
+
+Why a tightened limit binds at once: the limit's transaction moves the version before it commits;
+any order whose statement starts after that commit reads the new version and reloads. An order
+already past its version read when the limit committed was ordered before the change (as it would
+be with a direct read). Reloading after reading the version can only see newer data than the
+version says, never older (read committed), so the worst case is one extra reload. A version a
+rolled-back transaction produced is never produced again (a sequence, random()), so a cache
+filled inside a transaction that rolled back is never taken for current.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from oms.core import sql
+from rules.books import BookView, _levels, book_for
+from rules.instruments import InstrumentState
+from rules.models import Instrument, Limit, ReferenceVersion
+
+Scope = tuple[str, str]  # (account, symbol) of a limit; (venue, symbol) of an instrument
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int | None  # None: not cacheable (the version row was missing)
+    limits: dict[Scope, dict[str, Any]] = field(default_factory=dict)  # (account, symbol) -> API doc
+    instruments: dict[Scope, InstrumentState] = field(default_factory=dict)  # (venue, symbol) -> state
+    by_symbol: dict[str, list[InstrumentState]] = field(default_factory=dict)  # symbol -> by venue
+
+
+_lock = threading.Lock()
+_cache: dict[str, Snapshot] = {}  # database (alias:name) -> snapshot
+stats = {"reloads": 0}  # for the tests and the benchmark: how often the snapshot was rebuilt
+
+
+def _db_key() -> str:
+    return f"{connection.alias}:{connection.settings_dict.get('NAME')}"
+
+
+def _load(version: int | None) -> Snapshot:
+    limits = {(r.account, r.symbol): r.doc for r in Limit.objects.only("account", "symbol", "doc")}
+    instruments: dict[Scope, InstrumentState] = {}
+    by_symbol: dict[str, list[InstrumentState]] = {}
+    for row in Instrument.objects.order_by("venue").only("doc"):
+        inst = InstrumentState.from_api(row.doc)
+        instruments[(inst.venue, inst.symbol)] = inst
+        by_symbol.setdefault(inst.symbol, []).append(inst)
+    stats["reloads"] += 1
+    return Snapshot(version, limits, instruments, by_symbol)
+
+
+def _current(version: int | None) -> Snapshot:
+    key = _db_key()
+    cached = _cache.get(key)
+    if version is not None and cached is not None and cached.version == version:
+        return cached
+    snapshot = _load(version)
+    if version is not None:
+        with _lock:
+            _cache[key] = snapshot
+    return snapshot
+
+
+# One statement: the version row and the order's book (its venue's, or for a venue-less order the
+# freshest of its symbol; at most one row, the book's columns null when there is none). Hand-written
+# like the write path's statements (oms.core.sql): the ORM would cost more Python than the read.
+_READ_AT_VENUE = (
+    "SELECT rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    "LEFT JOIN books b ON b.venue = %s AND b.symbol = %s WHERE rv.id = 1"
+)
+_READ_ANY_VENUE = (
+    "SELECT rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    "LEFT JOIN books b ON b.symbol = %s WHERE rv.id = 1 ORDER BY b.as_of DESC LIMIT 1"
+)
+
+
+def _as_of(value: Any) -> dt.datetime:
+    if isinstance(value, str):  # SQLite: the text Django stored, UTC
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def send_read(venue: str | None, symbol: str) -> Any:
+    """Send the statement (inside a pipeline it goes out with the statements around it, e.g. the
+    clOrdID reservation); `take_read` reads its answer."""
+    cur = connection.cursor()
+    if venue:
+        cur.execute(_READ_AT_VENUE, [venue, symbol])
+    else:
+        cur.execute(_READ_ANY_VENUE, [symbol])
+    return cur
+
+
+def take_read(cur: Any, venue: str | None, symbol: str) -> tuple[Snapshot, BookView | None]:
+    try:
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    if not rows:  # the version row is gone (a test flush truncated it): put it back, read directly
+        ReferenceVersion.objects.get_or_create(pk=1, defaults={"version": secrets.randbits(62)})
+        return _load(None), book_for(venue, symbol)
+    version, b_venue, bids, asks, as_of = rows[0]
+    view = None
+    if b_venue is not None:
+        bid_levels, ask_levels = _levels(sql.json_value(bids)), _levels(sql.json_value(asks))
+        view = BookView(b_venue, symbol, bid_levels, ask_levels, _as_of(as_of))
+    return _current(version), view
+
+
+def read(venue: str | None, symbol: str) -> tuple[Snapshot, BookView | None]:
+    """The current reference data and the order's book, in one round trip when the cache holds."""
+    return take_read(send_read(venue, symbol), venue, symbol)
+
+
+def held() -> Snapshot | None:
+    """The snapshot this process holds, unchecked: only to guess which reads an order will need
+    (rules.pretrade.prefetch), never to decide."""
+    return _cache.get(_db_key())
+
+
+def current() -> Snapshot:
+    """The current reference data without a book (the preview's and the admin's explanations)."""
+    version = ReferenceVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    return _current(version)
+
+
+def clear() -> None:
+    """Forget every snapshot (tests that compare a cold and a warm read)."""
+    with _lock:
+        _cache.clear()
