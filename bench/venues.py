@@ -71,6 +71,7 @@ def spawn(command: list[str], log: Path, ready: str) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 90
     while ready not in log.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
             sys.exit(f"{command} did not start:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.2)
     return process

@@ -79,6 +79,9 @@ class StreamConsumer:
         else:
             self.last_alive = time.monotonic()
             self.heard_at = dt.datetime.now(dt.UTC)
+        # health is judged when the stream answers or fails, before the batch is applied: the
+        # time spent applying a large batch (or a resync) is lag, not silence of the venue
+        self.watch_health()
         for message in messages:
             self.on_message(message)
         now = time.monotonic()
@@ -86,7 +89,7 @@ class StreamConsumer:
             self._resolve_gap()
         elif self.last_resync is not None and now - self.last_resync >= settings.OMS_VENUE_RESYNC_SECONDS:
             self.resync("periodic")
-        self.watch_health()
+        self.record_feed()  # progress (lastSeq) after the batch
         return len(messages)
 
     def on_message(self, message: StreamMessage) -> None:
