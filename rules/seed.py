@@ -4,7 +4,7 @@
     no_venue                venue == null         the desk chooses where to place it
     manual_venue            venue == "MANUAL"     a care order worked by the desk
 
-They are created by a data migration (rules 0005), by `seed_demo`, and again after a flush that
+They are created by a data migration (rules 0006), by `seed_demo`, and again after a flush that
 emptied the rules table (`manage.py flush`, the test suite's transactional tests), always through
 the command bus as `system:seed`. Their priorities (1000+) leave room for rules that must be
 tried before them (a refusal that applies to MANUAL orders too needs a priority below 1000).

@@ -254,7 +254,7 @@ def test_executions_filters_and_detail(desk: APIClient, viewer: APIClient, book:
 
 
 def test_event_feed_in_seq_order_with_next_link(viewer: APIClient, book: dict[str, Any]) -> None:
-    # the feed opens with the seeded routing rules (rules 0005): the book's events follow them
+    # the feed opens with the seeded routing rules (rules 0006): the book's events follow them
     seeded = get(viewer, "/api/queries/events", topic="rule-events")["results"]
     assert {e["actor"] for e in seeded} == {"system:seed"}
     feed = get(viewer, "/api/queries/events", afterSeq=max((e["seq"] for e in seeded), default=0))

@@ -148,7 +148,7 @@ def test_history_replays_to_the_live_state() -> None:
     build_history()
     report = replay()
     assert report.ok, [str(d) for d in report.differences]
-    # the seeded routing rules are events too (rules 0005, rules.seed)
+    # the seeded routing rules are events too (rules 0006, rules.seed)
     assert report.events == (
         OrderEvent.objects.count() + ExecutionEvent.objects.count() + RuleEvent.objects.count()
     )
