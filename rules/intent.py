@@ -37,6 +37,7 @@ class OrderIntent:
     stop_px: Decimal | None = None
     kind: str = "Client"
     order_id: str | None = None  # a replace: the order being replaced
+    replaces_qty: Decimal | None = None  # a replace: the orderQty it replaces
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> OrderIntent:
@@ -61,36 +62,55 @@ class OrderIntent:
     def has_limit(self) -> bool:
         return self.ord_type in LIMIT_TYPES and self.price is not None
 
+    @property
+    def added_qty(self) -> Decimal:
+        """What this order adds to the open quantity of its positions: a new client order its
+        quantity, a replace what it adds; a child order nothing (its parent's quantity already
+        counts it, the positions' projection moves it to the child's venue when it is placed)."""
+        if self.kind != "Client":
+            return Decimal(0)
+        if self.replaces_qty is not None:
+            return max(self.order_qty - self.replaces_qty, Decimal(0))
+        return self.order_qty
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.is_buy else -1
+
 
 @dataclass(frozen=True)
-class OpenOrder:
-    """An open client order as the open-notional check counts it."""
+class PositionView:
+    """A position as the checks read it: its fill quantity and its open orders, per venue ("" for
+    the orders not yet routed to one)."""
 
-    side: str
+    account: str
+    venue: str
     symbol: str
-    venue: str | None
-    leaves_qty: Decimal
-    price: Decimal | None
+    qty: Decimal
+    avg_cost: Decimal
+    multiplier: Decimal
+    open_buy_qty: Decimal
+    open_sell_qty: Decimal
+    dirty_reasons: tuple[str, ...] = ()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.dirty_reasons)
 
 
-OpenOrders = Callable[[str | None, str | None, str | None], list[OpenOrder]]
-_open_orders: list[OpenOrders] = []
+Positions = Callable[[str | None, str | None], list[PositionView]]
+_positions: list[Positions] = []
 
 
-def register_open_orders(source: OpenOrders) -> OpenOrders:
-    """The orders app registers its open orders (account, symbol or None for all, order to leave out)."""
-    _open_orders[:] = [source]
+def register_positions(source: Positions) -> Positions:
+    """The positions app registers its read (account, symbol; None for every one): the rules
+    engine knows no positions model."""
+    _positions[:] = [source]
     return source
 
 
-def open_orders(account: str | None, symbol: str | None, exclude: str | None) -> list[OpenOrder]:
-    return _open_orders[0](account, symbol, exclude) if _open_orders else []
-
-
-def position_notional(account: str | None, symbol: str | None) -> Decimal:
-    """The position's share of the worst case: none until positions land (the positions issue
-    completes `max_open_notional` here)."""
-    return Decimal(0)
+def positions(account: str | None, symbol: str | None) -> list[PositionView]:
+    return _positions[0](account, symbol) if _positions else []
 
 
 class Lookups:
@@ -139,6 +159,11 @@ class Lookups:
     @cached_property
     def limits(self) -> dict[str, Effective]:
         return effective_limits(self.intent.account, self.intent.symbol)
+
+    @cached_property
+    def positions(self) -> list[PositionView]:
+        """The positions of the order's account and symbol, every venue."""
+        return positions(self.intent.account, self.intent.symbol)
 
     @cached_property
     def book(self) -> BookView | None:
