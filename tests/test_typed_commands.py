@@ -39,9 +39,9 @@ def test_every_command_type_is_registered_with_a_class_of_its_name() -> None:
     assert ("executions", "ExecuteOrderCommand") in pairs
     assert ("quotes", "AcceptQuoteCommand") in pairs
     # 12 order, 5 execution, 4 quote request and 5 quote commands; the controls' instrument, book
-    # and limits commands; the two venue commands; the four rule commands; the positions' two
-    # internal dirty-flag commands
-    assert len(pairs) == 37
+    # and limits commands; the two venue commands; the four rule commands; the controls' and SIM's
+    # commands; the positions' two internal dirty-flag commands
+    assert len(pairs) == 46
     for topic, handlers in dispatch_module._HANDLERS.items():
         for name, reg in handlers.items():
             assert reg.command.__name__ == name, (topic, name)
