@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "oms.core",
     "oms.orders",
     "oms.quotes",
+    "oms.positions",
     "executions",
     "oms.lifecycle",
     "rules",

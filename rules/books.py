@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from pydantic import field_validator
 
 from oms.core.commands import Command, Id, Qty
@@ -146,6 +147,21 @@ def book_for(venue: str | None, symbol: str) -> BookView | None:
         return book_at(venue, symbol)
     row = Book.objects.filter(symbol=symbol).order_by("-as_of").first()
     return None if row is None else _view(row)
+
+
+def mids(keys: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
+    """The mid of each (venue, symbol) book that has both sides, in one query."""
+    if not keys:
+        return {}
+    where = Q()
+    for venue, symbol in keys:
+        where |= Q(venue=venue, symbol=symbol)
+    out = {}
+    for row in Book.objects.filter(where):
+        mid = _view(row).mid
+        if mid is not None:
+            out[(row.venue, row.symbol)] = mid
+    return out
 
 
 def book_document(venue: str, symbol: str, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from oms.core.parsing import dec_str, iso
+from rules.books import book_for, mids
 from rules.enums import Feed, Rule, VenueMode
 from rules.errors import CheckRefused
 from rules.instruments import InstrumentState
-from rules.intent import Lookups, OrderIntent, position_notional
+from rules.intent import Lookups, OrderIntent, PositionView
 from rules.limits import ANY, Effective
 from rules.venues import VenueState
 
@@ -216,31 +217,69 @@ def check_max_order_notional(intent: OrderIntent, look: Lookups) -> CheckRefused
     )
 
 
+def _marks(rows: list[PositionView], symbol: str) -> dict[tuple[str, str], Decimal]:
+    """Prices of the positions of other symbols than the order's: their book's mid (or the
+    freshest book of the symbol for orders not yet routed), in one query."""
+    keys = {(p.venue, p.symbol) for p in rows if p.symbol != symbol and p.venue}
+    marks = mids(keys)
+    for p in rows:
+        if p.symbol != symbol and (p.venue, p.symbol) not in marks:
+            book = book_for(None, p.symbol)
+            if book is not None and book.mid is not None:
+                marks[(p.venue, p.symbol)] = book.mid
+    return marks
+
+
 def check_max_open_notional(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
-    """Open client orders in the limit's scope plus this one, worst case: the larger side (all
-    buys fill, or all sells fill) plus the position (none until positions land)."""
+    """Every position in the limit's scope, with this order, at its worst: all its buys fill
+    (worstLong = qty + openBuyQty) or all its sells (worstShort = qty - openSellQty), whichever
+    is larger in size; summed over the positions (each venue and symbol) at the order's price for
+    its own symbol, at the book's mid (else the average cost) for others. The open quantities come
+    from the positions' projection (maintained with the orders, never scanned)."""
     limit = look.limits.get("maxOpenNotional")
     if limit is None:
         return None
-    mine = look.notional(intent.order_qty, look.px)
-    if mine is None:
+    added = intent.added_qty
+    if not added:
+        return None  # a child order or a replace that adds no quantity: the worst case stays
+    if look.px is None:
         return _no_reference(intent, Rule.MAX_OPEN_NOTIONAL.value, limit)
     account, symbol = scope_filter(limit.account), scope_filter(limit.symbol)
-    buys = sells = Decimal(0)
-    for o in look.open_orders(account, symbol, intent.order_id):
-        px = o.price if o.price is not None else (look.px if o.symbol == intent.symbol else None)
-        if px is None:
-            continue  # a market order of another symbol without a price: nothing to count it at
-        n = o.leaves_qty * px * look.multiplier
-        if o.side == "Buy":
-            buys += n
+    rows = (
+        look.positions
+        if (account, symbol) == (intent.account, intent.symbol)
+        else look.positions_in(account, symbol)
+    )
+    venue = intent.venue or ""
+    mine = [p for p in rows if (p.account, p.venue, p.symbol) == (intent.account, venue, intent.symbol)]
+    if not mine:
+        rows = [
+            *rows,
+            PositionView(
+                intent.account or "", venue, intent.symbol, *(Decimal(0),) * 3, Decimal(0), Decimal(0)
+            ),
+        ]
+    marks = _marks(rows, intent.symbol)
+    buys = sells = held = worst = Decimal(0)
+    unpriced = 0
+    for p in rows:
+        ob, os_ = p.open_buy_qty, p.open_sell_qty
+        if (p.account, p.venue, p.symbol) == (intent.account or "", venue, intent.symbol):
+            ob, os_ = (ob + added, os_) if intent.is_buy else (ob, os_ + added)
+        if not (p.qty or ob or os_):
+            continue
+        if p.symbol == intent.symbol:
+            px, mult = look.px, look.multiplier
         else:
-            sells += n
-    if intent.is_buy:
-        buys += mine
-    else:
-        sells += mine
-    worst = max(buys, sells) + abs(position_notional(account, symbol))
+            mark = marks.get((p.venue, p.symbol)) or (p.avg_cost if p.qty else None)
+            if mark is None:
+                unpriced += 1
+                continue
+            px, mult = mark, p.multiplier
+        buys += ob * px * mult
+        sells += os_ * px * mult
+        held += abs(p.qty) * px * mult
+        worst += max(abs(p.qty + ob), abs(p.qty - os_)) * px * mult
     if worst <= limit.value:
         return None
     return CheckRefused(
@@ -251,6 +290,50 @@ def check_max_open_notional(intent: OrderIntent, look: Lookups) -> CheckRefused 
             "value": _d(worst),
             "openBuy": _d(buys),
             "openSell": _d(sells),
+            "position": _d(held),
+            "unpriced": unpriced,
             **_scope(limit),
+        },
+    )
+
+
+# --- positions ------------------------------------------------------------------------------------
+
+
+def check_position_dirty(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
+    """An order that would add to a dirty position is refused; one that only reduces it passes
+    (cancels are never checked). The positions are the order's venue's and the orders not yet
+    routed ("" venue); a venue-less order, every venue of its account and symbol."""
+    venue = intent.venue or ""
+    rows = [p for p in look.positions if not intent.venue or p.venue in (venue, "")]
+    dirty = [p for p in rows if p.dirty]
+    if not dirty:
+        return None
+    qty = sum((p.qty for p in rows), Decimal(0))
+    open_same_side = sum(((p.open_buy_qty if intent.is_buy else p.open_sell_qty) for p in rows), Decimal(0))
+    if intent.kind == "Client":
+        adds = intent.added_qty
+    else:
+        # a child moves its parent's quantity (already counted open) to its venue
+        adds = intent.order_qty
+        open_same_side = max(open_same_side - intent.order_qty, Decimal(0))
+    if not adds:
+        return None  # a replace that adds no quantity (a new price only)
+    opposite = qty < 0 if intent.is_buy else qty > 0
+    if opposite and open_same_side + adds <= abs(qty):
+        return None  # it only reduces the position, with every open order on its side filled
+    reasons = sorted({r for p in dirty for r in p.dirty_reasons})
+    return CheckRefused(
+        Rule.POSITION_DIRTY.value,
+        f"the position of {intent.account or ANY} in {intent.symbol} at {intent.venue or 'any venue'} is dirty "
+        f"({', '.join(reasons)}): only orders that reduce it are accepted",
+        {
+            "account": intent.account,
+            "venue": intent.venue,
+            "symbol": intent.symbol,
+            "qty": _d(qty),
+            "openSameSide": _d(open_same_side),
+            "orderQty": _d(adds),
+            "reasons": reasons,
         },
     )

@@ -27,6 +27,7 @@ class Rule(StrEnum):
     SAFE_MODE = "safe_mode"
     VENUE_NOT_ARMED = "venue_not_armed"
     FEED_STALE = "feed_stale"
+    POSITION_DIRTY = "position_dirty"
     THROTTLED = "throttled"
     SPAM_SUPPRESSED = "spam_suppressed"
 

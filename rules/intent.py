@@ -39,6 +39,7 @@ class OrderIntent:
     stop_px: Decimal | None = None
     kind: str = "Client"
     order_id: str | None = None  # a replace: the order being replaced
+    replaces_qty: Decimal | None = None  # a replace: the orderQty it replaces
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> OrderIntent:
@@ -63,86 +64,99 @@ class OrderIntent:
     def has_limit(self) -> bool:
         return self.ord_type in LIMIT_TYPES and self.price is not None
 
+    @property
+    def added_qty(self) -> Decimal:
+        """What this order adds to the open quantity of its positions: a new client order its
+        quantity, a replace what it adds; a child order nothing (its parent's quantity already
+        counts it, the positions' projection moves it to the child's venue when it is placed)."""
+        if self.kind != "Client":
+            return Decimal(0)
+        if self.replaces_qty is not None:
+            return max(self.order_qty - self.replaces_qty, Decimal(0))
+        return self.order_qty
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.is_buy else -1
+
 
 @dataclass(frozen=True)
-class OpenOrder:
-    """An open client order as the open-notional check counts it."""
+class PositionView:
+    """A position as the checks read it: its fill quantity and its open orders, per venue ("" for
+    the orders not yet routed to one)."""
 
-    side: str
+    account: str
+    venue: str
     symbol: str
-    venue: str | None
-    leaves_qty: Decimal
-    price: Decimal | None
+    qty: Decimal
+    avg_cost: Decimal
+    multiplier: Decimal
+    open_buy_qty: Decimal
+    open_sell_qty: Decimal
+    dirty_reasons: tuple[str, ...] = ()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.dirty_reasons)
 
 
-OpenOrders = Callable[[str | None, str | None, str | None], list[OpenOrder]]
-# (account, symbol or None for all, order to leave out) -> (SQL, params) selecting the open client
-# orders as rows (side, symbol, venue, leavesQty, price): the statement a prefetch sends
-OpenOrdersQuery = Callable[[str | None, str | None, str | None], tuple[str, list[Any]]]
-_open_orders: list[OpenOrders] = []
-_open_orders_query: list[OpenOrdersQuery] = []
+Positions = Callable[[str | None, str | None], list[PositionView]]
+# (account, symbol; None for every one) -> (SQL, params) selecting the positions' rows: the
+# statement a prefetch sends; and the rows it answers -> the positions
+PositionsQuery = Callable[[str | None, str | None], tuple[str, list[Any]]]
+PositionsOfRows = Callable[[list[tuple[Any, ...]]], list[PositionView]]
+_positions: list[Positions] = []
+_positions_query: list[tuple[PositionsQuery, PositionsOfRows]] = []
 
 
-def register_open_orders(source: OpenOrders, query: OpenOrdersQuery | None = None) -> OpenOrders:
-    """The orders app registers its open orders (account, symbol or None for all, order to leave
-    out), and the statement that selects them when it can be sent ahead (rules.pretrade.prefetch)."""
-    _open_orders[:] = [source]
-    _open_orders_query[:] = [query] if query is not None else []
+def register_positions(
+    source: Positions, query: PositionsQuery | None = None, of_rows: PositionsOfRows | None = None
+) -> Positions:
+    """The positions app registers its read (account, symbol; None for every one), and the
+    statement that selects them with how to read its rows when it can be sent ahead
+    (rules.pretrade.prefetch): the rules engine knows no positions model."""
+    _positions[:] = [source]
+    _positions_query[:] = [(query, of_rows)] if query is not None and of_rows is not None else []
     return source
 
 
-def open_orders(account: str | None, symbol: str | None, exclude: str | None) -> list[OpenOrder]:
-    return _open_orders[0](account, symbol, exclude) if _open_orders else []
+def positions(account: str | None, symbol: str | None) -> list[PositionView]:
+    return _positions[0](account, symbol) if _positions else []
 
 
-def open_orders_query(
-    account: str | None, symbol: str | None, exclude: str | None
-) -> tuple[str, list[Any]] | None:
-    return _open_orders_query[0](account, symbol, exclude) if _open_orders_query else None
+def positions_query(account: str | None, symbol: str | None) -> tuple[str, list[Any]] | None:
+    return _positions_query[0][0](account, symbol) if _positions_query else None
 
 
-def _dec_or_none(value: Any) -> Decimal | None:
-    return None if value is None else value if isinstance(value, Decimal) else Decimal(str(value))
+def positions_of(rows: list[tuple[Any, ...]]) -> list[PositionView]:
+    return _positions_query[0][1](rows) if _positions_query else []
 
 
-def open_orders_of(rows: list[tuple[Any, ...]]) -> list[OpenOrder]:
-    """Rows (side, symbol, venue, leavesQty, price) as open orders (SQLite answers floats)."""
-    return [
-        OpenOrder(side, symbol, venue, _dec_or_none(leaves) or Decimal(0), _dec_or_none(price))
-        for side, symbol, venue, leaves, price in rows
-    ]
-
-
-OpenOrdersKey = tuple[str | None, str | None, str | None]
+PositionsKey = tuple[str | None, str | None]
 
 
 @dataclass
 class Prefetched:
     """Statements sent ahead for one order (in the pipeline of the clOrdID reservation), their
     answers read when a check first needs them. Each is used only for exactly the read it was
-    sent for: the order's venue and symbol, an open-orders scope, a throttle bucket and window."""
+    sent for: the order's venue and symbol, a positions scope (account, symbol), a throttle
+    bucket and window."""
 
     venue: str | None
     symbol: str
     now: dt.datetime
     reference: Any = None  # cursor of rules.reference.send_read
-    open_orders: dict[OpenOrdersKey, Any] = field(default_factory=dict)  # -> cursor
+    positions: dict[PositionsKey, Any] = field(default_factory=dict)  # -> cursor
     counts: dict[tuple[str, int], Any] = field(default_factory=dict)  # (bucket, window) -> cursor
 
     def close(self) -> None:
         """Drain what no check asked for (a cursor must not stay open in the transaction)."""
-        for cur in [self.reference, *self.open_orders.values(), *self.counts.values()]:
+        for cur in [self.reference, *self.positions.values(), *self.counts.values()]:
             if cur is not None:
                 cur.close()
         self.reference = None
-        self.open_orders.clear()
+        self.positions.clear()
         self.counts.clear()
-
-
-def position_notional(account: str | None, symbol: str | None) -> Decimal:
-    """The position's share of the worst case: none until positions land (the positions issue
-    completes `max_open_notional` here)."""
-    return Decimal(0)
 
 
 class Lookups:
@@ -174,14 +188,21 @@ class Lookups:
             return reference.take_read(cur, i.venue, i.symbol)
         return reference.read(i.venue, i.symbol)
 
-    def open_orders(self, account: str | None, symbol: str | None, exclude: str | None) -> list[OpenOrder]:
-        cur = self.prefetched.open_orders.pop((account, symbol, exclude), None) if self.prefetched else None
+    def positions_in(self, account: str | None, symbol: str | None) -> list[PositionView]:
+        """The positions of an account and symbol (None: every one), every venue: the answer sent
+        ahead for exactly that scope, else read now."""
+        cur = self.prefetched.positions.pop((account, symbol), None) if self.prefetched else None
         if cur is None:
-            return open_orders(account, symbol, exclude)
+            return positions(account, symbol)
         try:
-            return open_orders_of(cur.fetchall())
+            return positions_of(cur.fetchall())
         finally:
             cur.close()
+
+    @cached_property
+    def positions(self) -> list[PositionView]:
+        """The positions of the order's account and symbol, every venue."""
+        return self.positions_in(self.intent.account, self.intent.symbol)
 
     def count(self, bucket: str, start: int) -> int:
         """The throttle's count of `bucket` in the window from `start`, this order included

@@ -16,6 +16,7 @@ the throttle last (it counts the order).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
@@ -26,24 +27,24 @@ from rules import checks, counters, reference, throttles
 from rules.errors import CheckRefused
 from rules.intent import (
     Lookups,
-    OpenOrder,
     OrderIntent,
+    PositionView,
     Prefetched,
-    open_orders_query,
-    register_open_orders,
+    positions_query,
+    register_positions,
 )
 from rules.limits import resolve
 
 __all__ = [
     "CHECKS",
-    "OpenOrder",
+    "PositionView",
     "check_new_order",
     "check_replace",
     "discard",
     "evaluate",
     "note_cancel",
     "prefetch",
-    "register_open_orders",
+    "register_positions",
 ]
 
 Check = Callable[[OrderIntent, Lookups], CheckRefused | None]
@@ -64,6 +65,8 @@ CHECKS: list[tuple[str, Check, OnReplace]] = [
     ("venue_not_armed", checks.check_venue_armed, OnReplace.EXPOSURE),
     ("feed_stale", checks.check_feed, OnReplace.EXPOSURE),
     ("instrument", checks.check_instrument, OnReplace.ALWAYS),
+    # adding to a position the OMS cannot vouch for (oms/positions: unknown outcomes, missing fills)
+    ("position_dirty", checks.check_position_dirty, OnReplace.EXPOSURE),
     ("market_orders", checks.check_market_orders, OnReplace.EXPOSURE),
     ("max_order_qty", checks.check_max_order_qty, OnReplace.EXPOSURE),
     ("price_collar", checks.check_price_collar, OnReplace.EXPOSURE),
@@ -87,13 +90,23 @@ def evaluate(data: Mapping[str, Any]) -> list[CheckRefused]:
     return _run(intent, Lookups(intent, counting=False))
 
 
+def _send_positions(sent: Prefetched, scope: tuple[str | None, str | None]) -> None:
+    query = positions_query(*scope)
+    if query is not None and scope not in sent.positions:
+        cur = connection.cursor()
+        cur.execute(*query)
+        sent.positions[scope] = cur
+
+
 def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     """Send ahead what the checks of this new order will read, to go out in the pipeline of the
     statement the write path sends first (the clOrdID reservation): one round trip for both.
 
-    Always the reference version with the order's book. The snapshot this process holds (possibly
-    stale: it only guesses) says which limits apply; for those, the open orders of
-    `maxOpenNotional`'s scope and the throttle's count. Each answer serves only the exact read it
+    Always the reference version with the order's book and (a new order) the positions of its
+    account and symbol (oms/positions: fills and open orders, for `position_dirty` and
+    `maxOpenNotional`). The snapshot this process holds (possibly stale: it only guesses) says
+    which limits apply; for those, the positions of `maxOpenNotional`'s scope when it is wider
+    and the throttle's count. Each answer serves only the exact read it
     was sent for (a moved version that changed the limits makes the check read afresh); a count no
     check used is taken back (`discard`) or rolls back with a refused order."""
     intent = OrderIntent.of(data)
@@ -101,22 +114,20 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     if not CHECKS:
         return sent
     sent.reference = reference.send_read(intent.venue, intent.symbol)
+    if not new_order:  # a cancel reads the reference data only
+        return sent
+    # the positions of the order's account and symbol: `position_dirty` reads them for every
+    # order; `maxOpenNotional` reads those of its scope (the same ones when it is the order's)
+    _send_positions(sent, (intent.account, intent.symbol))
     held = reference.held()
-    if held is None or not new_order:  # a cancel reads the reference data only
+    if held is None:
         return sent
     limits = resolve(held.limits, intent.account, intent.symbol)
     open_limit = limits.get("maxOpenNotional")
     if open_limit is not None:
-        key = (
-            checks.scope_filter(open_limit.account),
-            checks.scope_filter(open_limit.symbol),
-            intent.order_id,
+        _send_positions(
+            sent, (checks.scope_filter(open_limit.account), checks.scope_filter(open_limit.symbol))
         )
-        query = open_orders_query(*key)
-        if query is not None:
-            cur = connection.cursor()
-            cur.execute(*query)
-            sent.open_orders[key] = cur
     if "maxOrdersPerSecond" in limits:
         bucket = throttles.orders_bucket(intent.account, intent.symbol)
         start = counters.window_start(sent.now, throttles.ORDER_WINDOW)
@@ -167,7 +178,9 @@ def check_replace(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     when it raises the quantity (a smaller or more passive order passes); the throttle of new
     orders does not apply. Every replace is a cancel/replace cycle (`spam_suppressed`), whatever
     it changes."""
-    intent = OrderIntent.of(after)
+    # the open-notional and dirty checks count what the replace adds, not the whole order again
+    # (the positions' projection counts the order being replaced as open)
+    intent = dataclasses.replace(OrderIntent.of(after), replaces_qty=OrderIntent.of(before).order_qty)
     look = Lookups(intent)
     if any(before.get(k) != after.get(k) for k in ("orderQty", "price", "stopPx")):
         applies = {OnReplace.ALWAYS}

@@ -133,7 +133,10 @@ def test_create_answers_state_and_the_events_appended(desk: APIClient) -> None:
     assert order["status"] == "New" and order["handling"] == "Desk" and order["version"] == 1
     assert order["createdAt"].endswith("Z") and order["updatedAt"].endswith("Z")
     assert js["duplicate"] is False
-    [event] = js["events"]
+    event, *position_events = js["events"]
+    # the client order's open quantity, in the same transaction (oms/positions)
+    assert [e["type"] for e in position_events] == ["PositionOpened", "PositionOpenOrdersChanged"]
+    assert {e["topic"] for e in position_events} == {"position-events"}
     assert event["type"] == "OrderCreated" and event["aggregateId"] == order["orderId"]
     assert event["topic"] == "order-events" and event["version"] == 1 and event["actor"] == "trader"
     assert event["state"]["orderQty"] == "12.5" and event["command"]["clOrdID"] == order["clOrdID"]

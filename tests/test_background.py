@@ -113,7 +113,9 @@ def test_the_asgi_app_starts_the_runner_which_publishes_commits_to_the_in_memory
             await asyncio.sleep(0.05)
         await background.stop_current()
         assert message["type"] == "oms.events"
-        assert {e["aggregateId"] for e in message["events"]} == {order_id}
+        # the order's events, and its position's (its open quantity, in the same commit)
+        assert {e["aggregateId"] for e in message["events"] if e["topic"] == "order-events"} == {order_id}
+        assert {e["topic"] for e in message["events"]} <= {"order-events", "position-events"}
         return message["events"], lag, runner
 
     events, lag, runner = asyncio.run(go())

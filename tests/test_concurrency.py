@@ -167,8 +167,13 @@ def test_a_feed_page_is_read_in_one_statement_so_one_snapshot(django_assert_num_
     )
     with django_assert_num_queries(1):
         page = eventstore.events_after(0, 100)
-    # (and the seeded routing rules, the feed's first events)
-    assert {e["topic"] for e in page} == {"rule-events", "order-events", "execution-events"}
+    # (and the seeded routing rules, the feed's first events; positions follow the orders)
+    assert {e["topic"] for e in page} == {
+        "rule-events",
+        "order-events",
+        "execution-events",
+        "position-events",
+    }
     assert [e["seq"] for e in page] == sorted(e["seq"] for e in page)
 
 

@@ -44,14 +44,15 @@ REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
     not settings.REDIS_URL, reason="needs a real Redis: set REDIS_URL (e.g. redis://127.0.0.1:6379/2)"
 )
-TOPICS = ("order-events", "execution-events")
+TOPICS = ("order-events", "execution-events", "position-events")
 
 
 # --- helpers ----------------------------------------------------------------------------------------
 
 
 def _order_with_fill() -> None:
-    """One client order, a market child, its acceptance and a fill: 7 events over 2 topics."""
+    """One client order, a market child, its acceptance and a fill: 7 order and execution events,
+    and the position events of its open quantity and fill (oms/positions)."""
     client = dispatch(
         "orders",
         {
@@ -300,7 +301,10 @@ def test_seq_order_is_commit_order_so_a_tailing_reader_never_sees_a_hole() -> No
 
     assert holes == []
     seeded = RuleEvent.objects.count()  # the default routing rules, seeded after the flush
-    assert cursor == publishing.last_seq() == len(_all_events()) == seeded + 4 * 6 * 7
+    assert cursor == publishing.last_seq() == len(_all_events())
+    # and the orders' positions (oms/positions), in the same commits
+    assert sum(e["topic"] not in ("position-events", "rule-events") for e in _all_events()) == 4 * 6 * 7
+    assert sum(e["topic"] == "rule-events" for e in _all_events()) == seeded
 
 
 def test_contiguous_takes_the_run_that_continues_the_cursor() -> None:
@@ -617,7 +621,9 @@ def test_the_blotter_group_receives_each_batch_in_seq_order(settings: Any) -> No
     channel_layers.backends.clear()
     _order_with_fill()  # before the publisher starts: live only, not sent
     before = len(_all_events())
-    per_order = before - RuleEvent.objects.count()  # the feed opens with the seeded routing rules
+    # the feed opens with the seeded routing rules; the second order finds its positions open
+    # already (no PositionOpened this time)
+    per_order = sum(e["topic"] != "rule-events" and e["type"] != "PositionOpened" for e in _all_events())
 
     async def go() -> list[dict[str, Any]]:
         layer = get_channel_layer()

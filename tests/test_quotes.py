@@ -403,18 +403,20 @@ def test_accept_buy_creates_the_client_order_at_the_offer_in_one_transaction() -
     )
     assert result.body["closedQuotes"][0]["quoteId"] == other["quoteId"]
     # one commit: contiguous seq, one correlation id, the accept command on every event
-    assert [(e["type"], e["aggregateId"]) for e in result.events] == [
+    # (the new order's open quantity follows on position-events, in the same commit)
+    mine = [e for e in result.events if e["topic"] != "position-events"]
+    assert [(e["type"], e["aggregateId"]) for e in mine] == [
         ("OrderCreated", order["orderId"]),
         ("QuoteAccepted", taken["quoteId"]),
         ("QuoteRequestAccepted", req["quoteRequestId"]),
         ("QuoteCanceled", other["quoteId"]),
     ]
     seqs = [e["seq"] for e in result.events]
-    assert seqs == list(range(seqs[0], seqs[0] + 4))
+    assert seqs == list(range(seqs[0], seqs[0] + len(result.events)))
     assert {e["correlationId"] for e in result.events} == {result.events[0]["correlationId"]}
     assert {e["command"]["commandType"] for e in result.events} == {"AcceptQuoteCommand"}
     assert {e["actor"] for e in result.events} == {"client1"}
-    assert result.events[3]["data"]["reason"] == "OtherQuoteAccepted"
+    assert mine[3]["data"]["reason"] == "OtherQuoteAccepted"
     assert state(Order, order["orderId"]) == order
     assert state(Quote, other["quoteId"])["status"] == "Canceled"
     assert state(Quote, dead["quoteId"])["status"] == "Rejected"

@@ -54,6 +54,7 @@ def test_the_domains_register_their_read_side() -> None:
         "controls",
         "cancel-alls",
         "rules",
+        "positions",
     }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
@@ -67,6 +68,7 @@ def test_the_domains_register_their_read_side() -> None:
         "controls": "control_id",
         "cancel-alls": "cancel_all_id",
         "rules": "rule_id",
+        "positions": "position_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

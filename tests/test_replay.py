@@ -20,6 +20,7 @@ from oms.core.errors import ApplicationError
 from oms.core.replay import ReplayAborted, replay
 from oms.lifecycle.audit import triggers_disabled
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
+from oms.positions.models import Position, PositionEvent
 from rules.models import Rule, RuleEvent
 from tests.conftest import uid
 
@@ -148,11 +149,17 @@ def test_history_replays_to_the_live_state() -> None:
     build_history()
     report = replay()
     assert report.ok, [str(d) for d in report.differences]
-    # the seeded routing rules are events too (rules 0006, rules.seed)
+    # the seeded routing rules are events too (rules 0006, rules.seed); positions follow the
+    # orders and executions in the same transactions (oms/positions)
     assert report.events == (
-        OrderEvent.objects.count() + ExecutionEvent.objects.count() + RuleEvent.objects.count()
+        OrderEvent.objects.count()
+        + ExecutionEvent.objects.count()
+        + RuleEvent.objects.count()
+        + PositionEvent.objects.count()
     )
-    assert report.aggregates == Order.objects.count() + Execution.objects.count() + Rule.objects.count()
+    assert report.aggregates == (
+        Order.objects.count() + Execution.objects.count() + Rule.objects.count() + Position.objects.count()
+    )
     by_type = {t.name: t for t in report.types}
     assert by_type["order"].index_rows == ClOrdIdKey.objects.count()
     # the history really is varied

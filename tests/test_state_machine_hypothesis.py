@@ -39,13 +39,14 @@ from oms.core.parsing import declared_fields
 from oms.core.replay import replay
 from oms.orders.errors import DuplicateClOrdID
 from oms.orders.models import ClOrdIdKey, Order, OrderEvent
+from oms.positions.models import Position, PositionEvent
 
 _ids = itertools.count(1)
 ZERO = Decimal(0)
 AVG_PX_QUANTUM = Decimal("1e-10")  # avgPx is kept to 10 decimal places
 UNKNOWN_ORDER = "O-does-not-exist"
 UNKNOWN_EXECUTION = "E-does-not-exist"
-AGGREGATE_OF_TOPIC = {"order-events": "order", "execution-events": "execution"}
+AGGREGATE_OF_TOPIC = {"order-events": "order", "execution-events": "execution", "position-events": "position"}
 
 quantities = st.sampled_from(["1", "5", "10", "25", "40", "50", "100", "150", "0.5"])
 bad_quantities = st.sampled_from(["0", "-10", "abc", "1e40", "0.00000000001", True, [], ""])
@@ -79,6 +80,8 @@ def snapshot() -> tuple[Any, ...]:
         OrderEvent.objects.count(),
         ExecutionEvent.objects.count(),
         ClOrdIdKey.objects.count(),
+        dict(Position.objects.values_list("position_id", "version")),
+        PositionEvent.objects.count(),
     )
 
 
@@ -161,7 +164,7 @@ class OrderMachine(RuleBasedStateMachine):
             return None
         assert refused is None, f"{body}: expected {refused.__name__}, but it succeeded: {result.body}"
         after = snapshot()
-        appended = (after[2] - before[2]) + (after[3] - before[3])
+        appended = (after[2] - before[2]) + (after[3] - before[3]) + (after[6] - before[6])
         assert len(result.events) == appended, (body, len(result.events), appended)
         if result.body.get("duplicate"):
             assert appended == 0
@@ -619,7 +622,11 @@ class OrderMachine(RuleBasedStateMachine):
 
     @invariant()
     def versions_count_events(self) -> None:
-        for event_model, state_model in ((OrderEvent, Order), (ExecutionEvent, Execution)):
+        for event_model, state_model in (
+            (OrderEvent, Order),
+            (ExecutionEvent, Execution),
+            (PositionEvent, Position),
+        ):
             versions = dict(state_model.objects.values_list("pk", "version"))
             counted = event_model.objects.values("aggregate_id").annotate(n=Count("id"), top=Max("version"))
             assert len(counted) == len(versions)

@@ -78,6 +78,8 @@ def test_every_command_type_is_registered_with_a_class_of_its_name() -> None:
     registered = {topic: set(handlers) for topic, handlers in dispatch_module._HANDLERS.items()}
     for topic, names in CONTRACT_COMMANDS.items():
         assert names <= registered.get(topic, set()), (topic, names - registered.get(topic, set()))
+    # the positions' two internal dirty-flag commands (oms/positions/dirty.py)
+    assert {"MarkPositionDirtyCommand", "ClearPositionDirtyCommand"} <= registered.get("positions", set())
     for topic, handlers in dispatch_module._HANDLERS.items():
         for name, reg in handlers.items():
             assert reg.command.__name__ == name, (topic, name)

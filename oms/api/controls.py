@@ -152,6 +152,31 @@ CANCEL_ALL_STATE = _serializer(
         **_STAMPS,
     },
 )
+POSITION_STATE = _serializer(
+    "PositionState",
+    {
+        "positionId": _str(),
+        "account": _str(),
+        "venue": s.CharField(allow_null=True, help_text="null: open orders not yet routed to a venue"),
+        "symbol": _str(),
+        "qty": s.CharField(help_text="signed (buys +, sells -): the sum of the applied executions"),
+        "avgCost": s.CharField(help_text="weighted price of the open quantity; 0 when flat"),
+        "realizedPnl": s.CharField(help_text="on reducing fills, x multiplier (quote currency)"),
+        "unrealizedPnl": s.CharField(
+            allow_null=True, help_text="(markPx - avgCost) x qty x multiplier; null without a book"
+        ),
+        "markPx": s.CharField(allow_null=True, help_text="the book's mid, at read time"),
+        "multiplier": s.CharField(),
+        "dirty": s.BooleanField(help_text="fills in flight or unreconciled: adding orders are refused"),
+        "dirtyReasons": s.ListField(child=s.CharField()),
+        "openBuyQty": s.CharField(),
+        "openSellQty": s.CharField(),
+        "worstLong": s.CharField(help_text="qty + openBuyQty"),
+        "worstShort": s.CharField(help_text="qty - openSellQty"),
+        "fillCount": s.IntegerField(help_text="live fills (busted ones left out)"),
+        **_STAMPS,
+    },
+)
 BOOK = _serializer(
     "Book",
     {
@@ -189,6 +214,7 @@ DOCUMENT_SCHEMAS.update(
         "control": CONTROL_STATE,
         "cancel_all": CANCEL_ALL_STATE,
         "rule": RULE_STATE,
+        "position": POSITION_STATE,
     }
 )
 

@@ -444,6 +444,8 @@ EVENT = _serializer(
                 "rule-events",
                 "control-events",
                 "venue-events",
+                # positions (oms/positions/): fills, open orders and dirty flags
+                "position-events",
             ]
         ),
         "type": _str(),

@@ -37,6 +37,9 @@ class ReadSide:
     tree: Callable[[ReadSide, dict[str, Any]], dict[str, Any]] | None = None
     # the rows the API may show (default: every state row)
     queryset: Callable[[], QuerySet[Any]] | None = None
+    # values computed at read time (not events: e.g. a position's unrealized P&L against the
+    # book's mid) added to a page of documents; the stored documents and events stay as written
+    present: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
     @property
     def name(self) -> str:
@@ -75,11 +78,19 @@ class ReadSide:
         """One of `rows(...)` as the API shows it: the stored document, or the codec's `to_api`."""
         if self.has_doc:
             doc: dict[str, Any] = row  # a row of rows() with a stored document is that document
-            return doc
-        return self.aggregate.to_api(self.aggregate.from_row(row))
+        else:
+            doc = self.aggregate.to_api(self.aggregate.from_row(row))
+        return self.present([doc])[0] if self.present is not None else doc
 
     def documents(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
         """A page of `rows(...)` as the API shows it."""
+        if self.present is not None:
+            docs = (
+                list(rows)
+                if self.has_doc
+                else [self.aggregate.to_api(self.aggregate.from_row(r)) for r in rows]
+            )
+            return self.present(docs)
         return list(rows) if self.has_doc else [self.document(row) for row in rows]
 
     def get(self, object_id: str) -> dict[str, Any]:
@@ -118,11 +129,12 @@ def register_read(
     specification: type[Specification],
     tree: Callable[[ReadSide, dict[str, Any]], dict[str, Any]] | None = None,
     queryset: Callable[[], QuerySet[Any]] | None = None,
+    present: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
 ) -> ReadSide:
     """Declare how `aggregate` is queried; the query API serves it at /api/queries/<path>."""
     if not specification.id_column:
         raise ValueError(f"{specification.__name__} needs an id_column for a stable page order")
-    read = ReadSide(aggregate, specification, path, tree, queryset)
+    read = ReadSide(aggregate, specification, path, tree, queryset, present)
     _READ[aggregate.name] = read
     return read
 

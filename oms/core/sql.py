@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+import psycopg
+from django.db import IntegrityError, connection, models
 
 
 @cache
@@ -152,8 +153,13 @@ def pipeline() -> Iterator[None]:
         yield
         return
     connection.ensure_connection()
-    with connection.connection.pipeline():
-        yield
+    try:
+        with connection.connection.pipeline():
+            yield
+    except psycopg.IntegrityError as exc:
+        # raised at the pipeline's sync, outside Django's cursor wrapper: re-raised as the error
+        # the ORM raises, so dispatch retries a lost race (two commands opening one position)
+        raise IntegrityError(*exc.args) from exc
 
 
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -22,7 +22,6 @@ from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
 from oms.orders import commands as c
 from oms.orders import events as ev
-from oms.orders import exposure  # noqa: F401  (registers the open orders the risk checks read)
 from oms.orders.actions import machine_for, transition_status
 from oms.orders.commands import CreateOrderCommand, check_terms
 from oms.orders.enums import Handling, Kind, OrdType, Phase, Side, TimeInForce
