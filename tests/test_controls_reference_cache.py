@@ -110,7 +110,13 @@ def reference_reads(queries: list[dict[str, Any]]) -> list[str]:
         " books",
         '"books"',
     )
-    return [q["sql"] for q in queries if "FROM" in q["sql"] and any(t in q["sql"] for t in tables)]
+    # the positions' projection locks the order's position with its instrument's multiplier in
+    # one statement (oms/positions/repository.py): a write of the order's events, not a check's read
+    return [
+        q["sql"]
+        for q in queries
+        if "FROM" in q["sql"] and any(t in q["sql"] for t in tables) and "FROM positions" not in q["sql"]
+    ]
 
 
 @pytest.mark.django_db
