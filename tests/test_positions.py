@@ -401,6 +401,45 @@ def test_max_open_notional_reads_as_much_with_one_open_order_as_with_thirty(boss
     assert position(acc)["openBuyQty"] == "33"
 
 
+def test_the_checks_read_positions_from_the_statements_sent_with_the_clordid_claim(
+    boss: Any, monkeypatch: Any
+) -> None:
+    """`position_dirty` (the order's account and symbol) and `maxOpenNotional` (its scope, here
+    every symbol of the account) read the positions sent ahead in the clOrdID claim's pipeline
+    (rules.pretrade.prefetch): no read of its own, and the answers still refuse."""
+    import rules.intent
+
+    acc = uid("A")
+    limits(boss, account=acc, symbol="*", maxOpenNotional="10000")
+    buy = child(client_order(acc, "Buy", 60), 60)
+    fill(buy, 60, 100)  # long 60 ACME: 6,000
+    # another symbol in the scope, counted at its book's mid: 10 x 50 = 500
+    book = {"commandType": "SetBookCommand", "venue": VENUE, "symbol": "OTHER"}
+    response = boss.post(
+        "/api/commands/books", {**book, "bids": [["49", "5"]], "asks": [["51", "5"]]}, format="json"
+    )
+    assert response.status_code in (200, 201), response.json()
+    client_order(acc, "Buy", 10, symbol="OTHER", price="50")
+    reads: list[tuple[Any, Any]] = []
+    source = rules.intent._positions[0]
+
+    def spy(account: Any, symbol: Any) -> Any:
+        reads.append((account, symbol))
+        return source(account, symbol)
+
+    monkeypatch.setattr(rules.intent, "_positions", [spy])
+    client_order(acc, "Buy", 30)  # worst long 90 ACME: 9,000 + 500
+    with pytest.raises(RuleRefused) as refused:
+        client_order(acc, "Buy", 6)  # 9,600 + 500 > 10,000 (without OTHER it would pass)
+    assert refused.value.rule == "max_open_notional"
+    assert refused.value.details["value"] == "10100"
+    mark_dirty(acc, VENUE, "ACME", "unknown_outcome:" + buy)
+    with pytest.raises(RuleRefused) as refused:
+        client_order(acc, "Buy", 1)
+    assert refused.value.rule == "position_dirty"
+    assert reads == []
+
+
 # --- 5. replay and the query API ------------------------------------------------------------------
 
 
