@@ -272,6 +272,10 @@ OMS_ATTRIBUTES_MAX_DEPTH = env_int("OMS_ATTRIBUTES_MAX_DEPTH", 4)
 OMS_IDENTIFIER_PATTERN = env_str("OMS_IDENTIFIER_PATTERN", r"[A-Za-z0-9!#$%()*+,./:;=?@\[\]^_{|}~-]+")
 
 # --- OMS ---------------------------------------------------------------------------------------
+# a command's first attempt takes the states it touches from the in-process cache and checks
+# them in its write pipeline instead of locking them first (docs/architecture.md, "Optimistic
+# writes"); 0 = always lock first, as before (benchmarks compare both)
+OMS_OPTIMISTIC_WRITES = env_bool("OMS_OPTIMISTIC_WRITES", True)
 OMS_DEFAULT_DESK_VENUE = "MANUAL"
 OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
 # the blotter's snapshot (blotter/snapshot.py): one build is shared by the pages that open while
