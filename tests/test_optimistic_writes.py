@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from oms.core import metrics
@@ -249,3 +249,35 @@ def test_the_cache_keeps_the_newest_version_and_drops_the_oldest_entries_past_it
     assert cache.get("a", "2") is not None and cache.get("a", "3") is not None
     cache.put("a", "2", S(5))
     assert cache.get("a", "2").version == 5
+
+
+def test_states_read_or_written_in_a_transaction_that_rolls_back_never_enter_the_cache(
+    run: Callable[..., Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    _, market = _tree(run)
+    before = CACHE.get(ORDER.name, market)
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            dispatch("orders", {"commandType": "AcceptOrderCommand", "orderId": market}, actor="t")
+            # reads the accepted market order, which this enclosing transaction never commits
+            _fill_raw(market)
+            raise RuntimeError("the enclosing transaction rolls back")
+
+    assert CACHE.get(ORDER.name, market).version == before.version
+    assert order_get(market)["version"] == before.version
+
+
+def _fill_raw(market: str) -> None:
+    dispatch(
+        "executions",
+        {
+            "commandType": "ExecuteOrderCommand",
+            "orderId": market,
+            "execID": uid("X"),
+            "lastQty": "1",
+            "lastPx": "10",
+            "venue": "MANUAL",
+        },
+        actor="t",
+    )

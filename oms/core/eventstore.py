@@ -211,18 +211,19 @@ class UnitOfWork:
         self._pending: list[_Pending] = []
         # (aggregate name, id) -> [state now, version when loaded (0 = new), its API document]
         self._states: dict[tuple[str, str], list[Any]] = {}
-        # (aggregate name, id) -> (state as read, version read): rows the command's decision rests on
-        self._reads: dict[tuple[str, str], tuple[Any, int]] = {}
+        # (aggregate name, id) -> (state as read, version read, from the cache): rows the
+        # command's decision rests on
+        self._reads: dict[tuple[str, str], tuple[Any, int, bool]] = {}
         self._claims: list[tuple[str, list[Any]]] = []
 
     def read(self, agg: AggregateType[S], aggregate_id: str, state: S, *, cached: bool = False) -> None:
         """Note a state the command read (from its row or the cache): in an optimistic commit its
-        row must still be at that version; a state read from a row is remembered in the cache."""
-        self._reads.setdefault((agg.name, aggregate_id), (state, state.version))
+        row must still be at that version. A state read from a row goes into the cache once this
+        transaction commits (read inside an enclosing transaction, it may be one that never
+        commits: the cache must only ever hold committed states)."""
+        self._reads.setdefault((agg.name, aggregate_id), (state, state.version, cached))
         if cached:
             self.speculative = True
-        else:
-            CACHE.put(agg.name, aggregate_id, state)
 
     def claim(self, statement: str, params: list[Any]) -> None:
         """An `INSERT ... ON CONFLICT DO NOTHING` of a unique key, run in the write pipeline: a key
@@ -326,7 +327,7 @@ class UnitOfWork:
                 for name, aggregate_id, entry in self._rows_in_lock_order():
                     agg = _REGISTRY[name]
                     if entry is None:  # read, not written: still at the version read?
-                        _, read_version = self._reads[(name, aggregate_id)]
+                        _, read_version, _ = self._reads[(name, aggregate_id)]
                         cur = connection.cursor()
                         cur.execute(_check_sql(agg.state_model, locking), [aggregate_id, read_version])
                         checks.append((cur, name, aggregate_id))
@@ -372,7 +373,11 @@ class UnitOfWork:
             seq_cur.close()
             for cur, _, _ in (*cursors, *checks):
                 cur.close()
-        written = [(name, aggregate_id, entry[0]) for (name, aggregate_id), entry in self._states.items()]
+        # read from rows, then written: the cache keeps the newest version of each
+        remembered = [
+            (name, aggregate_id, read[0]) for (name, aggregate_id), read in self._reads.items() if not read[2]
+        ]
+        remembered += [(name, aggregate_id, entry[0]) for (name, aggregate_id), entry in self._states.items()]
         out = []
         for i, p in enumerate(self._pending):
             env = p.env
@@ -392,7 +397,7 @@ class UnitOfWork:
                     "recordedAt": _iso(env.recorded_at),
                 }
             )
-        transaction.on_commit(lambda: _remember(written))
+        transaction.on_commit(lambda: _remember(remembered))
         transaction.on_commit(lambda: _notify(out))
         return out
 
@@ -419,8 +424,8 @@ class UnitOfWork:
         return sorted(rows, key=rank)
 
 
-def _remember(written: list[tuple[str, str, Any]]) -> None:
-    for name, aggregate_id, state in written:
+def _remember(committed: list[tuple[str, str, Any]]) -> None:
+    for name, aggregate_id, state in committed:
         CACHE.put(name, aggregate_id, state)
 
 

@@ -2,8 +2,8 @@
 
 A command's first attempt may take the states it changes from here instead of locking and reading
 their rows (see "Optimistic writes" in docs/architecture.md). The cache holds only states that
-were committed at some point: states read from committed rows, and states a unit of work wrote,
-added once its transaction committed. An (aggregate, id, version) names one committed state for
+were committed: the states a unit of work read from rows or wrote, added once its transaction
+committed (never before: an enclosing transaction that rolls back must leave nothing here). An (aggregate, id, version) names one committed state for
 ever (the event tables' primary key is (aggregate_id, version)), so a cached state whose version
 is still the row's version *is* the row's state; the unit of work checks exactly that in its
 write pipeline (a compare-and-set on every row it writes, a version check on every row it only
