@@ -281,3 +281,25 @@ def _fill_raw(market: str) -> None:
         },
         actor="t",
     )
+
+
+def test_a_repeated_child_placement_is_answered_as_the_duplicate_not_as_a_refusal_of_its_quantity(
+    run: Callable[..., Any], retries: list[str]
+) -> None:
+    client, _ = _tree(run, market_qty="60")
+    body = {
+        "commandType": "CreateOrderCommand",
+        "clOrdID": uid("M"),
+        "parentId": client,
+        "orderQty": "40",
+        "venue": "MANUAL",
+    }
+    first = run("orders", body)
+
+    # optimistically the claim is only checked at commit, and the parent has nothing left:
+    # the quantity check refuses first, and the locked retry answers the repeat
+    again = run("orders", body)
+
+    assert again.body["duplicate"] is True
+    assert again.body["order"]["orderId"] == first.body["order"]["orderId"]
+    assert retries == ["orders"]

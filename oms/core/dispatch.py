@@ -249,7 +249,8 @@ def _run_once(
             raise _Retry() from None
         raise
     except ApplicationError:
-        # a refusal decided on a cached state may be the cache's: decide again on the rows
+        # a refusal decided on a cached state or past an unchecked claim (a repeat is answered as
+        # a duplicate first) may be wrong: decide again on the rows
         if uow.speculative:
             raise _Retry() from None
         raise

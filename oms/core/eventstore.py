@@ -206,7 +206,9 @@ class UnitOfWork:
     def __init__(self, ctx: CommandContext, *, optimistic: bool = False):
         self.ctx = ctx
         self.optimistic = optimistic
-        # the command used a cached state: an error it raises may come from a stale one
+        # the command assumed what only its commit checks (a cached state, a free key): an error
+        # it raises may come from that assumption (a stale state; a repeat, which must be answered
+        # as a duplicate before any other check), so dispatch decides again with locks
         self.speculative = False
         self._pending: list[_Pending] = []
         # (aggregate name, id) -> [state now, version when loaded (0 = new), its API document]
@@ -230,6 +232,7 @@ class UnitOfWork:
         already taken (rowcount 0) makes the commit raise `Contended`. Optimistic mode only."""
         assert self.optimistic, "claims are deferred only in an optimistic unit of work"
         self._claims.append((statement, params))
+        self.speculative = True
 
     def emit(
         self,
