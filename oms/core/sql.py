@@ -152,7 +152,9 @@ def pipeline() -> Iterator[None]:
         yield
         return
     connection.ensure_connection()
-    with connection.connection.pipeline():
+    # errors surface when the pipeline syncs, outside Django's cursor wrapper: translate them here
+    # too (a unique violation is an IntegrityError that dispatch retries, not a driver error)
+    with connection.wrap_database_errors, connection.connection.pipeline():
         yield
 
 
