@@ -1,4 +1,4 @@
-# The OMS image: one image for the web (daphne), the Celery worker and Celery beat.
+# The OMS image: one image for the web (uvicorn), the Celery worker and Celery beat.
 #   docker build -t oms .            (docker-compose.yml builds and runs it with PostgreSQL and Redis)
 # the blotter's data grid from the committed npm lock file (node_modules is never committed)
 FROM node:20-slim AS assets
@@ -32,4 +32,4 @@ RUN python manage.py collectstatic --noinput -v 0 \
 USER oms
 EXPOSE 8000
 # behind a TLS-terminating proxy: X-Forwarded-Proto/For are trusted (--proxy-headers)
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "oms.asgi:application"]
+CMD ["uvicorn", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--http", "httptools", "--loop", "uvloop", "--ws", "websockets-sansio", "--lifespan", "on", "--proxy-headers", "--forwarded-allow-ips", "*", "--no-access-log", "oms.asgi:application"]

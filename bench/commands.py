@@ -7,6 +7,8 @@ run the same number of orders, interleaved in rounds (the machine is noisy and s
 round runs all three back to back, rotating which goes first):
 
 - oms:   `oms.core.dispatch.dispatch(...)`, the API's path minus HTTP.
+- lock:  the same with OMS_OPTIMISTIC_WRITES off: every command locks and reads its rows first
+         (the write path before the optimistic first attempt), the baseline in the same run.
 - raw:   psycopg 3 replaying exactly the statements the OMS issued for one captured order
          (captured with `connection.execute_wrapper`, ids substituted per order, the same
          transactions, the same pipeline batches, the same binding mode, parameters prepared
@@ -52,12 +54,21 @@ def oms_send(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return result.status_code, result.body
 
 
-def run_oms(tag: str, first: int, n: int, lat: dict[str, list[float]]) -> float:
+def run_oms(tag: str, first: int, n: int, lat: dict[str, list[float]], *, optimistic: bool = True) -> float:
+    """`optimistic` False: every command locks and reads its rows first (the write path before
+    the optimistic first attempt), the baseline in the same run."""
+    from django.conf import settings
+
     record = _recorder(lat)
-    t0 = CLOCK()
-    for i in range(first, first + n):
-        wl.run_order(oms_send, record, tag, i, CLOCK)
-    return CLOCK() - t0
+    saved = settings.OMS_OPTIMISTIC_WRITES
+    settings.OMS_OPTIMISTIC_WRITES = optimistic
+    try:
+        t0 = CLOCK()
+        for i in range(first, first + n):
+            wl.run_order(oms_send, record, tag, i, CLOCK)
+        return CLOCK() - t0
+    finally:
+        settings.OMS_OPTIMISTIC_WRITES = saved
 
 
 def _recorder(lat: dict[str, list[float]]) -> Callable[[str, float], None]:
@@ -524,7 +535,7 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
 
     run_id = f"{int(time.time()) % 100000:05d}"
     tag = f"b{run_id}"
-    systems = ["oms", "raw"] + ([] if args.skip_es else ["es"])
+    systems = ["oms", "lock", "raw"] + ([] if args.skip_es else ["es"])
     lat: dict[str, dict[str, list[float]]] = {s: defaultdict(list) for s in systems}
     elapsed = dict.fromkeys(systems, 0.0)
     cpu = dict.fromkeys(systems, 0.0)  # this process's CPU time: Python + driver, not the server
@@ -561,8 +572,8 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
         for s in order:
             prepared = raw.prepare(per, next_raw) if s == "raw" else []  # untimed
             c0 = time.process_time()
-            if s == "oms":
-                secs = run_oms(tag, next_oms, per, lat["oms"])
+            if s in ("oms", "lock"):
+                secs = run_oms(tag, next_oms, per, lat[s], optimistic=s == "oms")
                 next_oms += per
             elif s == "raw":
                 secs = raw.run(prepared, lat["raw"])
@@ -599,7 +610,12 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
         result["oms_events_in_db"] = cur.fetchone()[0]
 
     print("\nThroughput (one process, one command per transaction, durable commits)")
-    names = {"oms": "OMS dispatch", "raw": "raw psycopg floor", "es": "eventsourcing 9.5 (peer)"}
+    names = {
+        "oms": "OMS dispatch",
+        "lock": "OMS, locks first (before)",
+        "raw": "raw psycopg floor",
+        "es": "eventsourcing 9.5 (peer)",
+    }
     common.print_table(
         ["system", "commands/s", "per round", "OMS / this", "wall ms/cmd", "client CPU ms/cmd"],
         [

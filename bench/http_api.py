@@ -42,6 +42,7 @@ from bench import workload as wl
 
 CLOCK = time.perf_counter
 DAPHNE = common.ROOT / ".venv" / "bin" / "daphne"
+UVICORN = common.ROOT / ".venv" / "bin" / "uvicorn"
 
 
 def free_port() -> int:
@@ -115,12 +116,26 @@ async def asgi_request(app: Any, method: str, path: str, body: bytes, token: str
     return status, b"".join(chunks)
 
 
-def start_server(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def server_command(server: str, port: int) -> list[str]:
+    """`daphne` (one process) or `uvicorn:N` (N worker processes, as scripts/serve.sh runs it)."""
+    if server == "daphne":
+        return [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "oms.asgi:application"]
+    kind, _, workers = server.partition(":")
+    if kind != "uvicorn":
+        raise SystemExit(f"unknown server {server!r}: daphne or uvicorn:N")
+    return [
+        str(UVICORN), "--host", "127.0.0.1", "--port", str(port), "--workers", workers or "1",
+        "--http", "httptools", "--loop", "uvloop", "--lifespan", "on", "--no-access-log",
+        "oms.asgi:application",
+    ]  # fmt: skip
+
+
+def start_server(db: str, port: int, log: Path, server: str = "daphne") -> subprocess.Popen[bytes]:
     env = common.django_env(db)
     env["ALLOWED_HOSTS"] = "127.0.0.1"
     out = log.open("ab")
     return subprocess.Popen(
-        [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "oms.asgi:application"],
+        server_command(server, port),
         cwd=common.ROOT,
         env=env,
         stdout=out,
@@ -186,11 +201,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--get-seconds", type=float, default=3.0)
+    ap.add_argument(
+        "--servers",
+        default="daphne,uvicorn:2",
+        help="servers measured in the same run: daphne (one process, the baseline) and uvicorn:N",
+    )
     args = ap.parse_args()
+    servers = args.servers.split(",")
 
     notes = common.machine_notes()
     common.create_db(args.db)
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         common.django_setup(args.db)
         from django.contrib.auth.models import User
@@ -204,10 +225,13 @@ def main() -> None:
         common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         log = common.RESULTS_DIR / "daphne.log"
         log.write_bytes(b"")
-        port = free_port()
-        proc = start_server(args.db, port, log)
-        wait_ready(proc, port, token)
-        print(f"daphne pid {proc.pid} on 127.0.0.1:{port}")
+        ports: dict[str, int] = {}
+        for server in servers:
+            ports[server] = free_port()
+            proc = start_server(args.db, ports[server], log, server)
+            procs.append(proc)
+            wait_ready(proc, ports[server], token)
+            print(f"{server} pid {proc.pid} on 127.0.0.1:{ports[server]}")
 
         tag = f"h{int(time.time()) % 100000:05d}"
         seq = [0]
@@ -226,12 +250,15 @@ def main() -> None:
                 n += wl.COMMANDS_PER_ORDER
             return n
 
-        def http_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
-            client = Client(port, token)
-            try:
-                return orders_until(client.send, deadline, local)
-            finally:
-                client.close()
+        def http_orders(port: int) -> Any:
+            def work(k: int, deadline: float, local: dict[str, list[float]]) -> int:
+                client = Client(port, token)
+                try:
+                    return orders_until(client.send, deadline, local)
+                finally:
+                    client.close()
+
+            return work
 
         def inproc_orders(k: int, deadline: float, local: dict[str, list[float]]) -> int:
             def send(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -277,41 +304,49 @@ def main() -> None:
                 loop.close()
 
         # a known order for the GET floor; warm the server and this process up (untimed)
-        c = Client(port, token)
-        warm = wl.run_order(c.send, lambda label, s: None, tag, next_i(), CLOCK)
-        for _ in range(10):
-            wl.run_order(c.send, lambda label, s: None, tag, next_i(), CLOCK)
-        c.close()
+        for server in servers:
+            c = Client(ports[server], token)
+            warm = wl.run_order(c.send, lambda label, s: None, tag, next_i(), CLOCK)
+            for _ in range(10):
+                wl.run_order(c.send, lambda label, s: None, tag, next_i(), CLOCK)
+            c.close()
         order_path = f"/api/queries/orders/{warm['client']['order']['orderId']}"
         drive(1, 2.0, inproc_orders)
         drive(1, 2.0, drf_orders)
         drive(1, 2.0, asgi_orders)
 
-        def gets(k: int, deadline: float, local: dict[str, list[float]]) -> int:
-            client = Client(port, token)
-            n = 0
-            try:
-                while CLOCK() < deadline:
-                    t = CLOCK()
-                    status = client.get(order_path)
-                    local["GET order"].append(CLOCK() - t)
-                    if status != 200:
-                        raise RuntimeError(f"GET {order_path}: {status}")
-                    n += 1
-            finally:
-                client.close()
-            return n
+        def gets(port: int) -> Any:
+            def work(k: int, deadline: float, local: dict[str, list[float]]) -> int:
+                client = Client(port, token)
+                n = 0
+                try:
+                    while CLOCK() < deadline:
+                        t = CLOCK()
+                        status = client.get(order_path)
+                        local["GET order"].append(CLOCK() - t)
+                        if status != 200:
+                            raise RuntimeError(f"GET {order_path}: {status}")
+                        n += 1
+                finally:
+                    client.close()
+                return n
+
+            return work
 
         phases: dict[str, list[dict[str, Any]]] = defaultdict(list)
         plan = [
             ("in-process x1", 1, args.seconds, inproc_orders),
             ("in-process DRF x1", 1, args.seconds, drf_orders),
             ("in-process ASGI x1", 1, args.seconds, asgi_orders),
-            ("http x1", 1, args.seconds, http_orders),
-            (f"http x{args.clients}", args.clients, args.seconds, http_orders),
-            ("GET floor x1", 1, args.get_seconds, gets),
-            (f"GET floor x{args.clients}", args.clients, args.get_seconds, gets),
         ]
+        for server in servers:
+            port = ports[server]
+            plan += [
+                (f"http x1 [{server}]", 1, args.seconds, http_orders(port)),
+                (f"http x{args.clients} [{server}]", args.clients, args.seconds, http_orders(port)),
+                (f"GET floor x1 [{server}]", 1, args.get_seconds, gets(port)),
+                (f"GET floor x{args.clients} [{server}]", args.clients, args.get_seconds, gets(port)),
+            ]
         for r in range(args.rounds):
             line = []
             for name, n, secs, work in plan:
@@ -322,7 +357,7 @@ def main() -> None:
                     print(f"  {name}: errors {res['errors'][:3]}")
             print(f"round {r + 1}: " + ", ".join(line))
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.terminate()
             try:
                 proc.wait(timeout=10)
@@ -339,6 +374,7 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "machine": notes,
+        "servers": servers,
         "seconds_per_phase": args.seconds,
         "rounds": args.rounds,
         "phases": {},

@@ -64,7 +64,9 @@ def execution_execute(
     except NotFound:
         order = None
     venue = venue or (order.venue if order is not None else None) or ""
-    seen = sql.fetch_all(_SEEN_SQL, [venue, exec_id])
+    # optimistically the unique (venue, execID) index finds a repeat in the write pipeline, and
+    # the locked retry answers it here
+    seen = [] if uow.optimistic else sql.fetch_all(_SEEN_SQL, [venue, exec_id])
     if seen:
         # the venue's ExecID names one execution: a repeat is the same one (at-least-once feeds)
         return Outcome({"execution": sql.json_value(seen[0][0])}, 200, duplicate=True)

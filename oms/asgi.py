@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms.settings")
 django_asgi_app = get_asgi_application()
@@ -19,10 +20,12 @@ from celery import Celery  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from blotter.routing import websocket_urlpatterns  # noqa: E402
 from oms.celery import app as celery_app  # noqa: E402
 from oms.core import background  # noqa: E402
+from oms.serving import WsgiOverAsgi  # noqa: E402
 
 
 class InProcessWorkers:
@@ -52,10 +55,18 @@ class InProcessWorkers:
                 return
 
 
+# HTTP: every view is synchronous, so by default the request runs as WSGI in one hop on a pool of
+# long-lived threads (oms/serving.py); OMS_HTTP_THREADS=0 keeps Django's own ASGI handler
+http_app: Any = (
+    WsgiOverAsgi(get_wsgi_application(), threads=settings.OMS_HTTP_THREADS)
+    if settings.OMS_HTTP_THREADS > 0
+    else django_asgi_app
+)
+
 application = InProcessWorkers(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": http_app,
             # the channels stubs want their own URLPattern subclass, which path() never returns
             "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),  # type: ignore[arg-type]
         }

@@ -227,7 +227,8 @@ X_FRAME_OPTIONS = "DENY"
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token authentication, the token and roles cached for OMS_TOKEN_CACHE_SECONDS
+        "oms.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["oms.api.permissions.ReadOrDeskCommand"],
@@ -273,6 +274,16 @@ OMS_ATTRIBUTES_MAX_DEPTH = env_int("OMS_ATTRIBUTES_MAX_DEPTH", 4)
 OMS_IDENTIFIER_PATTERN = env_str("OMS_IDENTIFIER_PATTERN", r"[A-Za-z0-9!#$%()*+,./:;=?@\[\]^_{|}~-]+")
 
 # --- OMS ---------------------------------------------------------------------------------------
+# a command's first attempt takes the states it touches from the in-process cache and checks
+# them in its write pipeline instead of locking them first (docs/architecture.md, "Optimistic
+# writes"); 0 = always lock first, as before (benchmarks compare both)
+OMS_OPTIMISTIC_WRITES = env_bool("OMS_OPTIMISTIC_WRITES", True)
+# threads per server process running HTTP requests as WSGI in one hop (oms/serving.py); 0 = Django's
+# ASGI handler (a thread and a hop per middleware per request). Keep processes x threads within
+# the database's connections (DB_POOL_MAX per process).
+OMS_HTTP_THREADS = env_int("OMS_HTTP_THREADS", 4)
+# seconds a token (its user and roles) is answered from memory: a revocation takes that long
+OMS_TOKEN_CACHE_SECONDS = env_int("OMS_TOKEN_CACHE_SECONDS", 5)
 OMS_DEFAULT_DESK_VENUE = "MANUAL"
 OMS_TRADING_DAY_END_UTC = env_str("OMS_TRADING_DAY_END_UTC", "21:00")
 # the blotter's snapshot (blotter/snapshot.py): one build is shared by the pages that open while

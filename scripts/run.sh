@@ -8,7 +8,8 @@
 # channel layer, Celery tasks in-process. DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis
 # (then run a Celery worker too, see README.md). It migrates, creates the demo users and demo
 # orders (scripts are idempotent: a second run keeps the data), then serves the ASGI app
-# (HTTP and websockets) with daphne in the foreground; Ctrl-C stops it.
+# (HTTP and websockets) with scripts/serve.sh (uvicorn; WEB_WORKERS processes with REDIS_URL)
+# in the foreground; Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -42,4 +43,4 @@ cat <<BANNER
 ================================================================================
 
 BANNER
-exec .venv/bin/daphne -b "$HOST" -p "$PORT" oms.asgi:application
+HOST="$HOST" PORT="$PORT" exec bash scripts/serve.sh

@@ -47,6 +47,10 @@ EVENT_TABLES = {
     "instrument_events",
     "limit_events",
     "refusal_events",
+    "rule_events",
+    "venue_events",
+    "control_events",
+    "cancel_all_events",
 }
 
 

@@ -367,3 +367,20 @@ def test_fetch_balances_through_the_adapter_lists_every_currency_the_venue_holds
     want = {c: num(v) for c, v in case["parsedResponse"]["total"].items() if v is not None}
     assert {b.currency: b.total for b in balances} == want
     assert all(b.venue == adapter.venue and b.free <= b.total for b in balances)
+
+
+def test_all_fills_of_a_venue_whose_trade_query_needs_a_symbol_are_asked_symbol_by_symbol():
+    adapter, transport = stubbed_adapter("binance")
+    order_case = cases("binance", "fetchOpenOrders")[0]  # an open LTC/USDT order
+    trade_case = cases("binance", "fetchMyTrades")[0]  # a LTC/USDT trade
+    transport.on("GET", "openOrders", order_case["httpResponse"])
+    transport.on("GET", "myTrades", trade_case["httpResponse"])
+    transport.on("GET", "/api/v3/order", order_case["httpResponse"][0])
+    assert adapter.fetch_fills() == []  # no order seen yet: no symbol to ask (ccxt needs one)
+    adapter.fetch_open_orders(symbol="LTC/USDT")
+
+    (fill,) = adapter.fetch_fills()
+
+    assert fill.exec_id == trade_case["parsedResponse"][0]["id"]
+    (asked,) = transport.requests("GET", "myTrades")
+    assert asked.params["symbol"] == "LTCUSDT"

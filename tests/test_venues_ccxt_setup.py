@@ -12,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from oms.core.dispatch import dispatch
+from oms.orders.models import Order
 from oms.venues import adapter as registry
 from oms.venues.adapter import TransientVenueError, VenueBook, VenueFill, VenueOrderReport, get_adapter
 from oms.venues.ccxt import mapping
@@ -24,8 +25,10 @@ from oms.venues.ccxt.exchange import (
     ExchangeSettings,
     build_exchange,
 )
+from oms.venues.tasks import send_order
 from rules.models import Instrument
 from tests.ccxt_support import MARKETS, cases, market, num, stubbed_adapter
+from tests.conftest import uid
 from tests.test_api_commands import order_body
 
 # --- settings and the exchange factory -----------------------------------------------------------
@@ -328,3 +331,39 @@ def test_sync_instruments_writes_fine_ticks_in_plain_notation_and_skips_markets_
     pepe = Instrument.objects.get(venue="ccxt:binance", symbol="PEPE/USDT")
     assert pepe.doc["tickSize"] == "0.00000001"
     assert not Instrument.objects.filter(symbol="DUST/USDT").exists()
+
+
+# --- end to end: an Auto order at a ccxt venue is sent by the OMS's send task ---------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_auto_order_at_a_ccxt_venue_is_placed_with_its_clordid_and_acknowledged_new(
+    fixture_fed_binance, settings
+):
+    call_command("sync_instruments", "--venue", "ccxt:binance")
+    created = cases("binance", "createOrder")[0]["httpResponse"]  # SOL/USDT limit buy, NEW
+    transport = fixture_fed_binance.exchange.fetch
+    # the venue echoes the clientOrderId it was sent (the recorded answer, with ours in it)
+    transport.on(
+        "POST", "/api/v3/order", lambda sent: {**created, "clientOrderId": sent.params["newClientOrderId"]}
+    )
+    body = {
+        "commandType": "CreateOrderCommand", "clOrdID": uid("CX"), "symbol": "SOL/USDT", "side": "Buy",
+        "orderQty": "0.05", "ordType": "Limit", "price": "241", "timeInForce": "GTC", "account": "ACC-X",
+        "venue": "ccxt:binance", "handling": "Auto",
+    }  # fmt: skip
+
+    client = dispatch("orders", body, actor="trader").body["order"]
+    (child,) = Order.objects.filter(parent_id=client["orderId"]).values_list("doc", flat=True)
+    if not settings.CELERY_TASK_ALWAYS_EAGER:  # with a broker, run the send here rather than on a worker
+        send_order.apply(args=[child["orderId"]])
+
+    (posted,) = transport.requests("POST", "/api/v3/order")
+    assert posted.params["newClientOrderId"] == child["clOrdID"]
+    assert (posted.params["symbol"], posted.params["quantity"], posted.params["price"]) == (
+        "SOLUSDT",
+        "0.05",
+        "241",
+    )
+    child = Order.objects.get(pk=child["orderId"]).doc
+    assert child["status"] == "New" and child["venue"] == "ccxt:binance"

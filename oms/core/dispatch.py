@@ -20,11 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
 
 from oms.core import metrics
 from oms.core.commands import Command
-from oms.core.errors import ApplicationError, IdempotencyKeyReused, ValidationFailed, VersionConflict
+from oms.core.errors import (
+    ApplicationError,
+    Contended,
+    IdempotencyKeyReused,
+    ValidationFailed,
+    VersionConflict,
+)
 from oms.core.eventstore import CommandContext, UnitOfWork
 from oms.core.models import IdempotencyRecord
 from oms.core.parsing import is_internal, unknown_fields
@@ -100,6 +107,16 @@ def request_hash(topic: str, body: dict[str, Any]) -> str:
 # IntegrityError means a concurrent writer took a natural key or a version first; a retry sees
 # its committed row and answers as a duplicate or a conflict instead.
 _RETRIES_ON_RACE = 3
+_DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected: only possible for an optimistic attempt
+
+
+def optimistic_writes() -> bool:
+    """Whether a command's first attempt runs optimistically (settings.OMS_OPTIMISTIC_WRITES)."""
+    return bool(getattr(settings, "OMS_OPTIMISTIC_WRITES", True))
+
+
+class _Retry(Exception):
+    """The optimistic attempt must be run again with locks (nothing was written)."""
 
 
 @metrics.timed_command(_HANDLERS.get)  # latency and outcome per topic and commandType (oms_command_*)
@@ -125,9 +142,24 @@ def dispatch(
             "invalid X-Correlation-ID", fields={"X-Correlation-ID": ["Must not contain NUL characters."]}
         )
     digest = request_hash(topic, body) if idempotency_key else ""
+    optimistic = optimistic_writes()
     for attempt in range(_RETRIES_ON_RACE):
         try:
-            return _run_once(registered, topic, body, actor, correlation_id, idempotency_key, digest)
+            # the first attempt is optimistic (cached states, checks in the write pipeline); any
+            # retry locks and reads the rows as the handlers always did
+            return _run_once(
+                registered,
+                topic,
+                body,
+                actor,
+                correlation_id,
+                idempotency_key,
+                digest,
+                optimistic and attempt == 0,
+            )
+        except _Retry:
+            metrics.optimistic_retry(topic)
+            continue
         except IntegrityError:
             if attempt == _RETRIES_ON_RACE - 1:
                 raise VersionConflict("a concurrent command changed the same objects; retry") from None
@@ -204,16 +236,43 @@ def _run_once(
     correlation_id: str | None,
     idempotency_key: str | None,
     digest: str,
+    optimistic: bool = False,
+) -> CommandResult:
+    ctx = CommandContext(actor=actor, command=body)
+    if correlation_id:
+        ctx.correlation_id = correlation_id
+    uow = UnitOfWork(ctx, optimistic=optimistic)
+    try:
+        return _in_transaction(registered, uow, body, actor, idempotency_key, digest)
+    except Contended:
+        if optimistic:
+            raise _Retry() from None
+        raise
+    except ApplicationError:
+        # a refusal decided on a cached state or past an unchecked claim (a repeat is answered as
+        # a duplicate first) may be wrong: decide again on the rows
+        if uow.speculative:
+            raise _Retry() from None
+        raise
+    except OperationalError as exc:
+        if optimistic and getattr(exc.__cause__, "sqlstate", None) == _DEADLOCK:
+            raise _Retry() from None
+        raise
+
+
+def _in_transaction(
+    registered: Registered,
+    uow: UnitOfWork,
+    body: dict[str, Any],
+    actor: str,
+    idempotency_key: str | None,
+    digest: str,
 ) -> CommandResult:
     with transaction.atomic():
         if idempotency_key:
             seen = IdempotencyRecord.objects.filter(actor=actor, key=idempotency_key).first()
             if seen is not None:
                 return _replay(seen, digest)
-        ctx = CommandContext(actor=actor, command=body)
-        if correlation_id:
-            ctx.correlation_id = correlation_id
-        uow = UnitOfWork(ctx)
         command = registered.command.parse(body)
         outcome = registered.handler(uow, **command.arguments())
         events = uow.commit()

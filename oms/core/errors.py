@@ -50,6 +50,12 @@ class VersionConflict(ApplicationError):
     http_status = 409
 
 
+class Contended(VersionConflict):
+    """An optimistic attempt met a concurrent change (a stale cached state, a claimed key, a row
+    written meanwhile): nothing was written, and dispatch retries once with locks. Outside
+    dispatch it is the 409 of any other version conflict."""
+
+
 class RuleRefused(ApplicationError):
     code = "rule_refused"
     http_status = 422

@@ -16,15 +16,17 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Generic, Protocol, TypeVar
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Cast
 
 from oms.core import sql
-from oms.core.errors import VersionConflict
+from oms.core.errors import Contended, VersionConflict
 from oms.core.events import Event
 from oms.core.models import EventRecord
+from oms.core.statecache import CACHE
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,10 @@ class AggregateType(Generic[S]):
     to_api: Callable[[S], dict[str, Any]]
     to_row: Callable[[S, dict[str, Any]], dict[str, Any]]  # column values of the state row (state, api doc)
     from_row: Callable[[Any], S]
+    # where a row comes in the one order in which a commit's rows are written and checked (lower
+    # first; e.g. an order tree root first): concurrent optimistic commits take row locks in one
+    # order, so they cannot deadlock. Aggregates without it come after those with it.
+    lock_rank: Callable[[S], int] | None = None
 
 
 _REGISTRY: dict[str, AggregateType[Any]] = {}
@@ -194,12 +200,62 @@ _ADVANCE_SEQ = (
 )
 
 
+_UNRANKED = 1 << 30
+
+
+@cache
+def _check_sql(model: type[models.Model], locking: bool) -> str:
+    """Is the row still at the version this command read? (FOR SHARE: and keep it there to commit.)"""
+    pk = model._meta.pk
+    assert pk is not None
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"SELECT 1 FROM {table} WHERE {pk.column} = %s AND version = %s" + (
+        " FOR SHARE" if locking else ""
+    )
+
+
 class UnitOfWork:
-    def __init__(self, ctx: CommandContext):
+    """The events one command emits and the states they produce, written by `commit()`.
+
+    `optimistic` (set by dispatch on a command's first attempt): handlers may take the states
+    they touch from the in-process cache of committed states instead of locking their rows, and
+    key claims (`claim`) go into the write pipeline instead of running at once. `commit()` then
+    checks in the same round trip that every row read is still at the version read (`read`) and
+    every claim took its key; if not it raises `Contended`, the transaction rolls back, and
+    dispatch runs the command again with locks (`optimistic` False), which is the behaviour the
+    handlers had before. Outside dispatch a unit of work is pessimistic.
+    """
+
+    def __init__(self, ctx: CommandContext, *, optimistic: bool = False):
         self.ctx = ctx
+        self.optimistic = optimistic
+        # the command assumed what only its commit checks (a cached state, a free key): an error
+        # it raises may come from that assumption (a stale state; a repeat, which must be answered
+        # as a duplicate before any other check), so dispatch decides again with locks
+        self.speculative = False
         self._pending: list[_Pending] = []
         # (aggregate name, id) -> [state now, version when loaded (0 = new), its API document]
         self._states: dict[tuple[str, str], list[Any]] = {}
+        # (aggregate name, id) -> (state as read, version read, from the cache): rows the
+        # command's decision rests on
+        self._reads: dict[tuple[str, str], tuple[Any, int, bool]] = {}
+        self._claims: list[tuple[str, list[Any]]] = []
+
+    def read(self, agg: AggregateType[S], aggregate_id: str, state: S, *, cached: bool = False) -> None:
+        """Note a state the command read (from its row or the cache): in an optimistic commit its
+        row must still be at that version. A state read from a row goes into the cache once this
+        transaction commits (read inside an enclosing transaction, it may be one that never
+        commits: the cache must only ever hold committed states)."""
+        self._reads.setdefault((agg.name, aggregate_id), (state, state.version, cached))
+        if cached:
+            self.speculative = True
+
+    def claim(self, statement: str, params: list[Any]) -> None:
+        """An `INSERT ... ON CONFLICT DO NOTHING` of a unique key, run in the write pipeline: a key
+        already taken (rowcount 0) makes the commit raise `Contended`. Optimistic mode only."""
+        assert self.optimistic, "claims are deferred only in an optimistic unit of work"
+        self._claims.append((statement, params))
+        self.speculative = True
 
     def emit(
         self,
@@ -266,6 +322,7 @@ class UnitOfWork:
         if not self._pending:
             return []
         assert connection.in_atomic_block, "UnitOfWork.commit must run inside transaction.atomic()"
+        conflict = Contended if self.optimistic else VersionConflict
         n = len(self._pending)
         actor, corr, command = self.ctx.actor, self.ctx.correlation_id, self.ctx.command
         rows_by_model: dict[type[models.Model], list[dict[str, Any]]] = {}
@@ -287,12 +344,25 @@ class UnitOfWork:
                 }
             )
         cursors: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) whose rowcount is checked
+        checks: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) that must return a row
         seq_cur = connection.cursor()
         encode = sql.Encoded()
+        locking = connection.vendor == "postgresql"
         try:
             with sql.pipeline():
-                for (name, aggregate_id), (state, loaded_version, doc) in self._states.items():
+                for statement, params in self._claims:
+                    cur = connection.cursor()
+                    cur.execute(statement, params)
+                    cursors.append((cur, "claim", str(params[0])))
+                for name, aggregate_id, entry in self._rows_in_lock_order():
                     agg = _REGISTRY[name]
+                    if entry is None:  # read, not written: still at the version read?
+                        _, read_version, _ = self._reads[(name, aggregate_id)]
+                        cur = connection.cursor()
+                        cur.execute(_check_sql(agg.state_model, locking), [aggregate_id, read_version])
+                        checks.append((cur, name, aggregate_id))
+                        continue
+                    state, loaded_version, doc = entry
                     row = agg.to_row(state, doc)
                     cur = connection.cursor()
                     if loaded_version == 0:
@@ -319,11 +389,25 @@ class UnitOfWork:
             last = int(seq_cur.fetchone()[0])
             for cur, name, aggregate_id in cursors:
                 if name and cur.rowcount != 1:
-                    raise VersionConflict(f"{name} {aggregate_id} changed concurrently")
+                    raise conflict(f"{name} {aggregate_id} changed concurrently")
+            for cur, name, aggregate_id in checks:
+                if cur.fetchone() is None:
+                    raise conflict(f"{name} {aggregate_id} changed concurrently")
+        except IntegrityError as exc:
+            # optimistically, a unique key taken meanwhile (an event version, an execID) is one
+            # more stale read: the locked retry decides again on the rows
+            if self.optimistic:
+                raise Contended(f"a concurrent command wrote first: {exc}") from exc
+            raise
         finally:
             seq_cur.close()
-            for cur, _, _ in cursors:
+            for cur, _, _ in (*cursors, *checks):
                 cur.close()
+        # read from rows, then written: the cache keeps the newest version of each
+        remembered = [
+            (name, aggregate_id, read[0]) for (name, aggregate_id), read in self._reads.items() if not read[2]
+        ]
+        remembered += [(name, aggregate_id, entry[0]) for (name, aggregate_id), entry in self._states.items()]
         out = []
         for i, p in enumerate(self._pending):
             env = p.env
@@ -343,8 +427,36 @@ class UnitOfWork:
                     "recordedAt": _iso(env.recorded_at),
                 }
             )
+        transaction.on_commit(lambda: _remember(remembered))
         transaction.on_commit(lambda: _notify(out))
         return out
+
+    def _rows_in_lock_order(self) -> list[tuple[str, str, list[Any] | None]]:
+        """Rows written (with their entry) and rows only read in an optimistic unit of work (None),
+        in the lock order of their aggregates; in a pessimistic one the rows are locked already."""
+        rows: list[tuple[str, str, list[Any] | None]] = [
+            (name, aggregate_id, entry) for (name, aggregate_id), entry in self._states.items()
+        ]
+        if not self.optimistic:
+            return rows
+        rows.extend(
+            (name, aggregate_id, None)
+            for name, aggregate_id in self._reads
+            if (name, aggregate_id) not in self._states
+        )
+
+        def rank(row: tuple[str, str, list[Any] | None]) -> tuple[int, str, str]:
+            name, aggregate_id, entry = row
+            rank_of = _REGISTRY[name].lock_rank
+            state = entry[0] if entry is not None else self._reads[(name, aggregate_id)][0]
+            return (rank_of(state) if rank_of is not None else _UNRANKED, name, aggregate_id)
+
+        return sorted(rows, key=rank)
+
+
+def _remember(committed: list[tuple[str, str, Any]]) -> None:
+    for name, aggregate_id, state in committed:
+        CACHE.put(name, aggregate_id, state)
 
 
 def _iso(value: dt.datetime) -> str:

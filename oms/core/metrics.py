@@ -69,6 +69,12 @@ WEBSOCKET_CLIENTS = Gauge(
     "Blotter websocket clients connected",
     multiprocess_mode="livesum",  # the sum over the processes alive
 )
+OPTIMISTIC_RETRIES = Counter(
+    "oms_command_optimistic_retries_total",
+    "Optimistic first attempts run again with locks (a stale cached state, a taken key, a "
+    "concurrent write), per topic",
+    ["topic"],
+)
 CELERY_TASKS = Counter(
     "oms_celery_tasks_total",
     "Celery task outcomes (success, failure, retry, revoked, rejected), per task",
@@ -169,6 +175,10 @@ def publish_failed(sink: str) -> None:
 
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def optimistic_retry(topic: str) -> None:
+    OPTIMISTIC_RETRIES.labels(topic).inc()
 
 
 def websocket_connected() -> None:

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
-import psycopg
-from django.db import IntegrityError, connection, models
+from django.db import connection, models
 
 
 @cache
@@ -153,13 +152,10 @@ def pipeline() -> Iterator[None]:
         yield
         return
     connection.ensure_connection()
-    try:
-        with connection.connection.pipeline():
-            yield
-    except psycopg.IntegrityError as exc:
-        # raised at the pipeline's sync, outside Django's cursor wrapper: re-raised as the error
-        # the ORM raises, so dispatch retries a lost race (two commands opening one position)
-        raise IntegrityError(*exc.args) from exc
+    # errors surface when the pipeline syncs, outside Django's cursor wrapper: translate them here
+    # too (a unique violation is an IntegrityError that dispatch retries, not a driver error)
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from oms.core.eventstore import AggregateType, register
 from oms.orders import state as order_state
+from oms.orders.enums import Kind
 from oms.orders.models import Order, OrderEvent
 from oms.orders.state import OrderState
 
@@ -41,6 +42,14 @@ def from_row(row: Order) -> OrderState:
     return order_state.from_api(row.doc)
 
 
+# the tree's lock order (root first), as the pessimistic lock's ORDER BY kind
+_RANK = {Kind.CLIENT: 0, Kind.MARKET: 1, Kind.SLICE: 2}
+
+
+def lock_rank(s: OrderState) -> int:
+    return _RANK[s.kind]
+
+
 ORDER = register(
     AggregateType(
         name="order",
@@ -51,5 +60,6 @@ ORDER = register(
         to_api=order_state.to_api,
         to_row=to_row,
         from_row=from_row,
+        lock_rank=lock_rank,
     )
 )

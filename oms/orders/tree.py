@@ -2,7 +2,11 @@
 
 Every command that touches a tree locks the tree's root row first (SELECT ... FOR UPDATE, rows
 ordered by kind so Client < Market < Slice), so commands on one tree run one at a time while
-different trees run in parallel; with one lock order there are no deadlocks. A change to an
+different trees run in parallel; with one lock order there are no deadlocks. On an optimistic
+first attempt (`uow.optimistic`) the order, its parent and its root come from the cache of
+committed states when all three are there (else from their rows, unlocked), and the unit of work
+checks their versions in its write pipeline, taking the row locks in the same order; a ClOrdID
+claim goes into that pipeline too. A change to an
 order is propagated up: its parent gets a `ChildOrderUpdated` event with the deltas (cumQty,
 grossTradeAmt, placedQty, working children, allocation at the root), and a parent whose cancel
 was waiting for its children is cancelled when the last one stops working.
@@ -22,10 +26,11 @@ from oms.core import sql
 from oms.core.errors import NotFound
 from oms.core.events import Event
 from oms.core.eventstore import UnitOfWork
+from oms.core.statecache import CACHE
 from oms.orders import state as order_state
 from oms.orders.events import ChildOrderUpdated, OrderCanceled
 from oms.orders.models import Order
-from oms.orders.repository import ORDER
+from oms.orders.repository import ORDER, lock_rank
 from oms.orders.state import ZERO, OrderState
 
 Z = Decimal(0)
@@ -65,10 +70,21 @@ class OrderTree:
 
     # --- loading -----------------------------------------------------------------------------
     def lock(self, order_id: str, *, field: str = "orderId") -> OrderState:
-        """Load `order_id` with its parent and root in one statement, locking them root first."""
-        for (doc,) in sql.fetch_all(_LOCK_SQL[connection.vendor == "postgresql"], [order_id] * 3):
+        """Load `order_id` with its parent and root in one statement, locking them root first
+        (optimistically: from the cache, or unlocked, the versions checked at commit)."""
+        uow = self.uow
+        if uow.optimistic:
+            cached = _cached_tree(order_id)
+            if cached is not None:
+                for state in cached:
+                    self.orders[state.order_id] = state
+                    uow.read(ORDER, state.order_id, state, cached=True)
+                return self.orders[order_id]
+        locking = connection.vendor == "postgresql" and not uow.optimistic
+        for (doc,) in sql.fetch_all(_LOCK_SQL[locking], [order_id] * 3):
             state = order_state.from_api(sql.json_value(doc))
             self.orders[state.order_id] = state
+            uow.read(ORDER, state.order_id, state)
         if order_id not in self.orders:
             raise NotFound(f"order {order_id} not found", fields={field: [f"No order '{order_id}'."]})
         return self.orders[order_id]
@@ -92,7 +108,8 @@ class OrderTree:
         self._whole.update(roots)
 
     def children(self, order_id: str) -> list[OrderState]:
-        """Children of an order in this tree (the root lock is already held)."""
+        """Children of an order in this tree (the root lock is already held; optimistically, each
+        child's version is checked at commit, and a new child changes the parent's version)."""
         known = self.orders.get(order_id)
         if known is not None and known.root_id in self._whole:
             return [self.orders[child] for child in self._children.get(order_id, [])]
@@ -101,6 +118,7 @@ class OrderTree:
             known = self.orders.get(row.order_id)
             if known is None:
                 known = self.orders[row.order_id] = ORDER.from_row(row)
+                self.uow.read(ORDER, known.order_id, known)
             out.append(known)
         return out
 
@@ -160,9 +178,15 @@ class OrderTree:
             self.emit(parent, OrderCanceled(text=parent.pending_cancel.get("text")))
 
     def reserve_cl_ord_id(self, cl_ord_id: str, order_id: str, fingerprint: str = "") -> bool:
-        """Claim a ClOrdID for an order; False when it is already taken (nothing written then)."""
+        """Claim a ClOrdID for an order; False when it is already taken (nothing written then).
+
+        Optimistically the claim joins the write pipeline and answers True: a taken ClOrdID fails
+        the commit, and the locked retry answers False here (a duplicate or a conflict, as ever)."""
         if self._deferred is not None and not fingerprint:
             self._deferred.append((cl_ord_id, order_id))
+            return True
+        if self.uow.optimistic:
+            self.uow.claim(_RESERVE_SQL, [cl_ord_id, order_id, fingerprint])
             return True
         return sql.execute(_RESERVE_SQL, [cl_ord_id, order_id, fingerprint]) == 1
 
@@ -193,6 +217,20 @@ class OrderTree:
             return bool(cur.rowcount == 1)
         finally:
             cur.close()
+
+
+def _cached_tree(order_id: str) -> list[OrderState] | None:
+    """The order, its parent and its root from the cache, root first; None unless all are there."""
+    order = CACHE.get(ORDER.name, order_id)
+    if order is None:
+        return None
+    tree = [order]
+    for other_id in {order.parent_id, order.root_id} - {None, order_id}:
+        other = CACHE.get(ORDER.name, other_id)
+        if other is None:
+            return None
+        tree.append(other)
+    return sorted(tree, key=lock_rank)
 
 
 def committed(s: OrderState) -> Decimal:

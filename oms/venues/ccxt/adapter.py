@@ -93,6 +93,7 @@ class CcxtAdapter(VenueAdapter):
         self._stream: CcxtStreams | None = None
         self._lock = threading.RLock()
         self._client_ids: dict[str, str] = {}  # venue order id -> clOrdID, for fills that omit it
+        self._symbols: set[str] = set()  # of the orders seen: where to look for fills by symbol
         # ccxt's `has` is per exchange, so ours is per instance (the base class's is the default)
         self.has = self._capabilities()  # type: ignore[misc]
 
@@ -130,6 +131,7 @@ class CcxtAdapter(VenueAdapter):
     def _report(self, order: Mapping[str, Any], cl_ord_id: str | None = None) -> VenueOrderReport:
         report = mapping.order_report(self.venue, order, cl_ord_id=cl_ord_id)
         self._client_ids[report.venue_order_id] = report.cl_ord_id
+        self._symbols.add(report.symbol)
         return report
 
     def _resolve(self, cl_ord_id: str, symbol: str) -> VenueOrderReport | None:
@@ -285,8 +287,20 @@ class CcxtAdapter(VenueAdapter):
         return [self._report(o) for o in orders]
 
     def fetch_fills(self, *, since: dt.datetime | None = None, symbol: str | None = None) -> list[VenueFill]:
+        """Our trades since `since`. Without a symbol, on a venue whose trade query needs one
+        (binance: ccxt's ArgumentsRequired), every symbol this adapter has seen an order of is
+        asked in turn: the stream consumer's resync asks for all fills at once."""
         start = mapping.to_millis(since) if since is not None else None
-        trades = self._call(Operation.READ, self.exchange.fetch_my_trades, symbol, start)
+        try:
+            trades = self._call(Operation.READ, self.exchange.fetch_my_trades, symbol, start)
+        except VenueRejected as exc:
+            if symbol is not None or not isinstance(exc.__cause__, ccxt.ArgumentsRequired):
+                raise
+            trades = [
+                t
+                for s in sorted(self._symbols)
+                for t in self._call(Operation.READ, self.exchange.fetch_my_trades, s, start)
+            ]
         fills = [
             mapping.fill(self.venue, t, cl_ord_id=self._client_id_of(t), account=self.account) for t in trades
         ]
