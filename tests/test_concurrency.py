@@ -18,6 +18,7 @@ from django.db import connection, connections
 from oms.core import eventstore
 from oms.core.dispatch import dispatch
 from oms.orders.selectors import order_get
+from oms.positions.models import Position
 from tests.conftest import uid
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,6 +110,14 @@ def test_concurrent_fills_on_one_tree_all_land_on_the_client_order() -> None:
     assert Decimal(parent["avgPx"]) == Decimal("99.5")
     for m in markets:
         assert order_get(m)["status"] == "Filled"
+    # the position took every fill once: concurrent fills never lose an update of its row
+    positions = Position.objects.filter(account=client_account(client), symbol="ACME")
+    assert sum(p.qty for p in positions) == threads * fills * qty
+    assert sum(p.version for p in positions) >= threads * fills
+
+
+def client_account(order_id: str) -> str:
+    return str(order_get(order_id)["account"])
 
 
 def test_a_reader_tailing_the_feed_sees_every_event_once_and_in_seq_order() -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from oms.core import metrics
 from oms.core.commands import Command
@@ -107,7 +107,7 @@ def request_hash(topic: str, body: dict[str, Any]) -> str:
 # IntegrityError means a concurrent writer took a natural key or a version first; a retry sees
 # its committed row and answers as a duplicate or a conflict instead.
 _RETRIES_ON_RACE = 3
-_DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected: only possible for an optimistic attempt
+_DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 
 
 def optimistic_writes() -> bool:
@@ -255,7 +255,11 @@ def _run_once(
             raise _Retry() from None
         raise
     except OperationalError as exc:
-        if optimistic and getattr(exc.__cause__, "sqlstate", None) == _DEADLOCK:
+        # a deadlock victim's transaction rolled back whole: nothing was written, so the command
+        # runs again with locks (an optimistic attempt locks late and in write order; the other
+        # side may be a locked attempt, e.g. a fill locking its position after the order tree).
+        # Not inside a caller's transaction: PostgreSQL aborted that too.
+        if getattr(exc.__cause__, "sqlstate", None) == _DEADLOCK and not connection.in_atomic_block:
             raise _Retry() from None
         raise
 

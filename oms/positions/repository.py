@@ -93,7 +93,11 @@ def locked_position(
     known = uow.state_of(POSITION, pid)
     if known is not None:
         return known, lookup
-    rows = sql.fetch_all(_LOCK_SQL[connection.vendor == "postgresql"], [venue, symbol, pid])
+    # locked after the order tree the command holds; an optimistic attempt locks nothing before
+    # its commit (which writes the position after the orders, compare-and-set on this version):
+    # a lock taken here would come before the orders' and deadlock with a locked attempt
+    lock = connection.vendor == "postgresql" and not uow.optimistic
+    rows = sql.fetch_all(_LOCK_SQL[lock], [venue, symbol, pid])
     if rows:
         doc, fills, instrument = rows[0]
         multiplier = _multiplier(instrument)
