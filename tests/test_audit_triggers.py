@@ -51,6 +51,7 @@ EVENT_TABLES = {
     "venue_events",
     "control_events",
     "cancel_all_events",
+    "position_events",
 }
 
 
