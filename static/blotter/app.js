@@ -10,6 +10,8 @@ import { indexChild } from "/static/blotter/tree.js";
 import { current, loadSavedViews, persist, renderSavedList, viewStates, savedIds } from "/static/blotter/saved-views.js";
 import { applyChanges, applyQuick, createGrid, rebuildGrid, rowsFor } from "/static/blotter/grid.js";
 import { refreshDetail, select } from "/static/blotter/detail.js";
+import { initControls, onEvent as onControlEvent } from "/static/blotter/controls.js";
+import { initPreview } from "/static/blotter/preview.js";
 import {
   inView, loadActions, renderActionButtons, runAction, scopeOf, selectedDoc, updateActionButtons,
 } from "/static/blotter/actions.js";
@@ -316,7 +318,9 @@ async function main() {
   buildHistoryBar();
   const wanted = location.hash.slice(1);
   page.active = availableViews().includes(wanted) ? wanted : "orders";
-  await Promise.all([loadSavedViews(), loadActions()]);
+  store.onOther = onControlEvent;
+  if (CONFIG.canAct) initPreview();
+  await Promise.all([loadSavedViews(), loadActions(), initControls({ canAct: CONFIG.canAct })]);
   showView(page.active);
   feed.start();
 }
