@@ -10,7 +10,7 @@ import { indexChild } from "/static/blotter/tree.js";
 import { current, loadSavedViews, persist, renderSavedList, viewStates, savedIds } from "/static/blotter/saved-views.js";
 import { applyChanges, applyQuick, createGrid, rebuildGrid, rowsFor } from "/static/blotter/grid.js";
 import { refreshDetail, select } from "/static/blotter/detail.js";
-import { initControls, onEvent as onControlEvent } from "/static/blotter/controls.js";
+import { initControls, loadControls, onEvent as onControlEvent } from "/static/blotter/controls.js";
 import { initPreview } from "/static/blotter/preview.js";
 import {
   inView, loadActions, renderActionButtons, runAction, scopeOf, selectedDoc, updateActionButtons,
@@ -291,6 +291,7 @@ async function loadSnapshot() {
   if (first) showView(page.active);
   else refreshGrids();
   timings.gridShown = performance.now();
+  await loadControls(); // after the snapshot's read: see controls.js
   return seq;
 }
 
@@ -320,7 +321,8 @@ async function main() {
   page.active = availableViews().includes(wanted) ? wanted : "orders";
   store.onOther = onControlEvent;
   if (CONFIG.canAct) initPreview();
-  await Promise.all([loadSavedViews(), loadActions(), initControls({ canAct: CONFIG.canAct })]);
+  initControls({ canAct: CONFIG.canAct });
+  await Promise.all([loadSavedViews(), loadActions()]);
   showView(page.active);
   feed.start();
 }

@@ -222,34 +222,47 @@ function cancelAllMessage(json) {
   return `Kill switch: ${n} order${n === 1 ? "" : "s"} canceled or cancel requested`;
 }
 
-// --- startup ------------------------------------------------------------------------------------
-async function load() {
+// --- loading ------------------------------------------------------------------------------------
+/**
+ * The controls, venues and refusals as they are now. app.js calls it on every (re)load of the
+ * page's snapshot, after the snapshot was read: what it reads is then at least as new as the
+ * snapshot's seq, and the feed delivers every event after that seq (a document is replaced only
+ * by a newer version, so the overlap is harmless and nothing committed in between is missed).
+ */
+export async function loadControls() {
+  if (!document.getElementById("controls-bar")) return;
   const [controls, venues, refusals] = await Promise.all([
-    getJSON(`${API}/queries/controls?active=true&kind=SafeMode&limit=200`).catch(() => ({ results: [] })),
+    getJSON(`${API}/queries/controls?active=true&kind=SafeMode&limit=200`).catch(() => null),
     getJSON(`${API}/queries/venues?limit=200`).catch(() => ({ results: [] })),
     getJSON(`${API}/queries/refusals?limit=${MAX_REFUSALS}`).catch(() => ({ results: [] })),
   ]);
-  controls.results.forEach(putControl);
+  if (controls) {
+    // the feed is paused while the snapshot loads: this list is the whole truth (a control
+    // released while the page was away is not in it)
+    state.controls.clear();
+    controls.results.forEach(putControl);
+  }
   venues.results.forEach(putVenue);
   refusals.results.forEach((doc) => putRefusal(doc));
   renderSafe();
   renderVenues();
   renderRefusals();
   // who refused and the quantity: the refusal's own event carries the actor and the command
-  await Promise.all(
+  // (not awaited: the grid does not wait for these details)
+  Promise.all(
     refusals.results.slice(0, 20).map(async (doc) => {
       const events = await getJSON(`${API}/queries/refusals/${encodeURIComponent(doc.refusalId)}/events`).catch(() => null);
       const first = events && (events.results || events)[0];
       if (first) putRefusal(state.refusals.get(doc.refusalId)?.doc || doc, { actor: first.actor, command: first.command });
     })
-  );
-  renderRefusals();
+  ).then(renderRefusals);
 }
 
+/** Build the bar, its dialogs (desk only) and the refusals toggle; loadControls() fills them. */
 export function initControls({ canAct }) {
   state.canAct = canAct;
   const bar = document.getElementById("controls-bar");
-  if (!bar) return Promise.resolve();
+  if (!bar) return;
   bar.append(
     el("span", { class: "label" }, "Controls"),
     el("span", { id: "safe-scopes" }),
@@ -280,5 +293,4 @@ export function initControls({ canAct }) {
   }
   const toggle = document.getElementById("refusals-toggle");
   if (toggle) toggle.addEventListener("click", () => (document.getElementById("refusals").hidden = !document.getElementById("refusals").hidden));
-  return load();
 }

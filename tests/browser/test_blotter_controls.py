@@ -49,6 +49,14 @@ def test_a_safe_mode_and_a_venue_feed_change_arrive_live_in_the_controls_bar(des
     expect(chip).to_contain_text("fat finger drill")
     expect(chip).to_contain_text("trader")
     expect(desk_page.locator("body")).to_have_attribute("data-safe", "on")
+    control_id = chip.get_attribute("data-control-id")
+    dispatch(
+        "controls",
+        {"commandType": "ReleaseSafeModeCommand", "controlId": control_id, "reason": "done"},
+        actor=SYSTEM,
+    )
+    expect(chip).to_have_count(0)
+    expect(desk_page.locator("body")).to_have_attribute("data-safe", "off")
 
     dispatch(
         "venues",
@@ -192,3 +200,34 @@ def test_the_desk_engages_safe_mode_from_the_bar(desk_page: Page) -> None:
     chip = desk_page.locator('#safe-scopes .chip[data-scope="symbol:ACME"]')
     expect(chip).to_contain_text("news pending")
     expect(chip).to_contain_text("trader")
+
+
+def test_controls_and_refusals_committed_before_the_page_opened_are_shown_on_load(
+    new_page: Any, desk_user: Any, trader: Any
+) -> None:
+    dispatch(
+        "controls",
+        {"commandType": "EngageSafeModeCommand", "scope": "global", "reason": "open check"},
+        actor="trader",
+    )
+    status, answer = trader.send(
+        "orders",
+        {
+            "commandType": "CreateOrderCommand",
+            "clOrdID": "REF-2",
+            "symbol": "ACME",
+            "side": "Sell",
+            "orderQty": "3",
+            "ordType": "Market",
+            "account": "ACC9",
+            "handling": "Desk",
+        },
+    )
+    assert (status, answer["error"]["rule"]) == (422, "safe_mode")
+    page = new_page(desk_user)
+    wait_live(page)
+    expect(page.locator('#safe-scopes .chip[data-scope="global:*"]')).to_contain_text("open check")
+    page.locator("#refusals-toggle").click()
+    row = page.locator('#refusals tr[data-rule="safe_mode"]')
+    expect(row).to_contain_text("ACC9 ACME Sell 3")
+    expect(row).to_contain_text("trader")
