@@ -9,6 +9,7 @@ types: a price_collar refusal for an off-market limit, accepted for a sane one.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -63,8 +64,12 @@ def test_a_safe_mode_and_a_venue_feed_change_arrive_live_in_the_controls_bar(des
         {"commandType": "UpsertVenueCommand", "venue": "DRILL", "adapter": "SIM", "mode": "Paper"},
         actor=SYSTEM,
     )
+    # later than any report the SIM worker inside daphne may send meanwhile (older ones are ignored)
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     dispatch(
-        "venues", {"commandType": "RecordVenueFeedCommand", "venue": "DRILL", "feed": "Stale"}, actor=SYSTEM
+        "venues",
+        {"commandType": "RecordVenueFeedCommand", "venue": "DRILL", "feed": "Stale", "lastMessageAt": later},
+        actor=SYSTEM,
     )
     venue = desk_page.locator('#venue-health .chip[data-venue="DRILL"]')
     expect(venue).to_have_attribute("data-feed", "Stale")
