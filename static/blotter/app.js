@@ -10,6 +10,8 @@ import { indexChild } from "/static/blotter/tree.js";
 import { current, loadSavedViews, persist, renderSavedList, viewStates, savedIds } from "/static/blotter/saved-views.js";
 import { applyChanges, applyQuick, createGrid, rebuildGrid, rowsFor } from "/static/blotter/grid.js";
 import { refreshDetail, select } from "/static/blotter/detail.js";
+import { initControls, loadControls, onEvent as onControlEvent } from "/static/blotter/controls.js";
+import { initPreview } from "/static/blotter/preview.js";
 import {
   inView, loadActions, renderActionButtons, runAction, scopeOf, selectedDoc, updateActionButtons,
 } from "/static/blotter/actions.js";
@@ -289,6 +291,7 @@ async function loadSnapshot() {
   if (first) showView(page.active);
   else refreshGrids();
   timings.gridShown = performance.now();
+  await loadControls(); // after the snapshot's read: see controls.js
   return seq;
 }
 
@@ -316,6 +319,9 @@ async function main() {
   buildHistoryBar();
   const wanted = location.hash.slice(1);
   page.active = availableViews().includes(wanted) ? wanted : "orders";
+  store.onOther = onControlEvent;
+  if (CONFIG.canAct) initPreview();
+  initControls({ canAct: CONFIG.canAct });
   await Promise.all([loadSavedViews(), loadActions()]);
   showView(page.active);
   feed.start();

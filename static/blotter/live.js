@@ -24,6 +24,7 @@ export class Store {
       this.changed[kind] = new Map(); // id -> previous doc (undefined when new)
     }
     this.loaded = new Set();
+    this.onOther = null; // events of the other topics (controls.js: control-events, venue-events)
   }
 
   put(kind, doc) {
@@ -38,6 +39,7 @@ export class Store {
 
   applyEvent(event) {
     const kind = KIND_OF_TOPIC[event.topic];
+    if (!kind && this.onOther) this.onOther(event);
     if (!kind || !event.state) return false;
     return this.put(kind, event.state);
   }
