@@ -366,7 +366,14 @@ OMS_VENUE_STALE_SECONDS = env_int("OMS_VENUE_STALE_SECONDS", 10)
 OMS_VENUE_DOWN_SECONDS = env_int("OMS_VENUE_DOWN_SECONDS", 60)
 # Redis broker: a message not acked within this is redelivered (late acks: a worker killed
 # mid-task). Above the longest venue task (time limit 60 s) so no task runs twice concurrently.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("OMS_CELERY_VISIBILITY_TIMEOUT", 300)}
+# kombu sweeps for such messages every `unacked_restore_interval` x `unacked_restore_throttle`
+# seconds (10 x 10 by default: a killed worker's send could wait 100 s past its timeout); one
+# sweep is one ZRANGE, so sweep every OMS_CELERY_RESTORE_INTERVAL seconds, unthrottled
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("OMS_CELERY_VISIBILITY_TIMEOUT", 300),
+    "unacked_restore_interval": env_int("OMS_CELERY_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": 1,
+}
 if OMS_INPROCESS_WORKERS:
     # the embedded default has no `manage.py venue_stream` process: the stream is read in-process
     CELERY_BEAT_SCHEDULE["venues-stream"] = {"task": "venues.ingest_all", "schedule": 0.2}

@@ -74,6 +74,7 @@ class Venue:
             "OMS_VENUE_GAP_HOLD_MS": "200",
             "OMS_VENUE_RESYNC_SECONDS": "2",
             "OMS_CELERY_VISIBILITY_TIMEOUT": "4",  # the SIGKILL test waits this long for redelivery
+            "OMS_CELERY_RESTORE_INTERVAL": "1",  # and at most a second more for the broker's sweep
             "DB_POOL_MIN": "1",
             "PYTHONUNBUFFERED": "1",
             **extra,
