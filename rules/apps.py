@@ -10,6 +10,6 @@ class RulesConfig(AppConfig):
 
     def ready(self) -> None:
         # registers the aggregates, their queries, their command handlers and the refusal recorder
-        from rules import books, controls, instruments, limits, refusals, rulebook, seed, venues  # noqa: F401  # noqa: F401
+        from rules import arming, books, controls, instruments, limits, refusals, rulebook, seed, venues  # noqa: F401
 
         post_migrate.connect(seed.reseed_after_flush, sender=self, dispatch_uid="rules-reseed")

@@ -4,9 +4,9 @@ events on `control-events`), and the `safe_mode` pre-trade check.
     EngageSafeModeCommand     scope (global|venue|account|symbol), key, reason: desk or superuser
     ReleaseSafeModeCommand    controlId, reason: superuser only; refused (409 open_discrepancies)
                               while the scope has an open discrepancy (open_discrepancies_in_scope)
-    RequestArmingCommand      venue (Live): desk or superuser; then
-    ConfirmArmingCommand      venue: by a different user (403 second_user_required otherwise)
-    DisarmCommand             venue: desk or superuser; also withdraws a pending request
+    RequestArmingCommand,     venue: declared here, handled by rules.arming (two users arm a
+    ConfirmArmingCommand,     Live venue; disarm also withdraws a pending request)
+    DisarmCommand
     CancelAllCommand          scope, key: cancels every working order in scope (handled by the
                               orders app, oms/orders/kill_switch.py: rules knows no order)
 
@@ -36,11 +36,11 @@ from oms.core.readside import register_read
 from oms.core.specification import Field as Criterion
 from oms.core.specification import Specification
 from rules.actors import SYSTEM_PREFIX, require_desk, require_superuser
-from rules.enums import ControlKind, ControlScope, ControlSource, ControlStatus, VenueMode
+from rules.enums import ControlKind, ControlScope, ControlSource, ControlStatus
 from rules.errors import NotPermitted
 from rules.models import CancelAll, CancelAllEvent, Control, ControlEvent
 from rules.records import OptTime, Record, definition_applier, new_id
-from rules.venues import VenueState, lock_venue, on_disarmed, venue_set_armed
+from rules.venues import VenueState
 
 TOPIC = "controls"
 EVENT_TOPIC = "control-events"
@@ -273,7 +273,7 @@ def _required_reason(reason: str | None, what: str) -> str:
 _SYSTEM_SOURCES = {"reconciliation": ControlSource.RECONCILIATION, "watchdog": ControlSource.WATCHDOG}
 
 
-def _source(actor: str, asked: ControlSource | None) -> ControlSource:
+def control_source(actor: str, asked: ControlSource | None) -> ControlSource:
     """A person engages as the desk (API, blotter) or the admin; reconciliation and the watchdog are
     the OMS's own jobs (actor `system:reconciliation`, `system:watchdog`): no person may pose as one."""
     system = actor.startswith(SYSTEM_PREFIX)
@@ -286,11 +286,11 @@ def _source(actor: str, asked: ControlSource | None) -> ControlSource:
     return ControlSource.DESK
 
 
-def _body(state: ControlState, status: int = 200, duplicate: bool = False) -> Outcome:
+def control_outcome(state: ControlState, status: int = 200, duplicate: bool = False) -> Outcome:
     return Outcome({"control": CONTROL.to_api(state)}, status, duplicate=duplicate)
 
 
-def _now(uow: UnitOfWork) -> dt.datetime:
+def command_time(uow: UnitOfWork) -> dt.datetime:
     return uow.ctx.now
 
 
@@ -307,7 +307,7 @@ def safe_mode_engage(
     require_desk(actor, "engage SAFE mode")
     stored_key = scope_key(scope, key)
     why = _required_reason(reason, "SAFE mode")
-    origin = _source(actor, source)
+    origin = control_source(actor, source)
     # one SAFE mode per scope: engaging it again (another desk, reconciliation on top of the desk)
     # answers the one in force; its release still waits for every open discrepancy
     row = (
@@ -316,7 +316,7 @@ def safe_mode_engage(
         .first()
     )
     if row is not None:
-        return _body(CONTROL.from_row(row), duplicate=True)
+        return control_outcome(CONTROL.from_row(row), duplicate=True)
     data = {
         "kind": ControlKind.SAFE_MODE.value,
         "scope": scope.value,
@@ -326,9 +326,9 @@ def safe_mode_engage(
         "active": True,
         "source": origin.value,
         "engagedBy": actor,
-        "engagedAt": _iso(_now(uow)),
+        "engagedAt": iso_text(command_time(uow)),
     }
-    return _body(uow.emit(CONTROL, new_id("K"), None, "SafeModeEngaged", data), 201)
+    return control_outcome(uow.emit(CONTROL, new_id("K"), None, "SafeModeEngaged", data), 201)
 
 
 # --- the discrepancy hook (positions and reconciliation register their count) ---------------------
@@ -383,125 +383,10 @@ def safe_mode_release(uow: UnitOfWork, *, control_id: str, reason: str | None = 
         "status": ControlStatus.RELEASED.value,
         "active": False,
         "releasedBy": actor,
-        "releasedAt": _iso(_now(uow)),
+        "releasedAt": iso_text(command_time(uow)),
         "releaseReason": why,
     }
-    return _body(uow.emit(CONTROL, control.control_id, control, "SafeModeReleased", data))
-
-
-# --- arming ------------------------------------------------------------------------------------------
-
-
-def _arming_of(venue: str) -> ControlState | None:
-    """The venue's arming in progress (requested or armed), locked."""
-    row = (
-        Control.objects.select_for_update()
-        .filter(
-            kind=ControlKind.ARMING.value,
-            scope=ControlScope.VENUE.value,
-            key=venue,
-            status__in=[ControlStatus.REQUESTED.value, ControlStatus.ARMED.value],
-        )
-        .first()
-    )
-    return None if row is None else CONTROL.from_row(row)
-
-
-@command_handler(TOPIC, RequestArmingCommand)
-def arming_request(uow: UnitOfWork, *, venue: str, reason: str | None = None) -> Outcome:
-    actor = uow.ctx.actor
-    require_desk(actor, "arm a venue")
-    state = lock_venue(uow, venue)
-    if state.mode is not VenueMode.LIVE:
-        raise InvalidTransition(
-            state.mode.value,
-            "RequestArming",
-            f"venue {venue} is {state.mode.value}: only Live venues are armed",
-        )
-    current = _arming_of(venue)
-    if current is not None:
-        if current.status is ControlStatus.REQUESTED and current.requested_by == actor:
-            return _body(current, duplicate=True)  # asked again by the same user: the same request
-        raise InvalidTransition(
-            current.status.value,
-            "RequestArming",
-            f"venue {venue} is already armed"
-            if current.status is ControlStatus.ARMED
-            else f"arming of {venue} already requested by {current.requested_by}",
-        )
-    data = {
-        "kind": ControlKind.ARMING.value,
-        "scope": ControlScope.VENUE.value,
-        "key": venue,
-        "reason": reason,
-        "status": ControlStatus.REQUESTED.value,
-        "active": False,
-        "source": _source(actor, None).value,
-        "requestedBy": actor,
-        "requestedAt": _iso(_now(uow)),
-    }
-    return _body(uow.emit(CONTROL, new_id("K"), None, "ArmingRequested", data), 201)
-
-
-@command_handler(TOPIC, ConfirmArmingCommand)
-def arming_confirm(uow: UnitOfWork, *, venue: str, reason: str | None = None) -> Outcome:
-    actor = uow.ctx.actor
-    require_desk(actor, "arm a venue")
-    state = lock_venue(uow, venue)
-    current = _arming_of(venue)
-    if current is None or current.status is not ControlStatus.REQUESTED:
-        status = current.status.value if current is not None else "NotRequested"
-        raise InvalidTransition(status, "ConfirmArming", f"no arming of {venue} is waiting for confirmation")
-    if current.requested_by == actor:
-        raise SecondUserRequired(
-            f"{actor} asked to arm {venue}: another user must confirm",
-            fields={"venue": ["Arming is confirmed by a different user than the one who requested it."]},
-        )
-    if state.mode is not VenueMode.LIVE:  # an upsert withdraws the request (on_disarmed): kept as a guard
-        raise InvalidTransition(state.mode.value, "ConfirmArming", f"venue {venue} is {state.mode.value}")
-    data = {
-        "status": ControlStatus.ARMED.value,
-        "active": True,
-        "engagedBy": actor,
-        "engagedAt": _iso(_now(uow)),
-    }  # the control keeps the requester's reason; the confirmer's is in its event's command
-    control = uow.emit(CONTROL, current.control_id, current, "ArmingConfirmed", data)
-    venue_set_armed(uow, state, True)
-    return _body(control)
-
-
-def _disarm(uow: UnitOfWork, control: ControlState, reason: str | None) -> ControlState:
-    data = {
-        "status": ControlStatus.DISARMED.value,
-        "active": False,
-        "releasedBy": uow.ctx.actor,
-        "releasedAt": _iso(_now(uow)),
-        "releaseReason": reason,
-    }
-    return uow.emit(CONTROL, control.control_id, control, "Disarmed", data)
-
-
-@command_handler(TOPIC, DisarmCommand)
-def arming_disarm(uow: UnitOfWork, *, venue: str, reason: str | None = None) -> Outcome:
-    """Disarm (or withdraw a pending request). Disarming a disarmed venue changes nothing (200): a
-    desk pulling the plug twice must not see an error."""
-    require_desk(uow.ctx.actor, "disarm a venue")
-    state = lock_venue(uow, venue)
-    current = _arming_of(venue)
-    if current is None:
-        venue_set_armed(uow, state, False)  # a venue armed without its control (never: kept safe)
-        return Outcome({"control": None, "venue": state.to_api()}, 200, duplicate=uow.empty)
-    control = _disarm(uow, current, reason)
-    venue_set_armed(uow, state, False)
-    return _body(control)
-
-
-@on_disarmed
-def _venue_changed(uow: UnitOfWork, state: VenueState, reason: str) -> None:
-    """A venue's mode or adapter changed (UpsertVenueCommand): its arming ends with it."""
-    current = _arming_of(state.venue)
-    if current is not None:
-        _disarm(uow, current, reason)
+    return control_outcome(uow.emit(CONTROL, control.control_id, control, "SafeModeReleased", data))
 
 
 # --- what holds an order (the pre-trade checks read it once per order: rules.intent.Lookups) -------
@@ -535,5 +420,5 @@ def in_force(
     return venue_state, held
 
 
-def _iso(value: dt.datetime) -> str:
+def iso_text(value: dt.datetime) -> str:
     return iso(value) or ""
