@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.orders.models import Order
 from tests.lifecycle import Desk
 
@@ -75,13 +75,13 @@ def test_a_form_refuses_an_action_the_state_machine_does_not_allow(
     assert shown.json()["error"]["code"] == "not_applicable"
     assert target["status"] in shown.json()["error"]["message"]
 
-    before = eventstore.count_events_after(0)
+    before = eventfeed.count_events_after(0)
     forged = web.post(
         URL.format(action), {**params, "token": "f" * 32, "clOrdID": "FORGED-1", "lastQty": "1"}
     )
     assert forged.status_code == 400
     assert any("is not allowed" in str(e) for e in forged.context["form"].non_field_errors())
-    assert eventstore.count_events_after(0) == before
+    assert eventfeed.count_events_after(0) == before
 
 
 def test_a_form_opens_exactly_when_the_document_allows_its_action(web: Client, trader: Desk) -> None:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from executions.models import Execution
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.orders.models import Order
 from tests.lifecycle import Desk, uid
 
@@ -38,11 +38,11 @@ def web(desk_user: User) -> Client:
 
 
 def event_count() -> int:
-    return eventstore.count_events_after(0)
+    return eventfeed.count_events_after(0)
 
 
 def events_since(count: int) -> list[dict[str, Any]]:
-    return eventstore.events_after(0, 100_000)[count:]
+    return eventfeed.events_after(0, 100_000)[count:]
 
 
 def render(client: Client, action: str, **params: str) -> Any:

@@ -18,7 +18,7 @@ from django.test import Client
 from blotter.consumers import max_seq
 from blotter.snapshot import SNAPSHOTS, snapshot_lines, trading_day_start
 from executions.models import Execution
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
 from oms.quotes.models import QuoteRequest
@@ -109,7 +109,7 @@ def test_the_working_set_is_working_trees_todays_objects_held_executions_and_ope
     assert open_rfq["quoteRequestId"] in docs["quoteRequests"]
     assert closed_rfq["quoteRequestId"] not in docs["quoteRequests"]
     assert end["counts"] == {kind: len(docs[kind]) for kind in KIND_ID}
-    assert header["seq"] == end["seq"] == eventstore.events_after(0, 10_000)[-1]["seq"]
+    assert header["seq"] == end["seq"] == eventfeed.events_after(0, 10_000)[-1]["seq"]
     # each document is the stored one, as the query API shows it
     for order_id, doc in docs["orders"].items():
         assert doc == Order.objects.get(pk=order_id).doc
@@ -120,7 +120,7 @@ def _version_at(seq: int) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     after = 0
     while True:
-        page = eventstore.events_after(after, 1000)
+        page = eventfeed.events_after(after, 1000)
         if not page:
             return out
         for ev in page:
@@ -142,7 +142,7 @@ def test_a_snapshot_is_the_state_at_its_seq_while_commands_commit_during_the_str
                 for order in orders:
                     desk.execute(order, 10)
                 desk.venue_order(7)
-                committed.append(eventstore.events_after(0, 100_000)[-1]["seq"])
+                committed.append(eventfeed.events_after(0, 100_000)[-1]["seq"])
             finally:
                 connection.close()  # this thread's own connection
 
@@ -162,7 +162,7 @@ def test_a_snapshot_is_the_state_at_its_seq_while_commands_commit_during_the_str
     assert all(doc["cumQty"] == "0" for doc in docs["orders"].values()), "no fill of the later commits"
     # the page's rule: apply the feed's events after seq, each once: it ends equal to the database
     store = {kind: dict(by_id) for kind, by_id in docs.items()}
-    for ev in eventstore.events_after(seq, 100_000):
+    for ev in eventfeed.events_after(seq, 100_000):
         if ev["topic"] not in TOPIC_KIND:
             continue  # the controls' topics: not blotter documents
         kind, object_id = TOPIC_KIND[ev["topic"]], ev["aggregateId"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.orders.selectors import order_get
 from oms.positions.models import Position
@@ -129,7 +129,7 @@ def test_a_reader_tailing_the_feed_sees_every_event_once_and_in_seq_order() -> N
         after = 0
         while True:
             finished = done.is_set()
-            batch = eventstore.events_after(after, 200)
+            batch = eventfeed.events_after(after, 200)
             for event in batch:
                 seen.append(event["seq"])
                 after = event["seq"]
@@ -152,7 +152,7 @@ def test_a_reader_tailing_the_feed_sees_every_event_once_and_in_seq_order() -> N
     reading.join(timeout=120)
 
     assert errors == []
-    committed = [e["seq"] for e in eventstore.events_after(0, 100_000)]
+    committed = [e["seq"] for e in eventfeed.events_after(0, 100_000)]
     assert seen == committed  # nothing skipped, nothing twice, in order
     assert committed == sorted(committed) and len(set(committed)) == len(committed)
 
@@ -175,7 +175,7 @@ def test_a_feed_page_is_read_in_one_statement_so_one_snapshot(django_assert_num_
         actor="test",
     )
     with django_assert_num_queries(1):
-        page = eventstore.events_after(0, 100)
+        page = eventfeed.events_after(0, 100)
     # (and the seeded routing rules, the feed's first events; positions follow the orders)
     assert {e["topic"] for e in page} == {
         "rule-events",

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from oms.api.errors import exception_handler
 from oms.core import dispatch as bus
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
 from oms.core.parsing import declared_fields
@@ -62,13 +62,13 @@ def attempt(request: pytest.FixtureRequest, desk: APIClient) -> Attempt:
 
 def refused(attempt: Attempt, topic: str, body: dict[str, Any], field: str) -> list[str]:
     """Send a command that must be refused 400 on `field`, appending nothing; its messages."""
-    before = eventstore.count_events_after(0, None)
+    before = eventfeed.count_events_after(0, None)
     status, answer = attempt(topic, body)
     assert status == 400, answer
     error = answer["error"]
     assert error["code"] == "validation_failed", error
     assert field in error["fields"], error
-    assert eventstore.count_events_after(0, None) == before, "a refused command appended events"
+    assert eventfeed.count_events_after(0, None) == before, "a refused command appended events"
     return error["fields"][field]
 
 

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
-from oms.core import publishing
+from oms.core import eventfeed, publishing
 from oms.core.dispatch import dispatch
 from oms.core.models import PublisherCursor
 from oms.core.publishing import ChannelLayerSink, Publisher, RedisStreamSink, Sink
@@ -259,15 +259,13 @@ def publishers(tmp_path: Path) -> Iterator[Callable[[str, str], PublisherProcess
 def test_the_publisher_reads_the_event_feed_in_one_statement() -> None:
     from django.test.utils import CaptureQueriesContext
 
-    from oms.core import eventstore
-
     _order_with_fill()
 
     with CaptureQueriesContext(connection) as queries:
         batch = publishing.read_events(0, 1000)
 
     assert len(queries.captured_queries) == 1  # one statement: one snapshot of every event table
-    assert batch == eventstore.events_after(0, 1000)
+    assert batch == eventfeed.events_after(0, 1000)
     assert {e["topic"] for e in batch} == {*TOPICS, "rule-events"}  # and the seeded routing rules
     assert [e["seq"] for e in batch] == list(range(batch[0]["seq"], batch[0]["seq"] + len(batch)))
     assert publishing.read_events(batch[1]["seq"], 2) == batch[2:4]

@@ -20,7 +20,7 @@ from django.db import connection
 from executions.models import Execution, ExecutionEvent
 from oms.core import retention
 from oms.core.dispatch import dispatch
-from oms.core.eventstore import event_to_api
+from oms.core.eventfeed import event_to_api
 from oms.core.parsing import iso
 from oms.core.replay import replay
 from oms.core.retention import PurgeParticipant, purge_participants

@@ -13,7 +13,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
 from rules import active
@@ -108,14 +108,14 @@ def test_only_superusers_change_rules(desk: Any, viewer: Any, boss: Any) -> None
         "when": eq("symbol", "ACME"),
         "action": {"handling": "Desk", "reason": "x"},
     }
-    before = eventstore.count_events_after(0)
+    before = eventfeed.count_events_after(0)
     assert send(desk, "rules", body)[0] == 403
     assert send(viewer, "rules", body)[0] == 403
     seeded = desk.get("/api/queries/rules").json()["results"][0]["ruleId"]
     for command in ("DisableRuleCommand", "EnableRuleCommand"):
         assert change(desk, command, seeded)[0] == 403
     assert change(desk, "UpdateRuleCommand", seeded, priority=1)[0] == 403
-    assert eventstore.count_events_after(0) == before
+    assert eventfeed.count_events_after(0) == before
     assert send(boss, "rules", body)[0] == 201
 
 
@@ -344,7 +344,7 @@ def test_a_backtest_matches_the_right_orders_and_writes_nothing(boss: Any, desk:
     a = auto_order(desk, symbol="AAA", orderQty="10")
     b = ok(desk, "orders", order_body(symbol="AAA", orderQty="500"))["order"]  # asked for the desk
     c = auto_order(desk, symbol="BBB", orderQty="500")
-    events, rules_before = eventstore.count_events_after(0), boss.get("/api/queries/rules").json()["count"]
+    events, rules_before = eventfeed.count_events_after(0), boss.get("/api/queries/rules").json()["count"]
     body = {
         "commandType": "CreateRuleCommand",
         "name": "candidate",
@@ -361,7 +361,7 @@ def test_a_backtest_matches_the_right_orders_and_writes_nothing(boss: Any, desk:
         "of": 2,
         "orders": [b["orderId"]],
     }
-    assert eventstore.count_events_after(0) == events
+    assert eventfeed.count_events_after(0) == events
     assert boss.get("/api/queries/rules").json()["count"] == rules_before
 
 

@@ -28,7 +28,7 @@ from rest_framework.test import APIClient
 from executions.models import Execution
 from oms.celery import app as celery_app
 from oms.core.dispatch import dispatch
-from oms.core.eventstore import events_after
+from oms.core.eventfeed import events_after
 from oms.venues.adapter import reset_adapters
 from oms.venues.models import VenueDeadLetter, VenueSend
 from oms.venues.sim.adapter import engine_for

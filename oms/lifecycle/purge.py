@@ -35,7 +35,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q
 
-from oms.core.eventstore import AggregateType, aggregate_type, event_to_api
+from oms.core.eventfeed import event_to_api
+from oms.core.eventstore import AggregateType, aggregate_type
 from oms.core.parsing import iso
 from oms.core.replay import derived_indexes
 from oms.core.retention import purge_participants

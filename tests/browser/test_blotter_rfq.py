@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.orders.models import Order
 from oms.quotes.models import Quote, QuoteRequest
 
@@ -26,7 +26,7 @@ FORM = f"{DIALOG} form[data-oms-form]"
 def _events() -> int:
     """The events appended, but the positions' (an order's open quantity follows it on
     position-events, oms/positions)."""
-    return eventstore.count_events_after(0, [t for t in eventstore.topics() if t != "position-events"])
+    return eventfeed.count_events_after(0, [t for t in eventfeed.topics() if t != "position-events"])
 
 
 def field(page: Page, name: str) -> Any:

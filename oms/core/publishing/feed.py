@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from oms.core import eventstore
+from oms.core import eventfeed, eventstore
 from oms.core.models import EventSequence, PublisherCursor
 
 Event = dict[str, Any]
@@ -35,12 +35,12 @@ def read_events(after_seq: int, limit: int, as_json: bool = False) -> list[Event
     parse and the encode after it were most of the publisher's CPU). Same content as the dict;
     PostgreSQL's jsonb may order keys differently.
     """
-    rows = eventstore.feed_rows(after_seq, limit, bounded=True, text=as_json) or eventstore.feed_rows(
+    rows = eventfeed.feed_rows(after_seq, limit, bounded=True, text=as_json) or eventfeed.feed_rows(
         after_seq, limit, text=as_json
     )
     if as_json:
         return [_json_event(row) for row in rows]
-    return [eventstore.row_to_api(row) for row in rows]
+    return [eventfeed.row_to_api(row) for row in rows]
 
 
 def _json_event(row: dict[str, Any]) -> Event:
@@ -50,7 +50,7 @@ def _json_event(row: dict[str, Any]) -> Event:
         f'"aggregateId":{dumps(row["aggregate_id"])},"version":{row["version"]},'
         f'"data":{row["data_text"]},"command":{row["command_text"]},"state":{row["state_text"]},'
         f'"actor":{dumps(row["actor"])},"correlationId":{dumps(row["correlation_id"])},'
-        f'"occurredAt":"{eventstore._iso(row["occurred_at"])}","recordedAt":"{eventstore._iso(row["recorded_at"])}"}}'
+        f'"occurredAt":"{eventstore.iso_z(row["occurred_at"])}","recordedAt":"{eventstore.iso_z(row["recorded_at"])}"}}'
     )
     return {
         "seq": row["seq"],
@@ -58,7 +58,7 @@ def _json_event(row: dict[str, Any]) -> Event:
         "type": row["type"],
         "aggregateId": row["aggregate_id"],
         "version": row["version"],
-        "recordedAt": eventstore._iso(row["recorded_at"]),
+        "recordedAt": eventstore.iso_z(row["recorded_at"]),
         "json": text,
     }
 
