@@ -249,12 +249,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "OrdStatusEnum": "oms.api.schema.ORD_STATUSES",
-        "ExecStatusEnum": "oms.api.schema.EXEC_STATUSES",
-        "QuoteRequestStatusEnum": "oms.api.schema.QUOTE_REQUEST_STATUSES",
-        "QuoteStatusEnum": "oms.api.schema.QUOTE_STATUSES",
-        "InstrumentKindEnum": "oms.api.schema.INSTRUMENT_KINDS",
-        "OrderKindEnum": "oms.api.schema.ORDER_KINDS",
+        "OrdStatusEnum": "oms.api.schema_base.ORD_STATUSES",
+        "ExecStatusEnum": "oms.api.schema_base.EXEC_STATUSES",
+        "QuoteRequestStatusEnum": "oms.api.schema_base.QUOTE_REQUEST_STATUSES",
+        "QuoteStatusEnum": "oms.api.schema_base.QUOTE_STATUSES",
+        "InstrumentKindEnum": "oms.api.schema_base.INSTRUMENT_KINDS",
+        "OrderKindEnum": "oms.api.schema_base.ORDER_KINDS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

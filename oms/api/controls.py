@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from oms.api.command_schema import COMMAND_SERIALIZERS
 from oms.api.parsers import CommandJSONParser
-from oms.api.schema import COMMAND_SERIALIZERS
 from oms.api.views import DOCUMENT_SCHEMAS
 from oms.core.errors import ValidationFailed
 from oms.core.parsing import dec_str, unknown_fields

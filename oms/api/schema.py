@@ -6,279 +6,20 @@ state is returned as the stored document, so the hot paths pay nothing for DRF s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from copy import deepcopy
 from enum import Enum
 from typing import Any
 
-from django.conf import settings
-from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers as s
 
 from executions.actions import EXECUTION_ACTIONS
-from executions.commands import FIELDS as EXECUTION_FIELDS
 from executions.enums import ExecStatus
-from oms.core.commands import fields_of
-from oms.core.parsing import (
-    COMMON_FIELDS,
-    DECIMAL_PATTERN,
-    DEFAULT_IDENTIFIER_PATTERN,
-    declared_fields,
-    is_internal,
-)
+from oms.api.command_schema import COMMAND_SERIALIZERS
+from oms.api.schema_base import AnyField, enum_values, serializer_of
 from oms.orders.actions import ORDER_ACTIONS
-from oms.orders.commands import FIELDS as ORDER_FIELDS
 from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, TimeInForce
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
-from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
-from oms.venues.simcommands import SimExternalTradeCommand, SimSetFaultsCommand, SimSetMarketCommand
-from rules.books import SetBookCommand
-from rules.controls import (
-    CancelAllCommand,
-    ConfirmArmingCommand,
-    DisarmCommand,
-    EngageSafeModeCommand,
-    ReleaseSafeModeCommand,
-    RequestArmingCommand,
-)
-from rules.enums import ControlScope, ControlSource, InstrumentKind, VenueMode
-from rules.instruments import UpsertInstrumentCommand
-from rules.limits import SetLimitsCommand
-from rules.rulebook import COMMANDS as RULE_COMMANDS
-from rules.venues import UpsertVenueCommand
-
-AnyField = s.Field[Any, Any, Any, Any]
-
-ID_MAX = 64
-TEXT_MAX = 1000
-_ID_HELP = "an identifier: printable ASCII without spaces, quotes, backslash, backtick, & < > (OMS_IDENTIFIER_PATTERN)"
-_DEC_HELP = (
-    'a decimal as a plain ASCII string, e.g. "100.25": at most 18 integer digits and 10 decimals '
-    "(a JSON number is accepted too, for older clients; send strings)"
-)
-
-
-def _serializer(name: str, fields: dict[str, AnyField]) -> type[s.Serializer[Any]]:
-    return type(name, (s.Serializer,), dict(fields))
-
-
-def _values(enum: type[Enum]) -> list[str]:
-    return [str(e.value) for e in enum]
-
-
-# the status enums by name in the schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"])
-ORD_STATUSES = _values(OrdStatus)
-EXEC_STATUSES = _values(ExecStatus)
-QUOTE_REQUEST_STATUSES = _values(QuoteRequestStatus)
-QUOTE_STATUSES = _values(QuoteStatus)
-INSTRUMENT_KINDS = _values(InstrumentKind)
-ORDER_KINDS = _values(Kind)
-
-
-# --- command fields: as the parsers in oms/*/commands.py and executions/ take them ---------------
-# An optional field may be null (the server reads null as absent); a required one may not.
-
-
-def _id(required: bool = False) -> AnyField:
-    pattern = getattr(settings, "OMS_IDENTIFIER_PATTERN", DEFAULT_IDENTIFIER_PATTERN)
-    return s.RegexField(
-        f"^(?:{pattern})$",
-        max_length=ID_MAX,
-        required=required,
-        allow_null=not required,
-        help_text=_ID_HELP,
-    )
-
-
-def _dec(required: bool = False) -> AnyField:
-    return s.RegexField(
-        DECIMAL_PATTERN, max_length=40, required=required, allow_null=not required, help_text=_DEC_HELP
-    )
-
-
-def _text() -> AnyField:
-    return s.CharField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        max_length=TEXT_MAX,
-        help_text="free text: any Unicode but control (tab, newlines aside) and bidi control characters",
-    )
-
-
-def _choice(enum: type[Enum], required: bool = False) -> AnyField:
-    return s.ChoiceField(_values(enum), required=required, allow_null=not required)
-
-
-def _time() -> AnyField:
-    return s.DateTimeField(required=False, allow_null=True, help_text="ISO-8601; UTC when no offset is given")
-
-
-_FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
-    "text": _text,
-    "attributes": lambda: s.DictField(
-        required=False,
-        allow_null=True,
-        help_text="asset-class specific fields: at most OMS_ATTRIBUTES_MAX_KEYS keys (64) in all, "
-        "OMS_ATTRIBUTES_MAX_BYTES (16 KB) as JSON, nested OMS_ATTRIBUTES_MAX_DEPTH (4) levels",
-    ),
-    "side": lambda required=False: _choice(Side, required),
-    "ordType": lambda required=False: _choice(OrdType, required),
-    "timeInForce": lambda: _choice(TimeInForce),
-    "handling": lambda: _choice(Handling),
-    "expireTime": _time,
-    "validUntilTime": _time,
-    "transactTime": _time,
-    # the trading controls' commands (rules/)
-    "kind": lambda: _choice(InstrumentKind, required=True),
-    "enabled": lambda: s.BooleanField(required=False, help_text="default true"),
-    "allowMarketOrders": lambda: s.BooleanField(required=False, allow_null=True),
-    "maxOrdersPerSecond": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
-    "maxCancelReplacePerMinute": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
-    "priority": lambda: s.IntegerField(
-        required=False, min_value=-1_000_000, max_value=1_000_000, help_text="lower first; default 100"
-    ),
-    "when": lambda required=False: s.JSONField(
-        required=required,
-        allow_null=not required,
-        help_text='a condition: {"all": [c, ...]}, {"any": [c, ...]}, {"not": c} or {"field", "op", "value"}; '
-        "op in ==, !=, <, <=, >, >=, in, not_in; field symbol, side, account, venue, ordType, "
-        "timeInForce, orderQty, price, handling, notional, timeOfDay (HH:MM UTC)",
-    ),
-    "action": lambda required=False: s.JSONField(
-        required=required,
-        allow_null=not required,
-        help_text='{"handling": "Desk", "reason": "..."} or {"refuse": true, "reason": "..."}',
-    ),
-    "bids": lambda: _levels("best (highest) first"),
-    "asks": lambda: _levels("best (lowest) first"),
-    # the SIM venue's commands (oms/venues)
-    "faults": lambda: s.DictField(
-        help_text="any of dropAck, duplicateFills, reorderFills, dropStream, seqGap, snapshotLagMs, "
-        "rejectNext, rateLimitNext, timeoutNext (and latencyMs): a count or a number >= 0",
-    ),
-    "mode": lambda: _choice(VenueMode, required=True),
-    "scope": lambda: _choice(ControlScope, required=True),
-    "source": lambda: _choice(ControlSource),
-    "reason": _text,
-    "key": lambda: s.CharField(
-        required=False,
-        allow_null=True,
-        max_length=2 * ID_MAX + 1,
-        help_text="the venue, account or symbol (a symbol at one venue: VENUE:SYMBOL); none for global",
-    ),
-    "adapter": lambda: s.RegexField(
-        r"^(MANUAL|SIM|ccxt:[a-z0-9_]{1,50})$", help_text="MANUAL, SIM or ccxt:<exchangeId>"
-    ),
-}
-_DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
-_DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
-_DECIMALS |= {"maxOrderQty", "maxOrderNotional", "priceCollarPct", "maxOpenNotional"}
-_DECIMALS |= {"askPx", "askSize", "qty", "px"}  # the SIM venue's commands (oms/venues)
-# what each command type requires (the rest of its declared fields are optional)
-_REQUIRED: dict[str, set[str]] = {
-    # a child order (with parentId) may omit symbol, side, ordType and account: it inherits them
-    "CreateOrderCommand": {"clOrdID", "symbol", "side", "orderQty", "ordType", "account"},
-    "CancelOrderCommand": {"orderId", "clOrdID"},
-    "ReplaceOrderCommand": {"orderId", "clOrdID"},
-    "ExecuteOrderCommand": {"orderId", "execID", "lastQty", "lastPx"},
-    "CreateQuoteRequestCommand": {"quoteReqID", "symbol", "side", "orderQty", "account"},
-    "CreateQuoteCommand": {"quoteID", "quoteReqID"},
-    "UpsertInstrumentCommand": {"venue", "symbol", "kind", "tickSize", "lotSize"},
-    "SetBookCommand": {"venue", "symbol"},
-    "SetLimitsCommand": {"account", "symbol"},
-    "SimSetMarketCommand": {"symbol", "bidPx", "askPx", "bidSize", "askSize"},
-    "SimExternalTradeCommand": {"account", "symbol", "side", "qty", "px"},
-    "UpsertVenueCommand": {"venue", "adapter", "mode"},
-    "EngageSafeModeCommand": {"scope", "reason"},
-    "ReleaseSafeModeCommand": {"controlId", "reason"},
-    "RequestArmingCommand": {"venue"},
-    "ConfirmArmingCommand": {"venue"},
-    "DisarmCommand": {"venue"},
-    "CancelAllCommand": {"scope"},
-    "CreateRuleCommand": {"name", "when", "action"},
-}
-# the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
-# an optional retarget)
-_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId", "ruleId")
-
-
-def _levels(order: str) -> AnyField:
-    return s.ListField(
-        child=s.ListField(child=_dec(True), min_length=2, max_length=2),
-        required=False,
-        max_length=500,
-        help_text=f"price levels [price, quantity], {order}; at most 500",
-    )
-
-
-def _command_field(command_type: str, name: str) -> AnyField:
-    fields = declared_fields(command_type) or frozenset()
-    target = next((t for t in _TARGETS if t in fields), None)
-    required = name in _REQUIRED.get(command_type, set()) or name == target
-    if name in _DECIMALS:
-        return _dec(required)
-    if name in ("side", "ordType", "when", "action"):
-        return _FIELD_KINDS[name](required)
-    if name in _FIELD_KINDS:
-        return _FIELD_KINDS[name]()
-    return _id(required)
-
-
-# the commands a client may send, per topic (the lifecycle job's Expire*Quote* commands are not)
-TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
-    "orders": ORDER_FIELDS,
-    "executions": EXECUTION_FIELDS,
-    "quote-requests": {k: v for k, v in QUOTE_FIELDS.items() if "QuoteRequest" in k},
-    "quotes": {k: v for k, v in QUOTE_FIELDS.items() if "QuoteRequest" not in k},
-    # the trading controls (rules/): instruments and limits superuser only, books desk or superuser
-    "instruments": fields_of(UpsertInstrumentCommand),
-    "books": fields_of(SetBookCommand),
-    "limits": fields_of(SetLimitsCommand),
-    # the SIM venue (oms/venues): superuser only
-    "sim": fields_of(SimSetMarketCommand, SimSetFaultsCommand, SimExternalTradeCommand),
-    # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
-    "venues": fields_of(UpsertVenueCommand),
-    # the control plane (rules/controls.py; CancelAll is handled by oms/orders/kill_switch.py)
-    "controls": fields_of(
-        EngageSafeModeCommand,
-        ReleaseSafeModeCommand,
-        RequestArmingCommand,
-        ConfirmArmingCommand,
-        DisarmCommand,
-        CancelAllCommand,
-    ),
-    "rules": fields_of(*RULE_COMMANDS),
-}
-
-
-def _command_serializer(command_type: str) -> type[s.Serializer[Any]]:
-    names = sorted((declared_fields(command_type) or frozenset()) - COMMON_FIELDS)
-    return _serializer(
-        command_type,
-        {
-            "commandType": s.ChoiceField([command_type]),
-            "expectedVersion": s.IntegerField(
-                required=False, allow_null=True, min_value=0, help_text="409 version_conflict if not current"
-            ),
-            **{name: _command_field(command_type, name) for name in names},
-        },
-    )
-
-
-COMMAND_SERIALIZERS: dict[str, dict[str, type[s.Serializer[Any]]]] = {
-    topic: {t: _command_serializer(t) for t in commands if not is_internal(t)}
-    for topic, commands in TOPICS.items()
-}
-
-# every command, for the one URL pattern that serves them all; `split_command_paths` documents it
-# as one path per topic, each with its own commands and discriminator mapping
-COMMAND_REQUEST = PolymorphicProxySerializer(
-    component_name="Command",
-    serializers={t: ser for by_type in COMMAND_SERIALIZERS.values() for t, ser in by_type.items()},
-    resource_type_field_name="commandType",
-)
 
 # --- documents the server answers: every key always present, null where the state has none ----
 
@@ -296,7 +37,7 @@ def _when(null: bool = False) -> AnyField:
 
 
 def _enum(enum: type[Enum]) -> AnyField:
-    return s.ChoiceField(_values(enum))
+    return s.ChoiceField(enum_values(enum))
 
 
 def _obj(null: bool = False) -> AnyField:
@@ -353,9 +94,9 @@ _ORDER_FIELDS: dict[str, AnyField] = {
     "attributes": _obj(),
     "allowedActions": _allowed(ORDER_ACTIONS),
 }
-ORDER_STATE = _serializer("OrderState", _ORDER_FIELDS)
+ORDER_STATE = serializer_of("OrderState", _ORDER_FIELDS)
 
-EXECUTION_STATE = _serializer(
+EXECUTION_STATE = serializer_of(
     "ExecutionState",
     {
         "executionId": _str(),
@@ -378,7 +119,7 @@ EXECUTION_STATE = _serializer(
     },
 )
 
-QUOTE_REQUEST_STATE = _serializer(
+QUOTE_REQUEST_STATE = serializer_of(
     "QuoteRequestState",
     {
         "quoteRequestId": _str(),
@@ -400,7 +141,7 @@ QUOTE_REQUEST_STATE = _serializer(
     },
 )
 
-QUOTE_STATE = _serializer(
+QUOTE_STATE = serializer_of(
     "QuoteState",
     {
         "quoteId": _str(),
@@ -428,7 +169,7 @@ QUOTE_STATE = _serializer(
     },
 )
 
-EVENT = _serializer(
+EVENT = serializer_of(
     "Event",
     {
         "seq": s.IntegerField(),
@@ -463,7 +204,7 @@ EVENT = _serializer(
 
 
 def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
-    return _serializer(
+    return serializer_of(
         name,
         {
             "count": s.IntegerField(),
@@ -476,7 +217,7 @@ def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
 
 EVENT_PAGE = _page("EventPage", EVENT)  # the event feed and each object's events
 
-ORDER_TREE = _serializer(
+ORDER_TREE = serializer_of(
     "OrderTree",
     {
         **deepcopy(_ORDER_FIELDS),
@@ -484,7 +225,7 @@ ORDER_TREE = _serializer(
     },
 )
 
-COMMAND_RESPONSE = _serializer(
+COMMAND_RESPONSE = serializer_of(
     "CommandResponse",
     {
         "order": ORDER_STATE(required=False),
@@ -499,7 +240,7 @@ COMMAND_RESPONSE = _serializer(
 
 # --- errors: every 4xx in the contract's shape ------------------------------------------------------
 
-ERROR_DETAIL = _serializer(
+ERROR_DETAIL = serializer_of(
     "ErrorDetail",
     {
         "code": s.CharField(help_text="stable snake_case code, e.g. validation_failed, not_found"),
@@ -507,7 +248,7 @@ ERROR_DETAIL = _serializer(
         "fields": s.DictField(child=s.ListField(child=s.CharField()), help_text="messages per field"),
     },
 )
-ERROR = _serializer("Error", {"error": ERROR_DETAIL()})
+ERROR = serializer_of("Error", {"error": ERROR_DETAIL()})
 
 _ERRORS = {
     "400": "validation_failed: malformed or invalid fields or query parameters",

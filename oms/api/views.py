@@ -16,11 +16,11 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
+from oms.api.command_schema import COMMAND_REQUEST
 from oms.api.filters import SpecificationFilterBackend, filterset_for
 from oms.api.pagination import int_param
 from oms.api.parsers import CommandJSONParser
 from oms.api.schema import (
-    COMMAND_REQUEST,
     COMMAND_RESPONSE,
     ERROR,
     EVENT_PAGE,
@@ -30,10 +30,10 @@ from oms.api.schema import (
     QUOTE_REQUEST_STATE,
     QUOTE_STATE,
 )
-from oms.core import eventstore
+from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.core.errors import ValidationFailed
-from oms.core.eventstore import event_to_api
+from oms.core.eventfeed import event_to_api
 from oms.core.readside import ReadSide
 
 
@@ -207,14 +207,14 @@ class EventFeedView(APIView):
         after = int_param(request.query_params, "afterSeq", 0, 0, 2**62)
         limit = int_param(request.query_params, "limit", 100, 1, 1000)
         topics = [t.strip() for t in request.query_params.get("topic", "").split(",") if t.strip()]
-        known = eventstore.topics()
+        known = eventfeed.topics()
         unknown = [t for t in topics if t not in known]
         if unknown:
             raise ValidationFailed(
                 "unknown topic",
                 fields={"topic": [f"'{t}' is not one of: {', '.join(known)}." for t in unknown]},
             )
-        events = eventstore.events_after(after, limit, topics or None)
+        events = eventfeed.events_after(after, limit, topics or None)
         next_url = None
         if len(events) == limit:
             params = request.query_params.copy()
@@ -222,7 +222,7 @@ class EventFeedView(APIView):
             next_url = request.build_absolute_uri(request.path + "?" + params.urlencode())
         return Response(
             {
-                "count": eventstore.count_events_after(after, topics or None),
+                "count": eventfeed.count_events_after(after, topics or None),
                 "next": next_url,
                 "previous": None,
                 "results": events,
