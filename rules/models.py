@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from django.db import models
 
-from oms.core.models import EventRecord
+from oms.core.models import EventRecord, StateRecord, unique_version
 from rules.enums import (
     ControlKind,
     ControlScope,
@@ -22,7 +22,7 @@ from rules.enums import (
 )
 
 
-class Instrument(models.Model):
+class Instrument(StateRecord):
     instrument_id = models.CharField(max_length=64, primary_key=True)
     venue = models.CharField(max_length=64)
     symbol = models.CharField(max_length=64, db_index=True)  # venue-less orders look up by symbol
@@ -32,10 +32,6 @@ class Instrument(models.Model):
     min_qty = models.DecimalField(max_digits=28, decimal_places=10)
     multiplier = models.DecimalField(max_digits=28, decimal_places=10)
     enabled = models.BooleanField()
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "instruments"
@@ -50,12 +46,10 @@ class Instrument(models.Model):
 class InstrumentEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "instrument_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_instrument_event_version")
-        ]
+        constraints = unique_version("uniq_instrument_event_version")
 
 
-class Refusal(models.Model):
+class Refusal(StateRecord):
     """An order a check or control refused: never created, recorded for the desk (`OrderRefused`)."""
 
     refusal_id = models.CharField(max_length=64, primary_key=True)
@@ -63,10 +57,6 @@ class Refusal(models.Model):
     symbol = models.CharField(max_length=64, null=True, blank=True)
     account = models.CharField(max_length=64, null=True, blank=True)
     venue = models.CharField(max_length=64, null=True, blank=True)
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "refusals"
@@ -79,9 +69,7 @@ class Refusal(models.Model):
 class RefusalEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "refusal_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_refusal_event_version")
-        ]
+        constraints = unique_version("uniq_refusal_event_version")
 
 
 class Book(models.Model):
@@ -105,17 +93,13 @@ class Book(models.Model):
         return f"book {self.venue}:{self.symbol}"
 
 
-class Limit(models.Model):
+class Limit(StateRecord):
     """Risk limits of one (account, symbol) scope; either may be "*" (the most specific wins per
     field: account+symbol > account > symbol > *)."""
 
     limit_id = models.CharField(max_length=64, primary_key=True)
     account = models.CharField(max_length=64)
     symbol = models.CharField(max_length=64)
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "limits"
@@ -128,12 +112,10 @@ class Limit(models.Model):
 class LimitEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "limit_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_limit_event_version")
-        ]
+        constraints = unique_version("uniq_limit_event_version")
 
 
-class Venue(models.Model):
+class Venue(StateRecord):
     """A venue the OMS knows: its adapter, mode (Paper/Live), arming and feed health."""
 
     venue_id = models.CharField(max_length=64, primary_key=True)
@@ -144,10 +126,6 @@ class Venue(models.Model):
     feed = models.CharField(max_length=8, choices=[(f.value, f.value) for f in Feed])
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.BigIntegerField(null=True, blank=True)
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "venues"
@@ -159,16 +137,14 @@ class Venue(models.Model):
 class VenueEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "venue_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_venue_event_version")
-        ]
+        constraints = unique_version("uniq_venue_event_version")
 
 
 def _choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
     return [(e.value, e.value) for e in enum]
 
 
-class Control(models.Model):
+class Control(StateRecord):
     """A SAFE mode or an arming: one row per engagement, kept once released (the history)."""
 
     control_id = models.CharField(max_length=64, primary_key=True)
@@ -178,10 +154,6 @@ class Control(models.Model):
     status = models.CharField(max_length=10, choices=_choices(ControlStatus))
     active = models.BooleanField()
     source = models.CharField(max_length=16, choices=_choices(ControlSource))
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "controls"
@@ -197,22 +169,16 @@ class Control(models.Model):
 class ControlEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "control_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_control_event_version")
-        ]
+        constraints = unique_version("uniq_control_event_version")
 
 
-class CancelAll(models.Model):
+class CancelAll(StateRecord):
     """One use of the kill switch: its scope and what it canceled (the orders' own events carry
     each cancel; this is the desk's record of the whole)."""
 
     cancel_all_id = models.CharField(max_length=64, primary_key=True)
     scope = models.CharField(max_length=10, choices=_choices(ControlScope))
     key = models.CharField(max_length=130)
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "cancel_alls"
@@ -224,12 +190,10 @@ class CancelAll(models.Model):
 class CancelAllEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "cancel_all_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_cancel_all_event_version")
-        ]
+        constraints = unique_version("uniq_cancel_all_event_version")
 
 
-class Rule(models.Model):
+class Rule(StateRecord):
     """A routing or refusal rule as data (`name` unique, lower `priority` first). `when` and
     `action` live in `doc` only: the active set is compiled from the documents."""
 
@@ -237,10 +201,6 @@ class Rule(models.Model):
     name = models.CharField(max_length=64, unique=True)
     priority = models.IntegerField()
     enabled = models.BooleanField()
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
 
     class Meta:
         db_table = "rules"
@@ -254,9 +214,7 @@ class Rule(models.Model):
 class RuleEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "rule_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_rule_event_version")
-        ]
+        constraints = unique_version("uniq_rule_event_version")
 
 
 class ReferenceVersion(models.Model):

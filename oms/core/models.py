@@ -49,6 +49,25 @@ class EventRecord(models.Model):
         ordering = ["seq"]
 
 
+class StateRecord(models.Model):
+    """The state row of an event-sourced aggregate: its version (compare-and-set by the unit of
+    work), its times and `doc`, the state exactly as the API shows it. A concrete row adds its id
+    and the typed columns its lookups need."""
+
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    doc = models.JSONField()
+
+    class Meta:
+        abstract = True
+
+
+def unique_version(name: str) -> list[models.BaseConstraint]:
+    """An event table's `(aggregate_id, version)` constraint (see EventRecord), named `name`."""
+    return [models.UniqueConstraint(fields=["aggregate_id", "version"], name=name)]
+
+
 class IdempotencyRecord(models.Model):
     """The first response to a command sent with an `Idempotency-Key`, replayed for repeats."""
 

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from django.db import models
 
-from oms.core.models import EventRecord
+from oms.core.models import EventRecord, StateRecord, unique_version
 
 
-class Position(models.Model):
+class Position(StateRecord):
     position_id = models.CharField(max_length=64, primary_key=True)
     account = models.CharField(max_length=64)
     venue = models.CharField(max_length=64, blank=True)  # "" for orders not yet routed to a venue
     symbol = models.CharField(max_length=64)
     qty = models.DecimalField(max_digits=28, decimal_places=10)  # signed: a sum of lastQty
     dirty = models.BooleanField(default=False)
-    version = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    doc = models.JSONField()
     fills = models.JSONField(default=dict)  # {"base": [qty, avgCost, realizedPnl], "live": [...]}
 
     class Meta:
@@ -43,6 +39,4 @@ class Position(models.Model):
 class PositionEvent(EventRecord):
     class Meta(EventRecord.Meta):
         db_table = "position_events"
-        constraints = [
-            models.UniqueConstraint(fields=["aggregate_id", "version"], name="uniq_position_event_version")
-        ]
+        constraints = unique_version("uniq_position_event_version")
