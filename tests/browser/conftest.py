@@ -191,8 +191,11 @@ def browser() -> Iterator[Any]:
     """
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # the machine running the suite is shared (two cores; browser and worker tests in parallel):
+    # an assertion on the page waits as long as a page action does, not Playwright's 5 s default
+    expect.set_options(timeout=10_000)
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
