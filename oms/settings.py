@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rules",
     "oms.venues",
     "oms.venues.ccxt",
+    "oms.reconciliation",
     "blotter",
     "oms.observability",
     "oms.api",
@@ -383,6 +384,19 @@ CELERY_BEAT_SCHEDULE["venues-watchdog"] = {
     "schedule": 5.0,
     "options": {"expires": 10},
 }
+
+# --- reconciliation (oms/reconciliation): the venue's orders, fills, positions against the OMS ----
+# every adapter venue on this schedule (seconds; 0: never on a schedule, only on demand and after
+# a stream resync); in-process on the embedded default, celery beat with Redis
+OMS_RECONCILE_INTERVAL = env_int("OMS_RECONCILE_INTERVAL", 60)
+# a stream reconnect or a gap resync is followed by a reconciliation of that venue
+OMS_RECONCILE_ON_RESYNC = env_bool("OMS_RECONCILE_ON_RESYNC", True)
+if OMS_RECONCILE_INTERVAL > 0:
+    CELERY_BEAT_SCHEDULE["reconciliation-all"] = {
+        "task": "reconciliation.reconcile_all",
+        "schedule": float(OMS_RECONCILE_INTERVAL),
+        "options": {"expires": OMS_RECONCILE_INTERVAL},
+    }
 
 # --- rules: the throttles' counters (rules/counters.py) ------------------------------------------
 CELERY_BEAT_SCHEDULE["rules-purge-idle-throttles"] = {

@@ -52,6 +52,9 @@ EVENT_TABLES = {
     "control_events",
     "cancel_all_events",
     "position_events",
+    # reconciliation (oms/reconciliation/)
+    "discrepancy_events",
+    "reconciliation_run_events",
 }
 
 

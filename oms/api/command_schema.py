@@ -24,6 +24,7 @@ from oms.core.parsing import (
 from oms.orders.commands import FIELDS as ORDER_FIELDS
 from oms.orders.enums import Handling, OrdType, Side, TimeInForce
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
+from oms.reconciliation.services import ResolveDiscrepancyCommand, RunReconciliationCommand
 from oms.venues.simcommands import SimExternalTradeCommand, SimSetFaultsCommand, SimSetMarketCommand
 from rules.books import SetBookCommand
 from rules.controls import (
@@ -155,6 +156,8 @@ _REQUIRED: dict[str, set[str]] = {
     "SimSetMarketCommand": {"symbol", "bidPx", "askPx", "bidSize", "askSize"},
     "SimExternalTradeCommand": {"account", "symbol", "side", "qty", "px"},
     "UpsertVenueCommand": {"venue", "adapter", "mode"},
+    "RunReconciliationCommand": {"venue"},
+    "ResolveDiscrepancyCommand": {"discrepancyId", "reason"},
     "EngageSafeModeCommand": {"scope", "reason"},
     "ReleaseSafeModeCommand": {"controlId", "reason"},
     "RequestArmingCommand": {"venue"},
@@ -165,7 +168,7 @@ _REQUIRED: dict[str, set[str]] = {
 }
 # the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
 # an optional retarget)
-_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId", "ruleId")
+_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId", "ruleId", "discrepancyId")
 
 
 def _levels(order: str) -> AnyField:
@@ -203,7 +206,8 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     # the SIM venue (oms/venues): superuser only
     "sim": fields_of(SimSetMarketCommand, SimSetFaultsCommand, SimExternalTradeCommand),
     # the venue registry (rules/venues.py): superuser; RecordVenueFeedCommand is the workers' own
-    "venues": fields_of(UpsertVenueCommand),
+    # and reconciliation (oms/reconciliation/): desk or superuser
+    "venues": fields_of(UpsertVenueCommand, RunReconciliationCommand, ResolveDiscrepancyCommand),
     # the control plane (rules/controls.py; CancelAll is handled by oms/orders/kill_switch.py)
     "controls": fields_of(
         EngageSafeModeCommand,

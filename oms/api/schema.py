@@ -187,6 +187,8 @@ EVENT = serializer_of(
                 "venue-events",
                 # positions (oms/positions/): fills, open orders and dirty flags
                 "position-events",
+                # reconciliation (oms/reconciliation/): discrepancies and runs
+                "discrepancy-events",
             ]
         ),
         "type": _str(),

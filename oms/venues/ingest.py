@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +46,18 @@ WORKING = ("PendingNew", "New", "PartiallyFilled", "PendingCancel", "PendingRepl
 FEED_CODES = {"Healthy": 0, "Stale": 1, "Down": 2}
 SEEN_EXEC_IDS = 100_000
 RECORD_SECONDS = 1.0  # progress (lastSeq) reported to the registry at most this often
+
+
+# after(venue, why): called once a resync finished (why: "start", a reconnect; "gap"; "periodic").
+# Reconciliation registers here (it sits above the venue I/O, which does not import it).
+ResyncHook = Callable[[str, str], None]
+_AFTER_RESYNC: list[ResyncHook] = []
+
+
+def after_resync(fn: ResyncHook) -> ResyncHook:
+    if fn not in _AFTER_RESYNC:
+        _AFTER_RESYNC.append(fn)
+    return fn
 
 
 class StreamConsumer:
@@ -154,6 +167,12 @@ class StreamConsumer:
         except VenueError as exc:
             log.warning("venue %s resync (%s) failed: %s", self.venue, why, exc)
             self.last_resync = None if why == "start" else self.last_resync
+            return
+        for hook in _AFTER_RESYNC:
+            try:
+                hook(self.venue, why)
+            except Exception:  # a hook must not stop the stream (it is an alert path itself)
+                log.exception("venue %s: after-resync hook failed", self.venue)
 
     def _apply(self, message: StreamMessage) -> None:
         if isinstance(message, VenueBook):
