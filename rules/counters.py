@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import F
 
+from oms.core import ambient
 from oms.core.parsing import iso
 from rules.models import ThrottleCount
 
@@ -23,7 +24,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _system_clock() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return ambient.now()  # the system's, or a replayed session's
 
 
 _clock: list[Callable[[], dt.datetime]] = [_system_clock]

@@ -18,6 +18,7 @@ import pydantic
 from pydantic import ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
+from oms.core import ambient
 from oms.core.eventstore import Envelope, event_applier
 from oms.core.parsing import dec_str, iso
 
@@ -51,7 +52,8 @@ R = TypeVar("R", bound=Record)
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16].upper()}"
+    """A record's id (through `ambient.unique`: a replayed session gets the original's)."""
+    return ambient.unique(lambda: f"{prefix}-{uuid.uuid4().hex[:16].upper()}")
 
 
 def definition_applier(

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.utils import timezone
-
+from oms.core import ambient
 from rules.active import ActiveRule, current
 from rules.conditions import Facts
 from rules.errors import CheckRefused
@@ -62,7 +61,7 @@ def route(order: Mapping[str, Any], *, at: dt.datetime | None = None) -> Routing
     """The decision for a new client order (never raises: the preview shows a refusal too)."""
     active = current()
     venue = order.get("venue")
-    facts = Facts(order, at=at or timezone.now(), multiplier=active.multiplier(venue, order.get("symbol")))
+    facts = Facts(order, at=at or ambient.now(), multiplier=active.multiplier(venue, order.get("symbol")))
     return decide(active.rules, facts, venue)
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from oms.core import metrics
+from oms.core import ambient, metrics
 from oms.core.commands import Command
 from oms.core.errors import (
     ApplicationError,
@@ -130,6 +130,24 @@ def dispatch(
     external: bool = False,
 ) -> CommandResult:
     """`external`: sent by a client (the HTTP API), which may not send the OMS's internal commands."""
+    if ambient.active() is None:
+        return _dispatch(topic, body, actor, correlation_id, idempotency_key, external)
+    # a session tape records (or replays) a command sent from outside the venue machinery with
+    # what it drew; one sent by a driver already on the tape (a report, a reaction) is its part
+    args = {"topic": topic, "body": body, "actor": actor, "correlationId": correlation_id}
+    args.update(idempotencyKey=idempotency_key, external=external)
+    with ambient.driver("dispatch", args):
+        return _dispatch(topic, body, actor, correlation_id, idempotency_key, external)
+
+
+def _dispatch(
+    topic: str,
+    body: Any,
+    actor: str,
+    correlation_id: str | None,
+    idempotency_key: str | None,
+    external: bool,
+) -> CommandResult:
     registered = _resolve(topic, body, external)
     if idempotency_key is not None and (
         not (0 < len(idempotency_key) <= 255) or _unstorable(idempotency_key)
@@ -144,6 +162,7 @@ def dispatch(
     digest = request_hash(topic, body) if idempotency_key else ""
     optimistic = optimistic_writes()
     for attempt in range(_RETRIES_ON_RACE):
+        drawn = ambient.mark()  # a retried attempt's times and ids are forgotten (a session tape)
         try:
             # the first attempt is optimistic (cached states, checks in the write pipeline); any
             # retry locks and reads the rows as the handlers always did
@@ -159,8 +178,10 @@ def dispatch(
             )
         except _Retry:
             metrics.optimistic_retry(topic)
+            ambient.rewind(drawn)
             continue
         except IntegrityError:
+            ambient.rewind(drawn)
             if attempt == _RETRIES_ON_RACE - 1:
                 raise VersionConflict("a concurrent command changed the same objects; retry") from None
         except ApplicationError as exc:

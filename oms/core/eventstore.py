@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from django.db import IntegrityError, connection, models, transaction
 
-from oms.core import sql
+from oms.core import ambient, sql
 from oms.core.errors import Contended, VersionConflict
 from oms.core.events import Event
 from oms.core.models import EventRecord
@@ -134,12 +134,16 @@ def aggregate_type(name: str) -> AggregateType[Any]:
     return _REGISTRY[name]
 
 
+def _correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass
 class CommandContext:
     actor: str
     command: dict[str, Any]
-    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    correlation_id: str = field(default_factory=lambda: ambient.unique(_correlation_id, "cid"))
+    now: dt.datetime = field(default_factory=ambient.now)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connection
 
-from oms.core import sql
+from oms.core import ambient, sql
 from oms.core.errors import NotFound
 from oms.core.events import Event
 from oms.core.eventstore import UnitOfWork
@@ -52,8 +52,9 @@ _RESERVE_SQL = "INSERT INTO order_cl_ord_ids (cl_ord_id, order_id, fingerprint) 
 
 
 def new_id(prefix: str) -> str:
-    """Opaque, unique and roughly time-ordered (helps humans and B-tree locality)."""
-    return f"{prefix}{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
+    """Opaque, unique and roughly time-ordered (helps humans and B-tree locality); through
+    `ambient.unique` so that a replayed session gets the ids the original got."""
+    return ambient.unique(lambda: f"{prefix}{int(time.time() * 1000):011x}{secrets.token_hex(5)}")
 
 
 class OrderTree:
