@@ -26,6 +26,11 @@ from blotter.routing import websocket_urlpatterns  # noqa: E402
 from oms.celery import app as celery_app  # noqa: E402
 from oms.core import background  # noqa: E402
 from oms.serving import WsgiOverAsgi  # noqa: E402
+from oms.venues.recording import recorder  # noqa: E402
+
+# OMS_VENUE_RECORD_DIR: this server records its session (commands, venue answers, stream steps);
+# started here, in the one process where the embedded default runs the venue tasks and streams
+recorder.start_from_settings()
 
 
 class InProcessWorkers:

@@ -344,6 +344,18 @@ AdapterFactory = Callable[[str, str], VenueAdapter]  # (venue, adapter name) -> 
 _FACTORIES: dict[str, AdapterFactory] = {}
 _INSTANCES: dict[tuple[str, str], VenueAdapter] = {}
 _LOCK = threading.Lock()
+# (venue, adapter name, the registered factory or None) -> the adapter to use instead: the session
+# recorder wraps the real adapter, the replayer stands in for the venue (oms.venues.recording)
+AdapterHook = Callable[[str, str, AdapterFactory | None], VenueAdapter]
+_HOOK: list[AdapterHook] = []
+
+
+def hook_adapters(hook: AdapterHook | None) -> None:
+    """Build every adapter through `hook` from now on (None: the registry's factories again); the
+    adapters created so far are closed and forgotten."""
+    reset_adapters()
+    with _LOCK:
+        _HOOK[:] = [] if hook is None else [hook]
 
 
 def register_adapter(name: str, factory: AdapterFactory) -> AdapterFactory:
@@ -368,6 +380,9 @@ def get_adapter(venue: str, adapter_name: str) -> VenueAdapter:
         adapter = _INSTANCES.get(key)
         if adapter is None:
             factory = _FACTORIES.get(adapter_name) or _FACTORIES.get(adapter_name.split(":", 1)[0])
+            if _HOOK:
+                adapter = _INSTANCES[key] = _HOOK[0](venue, adapter_name, factory)
+                return adapter
             if factory is None:
                 raise KeyError(f"no venue adapter named {adapter_name!r}")
             adapter = _INSTANCES[key] = factory(venue, adapter_name)

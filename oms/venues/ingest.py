@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 
+from oms.core import ambient
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
 from oms.orders.models import Order
@@ -61,15 +61,22 @@ def after_resync(fn: ResyncHook) -> ResyncHook:
 
 
 class StreamConsumer:
+    """Its clocks are `oms.core.ambient`'s and its construction and each step are drivers of a
+    session tape: a recorded session replays through a consumer in the same state."""
+
     def __init__(self, venue: str, adapter: VenueAdapter) -> None:
+        with ambient.driver("consumer", {"venue": venue}):
+            self._start(venue, adapter)
+
+    def _start(self, venue: str, adapter: VenueAdapter) -> None:
         self.venue = venue
         self.adapter = adapter
         self.last_seq: int | None = None
         self.held: dict[int, StreamMessage] = {}
         self.gap_since: float | None = None
         self.last_message_at: dt.datetime | None = None  # venue time of the last message
-        self.last_alive = time.monotonic()  # the stream last answered (a message or an empty poll)
-        self.heard_at = dt.datetime.now(dt.UTC)  # the same, as a time for the registry
+        self.last_alive = ambient.monotonic()  # the stream last answered (a message or an empty poll)
+        self.heard_at = ambient.now()  # the same, as a time for the registry
         self.last_resync: float | None = None
         self.last_fill_at: dt.datetime | None = None
         self.feed = "Healthy"
@@ -82,6 +89,10 @@ class StreamConsumer:
     def step(self, timeout: float = 1.0) -> int:
         """Read what the stream has (waiting up to `timeout`), apply it, resync if needed; the
         number of messages read."""
+        with ambient.driver("step", {"venue": self.venue, "timeout": timeout}):
+            return self._step(timeout)
+
+    def _step(self, timeout: float) -> int:
         if self.last_resync is None:
             self.resync("start")
         try:
@@ -90,14 +101,14 @@ class StreamConsumer:
             log.warning("venue %s stream: %s", self.venue, exc)
             messages = []
         else:
-            self.last_alive = time.monotonic()
-            self.heard_at = dt.datetime.now(dt.UTC)
+            self.last_alive = ambient.monotonic()
+            self.heard_at = ambient.now()
         # health is judged when the stream answers or fails, before the batch is applied: the
         # time spent applying a large batch (or a resync) is lag, not silence of the venue
         self.watch_health()
         for message in messages:
             self.on_message(message)
-        now = time.monotonic()
+        now = ambient.monotonic()
         if self.gap_since is not None and now - self.gap_since >= settings.OMS_VENUE_GAP_HOLD_MS / 1000:
             self._resolve_gap()
         elif self.last_resync is not None and now - self.last_resync >= settings.OMS_VENUE_RESYNC_SECONDS:
@@ -128,7 +139,7 @@ class StreamConsumer:
         if seq > self.last_seq + 1:
             self.held[seq] = message  # hold: the missing seq may still come (reordered)
             if self.gap_since is None:
-                self.gap_since = time.monotonic()
+                self.gap_since = ambient.monotonic()
             return
         self._apply(message)
         self.last_seq = seq
@@ -154,7 +165,7 @@ class StreamConsumer:
         """Bring every OMS order working at the venue to the venue's snapshot: fills first (by
         execID, so nothing counts twice), then each order's status."""
         self.stats["resyncs"] += 1
-        self.last_resync = time.monotonic()
+        self.last_resync = ambient.monotonic()
         try:
             since = None if self.last_fill_at is None else self.last_fill_at - dt.timedelta(minutes=5)
             for fill in self.adapter.fetch_fills(since=since):
@@ -197,7 +208,7 @@ class StreamConsumer:
     # --- feed health ---------------------------------------------------------------------------
 
     def watch_health(self) -> str:
-        silence = time.monotonic() - self.last_alive
+        silence = ambient.monotonic() - self.last_alive
         feed = "Healthy"
         if silence >= settings.OMS_VENUE_DOWN_SECONDS:
             feed = "Down"
@@ -224,7 +235,7 @@ class StreamConsumer:
         registry itself keeps an event only every OMS_VENUE_FEED_RECORD_SECONDS)."""
         heard = self.heard_at
         FEEDS[self.venue] = {"feed": self.feed, "lastSeq": self.last_seq, "lastMessageAt": heard}
-        now = time.monotonic()
+        now = ambient.monotonic()
         if self._recorded is not None:
             feed, seq, at = self._recorded
             quiet = seq == self.last_seq or now - at < RECORD_SECONDS

@@ -20,15 +20,17 @@ the broker's visibility timeout (settings), so a slow task is never redelivered 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
 
+from oms.core import ambient
 from oms.orders.models import Order
 from oms.venues import reports
 from oms.venues.adapter import (
@@ -60,6 +62,22 @@ TASK_OPTIONS: dict[str, Any] = {
     "soft_time_limit": 50,
     "max_retries": None,  # bounded by hand (OMS_VENUE_SEND_MAX_RETRIES): exhaustion has its own path
 }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _driven(fn: F) -> F:
+    """A venue task is a driver of a session tape (oms.core.ambient): run on its own (a worker, a
+    beat thread) it is recorded and replayed as one unit; run inline by another driver (an eager
+    task after a command's commit) it is part of that one."""
+
+    @functools.wraps(fn)
+    def run(self: Task[Any, Any], *args: Any) -> Any:
+        with ambient.driver("task", {"name": self.name, "args": list(args)}):
+            return fn(self, *args)
+
+    return cast(F, run)
 
 
 def _now() -> dt.datetime:
@@ -174,6 +192,7 @@ def _place_request(order: dict[str, Any], cl_ord_id: str) -> PlaceRequest:
 
 
 @shared_task(name="venues.send_order", **TASK_OPTIONS)
+@_driven
 def send_order(self: Task[Any, Any], order_id: str) -> str | None:
     """Send a venue order (Market or Slice at an adapter venue) once; idempotent by its clOrdID."""
     order = _order(order_id)
@@ -231,6 +250,7 @@ def send_order(self: Task[Any, Any], order_id: str) -> str | None:
 
 
 @shared_task(name="venues.check_unknown", **TASK_OPTIONS)
+@_driven
 def check_unknown(self: Task[Any, Any], cl_ord_id: str, check: int) -> str | None:
     """Ask the venue again about a send whose outcome is unknown; give it to reconciliation after
     OMS_VENUE_UNKNOWN_CHECKS tries (never resend: the order may exist)."""
@@ -261,6 +281,7 @@ def _rejecter(
 
 
 @shared_task(name="venues.send_cancel", **TASK_OPTIONS)
+@_driven
 def send_cancel(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | None:
     """Send the pending cancel `cl_ord_id` of a venue order."""
     order = _order(order_id)
@@ -305,6 +326,7 @@ def send_cancel(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | No
 
 
 @shared_task(name="venues.send_replace", **TASK_OPTIONS)
+@_driven
 def send_replace(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | None:
     """Send the pending replace `cl_ord_id` of a venue order (amend; a venue without amend has it
     rejected: the desk cancels and places)."""

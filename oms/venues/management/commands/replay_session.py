@@ -1,0 +1,62 @@
+"""`manage.py replay_session FILE`: reproduce a recorded venue session (an incident) here.
+
+Replays into the database this process is configured with (DATABASE_URL: a fresh one, or a copy
+taken when the recording started) and prints what the replay produced; `--events-out` writes the
+session's events as canonical JSON lines to diff against the original's (`--original-out` writes
+those from this database, run where the session was recorded). `replay --verify` is another
+thing: it rebuilds the state tables from the event tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from oms.venues.recording.replayer import ReplayDiverged
+from oms.venues.recording.runner import canonical, replay_session, session_events
+from oms.venues.recording.sessionfile import SessionFileError, load
+
+
+class Command(BaseCommand):
+    help = "Replay a recorded venue session through the same adapter boundary, handlers and rules."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="the session's JSON-lines recording")
+        parser.add_argument(
+            "--events-out", help="write the replayed session's events here (canonical JSON lines)"
+        )
+        parser.add_argument(
+            "--original-out",
+            help="write the recorded session's events from this database (where it was recorded) and stop",
+        )
+        parser.add_argument("--check", action="store_true", help="only read and check the file")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["file"])
+        try:
+            if options["check"] or options["original_out"]:
+                session = load(path)
+                if options["original_out"]:
+                    events = session_events(session.correlation_ids())
+                    Path(options["original_out"]).write_text(
+                        "".join(canonical(e) + "\n" for e in events), encoding="utf-8"
+                    )
+                    self.stdout.write(
+                        f"{len(events)} events of the recorded session -> {options['original_out']}"
+                    )
+                else:
+                    self.stdout.write(
+                        f"{path}: {session.drivers} drivers, {len(session.entries)} entries: readable"
+                    )
+                return
+            summary = replay_session(path, events_out=options["events_out"])
+        except SessionFileError as exc:
+            raise CommandError(f"not a replayable session: {exc}") from None
+        except ReplayDiverged as exc:
+            raise CommandError(f"the replay diverged from the recording: {exc}") from None
+        for line in summary.lines():
+            self.stdout.write(line)
+        if options["events_out"]:
+            self.stdout.write(f"events -> {options['events_out']}")
