@@ -130,6 +130,34 @@ def test_a_recorded_sim_session_replays_into_an_empty_database_with_the_same_eve
     assert f"{SYMBOL}: qty 10" in report, "the final position"
 
 
+def test_the_command_line_replays_into_a_fresh_database_of_its_own_with_the_same_events(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "session.jsonl"
+    record_session(path)
+    original = tmp_path / "original.jsonl"
+    call_command("replay_session", str(path), original_out=str(original), stdout=io.StringIO())
+    replayed = tmp_path / "replayed.jsonl"
+
+    done = manage("replay_session", str(path), "--fresh", "--events-out", str(replayed))
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replaying into a fresh database" in done.stdout and "orders: 4" in done.stdout
+    assert replayed.read_bytes() == original.read_bytes() and original.stat().st_size > 0
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "oms.settings"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_a_replay_that_draws_a_different_time_is_not_byte_for_byte_equal(tmp_path: Path) -> None:
     path = tmp_path / "session.jsonl"
     with recording(path):
@@ -202,15 +230,7 @@ def test_a_truncated_or_garbled_recording_is_refused_with_the_line_and_replays_n
 def test_the_command_line_reports_a_garbled_file_without_a_traceback(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"k":"session","format":1}\n{"k":"begin","n":1\n')
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "oms.settings"}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "replay_session", str(path)],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = manage("replay_session", str(path))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert f"{path}:2: not JSON" in done.stderr

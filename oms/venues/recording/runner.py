@@ -17,6 +17,7 @@ and the two files are equal byte for byte when the replay did what the original 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -48,6 +49,7 @@ _CHUNK = 500  # correlation ids per query
 @dataclass
 class Summary:
     drivers: int = 0
+    seconds: float = 0.0  # the replay's own time (drivers run), not the process's start
     events: int = 0
     types: Counter[str] = field(default_factory=Counter)
     orders: int = 0
@@ -56,7 +58,7 @@ class Summary:
 
     def lines(self) -> list[str]:
         out = [
-            f"drivers replayed: {self.drivers}",
+            f"drivers replayed: {self.drivers} in {self.seconds:.2f} s",
             f"events produced: {self.events}",
             *(f"  {name}: {n}" for name, n in sorted(self.types.items())),
             f"orders: {self.orders}",
@@ -96,7 +98,9 @@ def summarize(events: list[dict[str, Any]], drivers: int) -> Summary:
     for e in events:
         if e["topic"] == "position-events":
             positions[e["aggregateId"]] = e["state"]
-    summary.positions = sorted(positions.values(), key=lambda p: (p["account"], p["venue"], p["symbol"]))
+    summary.positions = sorted(
+        positions.values(), key=lambda p: (p["account"] or "", p["venue"] or "", p["symbol"] or "")
+    )
     return summary
 
 
@@ -114,11 +118,15 @@ def replay_session(path: str | Path, *, events_out: str | Path | None = None) ->
         raise RuntimeError("a session is already being recorded or replayed in this process")
     _ensure_users(session.header.get("users", []))
     replayer = Replayer(session)
+    started = time.perf_counter()
     _run(session, replayer)
+    seconds = time.perf_counter() - started
     events = session_events(session.correlation_ids())
     if events_out is not None:
         Path(events_out).write_text("".join(canonical(e) + "\n" for e in events), encoding="utf-8")
-    return summarize(events, replayer.drivers_run)
+    summary = summarize(events, replayer.drivers_run)
+    summary.seconds = seconds
+    return summary
 
 
 def _run(session: Session, replayer: Replayer) -> None:

@@ -1,7 +1,8 @@
 """`manage.py replay_session FILE`: reproduce a recorded venue session (an incident) here.
 
-Replays into the database this process is configured with (DATABASE_URL: a fresh one, or a copy
-taken when the recording started) and prints what the replay produced; `--events-out` writes the
+Replays into the database this process is configured with (DATABASE_URL: an empty one, or a copy
+taken when the recording started), or with `--fresh` into a new SQLite database of its own
+(migrated, kept in a temporary directory for inspection), and prints what the replay produced; `--events-out` writes the
 session's events as canonical JSON lines to diff against the original's (`--original-out` writes
 those from this database, run where the session was recorded). `replay --verify` is another
 thing: it rebuilds the state tables from the event tables.
@@ -9,10 +10,14 @@ thing: it rebuilds the state tables from the event tables.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from oms.venues.recording.replayer import ReplayDiverged
 from oms.venues.recording.runner import canonical, replay_session, session_events
@@ -32,6 +37,11 @@ class Command(BaseCommand):
             help="write the recorded session's events from this database (where it was recorded) and stop",
         )
         parser.add_argument("--check", action="store_true", help="only read and check the file")
+        parser.add_argument(
+            "--fresh",
+            action="store_true",
+            help="replay into a new, migrated SQLite database (not DATABASE_URL's)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
@@ -51,6 +61,9 @@ class Command(BaseCommand):
                         f"{path}: {session.drivers} drivers, {len(session.entries)} entries: readable"
                     )
                 return
+            if options["fresh"]:
+                load(path)  # a broken file is refused before anything is created
+                self.stdout.write(f"replaying into a fresh database: {self._fresh_database()}")
             summary = replay_session(path, events_out=options["events_out"])
         except SessionFileError as exc:
             raise CommandError(f"not a replayable session: {exc}") from None
@@ -60,3 +73,17 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if options["events_out"]:
             self.stdout.write(f"events -> {options['events_out']}")
+
+    def _fresh_database(self) -> Path:
+        """A new SQLite database in a temporary directory, migrated, as this process's default."""
+        path = Path(tempfile.mkdtemp(prefix="oms-replay-")) / "replay.sqlite3"
+        connections.close_all()
+        fresh: dict[str, Any] = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)}
+        fresh["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+        connections.settings[DEFAULT_DB_ALIAS] = connections.configure_settings({DEFAULT_DB_ALIAS: fresh})[
+            DEFAULT_DB_ALIAS
+        ]
+        with contextlib.suppress(AttributeError):
+            del connections[DEFAULT_DB_ALIAS]  # the next use connects to the new one
+        call_command("migrate", verbosity=0, interactive=False)
+        return path
