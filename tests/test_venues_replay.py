@@ -114,6 +114,7 @@ def test_a_recorded_sim_session_replays_into_an_empty_database_with_the_same_eve
     types = [json.loads(line)["type"] for line in original.splitlines()]
     assert types.count("OrderReplaced") == 3 and "OrderCanceled" in types
     assert types.count("OrderFilled") + types.count("OrderPartiallyFilled") >= 2
+    assert "ReconciliationRunCompleted" in types, "the consumer's first resync ran a reconciliation (timed)"
     lines = path.read_text().splitlines()
     assert any('"k":"call"' in line and '"m":"watch_executions"' in line for line in lines)
     assert any('"m":"replace_order"' in line for line in lines)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from pydantic import Field
 
+from oms.core import ambient
 from oms.core.commands import Command, Id, OptId, Text, choice
 from oms.core.dispatch import Outcome, command_handler, dispatch
 from oms.core.errors import ApplicationError, InvalidTransition, NotFound, ValidationFailed
@@ -140,7 +140,8 @@ def _record(run_id: str, venue: str, finding: Finding) -> dict[str, Any]:
 def reconciliation_run(uow: UnitOfWork, *, venue: str) -> Outcome:
     require_desk(uow.ctx.actor, "run reconciliation")
     adapter = _adapter(venue)
-    run_id, started, clock = new_id("RR"), uow.ctx.now, time.perf_counter()
+    # ambient: a replayed session's run takes the recorded duration (its event carries it)
+    run_id, started, clock = new_id("RR"), uow.ctx.now, ambient.monotonic()
     try:
         examined = runner.examine(adapter, _last_start(venue))
     except VenueError as exc:
@@ -152,7 +153,7 @@ def reconciliation_run(uow: UnitOfWork, *, venue: str) -> Outcome:
         safe = safe or bool(body.get("safeMode"))
         if not body["duplicate"]:
             new_ids.append(body["discrepancy"]["discrepancyId"])
-    elapsed = time.perf_counter() - clock
+    elapsed = ambient.monotonic() - clock
     trigger = _TRIGGER.get()
     RUNS.labels(venue, trigger.value).inc()
     RUN_SECONDS.labels(venue).observe(elapsed)
