@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,13 @@ from oms.core.dispatch import dispatch
 from oms.core.eventfeed import count_events_after
 from oms.venues.adapter import reset_adapters
 from oms.venues.ingest import consumers, reset_consumers
+from oms.venues.recording import recorder as recorder_module
 from oms.venues.recording.recorder import RecordingAdapter, recording, start_from_settings, stop_recording
 from oms.venues.recording.runner import canonical, session_events
 from oms.venues.recording.sessionfile import load
 from oms.venues.routing import adapter_for
 from oms.venues.sim.adapter import engine_for
+from rules.models import Instrument
 from tests.conftest import uid
 from tests.venues_support import children, client_order, doc, sim_faults, sim_instrument, sim_market, wait_for
 
@@ -283,3 +286,29 @@ def test_the_record_dir_setting_records_until_stopped_and_nothing_after(
     client_order(SYMBOL, "1")
 
     assert path.stat().st_size == size and ambient.active() is None
+
+
+def test_a_driver_that_waits_too_long_for_its_turn_runs_unrecorded_and_the_file_says_so(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(recorder_module, "SERIAL_WAIT_SECONDS", 0.1)
+    path = tmp_path / "session.jsonl"
+    started, release = threading.Event(), threading.Event()
+
+    def slow_driver() -> None:
+        with ambient.driver("task", {"name": "slow", "args": []}):
+            started.set()
+            release.wait(5)
+
+    with recording(path):
+        other = threading.Thread(target=slow_driver)
+        other.start()
+        started.wait(5)
+        sim_instrument(SYMBOL)  # a command while the slow driver holds the turn
+        release.set()
+        other.join(5)
+
+    assert '"k":"overlap"' in path.read_text()
+    assert Instrument.objects.filter(symbol=SYMBOL).count() == 1, "the command itself ran"
+    with pytest.raises(CommandError, match="overlapped another while recording"):
+        call_command("replay_session", str(path), stdout=io.StringIO())

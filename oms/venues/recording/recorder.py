@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import threading
 import time
@@ -40,7 +41,10 @@ from oms.venues.ingest import reset_consumers
 from oms.venues.recording.boundary import BoundaryAdapter
 from oms.venues.recording.codec import encode, encode_error
 
+log = logging.getLogger(__name__)
+
 FORMAT = 1
+SERIAL_WAIT_SECONDS = 10.0  # a driver waits this long for the one before it (see `driver`)
 # the settings whose values change what the OMS decides from the same inputs: the replay runs
 # with the recorded ones
 REPLAYED_SETTINGS = (
@@ -130,7 +134,15 @@ class Recorder:
         if self._buffer() is not None:  # inside another driver: part of it
             yield
             return
-        with self._serial:
+        if not self._serial.acquire(timeout=SERIAL_WAIT_SECONDS):
+            # the driver running holds on to something this thread may hold (a caller's open
+            # transaction): never deadlock the OMS for a recording. This driver runs untaped, and
+            # the file says so: the session is no longer replayable.
+            log.warning("session recording: a %s driver overlapped another; not replayable now", kind)
+            self._write([{"k": "overlap", "t": self._t(), "driver": kind}])
+            yield
+            return
+        try:
             self._drivers += 1
             n = self._drivers
             buffer = [{"k": "begin", "n": n, "t": self._t(), "driver": kind, "args": args}]
@@ -145,6 +157,8 @@ class Recorder:
                 self._local.buffer = None
                 buffer.append({"k": "end", "n": n, "t": self._t(), "error": error})
                 self._write(buffer)
+        finally:
+            self._serial.release()
 
     def mark(self) -> int:
         buffer = self._buffer()

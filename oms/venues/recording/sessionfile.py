@@ -83,6 +83,11 @@ def load(path: str | Path) -> Session:
                 raise SessionFileError(f"{where}: an end without its begin")
             open_driver = None
             session.entries.append(entry)
+        elif kind == "overlap":
+            raise SessionFileError(
+                f"{where}: a {entry.get('driver')} driver overlapped another while recording (it waited "
+                "too long for its turn and ran unrecorded): the session cannot be replayed"
+            )
         elif kind in DRAWS or kind == "call":
             if open_driver is None:
                 raise SessionFileError(f"{where}: a {kind} entry outside any driver")
