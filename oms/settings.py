@@ -395,6 +395,9 @@ CELERY_BEAT_SCHEDULE["venues-watchdog"] = {
 OMS_RECONCILE_INTERVAL = env_int("OMS_RECONCILE_INTERVAL", 60)
 # a stream reconnect or a gap resync is followed by a reconciliation of that venue
 OMS_RECONCILE_ON_RESYNC = env_bool("OMS_RECONCILE_ON_RESYNC", True)
+# the account of an adopted venue order whose account the venue does not say (an order report
+# carries none; a fill usually does)
+OMS_RECONCILE_ADOPT_ACCOUNT = env_str("OMS_RECONCILE_ADOPT_ACCOUNT", "UNALLOCATED")
 if OMS_RECONCILE_INTERVAL > 0:
     CELERY_BEAT_SCHEDULE["reconciliation-all"] = {
         "task": "reconciliation.reconcile_all",

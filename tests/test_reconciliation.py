@@ -14,8 +14,9 @@ from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
 from oms.positions.models import Position
 from oms.reconciliation.models import Discrepancy, DiscrepancyEvent, ReconciliationRun
-from oms.venues.adapter import CancelRequest, PlaceRequest, VenueSide, reset_adapters
+from oms.venues.adapter import PlaceRequest, VenueSide, reset_adapters
 from oms.venues.ingest import consumers, reset_consumers
+from oms.venues.models import VenueSend
 from oms.venues.routing import adapter_for
 from oms.venues.sim.adapter import engine_for
 from tests.conftest import uid
@@ -76,16 +77,38 @@ def test_a_clean_venue_reconciles_with_no_discrepancy(post: Any) -> None:
     assert doc(children(order["orderId"])[0]["orderId"])["status"] == "Filled"
 
 
-def test_external_trade_is_a_position_mismatch_that_puts_the_symbol_in_safe_mode(post: Any) -> None:
-    external_trade("3")
+def test_external_trade_is_adopted_as_a_desk_order_and_is_a_missing_fill_until_resolved(
+    post: Any, boss: Any
+) -> None:
+    """A trade at the venue the OMS never sent: never ignored. It is booked on an adopted order
+    held for the desk (so the position agrees with the venue) and is a missing_fill discrepancy
+    that holds SAFE mode until the desk resolves it and a superuser releases."""
+    trade = external_trade("3")
+
     status, body = run_recon(post)
+
     assert status == 200, body
-    kinds = sorted(d["kind"] for d in body["discrepancies"])
-    assert kinds == ["missing_fill", "position_mismatch"]
-    assert body["safeMode"] is True
-    mismatch = next(d for d in body["discrepancies"] if d["kind"] == "position_mismatch")
-    assert (mismatch["oms"], mismatch["venueValue"]) == ({"qty": "0"}, {"qty": "3"})
-    assert mismatch["status"] == "Open" and mismatch["runId"] == body["runId"]
+    [found] = body["discrepancies"]
+    assert found["kind"] == "missing_fill" and body["safeMode"] is True
+    assert found["venueValue"]["execID"] == trade["execID"]
+    assert found["oms"]["status"] in ("Applied", "Allocated") and found["orderId"]
+    adopted = doc(found["orderId"])
+    parent = doc(adopted["parentId"])
+    assert (parent["handling"], parent["status"], parent["account"]) == ("Desk", "Filled", "ACC-V")
+    assert "adopted" in parent["text"]
+    position = Position.objects.get(account="ACC-V", venue="SIM", symbol=SYMBOL).doc
+    assert position["qty"] == "3", "the position agrees with the venue's"
+    assert safe_control()["source"] == "reconciliation"
+    status, refused = new_order(post)
+    assert (status, refused["error"]["rule"]) == (422, "safe_mode")
+
+    status, resolved = resolve(post, found["discrepancyId"])
+    assert status == 200, resolved
+    response = release(boss, safe_control()["controlId"])
+    assert response.status_code == 200, response.json()
+    _, again = run_recon(post)
+    assert again["discrepancies"] == [], "booked once, found once"
+    assert position["qty"] == Position.objects.get(account="ACC-V", venue="SIM", symbol=SYMBOL).doc["qty"]
 
 
 def new_order(post: Any, qty: str = "1", side: str = "Buy") -> tuple[int, Any]:
@@ -197,44 +220,60 @@ def test_lagging_fill_is_a_position_mismatch_then_re_pulled_resolved_and_release
     assert triggers == ["demand", "demand", "resync"], "the consumer's start resync ran one too"
 
 
-def test_external_trade_is_found_again_not_twice_and_stays_open_while_the_venue_differs(
-    post: Any, boss: Any
-) -> None:
-    external_trade("3", side="Sell")
+def test_a_discrepancy_is_found_again_not_twice_while_the_venue_still_differs(post: Any) -> None:
+    sim_market(SYMBOL, "100", "101", "50", "0")
+    client_order(SYMBOL, "2")
+    ingest()
+    sim_faults(snapshotLagMs=3_600_000)
     _, first = run_recon(post)
     _, second = run_recon(post)
 
-    assert {d["discrepancyId"] for d in first["discrepancies"]} == {
-        d["discrepancyId"] for d in second["discrepancies"]
-    }
-    assert Discrepancy.objects.filter(status="Open").count() == 2
-    fill = next(d for d in first["discrepancies"] if d["kind"] == "missing_fill")
-    assert fill["venueValue"]["execID"].startswith("SIM-X") and fill["oms"] is None
-    status, persists = resolve(post, fill["discrepancyId"])
-    assert (status, persists["error"]["code"]) == (409, "discrepancy_persists")
+    [missing] = first["discrepancies"]
+    assert [d["discrepancyId"] for d in second["discrepancies"]] == [missing["discrepancyId"]]
+    assert Discrepancy.objects.filter(status="Open").count() == 1
     events = DiscrepancyEvent.objects.filter(type="DiscrepancyFound")
-    assert events.count() == 2 and {e.actor for e in events} == {"system:reconciliation"}
+    assert events.count() == 1 and {e.actor for e in events} == {"system:reconciliation"}
+    status, persists = resolve(post, missing["discrepancyId"])
+    assert (status, persists["error"]["code"]) == (409, "discrepancy_persists")
 
 
-def test_an_order_open_at_the_venue_the_oms_never_sent_is_an_unknown_venue_order(post: Any) -> None:
+def test_an_order_open_at_the_venue_the_oms_never_sent_is_adopted_never_sent_again(post: Any) -> None:
     adapter = adapter_for("SIM")
     assert adapter is not None
-    sim_market(SYMBOL, "100", "101", "50", "0")
+    sim_market(SYMBOL, "100", "101", "50", "1")
     adapter.place_order(
         PlaceRequest(
-            cl_ord_id="ROGUE-1", symbol=SYMBOL, side=VenueSide.BUY, order_qty=Decimal(1), account="ACC-V"
+            cl_ord_id="ROGUE-1", symbol=SYMBOL, side=VenueSide.BUY, order_qty=Decimal(3), account="ACC-V"
         )
-    )
+    )  # 1 fills at once, 2 rest
+
     status, body = run_recon(post)
+
     assert status == 200, body
-    [found] = [d for d in body["discrepancies"] if d["kind"] == "unknown_venue_order"]
-    assert found["venueValue"]["clOrdID"] == "ROGUE-1" and found["oms"] is None
+    [found] = body["discrepancies"]
+    assert found["kind"] == "unknown_venue_order" and found["venueValue"]["clOrdID"] == "ROGUE-1"
+    child = doc(found["orderId"])
+    assert (child["clOrdID"], child["status"], child["cumQty"]) == ("ROGUE-1", "PartiallyFilled", "1")
+    assert doc(child["parentId"])["handling"] == "Desk"
+    assert VenueSend.objects.get(pk="ROGUE-1").outcome == "adopted"
+    assert VenueSend.objects.get(pk="ROGUE-1").attempts == 0, "its send task sent nothing"
+    venue_orders = {o["venueOrderId"] for o in engine_for("SIM").store.hvals("orders")}
+    assert len(venue_orders) == 1, "the venue has the one order it had: nothing placed twice"
+    assert Position.objects.get(account="ACC-V", venue="SIM", symbol=SYMBOL).doc["qty"] == "1"
     assert safe_control()["active"] is True
-    status, persists = resolve(post, found["discrepancyId"])
-    assert status == 409, persists
-    adapter.cancel_order(CancelRequest(cl_ord_id="ROGUE-1-C", orig_cl_ord_id="ROGUE-1", symbol=SYMBOL))
+
+    # the desk reviews it: the venue order is the OMS's now, so the resolve passes; a cancel goes
+    # out through the ordinary path (SAFE mode never refuses a cancel)
     status, resolved = resolve(post, found["discrepancyId"])
     assert status == 200, resolved
+    status, canceled = post(
+        "orders", {"commandType": "CancelOrderCommand", "orderId": child["orderId"], "clOrdID": uid("C")}
+    )
+    assert status == 200, canceled
+    ingest()
+    assert doc(child["orderId"])["status"] == "Canceled"
+    _, again = run_recon(post)
+    assert again["discrepancies"] == []
 
 
 def test_an_order_the_venue_does_not_show_is_a_missing_venue_order_until_it_does(post: Any) -> None:
@@ -314,7 +353,7 @@ def test_discrepancies_query_filters_by_venue_and_status(post: Any, desk: Any) -
     response = desk.get("/api/queries/discrepancies?venue=SIM&status=Open")
     assert response.status_code == 200
     page = response.json()
-    assert page["count"] == 2
+    assert page["count"] == 1
     first = page["results"][0]
     for name in (
         "discrepancyId",
@@ -341,7 +380,7 @@ def test_a_stream_resync_is_followed_by_a_reconciliation(settings: Any) -> None:
 
     run = ReconciliationRun.objects.get(venue="SIM")
     assert run.doc["trigger"] == "resync"
-    assert Discrepancy.objects.filter(kind="position_mismatch", status="Open").count() == 1
+    assert Discrepancy.objects.filter(kind="missing_fill", status="Open").count() == 1
 
 
 def test_run_by_the_system_records_its_trigger_and_a_refused_adapterless_run_raises() -> None:
@@ -360,13 +399,13 @@ def test_discrepancies_runs_and_positions_replay_to_their_state(post: Any) -> No
 
     external_trade("2")
     _, body = run_recon(post)
-    fill = next(d for d in body["discrepancies"] if d["kind"] == "missing_fill")
-    external_trade("2", side="Sell")  # the position agrees again (flat at the venue, flat here)
-    mismatch = next(d for d in body["discrepancies"] if d["kind"] == "position_mismatch")
-    status, resolved = resolve(post, mismatch["discrepancyId"])
+    [fill] = body["discrepancies"]
+    status, resolved = resolve(post, fill["discrepancyId"])
     assert status == 200, resolved
+    external_trade("1", side="Sell")
+    run_recon(post)
 
-    report = replay(types=["discrepancy", "reconciliation_run", "position", "control"])
+    report = replay(types=["discrepancy", "reconciliation_run", "position", "control", "order"])
 
     assert report.ok, report
-    assert Discrepancy.objects.get(pk=fill["discrepancyId"]).status == "Open"
+    assert Discrepancy.objects.filter(status="Open").count() == 1

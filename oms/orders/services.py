@@ -86,8 +86,13 @@ def order_create(
     handling: Handling | None = None,
     text: str | None = None,
     attributes: dict[str, Any] | None = None,
+    pretrade: bool = True,
 ) -> Outcome:
-    """Create a client order (no parent) or place a child of one (a market order or a slice)."""
+    """Create a client order (no parent) or place a child of one (a market order or a slice).
+
+    `pretrade=False` (Python callers only, never a command field) records an order that already
+    exists at a venue: reconciliation adopting a venue order the OMS never sent. Refusing it would
+    not undo it at the venue, only hide it from the positions."""
     cmd = CreateOrderCommand.model_construct(
         cl_ord_id=cl_ord_id,
         symbol=symbol,
@@ -131,7 +136,10 @@ def order_create(
     else:
         created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
     # pre-trade checks and controls (rules): a refusal writes nothing
-    check_new_order(created.to_data(), prefetched=prefetched)
+    if pretrade:
+        check_new_order(created.to_data(), prefetched=prefetched)
+    else:
+        discard(prefetched)
     order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from oms.core.errors import ApplicationError
 from oms.reconciliation import snapshot
+from oms.reconciliation.adopt import adopt_fill, adopt_order, orphan_cl_ord_id
 from oms.reconciliation.compare import (
     BOOKED,
     Finding,
@@ -70,8 +71,9 @@ class FillSource:
         ]
 
 
-def repull(venue: str, fills: Iterable[VenueFill]) -> int:
-    """Apply the fills the OMS has not booked (by execID); how many it newly booked."""
+def repull(venue: str, fills: Iterable[VenueFill], orphans: list[VenueFill] | None = None) -> int:
+    """Apply the fills the OMS has not booked (by execID); how many it newly booked. A fill of
+    no OMS order goes to `orphans` (adopted by the run) or, without a list, is adopted here."""
     fills = list(fills)
     known = snapshot.booked(venue, (f.exec_id for f in fills))
     applied = 0
@@ -79,11 +81,28 @@ def repull(venue: str, fills: Iterable[VenueFill]) -> int:
         if fill.exec_id in known:
             continue  # booked, or held for the desk's review: applying again changes nothing
         try:
-            if reports.apply_fill(fill):
+            if reports.apply_fill(fill) or reports.apply_fill(
+                replace(fill, cl_ord_id=orphan_cl_ord_id(fill))
+            ):
+                applied += 1
+            elif orphans is not None:
+                orphans.append(fill)
+            elif adopt_orphan(venue, fill):
                 applied += 1
         except ApplicationError as exc:
             log.warning("reconciliation %s: fill %s not applied: %s", venue, fill.exec_id, exc.message)
     return applied
+
+
+def adopt_orphan(venue: str, fill: VenueFill) -> str | None:
+    """Adopt a fill of no OMS order and book it on the adopted order; the order's id."""
+    try:
+        order_id = adopt_fill(venue, fill)
+        reports.apply_fill(replace(fill, cl_ord_id=orphan_cl_ord_id(fill)))
+    except ApplicationError as exc:
+        log.error("reconciliation %s: fill %s could not be adopted: %s", venue, fill.exec_id, exc.message)
+        return None
+    return order_id
 
 
 def repair_order(venue: str, report: VenueOrderReport, fills: list[VenueFill]) -> None:
@@ -113,10 +132,40 @@ def examine(adapter: VenueAdapter, since: dt.datetime | None) -> Examined:
         (o, adapter.fetch_order(cl_ord_id=o.cl_ord_id, symbol=o.symbol)) for o in orders.unlisted
     ]
     to_repair = [*orders.differ, *((r, o) for o, r in unlisted if r is not None)]
-    order_fills = {id(r): fills.of_order(r) for r, _ in to_repair}
+    order_fills = {id(r): fills.of_order(r) for r in [*(r for r, _ in to_repair), *orders.unknown]}
 
     # --- repairs (the one write path), then what still differs -------------------------------------
-    out.repaired["fills"] += repull(venue, recent_fills)
+    # a venue order the OMS never sent is adopted (held for the desk), with its fills, before the
+    # recent fills: its fills must book on it, not as orphans
+    for report in orders.unknown:
+        own = order_fills[id(report)]
+        order_id: str | None = None
+        try:
+            order_id = adopt_order(venue, report, next((f.account for f in own if f.account), None))
+            repair_order(venue, report, own)
+        except ApplicationError as exc:
+            log.error("reconciliation %s: %s could not be adopted: %s", venue, report.cl_ord_id, exc.message)
+        out.findings.append(
+            order_finding(
+                DiscrepancyKind.UNKNOWN_VENUE_ORDER,
+                report,
+                None if order_id is None else snapshot.order_by_id(order_id),
+                f"venue order {report.venue_order_id} ({report.cl_ord_id}) is open at the venue; the OMS "
+                "never sent it"
+                + ("" if order_id is None else f": adopted as {order_id}, held for the desk's review"),
+            )
+        )
+    orphans: list[VenueFill] = []
+    out.repaired["fills"] += repull(venue, recent_fills, orphans)
+    for fill in orphans:
+        order_id = adopt_orphan(venue, fill)
+        status, _ = snapshot.booked(venue, [fill.exec_id]).get(fill.exec_id, (None, ""))
+        finding = fill_finding(fill, status, order_id)
+        if order_id is not None:
+            finding = replace(
+                finding, text=f"{finding.text}: adopted as {order_id}, held for the desk's review"
+            )
+        out.findings.append(finding)
     for report, order in to_repair:
         out.repaired["fills"] += repull(venue, order_fills[id(report)])
         repair_order(venue, report, order_fills[id(report)])
@@ -143,20 +192,11 @@ def examine(adapter: VenueAdapter, since: dt.datetime | None) -> Examined:
                     f"order {order.cl_ord_id} is {order.status} in the OMS; the venue has no such order",
                 )
             )
-    for report in orders.unknown:
-        out.findings.append(
-            order_finding(
-                DiscrepancyKind.UNKNOWN_VENUE_ORDER,
-                report,
-                None,
-                f"venue order {report.venue_order_id} ({report.cl_ord_id}) is open at the venue; "
-                "the OMS never sent it",
-            )
-        )
     booked = snapshot.booked(venue, (f.exec_id for f in recent_fills))
+    adopted = {f.exec_id for f in orphans}
     for fill in recent_fills:
         status, order_id = booked.get(fill.exec_id, (None, None))
-        if status not in BOOKED:
+        if status not in BOOKED and fill.exec_id not in adopted:
             out.findings.append(fill_finding(fill, status, order_id or None))
     if venue_positions is not None:
         ours = snapshot.positions(venue)
