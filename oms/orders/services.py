@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -66,6 +69,21 @@ def through_limit(side: str, limit: Decimal | None, price: Decimal | None) -> bo
 
 # --- create -------------------------------------------------------------------------------------
 
+_EXISTING_VENUE_ORDER: ContextVar[bool] = ContextVar("existing_venue_order", default=False)
+
+
+@contextmanager
+def existing_venue_order() -> Iterator[None]:
+    """Orders created inside record an order that already exists at a venue (reconciliation
+    adopting a venue order the OMS never sent): the pre-trade checks and controls are not run.
+    They refuse new risk; this risk is at the venue already, and refusing to record it would only
+    hide it from the positions. Python callers only: no command field can ask for it."""
+    token = _EXISTING_VENUE_ORDER.set(True)
+    try:
+        yield
+    finally:
+        _EXISTING_VENUE_ORDER.reset(token)
+
 
 @command_handler(TOPIC, CreateOrderCommand)
 def order_create(
@@ -86,13 +104,10 @@ def order_create(
     handling: Handling | None = None,
     text: str | None = None,
     attributes: dict[str, Any] | None = None,
-    pretrade: bool = True,
 ) -> Outcome:
     """Create a client order (no parent) or place a child of one (a market order or a slice).
 
-    `pretrade=False` (Python callers only, never a command field) records an order that already
-    exists at a venue: reconciliation adopting a venue order the OMS never sent. Refusing it would
-    not undo it at the venue, only hide it from the positions."""
+    Inside `existing_venue_order()` the pre-trade checks are not run (see there)."""
     cmd = CreateOrderCommand.model_construct(
         cl_ord_id=cl_ord_id,
         symbol=symbol,
@@ -136,10 +151,10 @@ def order_create(
     else:
         created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
     # pre-trade checks and controls (rules): a refusal writes nothing
-    if pretrade:
-        check_new_order(created.to_data(), prefetched=prefetched)
-    else:
+    if _EXISTING_VENUE_ORDER.get():
         discard(prefetched)
+    else:
+        check_new_order(created.to_data(), prefetched=prefetched)
     order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 

@@ -11,7 +11,7 @@ transaction:
 * the send's claim (`VenueSend`, Done, outcome `adopted`): the send task of the new market order
   finds its send settled and never places it (the venue already has it: nothing is sent twice).
 
-Pre-trade checks are not run (`order_create(..., pretrade=False)`): SAFE mode, a stale feed or a
+Pre-trade checks are not run (`oms.orders.services.existing_venue_order()`): SAFE mode, a stale feed or a
 dirty position refuse new risk, and this risk is already at the venue; refusing it would hide it.
 The caller then applies the venue's report and fills through the one write path.
 """
@@ -30,7 +30,7 @@ from oms.core.dispatch import Outcome, command_handler, dispatch
 from oms.core.eventstore import UnitOfWork
 from oms.orders.enums import Handling, OrdType, Side, TimeInForce
 from oms.orders.models import ClOrdIdKey, Order
-from oms.orders.services import order_create
+from oms.orders.services import existing_venue_order, order_create
 from oms.venues.adapter import VenueFill, VenueOrderReport
 from oms.venues.models import SendAction, SendStatus, VenueSend
 from rules.venues import TOPIC
@@ -80,32 +80,32 @@ def venue_order_adopt(
         return Outcome({"order": Order.objects.get(pk=known).doc}, 200, duplicate=True)
     ord_type = OrdType.MARKET if price is None else OrdType.LIMIT
     if parent_id is None:
-        return order_create(
+        with existing_venue_order():
+            return order_create(
+                uow,
+                cl_ord_id=mine,
+                order_qty=order_qty,
+                symbol=symbol,
+                side=side,
+                ord_type=ord_type,
+                price=price,
+                time_in_force=TimeInForce.GTC,
+                account=account,
+                venue=venue,
+                handling=Handling.DESK,
+                text=(text or f"adopted from {venue}: never sent by the OMS")[:200],
+            )
+    with existing_venue_order():
+        created = order_create(
             uow,
-            cl_ord_id=mine,
+            cl_ord_id=cl_ord_id,
             order_qty=order_qty,
-            symbol=symbol,
-            side=side,
+            parent_id=parent_id,
             ord_type=ord_type,
             price=price,
             time_in_force=TimeInForce.GTC,
-            account=account,
             venue=venue,
-            handling=Handling.DESK,
-            text=(text or f"adopted from {venue}: never sent by the OMS")[:200],
-            pretrade=False,
         )
-    created = order_create(
-        uow,
-        cl_ord_id=cl_ord_id,
-        order_qty=order_qty,
-        parent_id=parent_id,
-        ord_type=ord_type,
-        price=price,
-        time_in_force=TimeInForce.GTC,
-        venue=venue,
-        pretrade=False,
-    )
     now = dt.datetime.now(dt.UTC)
     VenueSend.objects.create(
         cl_ord_id=cl_ord_id,
