@@ -63,7 +63,7 @@ def apply_order_report(report: VenueOrderReport) -> None:
         log.warning("venue %s reports an order the OMS does not know: %s", report.venue, report.cl_ord_id)
         return
     venue, order_id = report.venue, order["orderId"]
-    if not _amends(venue) and _not_the_live_order(order, report):
+    if _not_the_live_order(order, report) and not _amends(venue):  # the venue lookup only then
         return
     if report.status is VenueOrderStatus.REJECTED:
         if order["phase"] == "PendingNew":
