@@ -95,6 +95,10 @@ def test_what_the_old_order_filled_counts_and_the_new_one_is_placed_for_the_rest
 
     placed = engine_for("SIM").fetch_order(new)
     assert placed is not None and placed.order_qty == 5, "8 minus the 3 the old order filled"
+    # reconciliation reads the OMS order (cumQty 3, orderQty 8) against the live venue order
+    # (cumQty 0 of 5): the 3 its predecessor filled is no discrepancy
+    ran = dispatch("venues", {"commandType": "RunReconciliationCommand", "venue": "SIM"}, actor="trader").body
+    assert (ran["discrepancies"], ran["safeMode"]) == ([], False)
     sim_market("ETH-PERP", "100", "101", "5", "20")
     wait_for(lambda: doc(child["orderId"])["status"] == "Filled", 2, ingest)
     filled = doc(child["orderId"])
