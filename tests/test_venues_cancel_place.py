@@ -108,6 +108,25 @@ def test_what_the_old_order_filled_counts_and_the_new_one_is_placed_for_the_rest
     assert {e.doc["status"] for e in executions} == {"Allocated"}, "no fill held for review"
 
 
+def test_a_second_replace_places_the_rest_after_every_earlier_venue_order_filled(no_amend: None) -> None:
+    child = _resting("XRP-PERP", "10", "101", ask_size="3")  # A: 3 of 10 fill
+    wait_for(lambda: doc(child["orderId"])["cumQty"] == "3", 2, ingest)
+    _replace(child["orderId"], orderQty="9")  # B: 9 - 3 = 6
+    sim_market("XRP-PERP", "100", "101", "5", "2")  # B: 2 of 6 fill
+    wait_for(lambda: doc(child["orderId"])["cumQty"] == "5", 2, ingest)
+
+    third = _replace(child["orderId"], orderQty="8")  # C: 8 - (3 + 2) = 3, not 8 - 2
+
+    placed = engine_for("SIM").fetch_order(third)
+    assert placed is not None and placed.order_qty == 3
+    ran = dispatch("venues", {"commandType": "RunReconciliationCommand", "venue": "SIM"}, actor="trader").body
+    assert ran["discrepancies"] == []
+    sim_market("XRP-PERP", "100", "101", "5", "20")
+    wait_for(lambda: doc(child["orderId"])["status"] == "Filled", 2, ingest)
+    assert (doc(child["orderId"])["orderQty"], doc(child["orderId"])["cumQty"]) == ("8", "8")
+    assert {e.doc["status"] for e in Execution.objects.filter(order_id=child["orderId"])} == {"Allocated"}
+
+
 def test_a_replace_below_what_the_venue_filled_places_nothing_and_ends_the_order(no_amend: None) -> None:
     child = _resting("SOL-PERP", "10", "101", ask_size="4")
     new = _replace(child["orderId"], orderQty="3")

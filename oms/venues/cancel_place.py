@@ -8,8 +8,11 @@ one its `origClOrdID`) or `OrderReplaceRejected`. At the venue the same replace 
     OMS order                               venue
     clOrdID A (placed, VenueSend A: Place)  order A
     replace requested, clOrdID B pending    cancel of A (this task's claim: VenueSend B, Replace)
-    OrderReplaced, clOrdID B, origClOrdID A order B: orderQty = the new orderQty - A's cumQty
-                                            (FIX: orderQty counts what already traded), price new
+    OrderReplaced, clOrdID B, origClOrdID A order B: orderQty = the new orderQty - x, price new
+
+x is what the OMS order traded at the venue so far (FIX: orderQty counts what already traded):
+A's cumQty, plus what A's predecessors traded when A is itself a replacement (A was placed for
+the OMS orderQty less that).
 
 Fills of A and of B are both fills of the one OMS order (`order_for` knows every clOrdID it used),
 so cumQty sums them, and A's cumQty plus B's orderQty is the new orderQty: nothing can overfill.
@@ -62,6 +65,7 @@ from oms.venues.models import SendAction, SendStatus, VenueSend
 log = logging.getLogger(__name__)
 
 UNKNOWN = "Unknown"  # the caller schedules `check_unknown` for the claim
+TRADED = "traded:"  # the claim's outcome between the legs: what the canceled venue orders traded
 
 
 def cancel_and_place(
@@ -100,12 +104,16 @@ def _carry_on(
             return canceled
         total = Decimal(order["pending"].get("orderQty") or order["orderQty"])
         _apply_fills(adapter, order, old)
-        if canceled.cum_qty >= total:
+        # what the OMS order traded at the venue so far: A's fills, and its predecessors' (A was
+        # placed for the OMS orderQty less what they had filled: a second replace's A is a B)
+        traded = max(Decimal(order["orderQty"]) - canceled.order_qty, Decimal(0)) + canceled.cum_qty
+        if traded >= total:
             text = (
-                f"{adapter.venue} had filled {canceled.cum_qty} of {old}, at or above the new orderQty "
-                f"{total}: canceled, nothing placed"
+                f"{adapter.venue} orders of this order traded {traded}, at or above the new orderQty "
+                f"{total}: {old} canceled, nothing placed"
             )
             return _end_canceled(row, adapter, order_id, text, outcome="Canceled")
+        _note_traded(row, traded)
         confirmed = reports.confirm_replace(
             adapter.venue, order_id, cl_ord_id, text=f"{old} canceled at {adapter.venue}; placing {cl_ord_id}"
         )
@@ -125,8 +133,22 @@ def _carry_on(
                 row, SendStatus.UNKNOWN, outcome="unknown_outcome", error=f"{old} not found canceled"
             )
             return UNKNOWN
-        canceled = canceled_or_unknown
-    return _place_new(task, row, adapter, order, Decimal(order["orderQty"]) - canceled.cum_qty)
+        traded = _noted_traded(row, canceled_or_unknown)
+    return _place_new(task, row, adapter, order, Decimal(order["orderQty"]) - traded)
+
+
+def _note_traded(row: VenueSend, traded: Decimal) -> None:
+    """Kept on the claim before the OMS confirms the replace: after that the OMS order's
+    orderQty is the new one, and a re-entry (a worker killed between the legs) could no longer
+    tell what the earlier venue orders traded."""
+    row.outcome = f"{TRADED}{traded}"
+    row.save(update_fields=["outcome"])
+
+
+def _noted_traded(row: VenueSend, canceled: VenueOrderReport) -> Decimal:
+    if row.outcome.startswith(TRADED):
+        return Decimal(row.outcome.removeprefix(TRADED))
+    return canceled.cum_qty  # noted by no one (a claim from before this field): A was the first
 
 
 def _cancel_old(
