@@ -55,6 +55,8 @@ def test_the_domains_register_their_read_side() -> None:
         "cancel-alls",
         "rules",
         "positions",
+        "discrepancies",
+        "reconciliation-runs",
     }
     assert {r.path: r.id_field for r in read_sides()} == {
         "orders": "order_id",
@@ -69,6 +71,8 @@ def test_the_domains_register_their_read_side() -> None:
         "cancel-alls": "cancel_all_id",
         "rules": "rule_id",
         "positions": "position_id",
+        "discrepancies": "discrepancy_id",
+        "reconciliation-runs": "run_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
     # no aggregate without its queries, and none documented only as a free-form object

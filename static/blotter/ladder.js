@@ -1,5 +1,5 @@
-// The depth ladder: the book of the selected order's instrument (its venue and symbol), read
-// from the book query (GET /api/queries/books/{venue}/{symbol}: bids, asks best first, stale).
+// The depth ladder: the book of the selected order's instrument (its venue and symbol): the book
+// query's document (bids, asks best first, stale) through /blotter/api/book (null: no book).
 //
 // Polled, not pushed: books are current state, not events (nothing of theirs is on the blotter
 // feed), and a venue's book changes many times a second. A push per change would cost the
@@ -26,9 +26,10 @@ function selectedInstrument() {
   return { venue: doc.venue, symbol: doc.symbol, key: `${doc.venue}|${doc.symbol}` };
 }
 
-// the symbol is the rest of the path (ccxt symbols hold '/'): each segment encoded, '/' kept
+// the blotter's read of the book query's document: 200 with null where there is no book (the
+// query's 404 would be a failed load in the console every second; blotter/ladder.py)
 const bookUrl = ({ venue, symbol }) =>
-  `/api/queries/books/${encodeURIComponent(venue)}/${symbol.split("/").map(encodeURIComponent).join("/")}`;
+  `/blotter/api/book?${new URLSearchParams({ venue, symbol })}`;
 
 function row(cls, bidQty, px, askQty) {
   const tr = document.createElement("tr");
@@ -70,8 +71,7 @@ async function read(instrument) {
     const response = await fetch(bookUrl(instrument), { credentials: "same-origin", headers: { Accept: "application/json" } });
     const current = selectedInstrument();
     if (!current || current.key !== instrument.key) return; // the desk moved on meanwhile
-    if (response.status === 404) draw(instrument, null);
-    else if (response.ok) draw(instrument, await response.json());
+    if (response.ok) draw(instrument, (await response.json()).book);
     shown = instrument.key;
   } catch (err) {
     $("#ladder-note").textContent = `book unavailable: ${err.message}`;
