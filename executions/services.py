@@ -28,6 +28,7 @@ from oms.core.events import Event
 from oms.core.eventstore import UnitOfWork
 from oms.orders.fills import order_fill, order_fill_bust, order_fill_correct
 from oms.orders.models import Order
+from oms.orders.reporters import require_venue_reporter
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
 from oms.orders.tree import OrderTree, new_id
@@ -64,6 +65,7 @@ def execution_execute(
     except NotFound:
         order = None
     venue = venue or (order.venue if order is not None else None) or ""
+    require_venue_reporter(uow.ctx.actor, order, venue)
     # optimistically the unique (venue, execID) index finds a repeat in the write pipeline, and
     # the locked retry answers it here
     seen = [] if uow.optimistic else sql.fetch_all(_SEEN_SQL, [venue, exec_id])
@@ -163,6 +165,7 @@ def execution_correct(
     """TradeCorrect: new lastQty/lastPx. Applied executions re-apply their difference on the tree."""
     op = _Loaded(uow, ExecTrigger.CORRECT, execution_id, expected_version, text)
     execution, order = op.load()
+    require_venue_reporter(uow.ctx.actor, order, execution.venue)
     qty = last_qty if last_qty is not None else execution.last_qty
     px = last_px if last_px is not None else execution.last_px
     change: dict[str, Any] = {
@@ -219,6 +222,7 @@ def execution_bust(
     """TradeCancel: the execution's quantity leaves its order (and the tree) again."""
     op = _Loaded(uow, ExecTrigger.BUST, execution_id, expected_version, text)
     execution, order = op.load()
+    require_venue_reporter(uow.ctx.actor, order, execution.venue)
     execution = op.emit(execution, ev.ExecutionBusted(text=text))
     assert order is not None
     order_fill_bust(

@@ -352,6 +352,9 @@ OMS_SIM_PREFIX = env_str("OMS_SIM_PREFIX", "sim")
 # without Redis: "sqlite" (a file of its own in OMS_VAR_DIR, shared by the server and manage.py
 # commands) or "memory" (this process only)
 OMS_SIM_STORE = env_str("OMS_SIM_STORE", "sqlite")
+# SIM amends a replace in place; 0 makes it a venue without amend (like a ccxt exchange without
+# editOrder), so the OMS replaces by cancel and new order (oms/venues/cancel_place.py)
+OMS_SIM_AMEND = env_bool("OMS_SIM_AMEND", True)
 # which adapter serves a venue until the venue registry says otherwise (rules.venues)
 OMS_VENUE_ADAPTERS = {"SIM": "SIM"}
 # sending: retries of a transient venue error (backoff 0.5 s doubling, capped), then a dead letter

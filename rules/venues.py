@@ -269,3 +269,20 @@ def venue_state(venue: str | None) -> VenueState | None:
         return None
     doc = Venue.objects.filter(venue=venue).values_list("doc", flat=True).first()
     return None if doc is None else VenueState.from_api(doc)
+
+
+def sent_by_adapter(venue: str | None) -> bool:
+    """Whether the OMS's own workers send the orders at `venue` and take its reports from its
+    adapter (contract: "the desk never enters reports for them"): the registry's adapter when the
+    venue is registered (a `BINANCE` on `ccxt:binance`), else the deployment's
+    `OMS_VENUE_ADAPTERS` (SIM before anyone registers it), else the contract's names (`SIM`,
+    `ccxt:<exchangeId>`). MANUAL and the desk's own venues (XNAS, a broker) have none."""
+    if not venue:
+        return False
+    state = venue_state(venue)
+    if state is not None:
+        return state.has_adapter
+    adapter = settings.OMS_VENUE_ADAPTERS.get(venue)
+    if adapter is not None:
+        return bool(adapter != MANUAL)
+    return venue == SIM or _CCXT.match(venue) is not None

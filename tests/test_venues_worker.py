@@ -73,6 +73,9 @@ class Venue:
             "OMS_SIM_PREFIX": self.prefix,
             "OMS_VENUE_GAP_HOLD_MS": "200",
             "OMS_VENUE_RESYNC_SECONDS": "2",
+            # SIM as a venue without amend: a replace here is the cancel-and-place of
+            # oms/venues/cancel_place.py (the amend is covered in-process: test_venues_embedded)
+            "OMS_SIM_AMEND": "0",
             "OMS_CELERY_VISIBILITY_TIMEOUT": "4",  # the SIGKILL test waits this long for redelivery
             "OMS_CELERY_RESTORE_INTERVAL": "1",  # and at most a second more for the broker's sweep
             "DB_POOL_MIN": "1",
@@ -144,6 +147,7 @@ def sim(
 ) -> Iterator[Venue]:
     """This test's tasks go to the module's workers; its SIM is theirs, registered and Healthy."""
     settings.OMS_SIM_PREFIX = venue_processes.prefix
+    settings.OMS_SIM_AMEND = False
     settings.CELERY_TASK_DEFAULT_QUEUE = venue_processes.queue
     monkeypatch.setitem(celery_app.conf, "task_default_queue", venue_processes.queue)
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
@@ -363,3 +367,62 @@ def test_a_worker_killed_in_the_middle_of_a_send_leaves_one_order_at_the_venue_a
         "the redelivered task asked the venue, and did not send again"
     )
     assert not VenueDeadLetter.objects.filter(cl_ord_id=child["clOrdID"]).exists()
+
+
+def test_a_desk_client_order_sliced_into_two_sim_children_sends_both_on_the_worker_and_both_fill(
+    sim: Venue,
+) -> None:
+    symbol = f"D{uid('S')}"
+    sim_instrument(symbol)
+    sim_market(symbol, "100", "101", "5", "2")
+    client = api_order(symbol, "9", handling="Desk")
+    assert doc(client["orderId"])["handling"] == "Desk"
+
+    kids = []
+    for qty, terms in (("4", {"ordType": "Limit", "price": "101"}), ("5", {"ordType": "Market"})):
+        body = {"commandType": "CreateOrderCommand", "clOrdID": uid("DK"), "parentId": client["orderId"],
+                "orderQty": qty, "venue": "SIM", **terms}  # fmt: skip
+        kids.append(dispatch("orders", body, actor="trader").body["order"])
+    for kid in kids:
+        settles(kid, sim, "New", "PartiallyFilled", "Filled")
+    sim_market(symbol, "100", "101", "5", "20")
+
+    for kid in kids:
+        filled = settles(kid, sim, "Filled")
+        venue = engine_for("SIM").fetch_order(kid["clOrdID"])
+        assert venue is not None and venue.cum_qty == Decimal(kid["orderQty"])
+        executions = Execution.objects.filter(order_id=kid["orderId"]).values_list("doc", flat=True)
+        assert sum(Decimal(e["lastQty"]) for e in executions) == Decimal(filled["cumQty"])
+        assert VenueSend.objects.get(pk=kid["clOrdID"]).attempts == 1
+    assert wait_for(lambda: doc(client["orderId"])["status"] == "Filled", FLOW_TIMEOUT)
+
+
+def test_a_replace_at_sim_without_amend_cancels_then_places_the_rest_on_the_worker(sim: Venue) -> None:
+    symbol = f"P{uid('S')}"
+    sim_instrument(symbol)
+    sim_market(symbol, "100", "101", "5", "3")
+    child = the_child(api_order(symbol, "10", ordType="Limit", price="101")["orderId"], sim)
+    settles(child, sim, "PartiallyFilled")
+    new = uid("RP")
+
+    dispatch(
+        "orders",
+        {"commandType": "ReplaceOrderCommand", "orderId": child["orderId"], "clOrdID": new, "orderQty": "8"},
+        actor="trader",
+    )
+
+    replaced = wait_for(lambda: doc(child["orderId"])["clOrdID"] == new, FLOW_TIMEOUT)
+    assert replaced, f"{doc(child['orderId'])}\n{sim.logs()}"
+    engine = engine_for("SIM")
+    old, placed = engine.fetch_order(child["clOrdID"]), engine.fetch_order(new)
+    assert old is not None and (old.status.value, old.cum_qty) == ("Canceled", 3)
+    assert placed is not None and placed.order_qty == 5, "8 minus the 3 filled before the cancel"
+    sim_market(symbol, "100", "101", "5", "20")
+    assert wait_for(lambda: doc(child["orderId"])["status"] == "Filled", FLOW_TIMEOUT), sim.logs()
+    filled = doc(child["orderId"])
+    assert (filled["orderQty"], filled["cumQty"]) == ("8", "8")
+    venue_fills = {f.exec_id for f in engine.fetch_fills(None, symbol)}
+    executions = list(Execution.objects.filter(order_id=child["orderId"]).values_list("doc", flat=True))
+    assert sorted(e["execID"] for e in executions) == sorted(venue_fills), "each venue fill exactly once"
+    assert {e["status"] for e in executions} == {"Allocated"}
+    assert [o["clOrdID"] for o in engine.store.hvals("orders") if o["symbol"] == symbol].count(new) == 1

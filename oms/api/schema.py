@@ -257,7 +257,7 @@ _ERRORS = {
     "401": "not_authenticated / authentication_failed",
     "403": "permission_denied: the user's role may not do this",
     "404": "not_found: no such object",
-    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity, duplicate_rule_name",
+    "409": "invalid_transition, version_conflict, replace_pending, duplicate_cl_ord_id, exceeds_parent_quantity, duplicate_rule_name, venue_reports_only",
     "413": "payload_too_large: the body is over the limit (DATA_UPLOAD_MAX_MEMORY_SIZE)",
     "415": "unsupported_media_type: commands are JSON",
     "422": "rule_refused (with the rule's name), idempotency_key_reused",

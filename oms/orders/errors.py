@@ -22,3 +22,13 @@ class DuplicateClOrdID(ApplicationError):
 class ExceedsParentQuantity(ApplicationError):
     code = "exceeds_parent_quantity"
     http_status = 409
+
+
+class VenueReportsOnly(ApplicationError):
+    """A venue report (an ack, a fill, a cancel or replace confirmation...) entered by a person for
+    an order at a venue with an adapter: the OMS sends those orders itself and only the venue's
+    adapter reports on them (contract: "the desk never enters reports for them"). 409: the same
+    command is accepted for an order at MANUAL, where the desk is the venue's voice."""
+
+    code = "venue_reports_only"
+    http_status = 409

@@ -15,10 +15,19 @@ from oms.core.eventstore import UnitOfWork
 from oms.orders import commands as c
 from oms.orders import events as ev
 from oms.orders.enums import Kind, Phase
+from oms.orders.reporters import require_venue_reporter
 from oms.orders.services import TOPIC, _check, _check_children_fit, _load, _order_body
 from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree
+
+
+def _load_reported(tree: OrderTree, order_id: str, expected_version: int | None) -> OrderState:
+    """The order a venue report is about, refused (409 `venue_reports_only`) when a person reports
+    on an order the OMS sent to a venue with an adapter."""
+    order = _load(tree, order_id, expected_version)
+    require_venue_reporter(tree.uow.ctx.actor, order)
+    return order
 
 
 def _simple(
@@ -31,7 +40,7 @@ def _simple(
     guard: Callable[[OrderState, Trigger], None],
 ) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, order_id, expected_version)
+    order = _load_reported(tree, order_id, expected_version)
     _check(order, trigger)
     guard(order, trigger)
     order = tree.emit(order, event(text=text))
@@ -105,7 +114,7 @@ def order_confirm_cancel(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, order_id, expected_version)
+    order = _load_reported(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_CONFIRM)
     # like Expire and DoneForDay: a parent stops working only after its children (a cascade
     # completes by itself when the last one stops)
@@ -120,7 +129,7 @@ def order_reject_cancel(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, order_id, expected_version)
+    order = _load_reported(tree, order_id, expected_version)
     _check(order, Trigger.CANCEL_REJECT)
     order = tree.emit(order, ev.OrderCancelRejected(text=text))
     # a parent whose cancel waited on this child cannot complete it: its cancel fails too
@@ -144,7 +153,7 @@ def order_confirm_replace(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, order_id, expected_version)
+    order = _load_reported(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_CONFIRM)
     _replace_pending(order, Trigger.REPLACE_CONFIRM)
     assert order.pending_replace is not None
@@ -158,7 +167,7 @@ def order_reject_replace(
     uow: UnitOfWork, *, order_id: str, expected_version: int | None = None, text: str | None = None
 ) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, order_id, expected_version)
+    order = _load_reported(tree, order_id, expected_version)
     _check(order, Trigger.REPLACE_REJECT)
     _replace_pending(order, Trigger.REPLACE_REJECT)
     order = tree.emit(order, ev.OrderReplaceRejected(text=text))
@@ -176,7 +185,7 @@ def order_restate(
     price: Decimal | None = None,
 ) -> Outcome:
     tree = OrderTree(uow)
-    order = _load(tree, order_id, expected_version)
+    order = _load_reported(tree, order_id, expected_version)
     _check(order, Trigger.RESTATE)
     new_qty = order_qty if order_qty is not None else order.order_qty
     _check_children_fit(order, new_qty)

@@ -36,6 +36,7 @@ from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
 from rules.pretrade import check_new_order, check_replace, discard, note_cancel, prefetch
 from rules.routing import route_new_order
+from rules.venues import sent_by_adapter
 
 TOPIC = "orders"
 
@@ -220,6 +221,15 @@ def _child_order(tree: OrderTree, cmd: CreateOrderCommand, fingerprint: str, act
     if parent.kind is Kind.SLICE:
         raise ValidationFailed(
             "a slice cannot have children", fields={"parentId": ["Slices cannot have child orders."]}
+        )
+    if parent.kind is Kind.MARKET and sent_by_adapter(parent.venue):
+        # the market order is itself at the venue (the OMS sent it): a slice would be sent as well,
+        # putting the same quantity there twice. Slice a market order kept at MANUAL or a desk venue.
+        raise ValidationFailed(
+            "a market order at a venue with an adapter cannot be sliced",
+            fields={
+                "parentId": [f"Order {parent.order_id} is at {parent.venue} itself: it cannot have slices."]
+            },
         )
     _check(parent, Trigger.PLACE_CHILD)
     # a child inherits symbol, side and account from its parent, and must not differ from it

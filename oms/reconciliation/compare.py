@@ -108,7 +108,16 @@ def order_agrees(report: VenueOrderReport, order: OmsOrder) -> bool:
     venue_open = not report.status.terminal
     if order.phase == "PendingNew" and venue_open:
         return False  # the venue acked it; the OMS has not heard (a dropped ack): re-applied
-    return report.cum_qty == order.cum_qty and venue_open == order.open
+    return report.cum_qty + earlier_venue_orders(report, order) == order.cum_qty and venue_open == order.open
+
+
+def earlier_venue_orders(report: VenueOrderReport, order: OmsOrder) -> Decimal:
+    """What the OMS order's earlier venue orders traded. At a venue without amend a replace is a
+    cancel and a new venue order for the rest (oms.venues.cancel_place): the live venue order
+    carries the OMS orderQty less what its predecessors filled (FIX orderQty counts what traded),
+    so that difference is theirs, and the OMS cumQty holds it too. Zero where the venue order
+    carries the whole orderQty (one venue order, or an amend)."""
+    return max(order.order_qty - report.order_qty, ZERO)
 
 
 def compare_orders(

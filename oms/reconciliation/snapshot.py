@@ -49,17 +49,22 @@ def _oms_order(doc: dict[str, Any], in_flight: bool = False) -> OmsOrder:
 
 
 def working_orders(venue: str) -> list[OmsOrder]:
-    """The OMS's working market orders at `venue` (slices are worked inside their market order)."""
+    """The OMS's working venue orders at `venue`: market orders and slices (a slice at an adapter
+    venue is sent like a market order: its market order stays at MANUAL or a desk venue)."""
     docs = list(
-        Order.objects.filter(venue=venue, kind=Kind.MARKET.value, status__in=WORKING).values_list(
-            "doc", flat=True
-        )
+        Order.objects.filter(
+            venue=venue, kind__in=(Kind.MARKET.value, Kind.SLICE.value), status__in=WORKING
+        ).values_list("doc", flat=True)
     )
     flying: set[str] = set()
     for ids in chunks(d["orderId"] for d in docs):
         flying.update(
             VenueSend.objects.filter(
-                order_id__in=ids, action=SendAction.PLACE, status__in=IN_FLIGHT
+                # a replace in flight too: at a venue without amend it is a cancel then a new
+                # order, and between the two the venue lists neither
+                order_id__in=ids,
+                action__in=(SendAction.PLACE, SendAction.REPLACE),
+                status__in=IN_FLIGHT,
             ).values_list("order_id", flat=True)
         )
     return [_oms_order(d, d["orderId"] in flying) for d in docs]

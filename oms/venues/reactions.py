@@ -1,12 +1,13 @@
 """Reactions to committed order events: venue orders at an adapter venue go out on workers.
 
-A Market order created at a venue with an adapter (SIM, ccxt:*) is sent by `send_order`; a
-cancel or replace requested on one by `send_cancel` / `send_replace`. Slices are not sent: a
-slice works its market order's quantity, and the market order is already at the venue (sending
-both would double the exposure); slicing at an adapter venue needs the market order to stay home,
-which no flow does yet. Enqueued
-after commit (oms.core.eventstore.subscribe), so a worker never sees an order that did not commit;
-on the embedded default the tasks run in-process.
+Every order the OMS creates for the market at a venue with an adapter (SIM, ccxt:*) is sent by
+`send_order`, whoever created it: the market order of an Auto client order, the desk's market
+orders (children of a client order) and its slices (children of a market order kept at a venue
+without adapter, MANUAL or a desk venue: the orders app refuses slicing a market order that is
+itself at an adapter venue, which would put the same quantity at the venue twice); a cancel or
+replace requested on one by `send_cancel` / `send_replace`. Enqueued after commit
+(oms.core.eventstore.subscribe), so a worker never sees an order that did not commit; on the
+embedded default the tasks run in-process.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from oms.core.eventstore import subscribe
 from oms.venues import tasks
 from oms.venues.routing import adapter_name_for
 
-VENUE_KINDS = ("Market",)
+VENUE_KINDS = ("Market", "Slice")  # the street orders; a client order is the OMS's own
 
 
 @subscribe

@@ -17,6 +17,7 @@ from oms.core.errors import ApplicationError
 from oms.orders.models import ClOrdIdKey, Order
 from oms.venues.adapter import VenueFill, VenueOrderReport, VenueOrderStatus
 from oms.venues.metrics import UNKNOWN_REPORTS
+from oms.venues.routing import adapter_for
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ def apply_order_report(report: VenueOrderReport) -> None:
         log.warning("venue %s reports an order the OMS does not know: %s", report.venue, report.cl_ord_id)
         return
     venue, order_id = report.venue, order["orderId"]
+    if _not_the_live_order(order, report) and not _amends(venue):  # the venue lookup only then
+        return
     if report.status is VenueOrderStatus.REJECTED:
         if order["phase"] == "PendingNew":
             _send(venue, {"commandType": "RejectOrderCommand", "orderId": order_id, "text": report.text})
@@ -79,6 +82,31 @@ def apply_order_report(report: VenueOrderReport) -> None:
         _send(venue, {"commandType": "ConfirmCancelCommand", "orderId": order_id, "text": text})
     elif report.status is VenueOrderStatus.EXPIRED and order["phase"] == "Open":
         _send(venue, {"commandType": "ExpireOrderCommand", "orderId": order_id, "text": report.text})
+
+
+def _amends(venue: str) -> bool:
+    adapter = adapter_for(venue)
+    return adapter is None or bool(adapter.has.get("replace"))
+
+
+def _not_the_live_order(order: dict[str, Any], report: VenueOrderReport) -> bool:
+    """At a venue without amend a replace is a cancel and a new venue order (oms.venues.cancel_place),
+    so one OMS order has several venue orders over time and only one is live. The status of the
+    others says nothing of the OMS order (their fills still count, by execID, in `apply_fill`):
+    - an earlier venue order (its clOrdID is neither the order's nor the pending replace's): it was
+      canceled by the replace's cancel leg, and a late report of it must not cancel the order;
+    - the venue order being replaced, reporting Canceled while the replace is pending (and no
+      cancel is): that is the replace's own cancel leg, which the replace task follows up with the
+      new order; confirming it as a cancel would end the OMS order instead."""
+    pending = order.get("pending") or {}
+    if report.cl_ord_id not in (order["clOrdID"], pending.get("clOrdID")):
+        return True
+    return bool(
+        pending
+        and report.cl_ord_id == order["clOrdID"]
+        and report.status is VenueOrderStatus.CANCELED
+        and not order.get("pendingCancel")
+    )
 
 
 def apply_fill(fill: VenueFill) -> bool:
@@ -119,3 +147,22 @@ def reject_cancel(venue: str, order_id: str, text: str) -> None:
 
 def reject_replace(venue: str, order_id: str, text: str) -> None:
     _send(venue, {"commandType": "RejectReplaceCommand", "orderId": order_id, "text": text[:200]})
+
+
+def confirm_replace(venue: str, order_id: str, cl_ord_id: str, text: str | None = None) -> bool:
+    """Confirm the pending replace `cl_ord_id` if it is still pending; whether the order now runs
+    under `cl_ord_id` (a venue that amends in place answers under the old clOrdID, so the send's
+    answer alone does not confirm it)."""
+    order = Order.objects.filter(pk=order_id).values_list("doc", flat=True).first()
+    if order is None:
+        return False
+    if (order.get("pending") or {}).get("clOrdID") == cl_ord_id:
+        _send(venue, {"commandType": "ConfirmReplaceCommand", "orderId": order_id, "text": text})
+        order = Order.objects.filter(pk=order_id).values_list("doc", flat=True).first() or order
+    return bool(order["clOrdID"] == cl_ord_id)
+
+
+def cancel(venue: str, order_id: str, text: str) -> None:
+    """The venue no longer works the order (solicited when a cancel is pending, else unsolicited
+    with `text`)."""
+    _send(venue, {"commandType": "ConfirmCancelCommand", "orderId": order_id, "text": text[:200]})

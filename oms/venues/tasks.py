@@ -19,7 +19,6 @@ the broker's visibility timeout (settings), so a slow task is never redelivered 
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
@@ -28,28 +27,19 @@ from typing import Any, TypeVar, cast
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import transaction
 
 from oms.core import ambient
-from oms.orders.models import Order
-from oms.venues import reports
+from oms.venues import cancel_place, reports, sending
 from oms.venues.adapter import (
     CancelRequest,
     OrderNotFound,
-    PlaceRequest,
-    RateLimited,
     ReplaceRequest,
     TransientVenueError,
     UnknownOutcome,
     VenueAdapter,
-    VenueError,
-    VenueOrderReport,
-    VenueOrdType,
     VenueRejected,
-    VenueSide,
 )
-from oms.venues.metrics import SENDS
-from oms.venues.models import SendAction, SendStatus, VenueDeadLetter, VenueSend
+from oms.venues.models import SendAction, SendStatus, VenueSend
 from oms.venues.routing import adapter_for
 
 log = logging.getLogger(__name__)
@@ -80,122 +70,14 @@ def _driven(fn: F) -> F:
     return cast(F, run)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _order(order_id: str) -> dict[str, Any] | None:
-    doc: dict[str, Any] | None = Order.objects.filter(pk=order_id).values_list("doc", flat=True).first()
-    return doc
-
-
-def _claim(cl_ord_id: str, venue: str, action: str, order_id: str) -> tuple[VenueSend, bool] | None:
-    """Take the send of `cl_ord_id`: (claim, taken before) or None when it is settled already."""
-    with transaction.atomic():
-        row = VenueSend.objects.select_for_update().filter(pk=cl_ord_id).first()
-        now = _now()
-        if row is None:
-            row = VenueSend.objects.create(
-                cl_ord_id=cl_ord_id,
-                venue=venue,
-                action=action,
-                order_id=order_id,
-                status=SendStatus.CLAIMED,
-                attempts=1,
-                created_at=now,
-                updated_at=now,
-            )
-            return row, False
-        if row.status in (SendStatus.DONE, SendStatus.UNKNOWN, SendStatus.FAILED):
-            return None
-        row.attempts += 1
-        row.status = SendStatus.CLAIMED
-        row.updated_at = now
-        row.save(update_fields=["attempts", "status", "updated_at"])
-        return row, True
-
-
-def _mark(
-    row: VenueSend, status: str, *, outcome: str = "", error: str = "", venue_order_id: str = ""
-) -> None:
-    row.status = status
-    row.outcome = outcome or row.outcome
-    row.last_error = error or row.last_error
-    row.venue_order_id = venue_order_id or row.venue_order_id
-    row.updated_at = _now()
-    row.save(update_fields=["status", "outcome", "last_error", "venue_order_id", "updated_at"])
-    SENDS.labels(row.venue, row.action, outcome or status).inc()
-
-
-def _dead_letter(row: VenueSend, task: str, reason: str, error: str) -> None:
-    VenueDeadLetter.objects.create(
-        venue=row.venue,
-        task=task,
-        order_id=row.order_id,
-        cl_ord_id=row.cl_ord_id,
-        reason=reason,
-        error=error,
-        created_at=_now(),
-    )
-    log.error("venue send %s %s at %s: %s (%s)", row.action, row.cl_ord_id, row.venue, reason, error)
-
-
-def _backoff(task: Task[Any, Any], exc: VenueError) -> float:
-    wait: float = min(0.5 * 2.0 ** int(task.request.retries or 0), 30.0)
-    return max(wait, exc.retry_after) if isinstance(exc, RateLimited) else wait
-
-
-def _retry_or_give_up(
-    task: Task[Any, Any], row: VenueSend, exc: TransientVenueError, give_up: Callable[[str], None], *args: Any
-) -> None:
-    """Retry with backoff, or when retries are used up run `give_up(message)` and leave a dead
-    letter."""
-    _mark(row, SendStatus.RETRYING, error=str(exc))
-    if int(task.request.retries or 0) < settings.OMS_VENUE_SEND_MAX_RETRIES:
-        raise task.retry(args=args, countdown=_backoff(task, exc), exc=exc)
-    give_up(exc.message)
-    _mark(row, SendStatus.FAILED, outcome="retries_exhausted", error=str(exc))
-    _dead_letter(row, task.name, "retries_exhausted", str(exc))
-    return None
-
-
-def _finish(row: VenueSend, report: VenueOrderReport) -> str:
-    _mark(row, SendStatus.DONE, outcome=report.status.value, venue_order_id=report.venue_order_id)
-    reports.apply_order_report(report)
-    return report.status.value
-
-
-def _ask(adapter: VenueAdapter, cl_ord_id: str, symbol: str) -> VenueOrderReport | None:
-    """The venue's answer to "do you have clOrdID?"; None when it has none or cannot say."""
-    try:
-        return adapter.fetch_order(cl_ord_id=cl_ord_id, symbol=symbol)
-    except VenueError as exc:
-        log.warning("fetch_order %s at %s failed: %s", cl_ord_id, adapter.venue, exc)
-        return None
-
-
 # --- place ---------------------------------------------------------------------------------------
-
-
-def _place_request(order: dict[str, Any], cl_ord_id: str) -> PlaceRequest:
-    return PlaceRequest(
-        cl_ord_id=cl_ord_id,
-        symbol=order["symbol"],
-        side=VenueSide(order["side"]),
-        order_qty=Decimal(order["orderQty"]),
-        ord_type=VenueOrdType(order["ordType"]),
-        price=None if order["price"] is None else Decimal(order["price"]),
-        stop_px=None if order["stopPx"] is None else Decimal(order["stopPx"]),
-        time_in_force=order["timeInForce"],
-        account=order["account"],
-    )
 
 
 @shared_task(name="venues.send_order", **TASK_OPTIONS)
 @_driven
 def send_order(self: Task[Any, Any], order_id: str) -> str | None:
     """Send a venue order (Market or Slice at an adapter venue) once; idempotent by its clOrdID."""
-    order = _order(order_id)
+    order = sending.order_doc(order_id)
     if order is None:
         return None
     adapter = adapter_for(order["venue"])
@@ -209,44 +91,44 @@ def send_order(self: Task[Any, Any], order_id: str) -> str | None:
         return None  # the venue's answer is in (acked, rejected, canceled) and the send settled
     cl_ord_id = placed.cl_ord_id if placed is not None else order["clOrdID"]
     symbol = order["symbol"]
-    claim = _claim(cl_ord_id, adapter.venue, SendAction.PLACE, order_id)
+    claim = sending.claim(cl_ord_id, adapter.venue, SendAction.PLACE, order_id)
     if claim is None:
         return None
     row, taken_before = claim
     if taken_before or order["phase"] != "PendingNew":
         # redelivered (a worker died mid-send), duplicated or retried: ask before sending again
-        found = _ask(adapter, cl_ord_id, symbol)
+        found = sending.ask(adapter, cl_ord_id, symbol)
         if found is not None:
-            return _finish(row, found)
+            return sending.finish(row, found)
         if order["phase"] != "PendingNew":  # answered meanwhile (the stream), yet not found: odd
-            _mark(row, SendStatus.DONE, outcome="settled_by_stream")
+            sending.mark(row, SendStatus.DONE, outcome="settled_by_stream")
             return None
     try:
-        report = adapter.place_order(_place_request(order, cl_ord_id))
+        report = adapter.place_order(sending.place_request(order, cl_ord_id))
     except TransientVenueError as exc:
 
         def give_up(message: str) -> None:
-            found = _ask(adapter, cl_ord_id, symbol)
+            found = sending.ask(adapter, cl_ord_id, symbol)
             if found is not None:
                 reports.apply_order_report(found)
             else:
                 reports.reject(adapter.venue, order_id, f"not sent to {adapter.venue}: {message}")
 
-        _retry_or_give_up(self, row, exc, give_up, order_id)
+        sending.retry_or_give_up(self, row, exc, give_up, order_id)
         return "Failed"
     except VenueRejected as exc:
-        _mark(row, SendStatus.DONE, outcome="Rejected", error=exc.message)
+        sending.mark(row, SendStatus.DONE, outcome="Rejected", error=exc.message)
         reports.reject(adapter.venue, order_id, exc.message)
         return "Rejected"
     except UnknownOutcome as exc:
         row.last_error = exc.message  # kept: the desk sees the send was in doubt
-        found = _ask(adapter, cl_ord_id, symbol)
+        found = sending.ask(adapter, cl_ord_id, symbol)
         if found is not None:
-            return _finish(row, found)
-        _mark(row, SendStatus.UNKNOWN, outcome="unknown_outcome", error=exc.message)
+            return sending.finish(row, found)
+        sending.mark(row, SendStatus.UNKNOWN, outcome="unknown_outcome", error=exc.message)
         check_unknown.apply_async((cl_ord_id, 1), countdown=1.0)
         return "Unknown"
-    return _finish(row, report)
+    return sending.finish(row, report)
 
 
 @shared_task(name="venues.check_unknown", **TASK_OPTIONS)
@@ -255,19 +137,26 @@ def check_unknown(self: Task[Any, Any], cl_ord_id: str, check: int) -> str | Non
     """Ask the venue again about a send whose outcome is unknown; give it to reconciliation after
     OMS_VENUE_UNKNOWN_CHECKS tries (never resend: the order may exist)."""
     row = VenueSend.objects.filter(pk=cl_ord_id, status=SendStatus.UNKNOWN).first()
-    order = None if row is None else _order(row.order_id)
+    order = None if row is None else sending.order_doc(row.order_id)
     if row is None or order is None:
         return None
     adapter = adapter_for(row.venue)
     if adapter is None:
         return None
-    found = _ask(adapter, row.cl_ord_id, order["symbol"])
+    if row.action == SendAction.REPLACE and not adapter.has.get("replace"):
+        # a cancel leg in doubt: ask for the canceled order, carry on only on the venue's word
+        outcome = cancel_place.resume(self, row, adapter, order)
+        if outcome not in (None, cancel_place.UNKNOWN):
+            return outcome
+    found = sending.ask(adapter, row.cl_ord_id, order["symbol"])
     if found is not None:
-        return _finish(row, found)
+        return sending.finish(row, found)
     if check < settings.OMS_VENUE_UNKNOWN_CHECKS:
         check_unknown.apply_async((cl_ord_id, check + 1), countdown=min(2.0**check, 60.0))
         return "Unknown"
-    _dead_letter(row, self.name, "unknown_outcome", row.last_error or "no answer and not found by clOrdID")
+    sending.dead_letter(
+        row, self.name, "unknown_outcome", row.last_error or "no answer and not found by clOrdID"
+    )
     return "Unknown"
 
 
@@ -284,13 +173,13 @@ def _rejecter(
 @_driven
 def send_cancel(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | None:
     """Send the pending cancel `cl_ord_id` of a venue order."""
-    order = _order(order_id)
+    order = sending.order_doc(order_id)
     if order is None or (order.get("pendingCancel") or {}).get("clOrdID") != cl_ord_id:
         return None  # resolved already
     adapter = adapter_for(order["venue"])
     if adapter is None:
         return None
-    claim = _claim(cl_ord_id, adapter.venue, SendAction.CANCEL, order_id)
+    claim = sending.claim(cl_ord_id, adapter.venue, SendAction.CANCEL, order_id)
     if claim is None:
         return None
     row, _ = claim
@@ -301,50 +190,53 @@ def send_cancel(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | No
         placed = VenueSend.objects.filter(pk=order["clOrdID"], status=SendStatus.DONE).exists()
         if not placed:  # the place is still on its way: the cancel waits for it
             transient = TransientVenueError(adapter.venue, f"order not at the venue yet ({exc.message})")
-            _retry_or_give_up(
+            sending.retry_or_give_up(
                 self, row, transient, _rejecter(reports.reject_cancel, adapter, order_id), order_id, cl_ord_id
             )
             return "Failed"
-        _mark(row, SendStatus.DONE, outcome="CancelRejected", error=exc.message)
+        sending.mark(row, SendStatus.DONE, outcome="CancelRejected", error=exc.message)
         reports.reject_cancel(adapter.venue, order_id, exc.message)
         return "CancelRejected"
     except TransientVenueError as exc:
-        _retry_or_give_up(
+        sending.retry_or_give_up(
             self, row, exc, _rejecter(reports.reject_cancel, adapter, order_id), order_id, cl_ord_id
         )
         return "Failed"
     except (VenueRejected, UnknownOutcome) as exc:
         # rejected (filled meanwhile) or unknown: what the venue says of the order now decides
-        found = _ask(adapter, order["clOrdID"], order["symbol"])
-        _mark(row, SendStatus.DONE, outcome="CancelRejected", error=exc.message)
+        found = sending.ask(adapter, order["clOrdID"], order["symbol"])
+        sending.mark(row, SendStatus.DONE, outcome="CancelRejected", error=exc.message)
         if found is not None and found.status.value == "Canceled":
             reports.apply_order_report(found)
             return "Canceled"
         reports.reject_cancel(adapter.venue, order_id, exc.message)
         return "CancelRejected"
-    return _finish(row, report)
+    return sending.finish(row, report)
 
 
 @shared_task(name="venues.send_replace", **TASK_OPTIONS)
 @_driven
 def send_replace(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | None:
-    """Send the pending replace `cl_ord_id` of a venue order (amend; a venue without amend has it
-    rejected: the desk cancels and places)."""
-    order = _order(order_id)
-    pending = None if order is None else order.get("pending")
-    if order is None or not pending or pending.get("clOrdID") != cl_ord_id:
+    """Send the pending replace `cl_ord_id` of a venue order: an amend where the venue has one,
+    else a cancel and a new order (oms.venues.cancel_place)."""
+    order = sending.order_doc(order_id)
+    if order is None:
         return None
     adapter = adapter_for(order["venue"])
     if adapter is None:
         return None
-    claim = _claim(cl_ord_id, adapter.venue, SendAction.REPLACE, order_id)
+    if not adapter.has.get("replace"):
+        outcome = cancel_place.cancel_and_place(self, order, cl_ord_id, adapter)
+        if outcome == cancel_place.UNKNOWN:
+            check_unknown.apply_async((cl_ord_id, 1), countdown=1.0)
+        return outcome
+    pending = order.get("pending")
+    if not pending or pending.get("clOrdID") != cl_ord_id:
+        return None
+    claim = sending.claim(cl_ord_id, adapter.venue, SendAction.REPLACE, order_id)
     if claim is None:
         return None
     row, _ = claim
-    if not adapter.has.get("replace"):
-        _mark(row, SendStatus.DONE, outcome="ReplaceRejected")
-        reports.reject_replace(adapter.venue, order_id, f"{adapter.venue} cannot amend: cancel and place")
-        return "ReplaceRejected"
     request = ReplaceRequest(
         cl_ord_id=cl_ord_id,
         orig_cl_ord_id=order["clOrdID"],
@@ -355,18 +247,22 @@ def send_replace(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | N
     try:
         report = adapter.replace_order(request)
     except TransientVenueError as exc:
-        _retry_or_give_up(
+        sending.retry_or_give_up(
             self, row, exc, _rejecter(reports.reject_replace, adapter, order_id), order_id, cl_ord_id
         )
         return "Failed"
     except (VenueRejected, UnknownOutcome) as exc:
-        found = _ask(adapter, cl_ord_id, order["symbol"])
+        found = sending.ask(adapter, cl_ord_id, order["symbol"])
         if found is not None:
-            return _finish(row, found)
-        _mark(row, SendStatus.DONE, outcome="ReplaceRejected", error=exc.message)
+            return sending.finish(row, found)
+        sending.mark(row, SendStatus.DONE, outcome="ReplaceRejected", error=exc.message)
         reports.reject_replace(adapter.venue, order_id, exc.message)
         return "ReplaceRejected"
-    return _finish(row, report)
+    outcome = sending.finish(row, report)
+    # an amend keeps the venue's order and, at most venues (ccxt editOrder), its client id: the
+    # answer comes under the old clOrdID, so the amend's success confirms the replace itself
+    reports.confirm_replace(adapter.venue, order_id, cl_ord_id)
+    return outcome
 
 
 # --- ingestion in-process (the embedded default's beat entry) ------------------------------------

@@ -68,6 +68,8 @@ class SimAdapter(VenueAdapter):
     def __init__(self, venue: str, adapter_name: str | None = None) -> None:
         super().__init__(venue, adapter_name)
         self.engine = engine_for(venue)
+        # per instance, like ccxt's: a SIM without amend stands in for a venue without editOrder
+        self.has = {**type(self).has, "replace": bool(settings.OMS_SIM_AMEND)}  # type: ignore[misc]
         # this connection's position in the stream: like a websocket, it hears only what is
         # published after it connects (its consumer resyncs from REST at start)
         self._cursor: int | None = None
