@@ -20,11 +20,28 @@ class ExecutionSpecification(Specification):
         "created_before": Field(
             "created_at", "lt", param="createdBefore", kind="datetime", help="Created before this time."
         ),
+        # the blotter's filters on a history range (static/blotter/history.js), run here
+        "search": Field(
+            "exec_id",
+            "search",
+            param="q",
+            key="execID",
+            also=(("execution_id", "executionId"), ("order_id", "orderId"), ("venue", "venue")),
+            help="Quick search: a case-insensitive part of execID, executionId, orderId or venue.",
+        ),
+        "exec_id_contains": Field(
+            "exec_id", "icontains", param="execIDContains", key="execID", help="A part of execID."
+        ),
+        "venue_contains": Field("venue", "icontains", param="venueContains", help="A part of the venue."),
+        "last_qty": Field("last_qty", "range", param="lastQty", kind="decimal"),
+        "last_px": Field("last_px", "range", param="lastPx", kind="decimal"),
     }
     orderings = {
         "createdAt": "created_at",
         "updatedAt": "updated_at",
         "transactTime": "transact_time",
+        "execID": "exec_id",
+        "venue": "venue",
         "lastQty": "last_qty",
         "lastPx": "last_px",
         "status": "status",

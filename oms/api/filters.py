@@ -17,7 +17,7 @@ import django_filters as df
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 
-from oms.core.specification import Field, Specification
+from oms.core.specification import RANGE_HELP, Field, Specification
 
 
 class SpecificationFilterBackend(DjangoFilterBackend):
@@ -61,6 +61,10 @@ def _choices(enum: type[Enum]) -> list[tuple[str, str]]:
 def _filter(f: Field) -> df.Filter:
     many = f.op == "in"
     help_parts = [f.help] if f.help else []
+    if f.op == "range":
+        return df.CharFilter(help_text=" ".join([*help_parts, RANGE_HELP]))
+    if f.op in ("search", "icontains"):
+        return df.CharFilter(help_text=" ".join(help_parts) or "A case-insensitive part of the value.")
     if f.choices is not None:  # the schema lists the values (an enum) and what each means
         if many:
             help_parts.append("One or more, comma-separated.")

@@ -7,12 +7,18 @@
 A subclass declares its criteria once (`fields`); the builder grows one method per criterion.
 `from_params` parses API query parameters (the contract's camelCase names, comma-separated
 lists) into the same specification, collecting per-field errors.
+
+Besides equality and lists, a criterion may be a `range` (one parameter holding a comparison in
+the blotter's header-filter syntax: `100`, `>100`, `<=5`, `10-20`) or a `search` (a case-insensitive
+part of any of several columns: the blotter's quick filter), so that the grid's filters on a
+history range run in the query API with the meaning they have on the grid.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -33,20 +39,32 @@ def _plain(value: object) -> object:
 
 @dataclass(frozen=True)
 class Criterion:
-    """One filter: `column` `op` `value`. ops: eq, in, gt, gte, lt, lte, icontains."""
+    """One filter: `column` `op` `value`. ops: eq, in, gt, gte, lt, lte, icontains, and search
+    (icontains on `column` or any of `also`)."""
 
     name: str
     column: str
     op: str
     value: Any
     key: str = ""  # the same value's key in the API document (camelCase), when not the column
+    also: tuple[tuple[str, str], ...] = ()  # search: more (column, document key) pairs
 
     def to_q(self) -> Q:
+        if self.op == "search":
+            q = Q(**{f"{self.column}__icontains": self.value})
+            for column, _ in self.also:
+                q |= Q(**{f"{column}__icontains": self.value})
+            return q
         lookup = self.column if self.op == "eq" else f"{self.column}__{self.op}"
         return Q(**{lookup: self.value})
 
     def matches(self, row: Mapping[str, object]) -> bool:
         """Evaluate on a row keyed by column, or on the API document (decimals and times as strings)."""
+        if self.op == "search":
+            return any(
+                Criterion(self.name, column, "icontains", self.value, key).matches(row)
+                for column, key in ((self.column, self.key), *self.also)
+            )
         got = row[self.column] if self.column in row else row.get(self.key or self.column)
         want = self.value
         got = _like(got, want[0] if self.op == "in" and want else want)
@@ -94,7 +112,10 @@ def _camel(column: str) -> str:
 
 @dataclass(frozen=True)
 class Field:
-    """A criterion a specification accepts: its model column, operator and value parser."""
+    """A criterion a specification accepts: its model column, operator and value parser.
+
+    ops: eq, in (comma-separated), gt, gte, lt, lte, icontains; `range` (a comparison or a range of
+    a decimal column, see `parse_range`); `search` (icontains on `column` or any of `also`)."""
 
     column: str
     op: str = "eq"
@@ -102,6 +123,28 @@ class Field:
     choices: type[Enum] | None = None
     kind: str = "str"  # str, decimal, datetime, int, bool (with choices true/false)
     help: str = ""  # what the parameter means, for the API's documentation (its values are added)
+    key: str = ""  # the value's key in the API document, when not the param or the column's camelCase
+    also: tuple[tuple[str, str], ...] = ()  # search: more (column, document key) pairs
+
+
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_COMPARISON = re.compile(rf"^(<=|>=|<|>|=)?\s*({_NUMBER})$")
+_BETWEEN = re.compile(rf"^({_NUMBER})\s*(?:-|\.\.)\s*({_NUMBER})$")
+_RANGE_OPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "eq", None: "eq"}
+RANGE_HELP = "A number (equal), a comparison (>x, >=x, <x, <=x) or a range a-b (both included)."
+
+
+def parse_range(raw: str) -> list[tuple[str, Decimal]]:
+    """`>100` -> [("gt", 100)]; `10-20` -> [("gte", 10), ("lte", 20)]; `5` -> [("eq", 5)]: the
+    numeric header filter's syntax (static/blotter/views.js numFilter), for the server's side."""
+    text = raw.strip()
+    m = _COMPARISON.match(text)
+    if m:
+        return [(_RANGE_OPS[m.group(1)], Decimal(m.group(2)))]
+    m = _BETWEEN.match(text)
+    if m:
+        return [("gte", Decimal(m.group(1))), ("lte", Decimal(m.group(2)))]
+    raise ValueError(f"'{raw}' is not a number, a comparison (>x, >=x, <x, <=x) or a range (a-b)")
 
 
 def _parse_one(f: Field, raw: object) -> object:
@@ -211,12 +254,24 @@ class SpecificationBuilder:
         f = self.spec_class.fields.get(name)
         if f is None:
             raise AttributeError(f"{self.spec_class.__name__} has no criterion '{name}'")
+        # an equality's parameter is the document's key (clOrdID, rootId); a range's is not
+        # (updatedAfter filters updatedAt): that one is the column's camelCase
+        key = f.key or (f.param if f.param and f.op in ("eq", "in") else _camel(f.column))
+        if f.op in ("range", "search"):
+            if len(values) != 1:
+                raise ValueError(f"'{name}' takes one value")
+            raw = str(_plain(values[0]))
+            if "\x00" in raw:
+                raise ValueError("Null characters are not allowed.")
+            if f.op == "search":
+                self.criteria.append(Criterion(name, f.column, "search", raw, key, f.also))
+            else:
+                for op, number in parse_range(raw):
+                    self.criteria.append(Criterion(name, f.column, op, number, key))
+            return self
         parsed = [_parse_one(f, _plain(v)) for v in values]
         if not parsed:
             raise ValueError("no value")
-        # an equality's parameter is the document's key (clOrdID, rootId); a range's is not
-        # (updatedAfter filters updatedAt): that one is the column's camelCase
-        key = f.param if f.param and f.op in ("eq", "in") else _camel(f.column)
         if f.op == "in":
             if len(parsed) == 1:
                 self.criteria.append(Criterion(name, f.column, "eq", parsed[0], key))

@@ -31,6 +31,28 @@ class OrderSpecification(Specification):
         "created_before": Field(
             "created_at", "lt", param="createdBefore", kind="datetime", help="Created before this time."
         ),
+        # the blotter's filters on a history range (static/blotter/history.js), run here
+        "search": Field(
+            "cl_ord_id",
+            "search",
+            param="q",
+            key="clOrdID",
+            also=(("order_id", "orderId"), ("symbol", "symbol"), ("account", "account"), ("venue", "venue")),
+            help="Quick search: a case-insensitive part of clOrdID, orderId, symbol, account or venue.",
+        ),
+        "cl_ord_id_contains": Field(
+            "cl_ord_id", "icontains", param="clOrdIDContains", key="clOrdID", help="A part of clOrdID."
+        ),
+        "symbol_contains": Field("symbol", "icontains", param="symbolContains", help="A part of the symbol."),
+        "account_contains": Field(
+            "account", "icontains", param="accountContains", help="A part of the account."
+        ),
+        "venue_contains": Field("venue", "icontains", param="venueContains", help="A part of the venue."),
+        "order_qty": Field("order_qty", "range", param="orderQty", kind="decimal"),
+        "cum_qty": Field("cum_qty", "range", param="cumQty", kind="decimal"),
+        "leaves_qty": Field("leaves_qty", "range", param="leavesQty", kind="decimal"),
+        "avg_px": Field("avg_px", "range", param="avgPx", kind="decimal"),
+        "price": Field("price", "range", param="price", kind="decimal"),
     }
     orderings = {
         "createdAt": "created_at",
@@ -38,6 +60,8 @@ class OrderSpecification(Specification):
         "symbol": "symbol",
         "status": "status",
         "side": "side",
+        "kind": "kind",
+        "handling": "handling",
         "orderQty": "order_qty",
         "cumQty": "cum_qty",
         "leavesQty": "leaves_qty",
