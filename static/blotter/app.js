@@ -3,7 +3,7 @@
 // live.js (feed and store), views.js (columns), dialog.js and forms.js (the desk's forms).
 import { csrfToken, dialogOpen, toast } from "/static/blotter/dialog.js";
 import { Feed, KINDS, loadAll, readSnapshot } from "/static/blotter/live.js";
-import { buildHistoryBar, historyWindow, setHistoryFrom } from "/static/blotter/history.js";
+import { buildHistoryBar, historyCount, historyWindow, setHistoryFrom, syncHistory } from "/static/blotter/history.js";
 import { VIEWS } from "/static/blotter/views.js";
 import { BENCH, CONFIG, LEGACY, NOGRID, $, grids, page, store } from "/static/blotter/page.js";
 import { indexChild } from "/static/blotter/tree.js";
@@ -73,6 +73,11 @@ function updateBadges(changes = null) {
   }
 }
 function updateCount() {
+  const history = historyCount(page.active);
+  if (history !== null) {
+    $("#row-count").textContent = history;
+    return;
+  }
   const grid = grids[page.active];
   if (!grid) return;
   const shown = grid.table.getDataCount("active");
@@ -97,6 +102,7 @@ function showView(name) {
   } else {
     createGrid(name);
   }
+  syncHistory(name); // the History mode shows the server-side grid instead (history.js)
   updateCount();
   history.replaceState(null, "", `#${name}`);
 }
@@ -248,6 +254,7 @@ function buildToolbar() {
 
 // --- connection indicator -----------------------------------------------------------------------
 function onStatus(state, text) {
+  if (state === "live" && !timings.live) timings.live = performance.now();
   const el = $("#conn");
   el.dataset.state = state;
   el.textContent = { live: "● live", loading: "● loading", resyncing: "● resyncing", stale: "● stale", connecting: "● connecting", reconnecting: "● reconnecting", refused: "● refused" }[state] || state;
@@ -255,6 +262,7 @@ function onStatus(state, text) {
 }
 
 const timings = {}; // performance.now() of the load's steps (bench/blotter_snapshot.py reads them)
+let layoutsLoaded = Promise.resolve(); // main(): the saved views and the actions
 
 // --- snapshot -----------------------------------------------------------------------------------
 // The working set at one seq, streamed (live.js readSnapshot); `?legacy=1` (bench baseline) loads
@@ -273,7 +281,10 @@ async function loadSnapshot() {
   } else {
     let n = 0;
     timings.snapshotStart = performance.now();
-    const snap = await readSnapshot(CONFIG.endpoints.snapshot, (kind, docs) => {
+    // the first load takes the download home.html started before the modules loaded
+    const prefetched = window.__snapshotResponse || null;
+    window.__snapshotResponse = null;
+    const snap = await readSnapshot(CONFIG.endpoints.snapshot, prefetched, (kind, docs) => {
       if (!store.docs[kind]) return; // a kind this page does not show
       for (const doc of docs) store.put(kind, doc);
       n += docs.length;
@@ -283,6 +294,10 @@ async function loadSnapshot() {
     timings.snapshotRead = performance.now();
     setHistoryFrom(snap.historyFrom);
   }
+  // after the snapshot's read (see controls.js), but not after the grid: the requests run while
+  // the grid is built
+  const controls = loadControls();
+  await layoutsLoaded;
   const changes = store.takeChanges();
   for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));
   const first = !page.snapshotDone;
@@ -291,7 +306,7 @@ async function loadSnapshot() {
   if (first) showView(page.active);
   else refreshGrids();
   timings.gridShown = performance.now();
-  await loadControls(); // after the snapshot's read: see controls.js
+  await controls;
   return seq;
 }
 
@@ -322,9 +337,12 @@ async function main() {
   store.onOther = onControlEvent;
   if (CONFIG.canAct) initPreview();
   initControls({ canAct: CONFIG.canAct });
-  await Promise.all([loadSavedViews(), loadActions()]);
-  showView(page.active);
+  // the websocket's hello and the snapshot do not wait for the saved layouts and the actions;
+  // the grid does (loadSnapshot awaits `layoutsLoaded`)
+  layoutsLoaded = Promise.all([loadSavedViews(), loadActions()]);
   feed.start();
+  await layoutsLoaded;
+  if (!page.snapshotDone) showView(page.active);
 }
 
 page.hooks = { select, updateCount, showView, refreshGrids, applied: scheduleFlush };

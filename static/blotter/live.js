@@ -74,12 +74,16 @@ export async function loadAll(url, pageSize = 1000, onPage = null) {
 
 /**
  * The working-set snapshot (GET /blotter/api/snapshot: NDJSON, gzip, read at one seq), streamed:
- * each line is parsed as it arrives. Calls onDocs(kind, docs) per chunk; returns the header
+ * each line is parsed as it arrives. `prefetched` (or null): a promise of the response of a request
+ * started before the websocket's hello; a snapshot at any seq is right (the feed resumes after it). Calls onDocs(kind, docs) per chunk; returns the header
  * ({seq, tradingDayStart, historyFrom, ...}) with the end line's `counts`. A stream cut before its
  * end line is an error (the page retries), never a silently partial snapshot.
  */
-export async function readSnapshot(url, onDocs) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/x-ndjson" } });
+export async function readSnapshot(url, prefetched, onDocs) {
+  const get = () => fetch(url, { credentials: "same-origin", headers: { Accept: "application/x-ndjson" } });
+  // a download started earlier (home.html) is used once; if it failed, fetch again
+  let response = prefetched ? await prefetched : null;
+  if (!response || !response.ok || response.bodyUsed) response = await get();
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let header = null;
