@@ -136,13 +136,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(dbname: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(dbname: str, cwd: Any = None) -> tuple[subprocess.Popen[bytes], int]:
+    """daphne on a free port; `cwd`: another checkout of the project to serve (a baseline)."""
     port = _free_port()
     env = common.django_env(dbname)
     env.update(OMS_INPROCESS_WORKERS="1", CELERY_TASK_ALWAYS_EAGER="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "oms.asgi:application"],
-        cwd=common.ROOT,
+        cwd=cwd or common.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

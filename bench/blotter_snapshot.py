@@ -23,6 +23,13 @@ daphne serving the project:
    * headless Chromium: time from navigation to `live` with the grid filled, bytes transferred
      (Resource Timing `transferSize`), JS heap (`performance.memory`, precise), for the page
      (`/`) and for the baseline (`/?legacy=1`: every document, paged, as before).
+   * `--baseline-tree PATH` (a checkout of an earlier commit, e.g. `git archive <sha> | tar -x -C
+     PATH`): a second daphne serves that tree on the same database, and the browser figures are
+     taken for both, interleaved (`--repeat` times each, the median): before/after in one run;
+   * `--browser-users 1,10,30`: that many Chromium pages (one context each, one browser) told to
+     navigate at once; each page's time from its navigation to live with its grid filled (polled
+     every 50 ms), for the page and for the baseline tree (or `?legacy=1` without one).
+`--keep-db` keeps the database for `--reuse-db` (the 1,000,000-order load takes minutes).
 Results: printed as a table and saved to var/bench/blotter_snapshot.json.
 """
 
@@ -160,19 +167,70 @@ def users_at_once(fn: Any, base: str, cookie: str, users: int, pid: int) -> dict
     }
 
 
+LIVE_JS = (
+    "() => window.__blotter && window.__blotter.feed.state === 'live' && window.__blotter.grids.orders"
+    " && window.__blotter.grids.orders.table.getDataCount() > 0"
+)
+
+
+def users_in_browser(
+    browser: Any, base: str, cookie: dict[str, str], users: int, query: str = ""
+) -> dict[str, Any]:
+    """`users` pages told to navigate at once; each one's seconds from its navigation to live."""
+    contexts = [browser.new_context(viewport={"width": 1600, "height": 900}) for _ in range(users)]
+    pages = []
+    for context in contexts:
+        context.add_cookies([{**cookie, "url": base}])
+        page = context.new_page()
+        page.goto("about:blank")
+        pages.append(page)
+    started: list[float] = []
+    for page in pages:  # location.href returns at once: every page navigates concurrently
+        started.append(time.perf_counter())
+        page.evaluate("url => { location.href = url; }", f"{base}/{query}#orders")
+    live: list[float | None] = [None] * users
+    deadline = time.perf_counter() + 600
+    while None in live and time.perf_counter() < deadline:
+        for k, page in enumerate(pages):
+            if live[k] is not None:
+                continue
+            try:
+                if page.evaluate(LIVE_JS):
+                    live[k] = time.perf_counter() - started[k]
+            except Exception:  # mid-navigation: the old document's context is gone
+                pass
+        time.sleep(0.05)
+    heaps = []
+    for page in pages:
+        try:
+            heaps.append(page.evaluate("performance.memory.usedJSHeapSize") / 1e6)
+        except Exception:
+            pass
+    for context in contexts:
+        context.close()
+    times = sorted(t for t in live if t is not None)
+    return {
+        "users": users,
+        "p50_s": round(statistics.median(times), 2) if times else None,
+        "max_s": round(times[-1], 2) if times else None,
+        "not_live": users - len(times),
+        "heap_mb_p50": round(statistics.median(heaps), 1) if heaps else None,
+    }
+
+
 def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) -> dict[str, Any]:
     context = browser.new_context(viewport={"width": 1600, "height": 900})
     context.add_cookies([{**cookie, "url": base}])
     page = context.new_page()
+    # the renderer's main-thread busy time (CPU, not wall): what the page itself costs, much less
+    # moved by a loaded machine than the wall time
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
     t0 = time.perf_counter()
     page.goto(f"{base}/{'?legacy=1' if legacy else ''}#orders")
-    page.wait_for_function(
-        "() => window.__blotter && window.__blotter.feed.state === 'live' && window.__blotter.grids.orders"
-        " && window.__blotter.grids.orders.table.getDataCount() > 0",
-        timeout=900_000,
-        polling=50,
-    )
+    page.wait_for_function(LIVE_JS, timeout=900_000, polling=50)
     live_s = time.perf_counter() - t0
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     page.evaluate("() => new Promise(r => setTimeout(r, 100))")
     transferred = page.evaluate(
         "() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
@@ -180,8 +238,12 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
     )
     heap = page.evaluate("performance.memory.usedJSHeapSize")
     docs = page.evaluate("window.__blotter.store.docs.orders.size")
-    # ms since navigation: snapshot request sent, snapshot read, grid created (the page's own marks)
-    marks = page.evaluate("window.__blotter.timings")
+    # ms since navigation: snapshot request sent, snapshot read, grid created, table built, live
+    # (the page's own marks)
+    marks = page.evaluate(
+        "({...window.__blotter.timings, ...Object.fromEntries(performance.getEntriesByType('mark')"
+        ".map(m => [m.name.replace('blotter:', ''), m.startTime]))})"
+    )
     context.close()
     return {
         "mode": "legacy paged" if legacy else "snapshot",
@@ -190,6 +252,10 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
         "heap_mb": round(heap / 1e6, 1),
         "orders_in_page": docs,
         "marks_ms": {k: round(v) for k, v in marks.items()},
+        "main_thread_ms": {
+            k: round(metrics.get(f"{k}Duration", 0) * 1000)
+            for k in ("Task", "Script", "Layout", "RecalcStyle")
+        },
     }
 
 
@@ -202,12 +268,20 @@ def main() -> None:
     parser.add_argument("--users", default="1,10,30")
     parser.add_argument("--legacy-max", type=int, default=50_000, help="baseline up to this many orders")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP users")
+    parser.add_argument("--baseline-tree", help="a checkout of the commit to compare with (browser)")
+    parser.add_argument("--repeat", type=int, default=1, help="browser opens per page (median)")
+    parser.add_argument("--browser-users", default="", help="e.g. 1,10,30: pages opening at once")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--reuse-db", action="store_true", help="the database --keep-db left")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     user_levels = [int(x) for x in args.users.split(",")]
     notes = common.machine_notes()
     common.check_durable()
-    common.create_db(DB)
+    reuse = args.reuse_db and common.db_exists(DB)
+    if not reuse:
+        common.create_db(DB)
     common.django_setup(DB)
     from django.conf import settings
     from django.contrib.auth.models import Group, User
@@ -215,7 +289,9 @@ def main() -> None:
 
     from blotter import snapshot
 
-    user = User.objects.create_user("bench-desk", password="x")
+    user = User.objects.filter(username="bench-desk").first() or User.objects.create_user(
+        "bench-desk", password="x"
+    )
     user.groups.add(Group.objects.get_or_create(name="desk")[0])
     client = Client()
     client.force_login(user)
@@ -225,13 +301,21 @@ def main() -> None:
     }
     cookie_header = f"{cookie['name']}={cookie['value']}"
     print(f"database {DB}: {args.working:,} working orders")
-    load(args.working, working=True, seed=1)
-    total = args.working
+    from oms.orders.models import Order
+
+    total = Order.objects.count() if reuse else 0
+    if not reuse:
+        load(args.working, working=True, seed=1)
+        total = args.working
     # no sharing of a slightly older snapshot: after bump_seq() the first user builds cold, the
     # others wait for that build (single flight) and share it
     os.environ["OMS_BLOTTER_SNAPSHOT_MAX_AGE_MS"] = "0"
     server, port = start_server(DB)
     base = f"http://127.0.0.1:{port}"
+    baseline = baseline_base = None
+    if args.baseline_tree:
+        baseline, baseline_port = start_server(DB, cwd=args.baseline_tree)
+        baseline_base = f"http://127.0.0.1:{baseline_port}"
     results: list[dict[str, Any]] = []
     pw = browser = None
     try:
@@ -265,7 +349,7 @@ def main() -> None:
             }
             print(f"{level:,} orders: server build {row['server']}")
             row["http"] = []
-            for users in user_levels:
+            for users in [] if args.no_http else user_levels:
                 bump_seq()
                 got = users_at_once(open_snapshot, base, cookie_header, users, server.pid)
                 row["http"].append({"mode": "snapshot", **got})
@@ -278,31 +362,81 @@ def main() -> None:
                     row["http"].append({"mode": "legacy paged", **got})
                     print(f"  legacy   x{users}: {got}")
             row["browser"] = []
+            row["browser_users"] = []
             if browser is not None:
                 bump_seq()
-                for legacy in (False, True) if level <= args.legacy_max else (False,):
-                    got = browser_open(browser, base, cookie, legacy)
-                    row["browser"].append(got)
-                    print(f"  browser: {got}")
+                pages: list[tuple[str, str, bool]] = [("snapshot", base, False)]
+                if baseline_base:
+                    pages.append(("baseline tree", baseline_base, False))
+                if level <= args.legacy_max:
+                    pages.append(("legacy paged", base, True))
+                runs: dict[str, list[dict[str, Any]]] = {}
+                for _ in range(args.repeat):  # interleaved: the machine's load hits both alike
+                    for mode, url, legacy in pages:
+                        bump_seq()  # every open builds its snapshot cold
+                        got = browser_open(browser, url, cookie, legacy)
+                        runs.setdefault(mode, []).append(got)
+                        print(f"  browser {mode}: {got}")
+                for mode, got_list in runs.items():
+                    got_list.sort(key=lambda g: g["live_s"])
+                    median = {**got_list[len(got_list) // 2], "mode": mode, "runs": len(got_list)}
+                    median["main_thread_ms"] = {  # each figure's own median
+                        k: statistics.median(g["main_thread_ms"][k] for g in got_list)
+                        for k in got_list[0]["main_thread_ms"]
+                    }
+                    median["live_s_all"] = [g["live_s"] for g in got_list]
+                    row["browser"].append(median)
+                for users in [int(x) for x in args.browser_users.split(",") if x]:
+                    for mode, url, query in (
+                        ("snapshot", base, ""),
+                        ("baseline tree", baseline_base, "")
+                        if baseline_base
+                        else ("legacy paged", base, "?legacy=1"),
+                    ):
+                        if url is None:
+                            continue
+                        bump_seq()
+                        got = {"mode": mode, **users_in_browser(browser, url, cookie, users, query)}
+                        row["browser_users"].append(got)
+                        print(f"  browser x{users} {mode}: {got}")
             results.append(row)
     finally:
         if browser is not None:
             browser.close()
         if pw is not None:
             pw.stop()
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(10)
+        for proc in (server, baseline):
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(10)
         from django.db import connections
 
         connections.close_all()
-        common.drop_db(DB)
+        if not args.keep_db:
+            common.drop_db(DB)
     common.save_result("blotter_snapshot", {"notes": notes, "args": vars(args), "results": results})
     common.print_table(
-        ["orders", "mode", "live s", "transferred MB", "heap MB"],
+        ["orders", "mode", "live s", "main thread busy ms", "script ms", "transferred MB", "heap MB"],
         [
-            [r["orders"], b["mode"], b["live_s"], b["transferred_mb"], b["heap_mb"]]
+            [
+                r["orders"],
+                b["mode"],
+                b["live_s"],
+                b["main_thread_ms"]["Task"],
+                b["main_thread_ms"]["Script"],
+                b["transferred_mb"],
+                b["heap_mb"],
+            ]
             for r in results
             for b in r["browser"]
+        ],
+    )
+    common.print_table(
+        ["orders", "mode", "pages at once", "p50 live s", "max live s", "not live", "heap MB p50"],
+        [
+            [r["orders"], b["mode"], b["users"], b["p50_s"], b["max_s"], b["not_live"], b["heap_mb_p50"]]
+            for r in results
+            for b in r["browser_users"]
         ],
     )
     common.print_table(

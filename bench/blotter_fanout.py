@@ -1,0 +1,278 @@
+"""The live feed to many desks: websocket clients x command rate, in-memory vs Redis channel layer.
+
+    .venv/bin/python -m bench.blotter_fanout [--clients 10,30,100] [--rates 50,200] [--seconds 20]
+                                             [--layers memory,redis]
+
+On a fresh PostgreSQL database (bench/_common.py; BENCH_DB, default oms_bench_fanout), per channel
+layer one daphne serving the project with its event publisher in-process (the embedded default:
+commits wake it, its idle poll is 5 ms for the commits of this process, which come from outside):
+
+* `memory`: `InMemoryChannelLayer` (one process: the baseline of the same run);
+* `redis`: `channels_redis` on BENCH_REDIS_URL (default redis://127.0.0.1:6379/8) under a private
+  prefix, as a deployment of several daphne processes runs it.
+
+Per layer, clients level and rate: `--clients` websocket clients (asyncio, in a separate process
+so that their parsing does not share the writer's GIL) connect to /ws/blotter/ as a desk user and
+wait for their hello; one writer thread in this process then commits orders through `dispatch`
+(bench/workload.py: 5 commands and 10 events per order) paced at the rate for `--seconds`,
+recording the wall-clock time right after each commit for each event's seq. Each client records
+the wall-clock time each seq arrived (one regex over the frame, no JSON decode). Latency = arrival
+- commit, over every (client, event) pair; lost = pairs never received within 15 s after the
+writer stopped (the page would resync them from the event feed; the bench counts them).
+Results: printed, and var/bench/blotter_fanout.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from bench import _common as common
+from bench import workload as wl
+from bench.blotter import _free_port
+
+DB = os.environ.get("BENCH_DB", "oms_bench_fanout")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+SEQ = re.compile(rb'"seq":(\d+)')
+
+
+def start_daphne(layer: str, prefix: str) -> tuple[subprocess.Popen[bytes], int]:
+    import urllib.request
+
+    port = _free_port()
+    env = common.django_env(DB)
+    env.update(OMS_INPROCESS_WORKERS="1", CELERY_TASK_ALWAYS_EAGER="1", OMS_PUBLISH_POLL_MS="5")
+    if layer == "redis":
+        env.update(REDIS_URL=REDIS_URL, OMS_CHANNEL_PREFIX=prefix)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "oms.asgi:application"],
+        cwd=common.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2):
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    sys.exit("daphne did not start")
+
+
+# --- the clients (their own process) ---------------------------------------------------------------
+def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, target: Any, out: Any) -> None:
+    """n websocket clients: sets `ready` once every hello arrived and `done` once every client saw
+    the seq `target` (set by the writer at its end); after `stop`, puts one {seq: arrival wall
+    time} per client."""
+    import websockets
+
+    async def one(arrivals: dict[int, float], hello: asyncio.Event) -> None:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/blotter/",
+            additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
+            max_size=None,
+            ping_interval=None,
+        ) as ws:
+            hello.set()
+            while not stop.is_set():
+                try:
+                    frame = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                now = time.time()
+                data = frame.encode() if isinstance(frame, str) else frame
+                if data.startswith(b'{"type":"events"'):
+                    for m in SEQ.finditer(data):
+                        arrivals.setdefault(int(m.group(1)), now)
+
+    async def main() -> None:
+        arrivals: list[dict[int, float]] = [{} for _ in range(n)]
+        hellos = [asyncio.Event() for _ in range(n)]
+        tasks = []
+        for k in range(n):  # connect gradually: a desk's pages do not all handshake in one ms
+            tasks.append(asyncio.create_task(one(arrivals[k], hellos[k])))
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in hellos)), 120)
+        await asyncio.sleep(0.5)  # every hello's group_add is done
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+            if target.value and all(got and max(got) >= target.value for got in arrivals):
+                done.set()
+        await asyncio.gather(*tasks)
+        out.put(arrivals)
+
+    asyncio.run(main())
+
+
+# --- one measured phase ----------------------------------------------------------------------------
+def phase(port: int, cookie: str, clients: int, rate: float, seconds: float, tag: str) -> dict[str, Any]:
+    from oms.core.dispatch import dispatch
+
+    ctx = mp.get_context("spawn")
+    ready, stop, done, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
+    target = ctx.Value("q", 0)
+    proc = ctx.Process(target=_clients, args=(port, cookie, clients, ready, stop, done, target, out))
+    proc.start()
+    if not ready.wait(180):
+        proc.kill()
+        raise SystemExit("the clients did not connect")
+    committed: dict[int, float] = {}
+
+    def send(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        r = dispatch(topic, body, actor="bench")
+        now = time.time()
+        for e in r.events:
+            committed[e["seq"]] = now
+        return r.status_code, r.body
+
+    interval = 1.0 / rate
+    n_commands = 0
+    t0 = time.perf_counter()
+
+    def paced(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        nonlocal n_commands
+        delay = t0 + n_commands * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        n_commands += 1
+        return send(topic, body)
+
+    def write() -> None:
+        from django.db import connection
+
+        i = 0
+        while time.perf_counter() - t0 < seconds:
+            wl.run_order(paced, lambda label, s: None, tag, i, time.perf_counter)
+            i += 1
+        connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join()
+    elapsed = time.perf_counter() - t0
+    last = max(committed) if committed else 0
+    target.value = last
+    done.wait(15)  # every client has seen the last seq (or 15 s passed: the rest is lost)
+    stop.set()
+    arrivals: list[dict[int, float]] = out.get(timeout=120)
+    proc.join(30)
+    lags: list[float] = []
+    lost = 0
+    for got in arrivals:
+        for seq, at in committed.items():
+            arrived = got.get(seq)
+            if arrived is None:
+                lost += 1
+            else:
+                lags.append(max(0.0, arrived - at))
+    summary = common.latency_summary(lags)
+    return {
+        "clients": clients,
+        "rate_asked": rate,
+        "commands_per_s": round(n_commands / elapsed, 1),
+        "events": len(committed),
+        "last_seq": last,
+        "deliveries": len(lags),
+        "lost": lost,
+        "latency_ms": {k: round(v, 1) for k, v in summary.items() if k != "n"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", default="10,30,100")
+    parser.add_argument("--rates", default="50,200", help="commands/s")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--layers", default="memory,redis")
+    args = parser.parse_args()
+    notes = common.machine_notes()
+    common.check_durable()
+    common.create_db(DB)
+    common.django_setup(DB)
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user = User.objects.create_user("bench-desk", password="x")
+    user.groups.add(Group.objects.get_or_create(name="desk")[0])
+    client = Client()
+    client.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    results: list[dict[str, Any]] = []
+    try:
+        for layer in args.layers.split(","):
+            prefix = f"bench-fanout-{uuid.uuid4().hex[:8]}"
+            server, port = start_daphne(layer, prefix)
+            try:
+                for rate in [float(r) for r in args.rates.split(",")]:
+                    for clients in [int(c) for c in args.clients.split(",")]:
+                        tag = f"F{layer[0]}{int(rate)}x{clients}-{uuid.uuid4().hex[:4]}"
+                        got = {"layer": layer, **phase(port, cookie, clients, rate, args.seconds, tag)}
+                        results.append(got)
+                        print(got, flush=True)
+            finally:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(10)
+                if layer == "redis":
+                    import redis
+
+                    r = redis.Redis.from_url(REDIS_URL)
+                    keys = list(r.scan_iter(match=f"{prefix}*"))
+                    if keys:
+                        r.delete(*keys)
+                    r.close()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        common.drop_db(DB)
+    common.print_table(
+        [
+            "layer",
+            "clients",
+            "commands/s asked",
+            "commands/s",
+            "events",
+            "lost",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+        ],
+        [
+            [
+                r["layer"],
+                r["clients"],
+                r["rate_asked"],
+                r["commands_per_s"],
+                r["events"],
+                r["lost"],
+                r["latency_ms"].get("p50_ms"),
+                r["latency_ms"].get("p99_ms"),
+                r["latency_ms"].get("max_ms"),
+            ]
+            for r in results
+        ],
+    )
+    path = common.save_result("blotter_fanout", {"notes": notes, "args": vars(args), "results": results})
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
