@@ -110,6 +110,7 @@ def test_a_header_filter_on_history_finds_a_row_the_page_never_loaded(
     expect(page.locator("#history-status")).to_contain_text("give a date range")
     # back to the working set: the live grid again
     page.fill("#quick", "")
+    expect(page.locator("#row-count")).to_contain_text(f"{PAGE} history rows")  # the quick filter's pause
     page.click("#history-mode")
     expect(page.locator("#history-window")).to_have_attribute("data-mode", "working")
     expect(row(page, today["clOrdID"])).to_be_visible()
