@@ -80,13 +80,23 @@ def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, t
     time} per client."""
     import websockets
 
+    async def connect() -> Any:
+        # a loaded daphne may drop a handshake: retry, as the page's reconnect does
+        for attempt in range(20):
+            try:
+                return await websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/blotter/",
+                    additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
+                    max_size=None,
+                    ping_interval=None,
+                    open_timeout=60,
+                )
+            except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise SystemExit("a client could not connect")
+
     async def one(arrivals: dict[int, float], hello: asyncio.Event) -> None:
-        async with websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/blotter/",
-            additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
-            max_size=None,
-            ping_interval=None,
-        ) as ws:
+        async with await connect() as ws:
             hello.set()
             while not stop.is_set():
                 try:
@@ -105,8 +115,8 @@ def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, t
         tasks = []
         for k in range(n):  # connect gradually: a desk's pages do not all handshake in one ms
             tasks.append(asyncio.create_task(one(arrivals[k], hellos[k])))
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in hellos)), 120)
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in hellos)), 300)
         await asyncio.sleep(0.5)  # every hello's group_add is done
         ready.set()
         while not stop.is_set():
@@ -128,7 +138,7 @@ def phase(port: int, cookie: str, clients: int, rate: float, seconds: float, tag
     target = ctx.Value("q", 0)
     proc = ctx.Process(target=_clients, args=(port, cookie, clients, ready, stop, done, target, out))
     proc.start()
-    if not ready.wait(180):
+    if not ready.wait(400):
         proc.kill()
         raise SystemExit("the clients did not connect")
     committed: dict[int, float] = {}
