@@ -168,6 +168,7 @@ def multiply_history(target: int) -> int:
 
     from oms.core.eventstore import aggregate_types
     from oms.core.publishing import last_seq
+    from oms.core.sequence import advance_past
 
     base = last_seq()
     copies = max(0, -(-target // base) - 1)
@@ -185,7 +186,7 @@ def multiply_history(target: int) -> int:
                     f"INSERT INTO {table} ({', '.join(cols)}) SELECT {select} FROM {table} WHERE seq <= %s",
                     [k * base, f"~{k}", base],
                 )
-        cur.execute("UPDATE oms_event_sequence SET last_seq = %s WHERE id = 1", [base * (copies + 1)])
+        advance_past(base * (copies + 1))
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return last_seq()

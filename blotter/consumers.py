@@ -23,9 +23,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from oms.core import metrics
+from oms.core import metrics, sequence
 from oms.core.access import can_command, can_read
-from oms.core.models import EventSequence
 
 GROUP = "blotter.events"
 # close codes (4000-4999 are the application's): the page does not reconnect after these
@@ -34,8 +33,9 @@ CLOSE_FORBIDDEN = 4403
 
 
 def max_seq() -> int:
-    """The last committed seq (0 before the first event)."""
-    return EventSequence.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
+    """The end of the feed: every event at or below it that will ever commit has (0 before the
+    first event; oms/core/sequence.py)."""
+    return sequence.feed_end()
 
 
 class BlotterConsumer(AsyncWebsocketConsumer):
