@@ -2,11 +2,13 @@
 
 Protocol (JSON text frames; see docs/design/blotter-live.md):
 
-* server -> client on connect: `{"type": "hello", "seq": <max committed seq>, "user": ..., "canAct": bool}`
+* server -> client on connect: `{"type": "hello", "seq": <the feed's end>, "user": ..., "canAct": bool}`
+  (every event up to it that will ever commit has: oms/core/sequence.py)
 * server -> client per publisher batch: `{"type": "events", "events": [<event dicts, seq order>]}`,
-  the same dicts as GET /api/queries/events. The global seq has no gaps, so the page detects a
-  lost batch (`seq != last + 1`) and resyncs from /api/queries/events?afterSeq=<last>.
-* client -> server `{"type": "ping"}` -> `{"type": "pong", "seq": <max committed seq>}`: lets a
+  the same dicts as GET /api/queries/events. On a jump (`seq != last + 1`: a lost batch, or a
+  hole left by a rollback) the page resyncs from /api/queries/events?afterSeq=<last>, which never
+  skips a committed event; what that feed jumps over is a hole.
+* client -> server `{"type": "ping"}` -> `{"type": "pong", "seq": <the feed's end>}`: lets a
   quiet page notice that it missed the last batch (the pong's seq stays ahead of what it has).
 
 Only authenticated users with a reading role (desk, viewer, superuser) may connect; the Origin

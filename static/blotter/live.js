@@ -196,7 +196,7 @@ export class Feed {
     if (this.busy || this.lastSeq === null) return;
     // a quiet feed that stays behind the committed seq across two pongs lost its last batch
     if (data.seq > this.lastSeq) {
-      if (this.suspectSeq === this.lastSeq) this.resync("behind the server");
+      if (this.suspectSeq === this.lastSeq) this.resync("behind the server", data.seq);
       else this.suspectSeq = this.lastSeq;
     } else {
       this.suspectSeq = null;
@@ -304,6 +304,9 @@ export class Feed {
         }
         if (!page.next || (until !== null && this.lastSeq >= until && !page.results.length)) break;
       }
+      // the feed ran dry: every event up to the server's end it had is applied, so the numbers
+      // still missing up to it are holes (rolled back): do not ask again for them
+      if (until !== null && this.lastSeq < until) this.lastSeq = until;
       this.suspectSeq = null;
     } catch (err) {
       this.busy = false;
