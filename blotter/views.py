@@ -5,9 +5,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
-from executions.enums import ExecStatus
+from executions.enums import REVIEW_REASON_TEXT, ExecStatus
 from oms.core.access import can_command, can_read
+from oms.core.parsing import dec_str
 from oms.orders.enums import OrdStatus
+from rules.models import Instrument
+
+
+def _ticks() -> dict[str, dict[str, str]]:
+    """Each instrument's tick size by venue and symbol: the page shows prices to the tick
+    (static/blotter/format.js). Read once per page load; an instrument changed later shows on the
+    next load (tick sizes change rarely, and a price is never altered, only displayed)."""
+    out: dict[str, dict[str, str]] = {}
+    for venue, symbol, tick in Instrument.objects.values_list("venue", "symbol", "tick_size"):
+        out.setdefault(venue, {})[symbol] = dec_str(tick)
+    return out
 
 
 def _endpoint_exists(path: str) -> bool:
@@ -44,5 +56,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "orders": [s.value for s in OrdStatus],
             "executions": [s.value for s in ExecStatus],
         },
+        "ticks": _ticks(),
+        # the review reasons in words, as the admin's review queue shows them
+        "reviewReasons": dict(REVIEW_REASON_TEXT),
     }
     return render(request, "blotter/home.html", {"config": config, "can_act": config["canAct"]})

@@ -25,14 +25,13 @@ from django.utils.safestring import SafeString, mark_safe
 
 from executions.admin_forms import (
     REVIEW_FORMS,
-    REVIEW_REASON_TEXT,
     ReviewForm,
     ReviewOutcome,
     describe_error,
     new_token,
     send_review,
 )
-from executions.enums import ExecStatus, ReviewReason
+from executions.enums import REVIEW_REASON_TEXT, ExecStatus, ReviewReason
 from executions.models import Execution, ExecutionEvent
 from executions.state import EVENT_TYPES
 from oms.core.admin import (

@@ -16,22 +16,9 @@ from typing import Any, TypedDict
 from django import forms
 from django.core.exceptions import ValidationError
 
-from executions.enums import ReviewReason
 from executions.services import TOPIC
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
-
-# What each review reason means, for the desk (the code is shown beside it).
-REVIEW_REASON_TEXT: dict[str, str] = {
-    ReviewReason.UNKNOWN_ORDER: "The order it names is unknown to the OMS.",
-    ReviewReason.ORDER_REJECTED: "Its order was rejected: nothing can have traded on it.",
-    ReviewReason.NOT_A_VENUE_ORDER: "It names a client order; executions fill market orders and slices.",
-    ReviewReason.NON_POSITIVE_QUANTITY: "Its quantity is zero or negative.",
-    ReviewReason.NON_POSITIVE_PRICE: "Its price is zero or negative.",
-    ReviewReason.OVERFILL: "It would fill the order (or its market order) beyond its quantity.",
-    ReviewReason.PRICE_THROUGH_LIMIT: "Its price is through the order's limit price.",
-    ReviewReason.VENUE_MISMATCH: "It came from another venue than the order's.",
-}
 
 # form field -> command field, and back for the handlers' field errors
 _COMMAND_FIELDS = {

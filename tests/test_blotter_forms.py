@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from executions.enums import REVIEW_REASON_TEXT
 from executions.models import Execution
 from oms.core import eventfeed
 from oms.orders.models import Order
@@ -475,7 +476,8 @@ def test_an_overfill_entered_by_hand_is_held_for_review(web: Client, trader: Des
     market = trader.venue_order(5)
     body = ok(fill_in(web, "fill", {"orderId": market["orderId"]}, lastQty="6", lastPx="10"))
     assert body["result"]["execution"]["status"] == "PendingReview"
-    assert "held for review: overfill" in body["message"]
+    # the reason in the desk's words, as the admin's review queue says it
+    assert f"held for review: {REVIEW_REASON_TEXT['overfill']}" in body["message"]
     assert trader.refresh(market)["cumQty"] == "0"
 
 

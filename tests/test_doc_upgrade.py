@@ -90,3 +90,34 @@ def test_replay_still_reports_a_changed_field_in_an_old_event(trader: Desk) -> N
         OrderEvent.objects.filter(pk=event.pk).update(state={**event.state, "symbol": "TAMPERED"})
     report = replay()
     assert not report.ok
+
+
+def _pending_new_as_written_before(trader: Desk) -> Order:
+    """A PendingNew market order whose row and events still offer the desk a fill, as written
+    before the fill waited for the venue's acknowledgement."""
+    market = trader.venue_order(10, accept=False)
+    assert "fill" not in market["allowedActions"]
+    old = [*market["allowedActions"], "fill"]
+    Order.objects.filter(pk=market["orderId"]).update(doc={**market, "allowedActions": old})
+    with triggers_disabled("order_events"):
+        for event in OrderEvent.objects.filter(aggregate_id=market["orderId"]):
+            OrderEvent.objects.filter(pk=event.pk).update(state={**event.state, "allowedActions": old})
+    return Order.objects.get(pk=market["orderId"])
+
+
+def test_the_migration_takes_the_fill_away_from_stored_pending_new_orders(trader: Desk) -> None:
+    order = _pending_new_as_written_before(trader)
+    accepted = trader.venue_order(10)  # acknowledged: keeps its fill
+    assert not replay().ok  # the state row says what the code no longer derives
+
+    migration = importlib.import_module("oms.orders.migrations.0005_doc_allowed_actions_no_fill_before_ack")
+    for op in migration.Migration.operations:
+        op.code(live_apps, None)
+
+    order.refresh_from_db()
+    assert "fill" not in order.doc["allowedActions"]
+    assert "fill" in Order.objects.get(pk=accepted["orderId"]).doc["allowedActions"]
+    # the events keep what was derived when they were written: not damage
+    assert all("fill" in e.state["allowedActions"] for e in OrderEvent.objects.filter(aggregate_id=order.pk))
+    report = replay()
+    assert report.ok, report

@@ -13,8 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from executions.admin_forms import REVIEW_REASON_TEXT
-from executions.enums import ReviewReason
+from executions.enums import REVIEW_REASON_TEXT, ReviewReason
 from executions.models import Execution, ExecutionEvent
 from oms.core.models import IdempotencyRecord
 from oms.orders.models import Order

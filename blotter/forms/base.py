@@ -30,6 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import QueryDict
 
+from executions.enums import REVIEW_REASON_TEXT
 from oms.core.errors import ApplicationError, ValidationFailed, VersionConflict
 from oms.core.parsing import dec_str, iso
 from oms.orders.models import Order
@@ -338,7 +339,14 @@ class CommandForm(forms.Form):
 
     @property
     def visible_inputs(self) -> list[forms.BoundField]:
+        for name, attrs in self.input_attrs().items():
+            self.fields[name].widget.attrs.update(attrs)
         return [f for f in self.visible_fields() if f.name != "confirm"]
+
+    def input_attrs(self) -> dict[str, dict[str, str]]:
+        """Attributes of the inputs computed from the target as it is when the form is rendered
+        (after a refusal too): hints the page checks as the desk types (static/blotter/forms.js)."""
+        return {}
 
     def terms(self) -> list[tuple[str, str, str]]:
         """(label, value, key) lines the desk must see before sending (e.g. what an accept creates)."""
@@ -359,13 +367,18 @@ class CommandForm(forms.Form):
         if self.target_kind == "execution":
             line = f"{t.get('execID')} · {t.get('lastQty')} @ {t.get('lastPx')} on {t.get('orderId')} · {t.get('status')}"
             reasons = t.get("reviewReasons") or []
-            return line + (f" · review: {', '.join(reasons)}" if reasons else "")
+            return line + (f" · held: {reasons_text(reasons)}" if reasons else "")
         price = f" @ {t['price']}" if t.get("price") else ""
         return (
             f"{t.get('kind')} {t.get('clOrdID')} · {t.get('side')} {t.get('orderQty')} {t.get('symbol')} "
             f"{t.get('ordType')}{price} · {t.get('status')} · cum {t.get('cumQty')} leaves {t.get('leavesQty')}"
             f" · {t.get('venue') or 'no venue'}"
         )
+
+
+def reasons_text(codes: Sequence[str]) -> str:
+    """Review reasons in the desk's words, as the admin's review queue says them."""
+    return " ".join(REVIEW_REASON_TEXT.get(code, code) for code in codes)
 
 
 def wire(value: Any) -> Any:

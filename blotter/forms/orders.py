@@ -31,6 +31,7 @@ from blotter.forms.base import (
     desk_form,
     generated_id,
     num,
+    reasons_text,
     reference_price,
     register_allowed_actions,
     to_d,
@@ -38,11 +39,12 @@ from blotter.forms.base import (
     when,
 )
 from executions.actions import execution_allowed_actions
+from executions.enums import REVIEW_REASON_TEXT, ExecStatus, ReviewReason
 from executions.models import Execution
 from executions.state import from_api as execution_from_api
 from oms.core.parsing import dec_str, iso
 from oms.orders.actions import order_allowed_actions
-from oms.orders.enums import MANUAL_VENUE, Handling, Kind, OrdType, Side, TimeInForce
+from oms.orders.enums import MANUAL_VENUE, Handling, Kind, OrdType, Phase, Side, TimeInForce
 from oms.orders.models import Order
 from oms.orders.state import from_api as order_from_api
 
@@ -250,6 +252,30 @@ class ReplaceForm(OrderTargetForm):
 # --- hand-entered reports of the MANUAL venue ------------------------------------------------------
 
 
+def fill_room(order: dict[str, Any] | None, counted: Decimal = Decimal(0)) -> Decimal | None:
+    """What a fill may still add to `order` and to the venue orders above it (a slice's market
+    order) without an overfill, `counted` being a quantity already in their cumQty that the fill
+    replaces (a correction). The server judges it again (executions/validation.py: a fill beyond
+    it is held for review); the form only warns before it is sent. None: not a venue order."""
+    rooms: list[Decimal] = []
+    while order is not None and order.get("kind") != Kind.CLIENT.value:
+        rooms.append((to_d(order.get("orderQty")) or Decimal(0)) - (to_d(order.get("cumQty")) or Decimal(0)))
+        parent = order.get("parentId")
+        order = Order.objects.filter(pk=parent).values_list("doc", flat=True).first() if parent else None
+    return max(min(rooms) + counted, Decimal(0)) if rooms else None
+
+
+def overfill_hint(room: Decimal | None) -> dict[str, dict[str, str]]:
+    """The quantity input's overfill warning (static/blotter/forms.js shows it as the desk types)."""
+    if room is None:
+        return {}
+    note = (
+        f"Above the {dec_str(room)} the order can still take. {REVIEW_REASON_TEXT[ReviewReason.OVERFILL]}"
+        " Sent anyway, it is held for review."
+    )
+    return {"lastQty": {"data-warn-above": dec_str(room), "data-warn-text": note}}
+
+
 class VenueReportForm(OrderTargetForm):
     """Accept, reject, cancel and replace answers that a MANUAL venue gives by phone or chat."""
 
@@ -323,6 +349,16 @@ class FillForm(VenueReportForm):
             "transactTime": timezone.now().replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%S"),
         }
 
+    def refusal(self) -> str | None:
+        problem = super().refusal()
+        if problem is None and self.target.get("phase") == Phase.PENDING_NEW.value:
+            # also for a document written before allowedActions left the fill out in this state
+            return "The venue has not accepted this order yet: enter its acceptance first, then the fill."
+        return problem
+
+    def input_attrs(self) -> dict[str, dict[str, str]]:
+        return overfill_hint(fill_room(self.target))
+
     def notional(self) -> Decimal | None:
         c = self.cleaned_data
         qty: Decimal = c["lastQty"]
@@ -332,7 +368,7 @@ class FillForm(VenueReportForm):
     def success_message(self, body: dict[str, Any]) -> str:
         e = body.get("execution") or {}
         if e.get("reviewReasons"):
-            return f"Fill {e.get('execID')} held for review: {', '.join(e.get('reviewReasons') or [])}"
+            return f"Fill {e.get('execID')} held for review: {reasons_text(e.get('reviewReasons') or [])}"
         o = body.get("order") or {}
         return (
             f"Filled {e.get('lastQty')} @ {e.get('lastPx')}: {o.get('clOrdID')} is {o.get('status')},"
@@ -361,6 +397,13 @@ class CorrectExecutionForm(ExecutionTargetForm):
 
     def no_change_message(self) -> str:
         return "Change the quantity or the price."
+
+    def input_attrs(self) -> dict[str, dict[str, str]]:
+        t = self.target
+        order = Order.objects.filter(pk=t.get("orderId")).values_list("doc", flat=True).first()
+        # an applied execution's quantity is in its order's cumQty already: the correction replaces it
+        counted = Decimal(0) if t.get("status") == ExecStatus.PENDING_REVIEW.value else to_d(t.get("lastQty"))
+        return overfill_hint(fill_room(order, counted or Decimal(0)))
 
     def notional(self) -> Decimal | None:
         c, t = self.cleaned_data, self.target

@@ -126,8 +126,11 @@ def order_allowed_actions(order: OrderState) -> list[str]:
     `["cancel", "replace", "confirmCancel", "expire", "doneForDay", "restate", "fill"]`."""
     candidates = _BY_KIND[order.kind][transition_status(order)]
     allowed = [action for action, guard in candidates if guard is None or guard(order)]
-    # a venue order executes while it works; a late fill on a finished order (Appendix D) comes
-    # from the venue's adapter, the desk does not type one in
-    if order.kind is not Kind.CLIENT and order.is_working:
+    # the desk types in a fill only on a venue order the venue has accepted and that still works.
+    # Before the acknowledgement (PendingNew) the desk has no execution to report: a venue that
+    # fills before its ack (the two crossed, or the ack was lost) sends the fill through its adapter,
+    # and ExecuteOrderCommand still applies it there (a fill implies the accept, state.py), so no
+    # fill is ever lost. A late fill on a finished order (Appendix D) comes from the adapter too.
+    if order.kind is not Kind.CLIENT and order.is_working and order.phase is Phase.OPEN:
         allowed.append(FILL)
     return allowed

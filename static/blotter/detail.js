@@ -1,8 +1,9 @@
 // The detail panel: the selected document's fields and its event history.
 import { CONFIG, $, store, page } from "/static/blotter/page.js";
-import { loadAll } from "/static/blotter/live.js";
+import { KINDS, loadAll } from "/static/blotter/live.js";
 import { dateTimeFmt } from "/static/blotter/views.js";
 import { updateActionButtons } from "/static/blotter/actions.js";
+import { AVG_FIELDS, PRICE_FIELDS, REFERENCES, formatNumber, label, reasonText, refOf } from "/static/blotter/format.js";
 
 export function select(kind, id) {
   page.selection = { kind, id };
@@ -24,12 +25,39 @@ const DETAIL_ORDER = [
   "reviewReasons", "kind", "placedQty",
   "allocatedQty", "workingChildren", "pending", "text", "createdAt", "updatedAt", "version",
 ];
+// the validation's own sentences repeat the reasons' words; the gross amount is avgPx's numerator
+const HIDDEN = new Set(["reviewDetails", "grossTradeAmt"]);
 function detailEntries(doc) {
   const rank = (key) => {
     const i = DETAIL_ORDER.indexOf(key);
     return i < 0 ? DETAIL_ORDER.length : i;
   };
-  return Object.entries(doc).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+  return Object.entries(doc)
+    .filter(([key]) => !HIDDEN.has(key))
+    .sort(([a], [b]) => rank(a) - rank(b) || label(a).localeCompare(label(b)));
+}
+// an execution is priced in its order's instrument (its own document has no symbol)
+function priced(kind, doc) {
+  if (kind !== "executions" || doc.symbol) return doc;
+  const order = store.docs.orders.get(doc.orderId);
+  return { ...doc, symbol: order ? order.symbol : undefined };
+}
+const empty = (v) => v === null || v === undefined || v === "" || (typeof v === "object" && !Object.keys(v).length);
+/** One field of `doc` as the desk reads it: prices to the tick, references for ids, reasons in words. */
+function detailValue(key, value, doc, kind) {
+  if (PRICE_FIELDS.has(key) || AVG_FIELDS.has(key)) return formatNumber(key, value, priced(kind, doc));
+  if (key === "reviewReasons") return value.map(reasonText).join("\n"); // the admin's words; codes in the tooltip
+  const ref = REFERENCES[key];
+  // a document's own id stays an id (the desk can search for it); another document's is its reference
+  if (ref && key !== KINDS[kind].id) {
+    return Array.isArray(value) ? value.map((id) => refOf(store, ref[0], id, ref[1])).join(", ") : refOf(store, ref[0], value, ref[1]);
+  }
+  if (key === "pending" && typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => `${label(k)} ${formatNumber(k, v, doc)}`).join(", ");
+  }
+  if (Array.isArray(value)) return value.join(", ");
+  if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${label(k)}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("\n");
+  return String(value);
 }
 async function renderDetail() {
   const panel = $("#detail");
@@ -50,11 +78,17 @@ async function renderDetail() {
   const fields = $("#detail-fields");
   fields.innerHTML = "";
   for (const [key, value] of detailEntries(doc)) {
-    if (value === null || value === "" || (typeof value === "object" && !Object.keys(value).length)) continue;
+    if (empty(value)) continue;
+    const text = detailValue(key, value, doc, kind);
+    if (text === "") continue; // e.g. avgPx while nothing is filled
     const dt = document.createElement("dt");
-    dt.textContent = key;
+    dt.textContent = key === KINDS[kind].id ? "Id" : label(key); // its own internal id, or a reference
+    dt.title = key; // the API's field name, for whoever reads the API next
     const dd = document.createElement("dd");
-    dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+    dd.dataset.field = key;
+    dd.textContent = text;
+    // the exact value, the referenced id, the reasons' codes
+    if (text !== String(value)) dd.title = Array.isArray(value) ? value.join(", ") : typeof value === "object" ? JSON.stringify(value) : String(value);
     if (key === "status") dd.className = `status st-${value}`;
     if (key === "side") dd.className = `side side-${value}`;
     fields.append(dt, dd);
@@ -85,10 +119,13 @@ async function renderDetail() {
     const cells = [
       ev.seq, ev.occurredAt, ev.type, ev.version, ev.actor,
       {
-        orders: () => `${s.status} ${s.cumQty}/${s.orderQty} @${s.avgPx}`,
-        executions: () => `${s.status} ${s.lastQty}@${s.lastPx}`,
-        quoteRequests: () => `${s.status}${s.orderId ? ` → ${s.orderId}` : ""}`,
-        quotes: () => `${s.status} ${s.bidPx ?? "-"}/${s.offerPx ?? "-"}`,
+        orders: () => {
+          const avg = formatNumber("avgPx", s.avgPx, s);
+          return `${s.status} ${s.cumQty}/${s.orderQty}${avg ? ` @ ${avg}` : ""}`;
+        },
+        executions: () => `${s.status} ${s.lastQty} @ ${formatNumber("lastPx", s.lastPx, priced(kind, s))}`,
+        quoteRequests: () => `${s.status}${s.orderId ? ` → ${refOf(store, "orders", s.orderId, "clOrdID")}` : ""}`,
+        quotes: () => `${s.status} ${formatNumber("bidPx", s.bidPx, s) || "-"}/${formatNumber("offerPx", s.offerPx, s) || "-"}`,
       }[kind](),
     ];
     cells.forEach((value, i) => {

@@ -154,12 +154,92 @@ function onKeydown(event) {
   if (tag === "INPUT" || tag === "SELECT") event.preventDefault();
 }
 
+// --- a field's error goes stale once its value changes --------------------------------------------
+// The server's errors speak of the values it was sent. Once the desk changes a field, its error
+// and red border are hidden (the form does not pretend to know the new value is right: the server
+// judges it on send); put the refused value back and the error shows again.
+function sentValue(el) {
+  if (el.type === "checkbox" || el.type === "radio") return el.defaultChecked;
+  if (el.tagName === "SELECT") {
+    const chosen = [...el.options].find((o) => o.defaultSelected) || el.options[0];
+    return chosen ? chosen.value : "";
+  }
+  return el.defaultValue;
+}
+const valueOf = (el) => (el.type === "checkbox" || el.type === "radio" ? el.checked : el.value);
+
+function refreshFieldError(input) {
+  const field = input.closest(".oms-field");
+  const errors = field && field.querySelector(".errorlist");
+  if (!errors) return;
+  const stale = valueOf(input) !== sentValue(input);
+  errors.hidden = stale;
+  field.classList.toggle("has-error", !stale);
+  field.classList.toggle("error-stale", stale);
+}
+
+// --- warnings before sending: an input may carry `data-warn-above` (a number) and `data-warn-text`,
+// rendered by the server from the target as it is (e.g. the fill form's quantity: what the order
+// can still take, blotter/forms/orders.py). Above it the text shows as the desk types; a send with
+// the warning showing is held once, so the desk sends the same values again knowingly. The server
+// judges the command as always (an overfill is held for review), whatever the page warned.
+function warning(input, create = false) {
+  const field = input.closest(".oms-field") || input.parentElement;
+  let note = field.querySelector(".oms-warning");
+  if (!note && create) {
+    note = document.createElement("small");
+    note.className = "oms-warning";
+    note.setAttribute("role", "alert");
+    note.dataset.warningFor = input.name;
+    field.append(note);
+  }
+  return note;
+}
+function checkWarning(input) {
+  const text = input.value.trim();
+  const over = text !== "" && Number.isFinite(Number(text)) && Number(text) > Number(input.dataset.warnAbove);
+  const note = warning(input, over);
+  if (note) {
+    note.hidden = !over;
+    note.textContent = over ? input.dataset.warnText || `Above ${input.dataset.warnAbove}.` : "";
+  }
+  return over;
+}
+
+function onEdit(event) {
+  const input = event.target;
+  if (!input || !input.name || !inForm(input)) return;
+  refreshFieldError(input);
+  if (input.dataset.warnAbove !== undefined) checkWarning(input);
+}
+
+// capture phase on the document: before the dialog's own submit handler sends anything
+function onSubmit(event) {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.matches("form[data-oms-form]")) return;
+  const over = [...form.querySelectorAll("[data-warn-above]")].filter(checkWarning);
+  if (!over.length) {
+    delete form.dataset.warnedFor;
+    return;
+  }
+  const values = over.map((i) => `${i.name}=${i.value.trim()}`).join("&");
+  if (form.dataset.warnedFor === values) return; // sent again with the warning in view: the desk's call
+  form.dataset.warnedFor = values;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  for (const input of over) warning(input).textContent += " Send again to enter it anyway.";
+  over[0].focus();
+}
+
 let installed = false;
 
 export function init() {
   if (installed) return;
   installed = true;
   document.addEventListener("keydown", onKeydown, true);
+  document.addEventListener("input", onEdit, true);
+  document.addEventListener("change", onEdit, true);
+  document.addEventListener("submit", onSubmit, true);
 }
 
 // Is a scope-"none" action (New order, New RFQ) offered in this view? (`views` absent: in every view)

@@ -200,7 +200,7 @@ export async function applyChanges(name, changes) {
       }
     }
   } else {
-    const joined = name === "executions" || name === "review";
+    const joined = !!def.joins; // rows with fields of other documents: compare row with row
     const adds = [];
     const updates = [];
     for (const [id, old] of changed) {

@@ -5,6 +5,8 @@
 // document's allowedActions): the desk queue holds client orders it can still place, the review
 // queue the executions it can allocate.
 
+import { formatNumber, reasonsText, refOf } from "/static/blotter/format.js";
+
 const CONFIG = JSON.parse(document.getElementById("blotter-config").textContent);
 const STATUSES = CONFIG.statuses || {};
 export const ORDER_STATUSES = STATUSES.orders || [];
@@ -34,11 +36,18 @@ const dateTimeFmt = (cell) => {
 };
 const sideFmt = (cell) => span(cell.getValue(), `side side-${cell.getValue()}`);
 const statusFmt = (cell) => span(cell.getValue(), `status st-${cell.getValue()}`);
-const numFmt = (cell) => {
-  const v = cell.getValue();
-  return v === null || v === undefined ? "" : String(v);
-};
+// prices to the row's instrument tick, avgPx blank while nothing is filled (format.js)
+const numFmt = (cell) => formatNumber(cell.getField(), cell.getValue(), cell.getData());
+// the validation's own messages of a held execution, one sentence after another
+const detailsFmt = (cell) => Object.values(cell.getValue() || {}).flat().join(" ");
 const listFmt = (cell) => (Array.isArray(cell.getValue()) ? cell.getValue().join(", ") : cell.getValue() ?? "");
+// review reasons in words (the admin's), the codes in the tooltip
+const reasonsFmt = (cell) => {
+  const codes = cell.getValue();
+  if (!Array.isArray(codes) || !codes.length) return "";
+  const words = reasonsText(codes);
+  return span(words, "reasons", `${words} (${codes.join(", ")})`);
+};
 
 // a numeric header filter: "100", ">100", "<=5", "10-20"
 function numFilter(headerValue, rowValue) {
@@ -102,7 +111,7 @@ const execColumns = () => [
   choice("status", "Status", EXEC_STATUSES, statusFmt, { width: 120 }),
   text("venue", "Venue", { width: 96 }),
   text("account", "Account", { width: 96 }),
-  text("reviewReasons", "Review", { formatter: listFmt, width: 160 }),
+  text("reviewReasons", "Review", { formatter: reasonsFmt, width: 260 }),
   text("text", "Text", { width: 160 }),
   text("orderId", "OrderId", { visible: false }),
   text("executionId", "ExecutionId", { visible: false }),
@@ -136,6 +145,7 @@ export const VIEWS = {
     columns: execColumns,
     include: () => true,
     row: joinOrder,
+    joins: true,
     initialSort: [{ column: "transactTime", dir: "desc" }],
   },
   desk: {
@@ -168,9 +178,10 @@ export const VIEWS = {
     include: (e) => allows(e, "allocate"), // held for review: the desk allocates or rejects it
     columns: () => [
       ...execColumns().filter((c) => c.field !== "status"),
-      text("reviewDetails", "Details", { formatter: (c) => JSON.stringify(c.getValue() ?? ""), width: 260 }),
+      text("reviewDetails", "Details", { formatter: detailsFmt, width: 260 }),
     ],
     row: joinOrder,
+    joins: true,
     initialSort: [{ column: "transactTime", dir: "asc" }],
   },
   "quote-requests": {
@@ -187,11 +198,19 @@ export const VIEWS = {
       text("account", "Account", { width: 96 }),
       time("validUntilTime", "Valid until", { width: 110 }),
       text("status", "Status", { formatter: statusFmt, width: 110 }),
-      text("acceptedQuoteId", "Accepted quote", { width: 150 }),
-      text("orderId", "OrderId", { width: 150 }),
+      // the references a desk knows (the quote's QuoteID, the order's ClOrdID); the ids hidden
+      text("acceptedQuoteID", "Accepted quote", { width: 150 }),
+      text("orderClOrdID", "Order", { width: 150 }),
+      text("acceptedQuoteId", "Accepted quote id", { visible: false }),
+      text("orderId", "OrderId", { visible: false }),
       text("quoteRequestId", "Id", { visible: false }),
     ],
-    row: (d) => ({ ...d }),
+    joins: true,
+    row: (d, store) => ({
+      ...d,
+      acceptedQuoteID: d.acceptedQuoteId ? refOf(store, "quotes", d.acceptedQuoteId, "quoteID") : "",
+      orderClOrdID: d.orderId ? refOf(store, "orders", d.orderId, "clOrdID") : "",
+    }),
     initialSort: [{ column: "createdAt", dir: "desc" }],
   },
   quotes: {
@@ -214,6 +233,7 @@ export const VIEWS = {
       number("acceptedPx", "AcceptedPx"),
       number("acceptedQty", "AcceptedQty"),
       text("orderClOrdID", "Order", { width: 150 }),
+      text("orderId", "OrderId", { visible: false }),
       text("quoteId", "Id", { visible: false }),
     ],
     row: (d) => ({ ...d }),

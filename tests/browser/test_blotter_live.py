@@ -171,7 +171,7 @@ def test_fills_update_cells_and_flash_and_the_tree_expands(
     trader.fill(market, 60, "2010")
     expect(cell(child, "status")).to_have_text("Filled")
     expect(cell(child, "leavesQty")).to_have_text("0")
-    expect(cell(child, "avgPx")).to_have_text("2006")
+    expect(cell(child, "avgPx")).to_have_text("2006.00")  # no instrument: a price's two decimals
     expect(cell(client_row, "status")).to_have_text("Filled")
     screenshot(desk_page, "blotter-orders-tree")
     # the tree stays open across updates

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from blotter.demo import DEMO_USERS
 from executions.enums import ExecStatus
 from oms.core.access import DESK, VIEWER
 from oms.core.dispatch import dispatch
@@ -31,12 +32,6 @@ from rules.actors import SYSTEM_PREFIX
 from rules.rulebook import DuplicateRuleName
 from rules.seed import seed_default_rules
 
-# username -> (password, group, superuser). Documented in README.md: change them anywhere real.
-DEMO_USERS: dict[str, tuple[str, str | None, bool]] = {
-    "desk": ("desk-demo-pw", DESK, False),
-    "viewer": ("viewer-demo-pw", VIEWER, False),
-    "admin": ("admin-demo-pw", None, True),
-}
 ACTOR = "desk"  # the desk enters client orders and, for the MANUAL venue, the venue's reports
 REFERENCE_ACTOR = f"{SYSTEM_PREFIX}seed_demo"  # instruments and books (reference data)
 
@@ -107,7 +102,7 @@ class Command(BaseCommand):
         for name in (DESK, VIEWER):
             Group.objects.get_or_create(name=name)
         out = []
-        for username, (password, group, superuser) in DEMO_USERS.items():
+        for username, password, group, superuser, _may in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username, defaults={"is_superuser": superuser, "is_staff": superuser}
             )
