@@ -24,6 +24,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from django.db import connection
 from pydantic import Field
 
 from oms.core import sql
@@ -402,22 +403,39 @@ _IN_FORCE_SQL = (
 )
 
 
-def in_force(
-    venue: str | None, account: str | None, symbol: str | None
-) -> tuple[VenueState | None, list[ControlState]]:
-    """The order's venue in the registry (None: not registered) and the SAFE modes that hold it,
-    oldest first: global, its venue, its account, its symbol, its symbol at its venue."""
+InForce = tuple[VenueState | None, list[ControlState]]
+
+
+def send_in_force(venue: str | None, account: str | None, symbol: str | None) -> Any:
+    """Send the statement (inside a pipeline it goes out with the clOrdID claim: rules.pretrade.
+    prefetch); `take_in_force` reads its answer. Uncached: the read itself is exact."""
     v, a, sym = venue or "", account or "", symbol or ""
-    params = [v, ControlKind.SAFE_MODE.value, True, v, a, sym, f"{v}:{sym}" if v else sym]
+    params: list[Any] = [v, ControlKind.SAFE_MODE.value, True, v, a, sym, f"{v}:{sym}" if v else sym]
+    cur = connection.cursor()
+    cur.execute(_IN_FORCE_SQL, params)
+    return cur
+
+
+def take_in_force(cur: Any) -> InForce:
+    try:
+        rows = cur.fetchall()
+    finally:
+        cur.close()
     venue_state: VenueState | None = None
     held: list[ControlState] = []
-    for which, doc in sql.fetch_all(_IN_FORCE_SQL, params):
+    for which, doc in rows:
         if which == 0:
             venue_state = VenueState.from_api(sql.json_value(doc))
         else:
             held.append(ControlState.from_api(sql.json_value(doc)))
     held.sort(key=lambda c: (c.created_at, c.control_id))
     return venue_state, held
+
+
+def in_force(venue: str | None, account: str | None, symbol: str | None) -> InForce:
+    """The order's venue in the registry (None: not registered) and the SAFE modes that hold it,
+    oldest first: global, its venue, its account, its symbol, its symbol at its venue."""
+    return take_in_force(send_in_force(venue, account, symbol))
 
 
 def iso_text(value: dt.datetime) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from rules import counters, reference
 from rules.books import BookView
-from rules.controls import ControlState, in_force
+from rules.controls import ControlState, InForce, in_force, take_in_force
 from rules.instruments import InstrumentState, has_adapter
 from rules.limits import Effective, resolve
 from rules.venues import VenueState
@@ -148,13 +148,28 @@ class Prefetched:
     reference: Any = None  # cursor of rules.reference.send_read
     positions: dict[PositionsKey, Any] = field(default_factory=dict)  # -> cursor
     counts: dict[tuple[str, int], Any] = field(default_factory=dict)  # (bucket, window) -> cursor
+    taken: tuple[reference.Snapshot, BookView | None] | None = None  # the reference read's answer
+    account: str | None = None
+    controls: Any = None  # cursor of rules.controls.send_in_force (venue, account, symbol)
+
+    def reference_for(
+        self, venue: str | None, symbol: str
+    ) -> tuple[reference.Snapshot, BookView | None] | None:
+        """The answer of the reference read sent for exactly this venue and symbol, read once and
+        kept: routing (the rules' version) and the checks (limits, instruments, book) share it."""
+        if (self.venue, self.symbol) != (venue, symbol):
+            return None
+        if self.taken is None and self.reference is not None:
+            cur, self.reference = self.reference, None
+            self.taken = reference.take_read(cur, venue, symbol)
+        return self.taken
 
     def close(self) -> None:
         """Drain what no check asked for (a cursor must not stay open in the transaction)."""
-        for cur in [self.reference, *self.positions.values(), *self.counts.values()]:
+        for cur in [self.reference, self.controls, *self.positions.values(), *self.counts.values()]:
             if cur is not None:
                 cur.close()
-        self.reference = None
+        self.reference = self.controls = None
         self.positions.clear()
         self.counts.clear()
 
@@ -179,14 +194,8 @@ class Lookups:
     @cached_property
     def _reference(self) -> tuple[reference.Snapshot, BookView | None]:
         i, sent = self.intent, self.prefetched
-        if (
-            sent is not None
-            and sent.reference is not None
-            and (sent.venue, sent.symbol) == (i.venue, i.symbol)
-        ):
-            cur, sent.reference = sent.reference, None
-            return reference.take_read(cur, i.venue, i.symbol)
-        return reference.read(i.venue, i.symbol)
+        taken = sent.reference_for(i.venue, i.symbol) if sent is not None else None
+        return taken if taken is not None else reference.read(i.venue, i.symbol)
 
     def positions_in(self, account: str | None, symbol: str | None) -> list[PositionView]:
         """The positions of an account and symbol (None: every one), every venue: the answer sent
@@ -228,8 +237,21 @@ class Lookups:
         return list(snapshot.by_symbol.get(i.symbol, []))
 
     @cached_property
-    def _in_force(self) -> tuple[VenueState | None, list[ControlState]]:
-        return in_force(self.intent.venue, self.intent.account, self.intent.symbol)
+    def _in_force(self) -> InForce:
+        i, sent = self.intent, self.prefetched
+        if (
+            sent is not None
+            and sent.controls is not None
+            and (sent.venue, sent.account, sent.symbol)
+            == (
+                i.venue,
+                i.account,
+                i.symbol,
+            )
+        ):
+            cur, sent.controls = sent.controls, None
+            return take_in_force(cur)
+        return in_force(i.venue, i.account, i.symbol)
 
     @property
     def venue(self) -> VenueState | None:
