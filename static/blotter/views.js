@@ -5,6 +5,8 @@
 // document's allowedActions): the desk queue holds client orders it can still place, the review
 // queue the executions it can allocate.
 
+import { deskRows, refusalFormatter } from "/static/blotter/refusals.js";
+
 const CONFIG = JSON.parse(document.getElementById("blotter-config").textContent);
 const STATUSES = CONFIG.statuses || {};
 export const ORDER_STATUSES = STATUSES.orders || [];
@@ -156,10 +158,14 @@ export const VIEWS = {
       text("ordType", "Type", { width: 78 }),
       choice("status", "Status", ORDER_STATUSES, statusFmt, { width: 122 }),
       text("account", "Account", { width: 96 }),
+      // a refused order (refusals.js): the rule and the numbers that tripped it, the message as tooltip
+      text("refusal", "Refused by", { formatter: refusalFormatter, width: 240 }),
       text("routingReason", "Routing reason", { width: 260 }),
       text("orderId", "OrderId", { visible: false }),
     ],
     row: (o) => ({ ...o, toPlace: String(num(o.orderQty) - num(o.placedQty)) }),
+    // the refusals are in the queue too: rows that are not orders (the order was never created)
+    extraRows: deskRows,
     initialSort: [{ column: "createdAt", dir: "asc" }],
   },
   review: {
