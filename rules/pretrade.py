@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connection
 
 from rules import checks, counters, reference, throttles
-from rules.controls import send_in_force
+from rules.controls import IN_FORCE_SQL, in_force_params
 from rules.errors import CheckRefused
 from rules.intent import (
     Lookups,
@@ -113,14 +113,17 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     was sent for (a moved version that changed the limits makes the check read afresh); a count no
     check used is taken back (`discard`) or rolls back with a refused order."""
     intent = OrderIntent.of(data)
-    sent = Prefetched(intent.venue, intent.symbol, counters.now(), account=intent.account)
-    # the version read serves the data rules too (rules.routing: the active set is current as of it)
-    sent.reference = reference.send_read(intent.venue, intent.symbol)
-    if not new_order or not CHECKS:  # a cancel reads the reference data only
+    checked = new_order and bool(CHECKS)
+    sent = Prefetched(
+        intent.venue, intent.symbol, counters.now(), account=intent.account, with_controls=checked
+    )
+    # the version read serves the data rules too (rules.routing: the active set is current as of
+    # it); a new order's statement also reads the controls in force (SAFE modes, the venue's
+    # arming and feed: uncached, read at the start of the command, rules.controls.in_force)
+    also = (IN_FORCE_SQL, in_force_params(intent.venue, intent.account, intent.symbol)) if checked else None
+    sent.reference = reference.send_read(intent.venue, intent.symbol, also=also)
+    if not checked:  # a cancel reads the reference data only
         return sent
-    # the controls in force (SAFE modes, the venue's arming and feed): read, not cached, at the
-    # start of the command instead of a round trip later (rules.controls.in_force)
-    sent.controls = send_in_force(intent.venue, intent.account, intent.symbol)
     # the positions of the order's account and symbol: `position_dirty` reads them for every
     # order; `maxOpenNotional` reads those of its scope (the same ones when it is the order's)
     _send_positions(sent, (intent.account, intent.symbol))
