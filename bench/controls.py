@@ -1,22 +1,36 @@
-"""Cost of the pre-trade checks per client-order create (issue 10's benchmark).
+"""Cost of routing + the pre-trade checks per client-order create (issue 10's benchmark).
 
-    .venv/bin/python -m bench.controls [--orders 300] [--rounds 3] [--pairs 1000] [--throttle] [--db NAME]
+    .venv/bin/python -m bench.controls [--orders 200] [--rounds 6] [--pairs 1000] [--rules 100]
+        [--notional 10] [--throttle] [--db NAME]
 
 In one run, on a fresh PostgreSQL database (oms_bench_controls, dropped after): 1,000
 instrument/account pairs get limits (every field that reads data: qty, notional, collar, open
-notional), their instruments and books; then CreateOrderCommand through `dispatch` for orders on
-those pairs, interleaved in rounds with the checks on and off (`rules.pretrade.CHECKS` emptied).
-Rules as data (the issue's 100 enabled rules) are not built yet: routing is the three defaults.
-`--throttle` also sets maxOrdersPerSecond on every pair (the throttle's upsert on every create).
-Reported: creates/s, p50/p99 and client CPU per create per mode, and the overhead of the checks
-(total time and p50), plus the load average (the machine is shared: compare modes of one run).
+notional), their instruments and books; `--rules` enabled data rules that match none of the
+bench's orders (every one is evaluated for every order, the worst case; `--notional` of them read
+`notional`), tried before the 3 seeded defaults. Then CreateOrderCommand through `dispatch` on
+those pairs, in rounds, the two modes interleaved (alternating which goes first):
+
+- "on": everything the issue built: the data rules' routing and every pre-trade check and control;
+- "off": the same command with rules and checks off: `rules.pretrade.CHECKS` emptied, no reads
+  sent ahead with the clOrdID claim, and routing replaced by the fixed decision the orders would
+  get (the desk, as the client asked): the create as it was before the issue.
+
+The orders ask for the desk, so no automatic placement runs in either mode. Each mode's first
+order of a round is a warm-up, not timed. `--throttle` also sets maxOrdersPerSecond on every pair
+(the throttle's upsert on every create). Reported per round and mode: the median wall time and the
+client CPU (`time.process_time()` of this process) per create; then per mode the median over the
+rounds, and the overhead of "on" over "off" as the median over rounds of the per-round ratio (the
+machine is shared and noisy: only same-round comparisons mean anything), plus the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from bench import _common as common
@@ -26,9 +40,11 @@ DB = "oms_bench_controls"
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--orders", type=int, default=200, help="timed creates per mode per round")
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--rules", type=int, default=100)
+    parser.add_argument("--notional", type=int, default=10, help="how many of the rules read notional")
     parser.add_argument(
         "--throttle",
         action="store_true",
@@ -39,7 +55,7 @@ def main() -> None:
     common.create_db(args.db)
     try:
         common.django_setup(args.db)
-        run(args.orders, args.rounds, args.pairs, throttle=args.throttle)
+        run(args)
     finally:
         from django.db import connections
 
@@ -47,9 +63,9 @@ def main() -> None:
         common.drop_db(args.db)
 
 
-def run(orders: int, rounds: int, pairs: int, *, throttle: bool = False) -> None:
+def setup(pairs: int, n_rules: int, n_notional: int, *, throttle: bool) -> tuple[list[str], list[str]]:
+    from bench.rules_data import rule_body
     from oms.core.dispatch import dispatch
-    from rules import pretrade
 
     actor = "system:bench"
     symbols = [f"S{i:03d}" for i in range(pairs // 10)]
@@ -98,51 +114,101 @@ def run(orders: int, rounds: int, pairs: int, *, throttle: bool = False) -> None
         {"commandType": "SetLimitsCommand", "account": "*", "symbol": "*", "allowMarketOrders": True},
         actor=actor,
     )
-    checks = list(pretrade.CHECKS)
-    timings: dict[str, list[float]] = {"checks on": [], "checks off": []}
-    cpu: dict[str, float] = {"checks on": 0.0, "checks off": 0.0}
+    for i in range(n_rules):
+        dispatch("rules", rule_body(i, i < n_notional), actor=actor)
+    return symbols, accounts
+
+
+@contextmanager
+def rules_and_checks_off() -> Iterator[None]:
+    """The create without the issue's work: no checks, nothing sent ahead, a fixed routing."""
+    from oms.orders import services
+    from rules import pretrade
+    from rules.routing import RoutingDecision
+
+    saved = (list(pretrade.CHECKS), services.prefetch, services.route_new_order)
+
+    def fixed(order: Any, *, prefetched: Any = None) -> RoutingDecision:
+        return RoutingDecision("Desk", "client requested desk", None)
+
+    pretrade.CHECKS[:] = []
+    services.prefetch = lambda data, **kw: None  # type: ignore[assignment,return-value]
+    services.route_new_order = fixed
+    try:
+        yield
+    finally:
+        pretrade.CHECKS[:], services.prefetch, services.route_new_order = saved
+
+
+def run(args: argparse.Namespace) -> None:
+    from oms.core.dispatch import dispatch
+    from rules import active
+
+    symbols, accounts = setup(args.pairs, args.rules, args.notional, throttle=args.throttle)
     n = 0
 
-    def create(i: int) -> dict[str, Any]:
+    def create() -> dict[str, Any]:
+        nonlocal n
+        n += 1
         return {
             "commandType": "CreateOrderCommand",
-            "clOrdID": f"B{i}",
-            "symbol": symbols[i % len(symbols)],
+            "clOrdID": f"B{n}",
+            "symbol": symbols[n % len(symbols)],
             "side": "Buy",
             "orderQty": "10",
             "ordType": "Limit",
             "price": "100",
             "timeInForce": "Day",
-            "account": accounts[i % len(accounts)],
+            "account": accounts[n % len(accounts)],
             "venue": "SIM",
             "handling": "Desk",
         }
 
-    for r in range(rounds):
-        modes = ["checks on", "checks off"] if r % 2 == 0 else ["checks off", "checks on"]
-        for mode in modes:
-            pretrade.CHECKS[:] = checks if mode == "checks on" else []
-            for _ in range(orders):
-                n += 1
-                body = create(n)
-                t0, c0 = time.perf_counter(), time.process_time()
-                dispatch("orders", body, actor="desk")
-                timings[mode].append(time.perf_counter() - t0)
-                cpu[mode] += time.process_time() - c0
-    pretrade.CHECKS[:] = checks
-    summary = {mode: common.latency_summary(values) for mode, values in timings.items()}
-    for mode, values in timings.items():
+    def one_mode(mode: str) -> tuple[float, float]:
+        with rules_and_checks_off() if mode == "off" else nullcontext():
+            dispatch("orders", create(), actor="desk")  # warm-up, not timed
+            wall: list[float] = []
+            c0 = time.process_time()
+            for _ in range(args.orders):
+                body = create()
+                t0 = time.perf_counter()
+                out = dispatch("orders", body, actor="desk")
+                wall.append(time.perf_counter() - t0)
+                assert out.status_code == 201, out.body
+            cpu = (time.process_time() - c0) / args.orders
+        return statistics.median(wall), cpu
+
+    per_round: list[dict[str, tuple[float, float]]] = []
+    loads: list[float] = []
+    for r in range(args.rounds):
+        row: dict[str, tuple[float, float]] = {}
+        for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            row[mode] = one_mode(mode)
+        per_round.append(row)
+        loads.append(os.getloadavg()[0])
+        (won, con), (woff, coff) = row["on"], row["off"]
         print(
-            f"{mode:>10}: {len(values) / sum(values):8.1f} creates/s  {common.fmt_lat(summary[mode])}"
-            f"  client CPU {1e3 * cpu[mode] / len(values):.2f} ms/create"
+            f"round {r + 1}: on p50 {1e3 * won:.2f} ms, CPU {1e3 * con:.2f} ms | "
+            f"off p50 {1e3 * woff:.2f} ms, CPU {1e3 * coff:.2f} ms | "
+            f"wall {100 * (won / woff - 1):+.1f}%, CPU {100 * (con / coff - 1):+.1f}% | load {loads[-1]:.1f}"
         )
-    on, off = sum(timings["checks on"]), sum(timings["checks off"])
-    p50_on, p50_off = summary["checks on"]["p50_ms"], summary["checks off"]["p50_ms"]
+
+    def med(mode: str, k: int) -> float:
+        return 1e3 * statistics.median(row[mode][k] for row in per_round)
+
+    wall_ratio = statistics.median(row["on"][0] / row["off"][0] for row in per_round)
+    cpu_ratio = statistics.median(row["on"][1] / row["off"][1] for row in per_round)
     print(
-        f"overhead of the checks: {100 * (on - off) / off:+.1f}% per create (total time), "
-        f"{100 * (p50_on - p50_off) / p50_off:+.1f}% at p50 ({len(symbols)} symbols x {len(accounts)} accounts "
-        f"= {len(symbols) * len(accounts)} limit pairs{', throttled' if throttle else ''}); "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"median of {args.rounds} rounds x {args.orders} creates per mode "
+        f"({len(symbols) * len(accounts)} limit pairs, {args.rules} rules ({args.notional} on notional)"
+        f"{', throttled' if args.throttle else ''}):"
+    )
+    print(f"  on : p50 wall {med('on', 0):.2f} ms, client CPU {med('on', 1):.2f} ms per create")
+    print(f"  off: p50 wall {med('off', 0):.2f} ms, client CPU {med('off', 1):.2f} ms per create")
+    print(
+        f"  routing + checks add {100 * (wall_ratio - 1):+.1f}% wall time, {100 * (cpu_ratio - 1):+.1f}% client CPU "
+        f"(median of the per-round ratios); rule-set reloads {active.stats['reloads']}; "
+        f"load average {min(loads):.1f}-{max(loads):.1f}"
     )
 
 

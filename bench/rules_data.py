@@ -172,8 +172,8 @@ def run(orders: int, rounds: int, n_rules: int, n_notional: int) -> None:
     lookup = (time.perf_counter() - t0) / 200 * 1e6
     print(
         f"evaluation of {len(rules)} active rules over one order: {pure:.0f} us; "
-        f"reload check (fingerprint query, unchanged): {check:.0f} us; multiplier (check + lookup): {lookup:.0f} us; "
-        f"reloads in the run: {active.stats['reloads']} (instruments {active.stats['instrument_reloads']}), "
+        f"reload check (reference version read, unchanged; a create reads it with its clOrdID claim): {check:.0f} us; "
+        f"multiplier (check + lookup): {lookup:.0f} us; reloads in the run: {active.stats['reloads']}, "
         f"rule versions compiled: {active.stats['compiled']}"
     )
 

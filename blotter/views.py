@@ -38,6 +38,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "user": user.get_username(),
         "canRead": can_read(user),
         "canAct": can_command(user),
+        # the controls bar offers "Release" on a SAFE mode to superusers (the server decides anyway)
+        "isSuperuser": bool(user.is_superuser),
         "wsPath": "/ws/blotter/",
         "endpoints": {
             "orders": "/api/queries/orders",

@@ -1,20 +1,27 @@
-"""The active rule set, compiled and kept in-process.
+"""The active rule set, compiled and kept in-process under the reference version.
 
 Each rule's condition is compiled once per rule version into one closure (rules.conditions).
-The enabled rules, sorted by (priority, name), are kept with the fingerprint of the table they
-were read from: (count, max(updatedAt), sum(version)). Every evaluation reads the fingerprint
-(one aggregate statement over a table of a few hundred rows) and rebuilds the set only when it
-changed, so at 100 enabled rules an order costs that statement plus the closures it runs.
+The enabled rules, sorted by (priority, name), are kept under the `reference_version` they were
+read at: the database triggers that move that one row on any write of `instruments` or `limits`
+move it on any write of `rules` too (rules migration 0008), so the version the pre-trade checks
+already read for every order, in the statement sent with the clOrdID claim (rules.reference,
+rules.pretrade.prefetch), says whether the held set is current. Routing a new order costs no
+statement of its own: the set is reloaded only when the version moved (any rule, limit or
+instrument change, in any process), and a reload recompiles only the rules whose version changed.
 
-Why that fingerprint: any change bumps one rule's version and its `updatedAt` (so the sum and
-the max change) and a new rule adds to the count; a rolled-back change (a test, a failed
-command) moves them back to values already seen, but then `updatedAt` differs from the set we
-hold, since no two committed states share the latest change's time. A global version counter
-row would be cheaper still to read but is one more write per change and a row to keep in step.
+Why the version and not a fingerprint of the rules table (COUNT, MAX(updated_at), SUM(version)),
+as before: that aggregate was one more round trip per new order, and it could not go out in the
+clOrdID claim's pipeline with the version without a second statement to read there. The version
+carries the reference cache's guarantees (rules.reference): a change binds the next order whose
+read starts after its commit, a reload after the version read can only see newer rows (at worst
+one extra reload), and a version produced by a transaction that rolled back is never produced
+again (a sequence, random()), so a set read inside a rolled-back transaction is never taken for
+current. A limit or instrument change reloads the rules too: a few hundred rows, compiled closures
+reused, once per change per process.
 
-While an active rule reads `notional`, the same statement also fingerprints the instruments, and
-their multipliers are kept here too (venue, symbol -> multiplier), so `notional` costs no query
-per order. The instrument and limit caches of the pre-trade checks are theirs (rules.checks).
+While an active rule reads `notional`, the multipliers of the instruments are taken from the
+reference snapshot of the same version (the checks' own lookup rule), so `notional` costs no
+query per order either.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 
 from django.db import connection
 
+from rules import reference
 from rules.conditions import Predicate, compile_condition, fields_used, parse
 from rules.instruments import has_adapter
 from rules.models import Instrument, Rule
@@ -65,8 +73,22 @@ class Multipliers:
 
     @classmethod
     def load(cls) -> Multipliers:
-        out = cls()
         rows = Instrument.objects.order_by("venue").values_list("venue", "symbol", "multiplier", "enabled")
+        return cls.of_rows(rows)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: reference.Snapshot) -> Multipliers:
+        """From the reference snapshot (its instruments are read ordered by venue, like `load`)."""
+        rows = (
+            (i.venue, i.symbol, i.multiplier, i.enabled)
+            for instruments in snapshot.by_symbol.values()
+            for i in instruments
+        )
+        return cls.of_rows(rows)
+
+    @classmethod
+    def of_rows(cls, rows: Any) -> Multipliers:
+        out = cls()
         for venue, symbol, multiplier, enabled in rows:
             out.own[(venue, symbol)] = (multiplier, enabled)
             if enabled:
@@ -77,32 +99,23 @@ class Multipliers:
 @dataclass(frozen=True)
 class ActiveSet:
     rules: tuple[ActiveRule, ...] = ()
-    rules_fingerprint: Any = None
+    version: int | None = None  # the reference version it was read at (None: never current)
     reads_notional: bool = False
     multipliers: Multipliers | None = None
-    instruments_fingerprint: Any = None
 
     def multiplier(self, venue: str | None, symbol: str | None) -> Callable[[], Decimal | None]:
         multipliers = self.multipliers
         return lambda: multipliers.of(venue, symbol) if multipliers is not None else ONE
 
 
-_RULES = f"SELECT COUNT(*), MAX(updated_at), COALESCE(SUM(version), 0) FROM {Rule._meta.db_table}"
-_INSTRUMENTS = f"SELECT COUNT(*), MAX(updated_at), COALESCE(SUM(version), 0) FROM {Instrument._meta.db_table}"
-_BOTH = f"SELECT * FROM ({_RULES}) AS r, ({_INSTRUMENTS}) AS i"
-
 _lock = threading.Lock()
-_held = ActiveSet()
+_held: dict[str, ActiveSet] = {}  # database (alias:name) -> the set, as rules.reference keys its cache
 _compiled: dict[tuple[str, int], ActiveRule] = {}  # (ruleId, version) -> compiled, across reloads
-stats = {"reloads": 0, "compiled": 0, "instrument_reloads": 0}
+stats = {"reloads": 0, "compiled": 0}
 
 
-def _fingerprints(with_instruments: bool) -> tuple[Any, Any]:
-    with connection.cursor() as cursor:
-        cursor.execute(_BOTH if with_instruments else _RULES)
-        row = tuple(cursor.fetchone() or ())
-    alias = connection.alias
-    return (alias, *row[:3]), ((alias, *row[3:]) if with_instruments else None)
+def _db_key() -> str:
+    return f"{connection.alias}:{connection.settings_dict.get('NAME')}"
 
 
 def _compile(rule_id: str, version: int, doc: dict[str, Any]) -> ActiveRule:
@@ -140,32 +153,24 @@ def _load_rules() -> tuple[ActiveRule, ...]:
     return rules
 
 
-def current() -> ActiveSet:
-    """The enabled rules (first to be tried first) and, if one reads `notional`, the multipliers."""
-    global _held
-    held = _held
-    rules_fp, instruments_fp = _fingerprints(held.reads_notional)
-    if rules_fp == held.rules_fingerprint and (
-        not held.reads_notional or instruments_fp == held.instruments_fingerprint
-    ):
+def current(snapshot: reference.Snapshot | None = None) -> ActiveSet:
+    """The enabled rules (first to be tried first) and, if one reads `notional`, the multipliers,
+    as of `snapshot` (the reference data an order's checks read, with its version; None: read the
+    version now, one statement, for the callers that have not read it: the preview)."""
+    if snapshot is None:
+        snapshot = reference.current()
+    key = _db_key()
+    held = _held.get(key)
+    if held is not None and snapshot.version is not None and held.version == snapshot.version:
         return held
-    with _lock:
-        rules, reads_notional = held.rules, held.reads_notional
-        if rules_fp != held.rules_fingerprint:
-            rules = _load_rules()
-            reads_notional = any("notional" in r.fields for r in rules)
-        multipliers, kept_fp = None, None
-        if reads_notional:
-            if instruments_fp is None:  # the new set is the first to read notional
-                _, instruments_fp = _fingerprints(True)
-            if instruments_fp == held.instruments_fingerprint and held.multipliers is not None:
-                multipliers = held.multipliers
-            else:
-                multipliers = Multipliers.load()
-                stats["instrument_reloads"] += 1
-            kept_fp = instruments_fp
-        _held = ActiveSet(rules, rules_fp, reads_notional, multipliers, kept_fp)
-        return _held
+    rules = _load_rules()
+    reads_notional = any("notional" in r.fields for r in rules)
+    multipliers = Multipliers.of_snapshot(snapshot) if reads_notional else None
+    loaded = ActiveSet(rules, snapshot.version, reads_notional, multipliers)
+    if snapshot.version is not None:
+        with _lock:
+            _held[key] = loaded
+    return loaded
 
 
 def active_rules() -> tuple[ActiveRule, ...]:
@@ -174,7 +179,6 @@ def active_rules() -> tuple[ActiveRule, ...]:
 
 def forget() -> None:
     """Drop the compiled set (tests, benchmarks)."""
-    global _held
     with _lock:
-        _held = ActiveSet()
+        _held.clear()
         _compiled.clear()

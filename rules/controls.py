@@ -391,33 +391,43 @@ def safe_mode_release(uow: UnitOfWork, *, control_id: str, reason: str | None = 
 
 # --- what holds an order (the pre-trade checks read it once per order: rules.intent.Lookups) -------
 
-# The order's venue and the SAFE modes among its (scope, key) pairs, in one statement (one round
-# trip, a fixed string: the ORM's query building cost more than the reads). "key" is quoted: a
-# keyword in SQLite.
-_IN_FORCE_SQL = (
-    "SELECT 0, doc FROM venues WHERE venue = %s "
-    "UNION ALL SELECT 1, doc FROM controls WHERE kind = %s AND active = %s AND ("
+# The order's venue and the SAFE modes among its (scope, key) pairs, in one statement (a fixed
+# string: the ORM's query building cost more than the reads). "key" is quoted: a keyword in SQLite.
+# Its rows are shaped like the reference read's (rules.reference: a tag, then five columns, the
+# document fourth) so that a new order sends both as one statement (rules.pretrade.prefetch).
+IN_FORCE_VENUE, IN_FORCE_CONTROL = 1, 2
+IN_FORCE_SQL = (
+    "SELECT 1, NULL, NULL, doc, NULL, NULL FROM venues WHERE venue = %s "
+    "UNION ALL SELECT 2, NULL, NULL, doc, NULL, NULL FROM controls WHERE kind = %s AND active = %s AND ("
     "(scope = 'global' AND \"key\" = '*') OR (scope = 'venue' AND \"key\" = %s) "
     "OR (scope = 'account' AND \"key\" = %s) OR (scope = 'symbol' AND \"key\" IN (%s, %s)))"
 )
+InForce = tuple[VenueState | None, list[ControlState]]
 
 
-def in_force(
-    venue: str | None, account: str | None, symbol: str | None
-) -> tuple[VenueState | None, list[ControlState]]:
-    """The order's venue in the registry (None: not registered) and the SAFE modes that hold it,
-    oldest first: global, its venue, its account, its symbol, its symbol at its venue."""
+def in_force_params(venue: str | None, account: str | None, symbol: str | None) -> list[Any]:
     v, a, sym = venue or "", account or "", symbol or ""
-    params = [v, ControlKind.SAFE_MODE.value, True, v, a, sym, f"{v}:{sym}" if v else sym]
+    return [v, ControlKind.SAFE_MODE.value, True, v, a, sym, f"{v}:{sym}" if v else sym]
+
+
+def in_force_of(rows: list[tuple[Any, ...]]) -> InForce:
+    """The venue and the SAFE modes (oldest first) of IN_FORCE_SQL's rows (other tags ignored)."""
     venue_state: VenueState | None = None
     held: list[ControlState] = []
-    for which, doc in sql.fetch_all(_IN_FORCE_SQL, params):
-        if which == 0:
-            venue_state = VenueState.from_api(sql.json_value(doc))
-        else:
-            held.append(ControlState.from_api(sql.json_value(doc)))
+    for row in rows:
+        if row[0] == IN_FORCE_VENUE:
+            venue_state = VenueState.from_api(sql.json_value(row[3]))
+        elif row[0] == IN_FORCE_CONTROL:
+            held.append(ControlState.from_api(sql.json_value(row[3])))
     held.sort(key=lambda c: (c.created_at, c.control_id))
     return venue_state, held
+
+
+def in_force(venue: str | None, account: str | None, symbol: str | None) -> InForce:
+    """The order's venue in the registry (None: not registered) and the SAFE modes that hold it,
+    oldest first: global, its venue, its account, its symbol, its symbol at its venue. Uncached:
+    a control engaged anywhere holds the next order read after its commit."""
+    return in_force_of(sql.fetch_all(IN_FORCE_SQL, in_force_params(venue, account, symbol)))
 
 
 def iso_text(value: dt.datetime) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from rules import counters, reference
 from rules.books import BookView
-from rules.controls import ControlState, in_force
+from rules.controls import ControlState, InForce, in_force, in_force_of
 from rules.instruments import InstrumentState, has_adapter
 from rules.limits import Effective, resolve
 from rules.venues import VenueState
@@ -148,6 +148,32 @@ class Prefetched:
     reference: Any = None  # cursor of rules.reference.send_read
     positions: dict[PositionsKey, Any] = field(default_factory=dict)  # -> cursor
     counts: dict[tuple[str, int], Any] = field(default_factory=dict)  # (bucket, window) -> cursor
+    account: str | None = None
+    with_controls: bool = False  # the reference read also carries the controls in force
+    taken: reference.Read | None = None  # the reference read's answer
+    in_force: InForce | None = None  # ... and its controls in force (with_controls)
+
+    def _take(self) -> None:
+        if self.taken is None and self.reference is not None:
+            cur, self.reference = self.reference, None
+            self.taken, rows = reference.take_read(cur, self.venue, self.symbol)
+            if self.with_controls:
+                self.in_force = in_force_of(rows)
+
+    def reference_for(self, venue: str | None, symbol: str) -> reference.Read | None:
+        """The answer of the reference read sent for exactly this venue and symbol, read once and
+        kept: routing (the rules' version) and the checks (limits, instruments, book) share it."""
+        if (self.venue, self.symbol) != (venue, symbol):
+            return None
+        self._take()
+        return self.taken
+
+    def in_force_for(self, venue: str | None, account: str | None, symbol: str) -> InForce | None:
+        """The controls in force read with the reference data for exactly this order's scope."""
+        if (self.venue, self.account, self.symbol) != (venue, account, symbol) or not self.with_controls:
+            return None
+        self._take()
+        return self.in_force
 
     def close(self) -> None:
         """Drain what no check asked for (a cursor must not stay open in the transaction)."""
@@ -179,14 +205,8 @@ class Lookups:
     @cached_property
     def _reference(self) -> tuple[reference.Snapshot, BookView | None]:
         i, sent = self.intent, self.prefetched
-        if (
-            sent is not None
-            and sent.reference is not None
-            and (sent.venue, sent.symbol) == (i.venue, i.symbol)
-        ):
-            cur, sent.reference = sent.reference, None
-            return reference.take_read(cur, i.venue, i.symbol)
-        return reference.read(i.venue, i.symbol)
+        taken = sent.reference_for(i.venue, i.symbol) if sent is not None else None
+        return taken if taken is not None else reference.read(i.venue, i.symbol)
 
     def positions_in(self, account: str | None, symbol: str | None) -> list[PositionView]:
         """The positions of an account and symbol (None: every one), every venue: the answer sent
@@ -228,8 +248,10 @@ class Lookups:
         return list(snapshot.by_symbol.get(i.symbol, []))
 
     @cached_property
-    def _in_force(self) -> tuple[VenueState | None, list[ControlState]]:
-        return in_force(self.intent.venue, self.intent.account, self.intent.symbol)
+    def _in_force(self) -> InForce:
+        i, sent = self.intent, self.prefetched
+        held = sent.in_force_for(i.venue, i.account, i.symbol) if sent is not None else None
+        return held if held is not None else in_force(i.venue, i.account, i.symbol)
 
     @property
     def venue(self) -> VenueState | None:

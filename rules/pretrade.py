@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection
 
 from rules import checks, counters, reference, throttles
+from rules.controls import IN_FORCE_SQL, in_force_params
 from rules.errors import CheckRefused
 from rules.intent import (
     Lookups,
@@ -38,6 +39,7 @@ from rules.limits import resolve
 __all__ = [
     "CHECKS",
     "PositionView",
+    "Prefetched",
     "check_new_order",
     "check_replace",
     "discard",
@@ -102,7 +104,8 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     """Send ahead what the checks of this new order will read, to go out in the pipeline of the
     statement the write path sends first (the clOrdID reservation): one round trip for both.
 
-    Always the reference version with the order's book and (a new order) the positions of its
+    Always the reference version with the order's book (the data rules are current as of that
+    version too: rules.routing, rules.active) and (a new order) the controls in force and the positions of its
     account and symbol (oms/positions: fills and open orders, for `position_dirty` and
     `maxOpenNotional`). The snapshot this process holds (possibly stale: it only guesses) says
     which limits apply; for those, the positions of `maxOpenNotional`'s scope when it is wider
@@ -110,11 +113,16 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     was sent for (a moved version that changed the limits makes the check read afresh); a count no
     check used is taken back (`discard`) or rolls back with a refused order."""
     intent = OrderIntent.of(data)
-    sent = Prefetched(intent.venue, intent.symbol, counters.now())
-    if not CHECKS:
-        return sent
-    sent.reference = reference.send_read(intent.venue, intent.symbol)
-    if not new_order:  # a cancel reads the reference data only
+    checked = new_order and bool(CHECKS)
+    sent = Prefetched(
+        intent.venue, intent.symbol, counters.now(), account=intent.account, with_controls=checked
+    )
+    # the version read serves the data rules too (rules.routing: the active set is current as of
+    # it); a new order's statement also reads the controls in force (SAFE modes, the venue's
+    # arming and feed: uncached, read at the start of the command, rules.controls.in_force)
+    also = (IN_FORCE_SQL, in_force_params(intent.venue, intent.account, intent.symbol)) if checked else None
+    sent.reference = reference.send_read(intent.venue, intent.symbol, also=also)
+    if not checked:  # a cancel reads the reference data only
         return sent
     # the positions of the order's account and symbol: `position_dirty` reads them for every
     # order; `maxOpenNotional` reads those of its scope (the same ones when it is the order's)

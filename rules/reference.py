@@ -79,16 +79,19 @@ def _current(version: int | None) -> Snapshot:
 
 
 # One statement: the version row and the order's book (its venue's, or for a venue-less order the
-# freshest of its symbol; at most one row, the book's columns null when there is none). Hand-written
-# like the write path's statements (oms.core.sql): the ORM would cost more Python than the read.
+# freshest of its symbol; one row tagged 0, the book's columns null when there is none), and rows
+# the caller appends with UNION ALL in the same shape (a new order: the controls in force,
+# rules.controls.IN_FORCE_SQL). Hand-written like the write path's statements (oms.core.sql): the
+# ORM would cost more Python than the read.
 _READ_AT_VENUE = (
-    "SELECT rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    "SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
     "LEFT JOIN books b ON b.venue = %s AND b.symbol = %s WHERE rv.id = 1"
 )
 _READ_ANY_VENUE = (
-    "SELECT rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
-    "LEFT JOIN books b ON b.symbol = %s WHERE rv.id = 1 ORDER BY b.as_of DESC LIMIT 1"
+    "SELECT * FROM (SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    "LEFT JOIN books b ON b.symbol = %s WHERE rv.id = 1 ORDER BY b.as_of DESC LIMIT 1) AS r"
 )
+Read = tuple[Snapshot, BookView | None]
 
 
 def _as_of(value: Any) -> dt.datetime:
@@ -98,36 +101,40 @@ def _as_of(value: Any) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def send_read(venue: str | None, symbol: str) -> Any:
+def send_read(venue: str | None, symbol: str, *, also: tuple[str, list[Any]] | None = None) -> Any:
     """Send the statement (inside a pipeline it goes out with the statements around it, e.g. the
-    clOrdID reservation); `take_read` reads its answer."""
+    clOrdID reservation), with `also` (SQL, params) appended by UNION ALL; `take_read` reads its
+    answer."""
+    query, params = (_READ_AT_VENUE, [venue, symbol]) if venue else (_READ_ANY_VENUE, [symbol])
+    if also is not None:
+        query, params = f"{query} UNION ALL {also[0]}", [*params, *also[1]]
     cur = connection.cursor()
-    if venue:
-        cur.execute(_READ_AT_VENUE, [venue, symbol])
-    else:
-        cur.execute(_READ_ANY_VENUE, [symbol])
+    cur.execute(query, params)
     return cur
 
 
-def take_read(cur: Any, venue: str | None, symbol: str) -> tuple[Snapshot, BookView | None]:
+def take_read(cur: Any, venue: str | None, symbol: str) -> tuple[Read, list[tuple[Any, ...]]]:
+    """The reference data and the book, and the appended rows (tags other than 0)."""
     try:
         rows = cur.fetchall()
     finally:
         cur.close()
-    if not rows:  # the version row is gone (a test flush truncated it): put it back, read directly
+    own = [r for r in rows if r[0] == 0]
+    others = [r for r in rows if r[0] != 0]
+    if not own:  # the version row is gone (a test flush truncated it): put it back, read directly
         ReferenceVersion.objects.get_or_create(pk=1, defaults={"version": secrets.randbits(62)})
-        return _load(None), book_for(venue, symbol)
-    version, b_venue, bids, asks, as_of = rows[0]
+        return (_load(None), book_for(venue, symbol)), others
+    _, version, b_venue, bids, asks, as_of = own[0]
     view = None
     if b_venue is not None:
         bid_levels, ask_levels = _levels(sql.json_value(bids)), _levels(sql.json_value(asks))
         view = BookView(b_venue, symbol, bid_levels, ask_levels, _as_of(as_of))
-    return _current(version), view
+    return (_current(version), view), others
 
 
-def read(venue: str | None, symbol: str) -> tuple[Snapshot, BookView | None]:
+def read(venue: str | None, symbol: str) -> Read:
     """The current reference data and the order's book, in one round trip when the cache holds."""
-    return take_read(send_read(venue, symbol), venue, symbol)
+    return take_read(send_read(venue, symbol), venue, symbol)[0]
 
 
 def held() -> Snapshot | None:

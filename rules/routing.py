@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from oms.core import ambient
+from rules import reference
 from rules.active import ActiveRule, current
 from rules.conditions import Facts
 from rules.errors import CheckRefused
+from rules.intent import Prefetched
 
 AUTO, DESK = "Auto", "Desk"
 
@@ -57,17 +59,28 @@ def decide(
     return RoutingDecision(AUTO, f"no desk rule matched: placed automatically at {venue}", None)
 
 
-def route(order: Mapping[str, Any], *, at: dt.datetime | None = None) -> RoutingDecision:
-    """The decision for a new client order (never raises: the preview shows a refusal too)."""
-    active = current()
+def route(
+    order: Mapping[str, Any],
+    *,
+    at: dt.datetime | None = None,
+    prefetched: Prefetched | None = None,
+) -> RoutingDecision:
+    """The decision for a new client order (never raises: the preview shows a refusal too).
+
+    `prefetched`: the checks' reads sent with the clOrdID claim (rules.pretrade.prefetch); the
+    rules are current as of the reference version read there, so routing sends nothing of its
+    own. Without it the version is read now (one statement)."""
     venue = order.get("venue")
+    taken = prefetched.reference_for(venue, str(order.get("symbol") or "")) if prefetched else None
+    snapshot: reference.Snapshot | None = taken[0] if taken is not None else None
+    active = current(snapshot)
     facts = Facts(order, at=at or ambient.now(), multiplier=active.multiplier(venue, order.get("symbol")))
     return decide(active.rules, facts, venue)
 
 
-def route_new_order(order: Mapping[str, Any]) -> RoutingDecision:
+def route_new_order(order: Mapping[str, Any], *, prefetched: Prefetched | None = None) -> RoutingDecision:
     """`route`, raising the refusal (422 rule_refused naming the rule, recorded as OrderRefused)."""
-    decision = route(order)
+    decision = route(order, prefetched=prefetched)
     if decision.refuse:
         raise decision.refusal()
     return decision

@@ -34,7 +34,7 @@ from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
 from oms.orders.tree import OrderTree, new_id
-from rules.pretrade import check_new_order, check_replace, discard, note_cancel, prefetch
+from rules.pretrade import Prefetched, check_new_order, check_replace, discard, note_cancel, prefetch
 from rules.routing import route_new_order
 from rules.venues import sent_by_adapter
 
@@ -148,7 +148,7 @@ def order_create(
         existing = Order.objects.get(pk=known.order_id)
         return Outcome(_order_body(ORDER.from_row(existing)), 200, duplicate=True)
     if cmd.parent_id is None:
-        created = _client_order(cmd, order_id, fingerprint)
+        created = _client_order(cmd, order_id, fingerprint, prefetched)
     else:
         created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
     # pre-trade checks and controls (rules): a refusal writes nothing
@@ -180,10 +180,13 @@ def _routing_input(cmd: CreateOrderCommand, time_in_force: TimeInForce) -> dict[
     }
 
 
-def _client_order(cmd: CreateOrderCommand, order_id: str, fingerprint: str) -> ev.OrderCreated:
+def _client_order(
+    cmd: CreateOrderCommand, order_id: str, fingerprint: str, prefetched: Prefetched | None
+) -> ev.OrderCreated:
     time_in_force = cmd.time_in_force or TimeInForce.DAY
-    # the data rules: the first match by priority sends it to the desk or refuses it (422)
-    decision = route_new_order(_routing_input(cmd, time_in_force))
+    # the data rules: the first match by priority sends it to the desk or refuses it (422); they
+    # are current as of the reference version read with the clOrdID claim (no statement of their own)
+    decision = route_new_order(_routing_input(cmd, time_in_force), prefetched=prefetched)
     assert decision.handling is not None  # a refusal raised
     # required for a client order: CreateOrderCommand.check refused the command otherwise
     assert cmd.symbol is not None and cmd.side is not None and cmd.ord_type is not None

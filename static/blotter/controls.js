@@ -1,17 +1,25 @@
-// The controls bar and the refusals panel (docs/architecture.md "The desk's controls bar").
+// The controls bar (docs/architecture.md "The desk's controls in the blotter").
 //
 // Shows what the desk must see before it trades: the active SAFE scopes (GET /api/queries/controls
-// ?active=true), the venues' mode/armed/feed (GET /api/queries/venues) and the latest refusals
-// (GET /api/queries/refusals). Loaded once over REST, then kept live from the page's own feed:
-// live.js hands every control-events / venue-events event to `onEvent` (event.state is the
-// document's full new state; a document is replaced only by a newer version). The kill switch
-// (CancelAllCommand) and "Engage SAFE mode" (EngageSafeModeCommand) post to /api/commands/controls
-// after a confirmation dialog; the server decides (desk or superuser) and answers 4xx otherwise.
+// ?active=true), the venues' mode/armed/feed (GET /api/queries/venues) with the arming in progress
+// (controls of kind Arming, Requested or Armed), and the refusals (refusals.js). Loaded once over
+// REST, then kept live from the page's own feed: live.js hands every control-events /
+// venue-events event to `onEvent` (event.state is the document's full new state; a document is
+// replaced only by a newer version).
+//
+// Every action posts to /api/commands/controls after a confirmation dialog that shows the
+// server's refusal and stays open: the kill switch (CancelAllCommand) and "Engage SAFE mode"
+// (EngageSafeModeCommand) for the desk; "Release" on a SAFE chip (ReleaseSafeModeCommand, with a
+// reason; 409 open_discrepancies while reconciliation has an open one) for superusers; on a Live
+// venue "Arm" (RequestArmingCommand), "Confirm arming" (ConfirmArmingCommand: another user; 403
+// second_user_required for the requester) and "Disarm" (DisarmCommand, also withdraws a request).
+// The buttons show only for a user who may act; the server decides anyway.
 import { csrfToken, toast } from "/static/blotter/dialog.js";
+import { initRefusals, loadRefusals, putRefusal, renderRefusals } from "/static/blotter/refusals.js";
 
 const API = "/api";
 const SCOPES = ["global", "venue", "account", "symbol"];
-const MAX_REFUSALS = 50;
+const CONFIG = JSON.parse(document.getElementById("blotter-config")?.textContent || "{}");
 const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -25,10 +33,11 @@ const el = (tag, attrs = {}, ...children) => {
 const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "");
 
 const state = {
-  controls: new Map(), // controlId -> doc (SafeMode only)
+  controls: new Map(), // controlId -> doc (SafeMode)
+  armings: new Map(), // controlId -> doc (Arming)
   venues: new Map(), // venue -> doc
-  refusals: new Map(), // refusalId -> {doc, actor, command}
   canAct: false,
+  canRelease: false, // superuser: releases SAFE mode
 };
 
 async function getJSON(url) {
@@ -44,22 +53,24 @@ function newer(map, id, doc) {
 }
 
 function putControl(doc) {
-  if (doc.kind !== "SafeMode" || !newer(state.controls, doc.controlId, doc)) return false;
-  state.controls.set(doc.controlId, doc);
+  const map = doc.kind === "SafeMode" ? state.controls : doc.kind === "Arming" ? state.armings : null;
+  if (!map || !newer(map, doc.controlId, doc)) return false;
+  map.set(doc.controlId, doc);
   return true;
+}
+/** The venue's arming in progress (Requested or Armed), the newest. */
+function armingOf(venue) {
+  let found = null;
+  for (const c of state.armings.values()) {
+    if (c.key === venue && (c.status === "Requested" || c.status === "Armed") && (!found || String(c.createdAt) > String(found.createdAt))) found = c;
+  }
+  return found;
 }
 function putVenue(doc) {
   if (!newer(state.venues, doc.venue, doc)) return false;
   state.venues.set(doc.venue, doc);
   return true;
 }
-function putRefusal(doc, extra = {}) {
-  const old = state.refusals.get(doc.refusalId);
-  if (old && !extra.actor) return false;
-  state.refusals.set(doc.refusalId, { doc, actor: extra.actor ?? old?.actor, command: extra.command ?? old?.command });
-  return true;
-}
-
 /** Called by live.js for every event of a topic the grids do not show. */
 export function onEvent(event) {
   const doc = event.state;
@@ -67,7 +78,10 @@ export function onEvent(event) {
   if (event.topic === "control-events") {
     if (doc.refusalId) {
       if (putRefusal(doc, { actor: event.actor, command: event.command })) renderRefusals();
-    } else if (doc.controlId && putControl(doc)) renderSafe();
+    } else if (doc.controlId && putControl(doc)) {
+      if (doc.kind === "Arming") renderVenues();
+      else renderSafe();
+    }
   } else if (event.topic === "venue-events" && doc.venue && putVenue(doc)) {
     renderVenues();
   }
@@ -85,12 +99,16 @@ function renderSafe() {
     return;
   }
   for (const c of active) {
+    const release = state.canRelease
+      ? el("button", { type: "button", class: "chip-action", "data-action": "release", onclick: () => openRelease(c) }, "Release")
+      : null;
     box.append(
       el(
         "span",
         { class: "chip safe", "data-control-id": c.controlId, "data-scope": `${c.scope}:${c.key}`, title: `${c.controlId} (${c.source})` },
         el("b", {}, `SAFE ${c.scope}:${c.key}`),
-        ` ${c.reason || ""} · ${c.engagedBy || "?"} · since ${time(c.engagedAt)}`
+        ` ${c.reason || ""} · ${c.engagedBy || "?"} · since ${time(c.engagedAt)}`,
+        release
       )
     );
   }
@@ -102,43 +120,37 @@ function renderVenues() {
   box.replaceChildren();
   for (const v of [...state.venues.values()].sort((a, b) => a.venue.localeCompare(b.venue))) {
     const health = (v.feed || "").toLowerCase();
+    const arming = v.mode === "Live" ? armingOf(v.venue) : null;
+    const requested = !v.armed && arming && arming.status === "Requested" ? arming : null;
+    const armed = v.mode === "Live" ? (v.armed ? " armed" : requested ? ` arming requested by ${requested.requestedBy}` : " disarmed") : "";
     box.append(
       el(
         "span",
-        { class: `chip venue feed-${health}`, "data-venue": v.venue, "data-feed": v.feed || "", title: `${v.adapter || ""} last message ${v.lastMessageAt || "never"}` },
+        {
+          class: `chip venue feed-${health}`,
+          "data-venue": v.venue,
+          "data-feed": v.feed || "",
+          "data-armed": v.mode === "Live" ? (v.armed ? "armed" : requested ? "requested" : "disarmed") : "",
+          title: `${v.adapter || ""} last message ${v.lastMessageAt || "never"}`,
+        },
         el("b", {}, v.venue),
-        ` ${v.mode}${v.mode === "Live" ? (v.armed ? " armed" : " disarmed") : ""} · ${v.feed || "?"}`
+        ` ${v.mode}${armed} · ${v.feed || "?"}`,
+        ...(state.canAct && v.mode === "Live" ? armingButtons(v, requested) : [])
       )
     );
   }
 }
 
-function numbers(details) {
-  const keys = ["limit", "value", "referencePx", "bound"];
-  return keys.filter((k) => details && details[k] !== undefined && details[k] !== null).map((k) => `${k} ${details[k]}`).join(" · ");
-}
-
-function renderRefusals() {
-  const body = document.querySelector("#refusals tbody");
-  if (!body) return;
-  const rows = [...state.refusals.values()].sort((a, b) => String(b.doc.createdAt).localeCompare(String(a.doc.createdAt))).slice(0, MAX_REFUSALS);
-  body.replaceChildren(
-    ...rows.map(({ doc, actor, command }) => {
-      const qty = (command && command.orderQty) ?? doc.details?.orderQty ?? "";
-      return el(
-        "tr",
-        { "data-refusal-id": doc.refusalId, "data-rule": doc.rule },
-        el("td", {}, time(doc.createdAt)),
-        el("td", { class: "rule" }, doc.rule),
-        el("td", { class: "numbers" }, numbers(doc.details)),
-        el("td", {}, [doc.account, doc.symbol, doc.side, qty].filter((x) => x !== null && x !== undefined && x !== "").join(" ")),
-        el("td", {}, actor || ""),
-        el("td", { class: "muted" }, doc.message)
-      );
-    })
-  );
-  const count = document.getElementById("refusals-count");
-  if (count) count.textContent = state.refusals.size ? String(state.refusals.size) : "";
+function armingButtons(v, requested) {
+  const button = (action, label, open) => el("button", { type: "button", class: "chip-action", "data-action": action, onclick: open }, label);
+  if (v.armed) return [button("disarm", "Disarm", () => openArming("disarm", v.venue))];
+  if (requested) {
+    return [
+      button("confirm-arming", "Confirm arming", () => openArming("confirm", v.venue, requested)),
+      button("disarm", "Withdraw", () => openArming("withdraw", v.venue, requested)),
+    ];
+  }
+  return [button("request-arming", "Arm", () => openArming("request", v.venue))];
 }
 
 // --- commands ------------------------------------------------------------------------------------
@@ -199,6 +211,7 @@ function controlDialog({ id, title, commandType, confirmLabel, danger, done }) {
     confirm.disabled = false;
     if (!answer.ok) {
       error.textContent = errorOf(answer.json, answer.status);
+      idempotencyKey = crypto.randomUUID(); // refused, nothing appended: a retry is a new attempt
       return;
     }
     dialog.close();
@@ -222,6 +235,129 @@ function cancelAllMessage(json) {
   return `Kill switch: ${n} order${n === 1 ? "" : "s"} canceled or cancel requested`;
 }
 
+// --- SAFE release and arming: one confirmation dialog -------------------------------------------
+let action = null; // {body, done} of the open confirmation
+let actionKey = null; // its Idempotency-Key: one per confirmation (a double click sends once)
+
+function actionDialog() {
+  let dialog = document.getElementById("control-action-dialog");
+  if (dialog) return dialog;
+  const reason = el("input", { name: "reason", placeholder: "reason", autocomplete: "off", maxLength: 200 });
+  const error = el("p", { class: "error", role: "alert" });
+  const confirm = el("button", { type: "submit", value: "confirm" }, "Confirm");
+  const dismiss = el("button", { type: "button", value: "dismiss" }, "Dismiss");
+  const form = el(
+    "form",
+    { method: "dialog" },
+    el("p", { class: "what" }),
+    el("label", { class: "reason-row" }, "Reason ", reason),
+    error,
+    el("div", { class: "buttons" }, dismiss, confirm)
+  );
+  dialog = el("dialog", { id: "control-action-dialog", class: "control-dialog" }, el("h3", {}), form);
+  document.body.append(dialog);
+  dismiss.addEventListener("click", () => dialog.close());
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!action) return;
+    const why = reason.value.trim();
+    if (action.reasonRequired && !why) {
+      error.textContent = "A reason is required.";
+      return;
+    }
+    confirm.disabled = true;
+    const answer = await postCommand(action.body(why || null), actionKey);
+    confirm.disabled = false;
+    if (!answer.ok) {
+      error.textContent = errorOf(answer.json, answer.status);
+      actionKey = crypto.randomUUID(); // refused, nothing appended: a retry (e.g. once the discrepancy is resolved) is a new attempt
+      return;
+    }
+    // the answer is the new state: shown now, the feed confirms it (only a newer version replaces)
+    if (answer.json.control) putControl(answer.json.control);
+    if (answer.json.venue) putVenue(answer.json.venue);
+    renderSafe();
+    renderVenues();
+    dialog.close();
+    toast(action.done, "success");
+  });
+  return dialog;
+}
+
+function openAction({ title, what, confirmLabel, danger = false, reasonRequired = false, body, done, kind }) {
+  const dialog = actionDialog();
+  action = { body, done, reasonRequired };
+  actionKey = crypto.randomUUID();
+  dialog.dataset.action = kind;
+  dialog.querySelector("h3").textContent = title;
+  dialog.querySelector(".what").textContent = what;
+  dialog.querySelector(".error").textContent = "";
+  const reason = dialog.querySelector('input[name="reason"]');
+  reason.value = "";
+  reason.placeholder = reasonRequired ? "reason (required)" : "reason (optional)";
+  const confirm = dialog.querySelector('button[value="confirm"]');
+  confirm.textContent = confirmLabel;
+  confirm.className = danger ? "danger" : "";
+  dialog.showModal();
+  reason.focus();
+}
+
+function openRelease(c) {
+  openAction({
+    kind: "release",
+    title: `Release SAFE mode ${c.scope}:${c.key}`,
+    what: `Engaged by ${c.engagedBy || "?"} since ${time(c.engagedAt)}: ${c.reason || ""}. Orders in this scope will be accepted again.`,
+    confirmLabel: "Release SAFE mode",
+    reasonRequired: true,
+    body: (reason) => ({ commandType: "ReleaseSafeModeCommand", controlId: c.controlId, reason }),
+    done: `SAFE mode ${c.scope}:${c.key} released`,
+  });
+}
+
+function openArming(kind, venue, requested = null) {
+  const spec = {
+    request: {
+      title: `Arm ${venue}`,
+      what: `Ask to arm the Live venue ${venue}: orders are sent there only once a second user confirms.`,
+      confirmLabel: "Request arming",
+      commandType: "RequestArmingCommand",
+      done: `arming of ${venue} requested: another user must confirm`,
+    },
+    confirm: {
+      title: `Confirm arming of ${venue}`,
+      what: `${requested?.requestedBy || "?"} asked to arm ${venue}${requested?.reason ? ` (${requested.reason})` : ""}. Once confirmed, orders are sent to this Live venue.`,
+      confirmLabel: "Confirm arming",
+      danger: true,
+      commandType: "ConfirmArmingCommand",
+      done: `${venue} armed`,
+    },
+    withdraw: {
+      title: `Withdraw the arming request of ${venue}`,
+      what: `${requested?.requestedBy || "?"} asked to arm ${venue}: the request is withdrawn.`,
+      confirmLabel: "Withdraw",
+      commandType: "DisarmCommand",
+      done: `arming request of ${venue} withdrawn`,
+    },
+    disarm: {
+      title: `Disarm ${venue}`,
+      what: `No new order will be sent to the Live venue ${venue} until it is armed again (cancels still pass).`,
+      confirmLabel: "Disarm",
+      danger: true,
+      commandType: "DisarmCommand",
+      done: `${venue} disarmed`,
+    },
+  }[kind];
+  openAction({
+    kind,
+    title: spec.title,
+    what: spec.what,
+    confirmLabel: spec.confirmLabel,
+    danger: spec.danger,
+    body: (reason) => ({ commandType: spec.commandType, venue, reason }),
+    done: spec.done,
+  });
+}
+
 // --- loading ------------------------------------------------------------------------------------
 /**
  * The controls, venues and refusals as they are now. app.js calls it on every (re)load of the
@@ -231,36 +367,31 @@ function cancelAllMessage(json) {
  */
 export async function loadControls() {
   if (!document.getElementById("controls-bar")) return;
-  const [controls, venues, refusals] = await Promise.all([
+  const [controls, armings, venues] = await Promise.all([
     getJSON(`${API}/queries/controls?active=true&kind=SafeMode&limit=200`).catch(() => null),
+    getJSON(`${API}/queries/controls?kind=Arming&status=Requested,Armed&limit=200`).catch(() => null),
     getJSON(`${API}/queries/venues?limit=200`).catch(() => ({ results: [] })),
-    getJSON(`${API}/queries/refusals?limit=${MAX_REFUSALS}`).catch(() => ({ results: [] })),
   ]);
+  // the feed is paused while the snapshot loads: these lists are the whole truth (a control
+  // released or an arming ended while the page was away is not in them)
   if (controls) {
-    // the feed is paused while the snapshot loads: this list is the whole truth (a control
-    // released while the page was away is not in it)
     state.controls.clear();
     controls.results.forEach(putControl);
   }
+  if (armings) {
+    state.armings.clear();
+    armings.results.forEach(putControl);
+  }
   venues.results.forEach(putVenue);
-  refusals.results.forEach((doc) => putRefusal(doc));
   renderSafe();
   renderVenues();
-  renderRefusals();
-  // who refused and the quantity: the refusal's own event carries the actor and the command
-  // (not awaited: the grid does not wait for these details)
-  Promise.all(
-    refusals.results.slice(0, 20).map(async (doc) => {
-      const events = await getJSON(`${API}/queries/refusals/${encodeURIComponent(doc.refusalId)}/events`).catch(() => null);
-      const first = events && (events.results || events)[0];
-      if (first) putRefusal(state.refusals.get(doc.refusalId)?.doc || doc, { actor: first.actor, command: first.command });
-    })
-  ).then(renderRefusals);
+  await loadRefusals();
 }
 
-/** Build the bar, its dialogs (desk only) and the refusals toggle; loadControls() fills them. */
+/** Build the bar and its dialogs (desk only) and the refusals toggle; loadControls() fills them. */
 export function initControls({ canAct }) {
   state.canAct = canAct;
+  state.canRelease = canAct && !!CONFIG.isSuperuser;
   const bar = document.getElementById("controls-bar");
   if (!bar) return;
   bar.append(
@@ -291,6 +422,5 @@ export function initControls({ canAct }) {
       el("button", { type: "button", id: "kill-switch", class: "danger", onclick: openKill }, "Kill switch")
     );
   }
-  const toggle = document.getElementById("refusals-toggle");
-  if (toggle) toggle.addEventListener("click", () => (document.getElementById("refusals").hidden = !document.getElementById("refusals").hidden));
+  initRefusals();
 }

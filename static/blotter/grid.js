@@ -12,7 +12,8 @@ export function rowsFor(name, tree) {
   const def = VIEWS[name];
   const docs = [...store.docs[def.kind].values()];
   if (tree) return docs.filter((d) => !d.parentId).map((d) => treeRow(d.orderId));
-  return docs.filter(def.include).map((d) => def.row(d, store));
+  const rows = docs.filter(def.include).map((d) => def.row(d, store));
+  return def.extraRows ? rows.concat(def.extraRows()) : rows;
 }
 
 function quickFilter(data, params) {

@@ -6,6 +6,7 @@
 // queue the executions it can allocate.
 
 import { formatNumber, reasonsText, refOf } from "/static/blotter/format.js";
+import { deskRows, refusalFormatter } from "/static/blotter/refusals.js";
 
 const CONFIG = JSON.parse(document.getElementById("blotter-config").textContent);
 const STATUSES = CONFIG.statuses || {};
@@ -166,10 +167,14 @@ export const VIEWS = {
       text("ordType", "Type", { width: 78 }),
       choice("status", "Status", ORDER_STATUSES, statusFmt, { width: 122 }),
       text("account", "Account", { width: 96 }),
+      // a refused order (refusals.js): the rule and the numbers that tripped it, the message as tooltip
+      text("refusal", "Refused by", { formatter: refusalFormatter, width: 240 }),
       text("routingReason", "Routing reason", { width: 260 }),
       text("orderId", "OrderId", { visible: false }),
     ],
     row: (o) => ({ ...o, toPlace: String(num(o.orderQty) - num(o.placedQty)) }),
+    // the refusals are in the queue too: rows that are not orders (the order was never created)
+    extraRows: deskRows,
     initialSort: [{ column: "createdAt", dir: "asc" }],
   },
   review: {

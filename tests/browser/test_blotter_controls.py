@@ -236,3 +236,167 @@ def test_controls_and_refusals_committed_before_the_page_opened_are_shown_on_loa
     row = page.locator('#refusals tr[data-rule="safe_mode"]')
     expect(row).to_contain_text("ACC9 ACME Sell 3")
     expect(row).to_contain_text("trader")
+
+
+# --- refusals in the desk queue ------------------------------------------------------------------
+
+
+def refused_create(trader: Any, cl_ord_id: str, qty: str, account: str = "ACC1") -> dict[str, Any]:
+    body = {
+        "commandType": "CreateOrderCommand",
+        "clOrdID": cl_ord_id,
+        "symbol": "ACME",
+        "side": "Buy",
+        "orderQty": qty,
+        "ordType": "Limit",
+        "price": "10",
+        "account": account,
+        "handling": "Desk",
+    }
+    return trader.refused("orders", body, 422, "rule_refused")  # type: ignore[no-any-return]
+
+
+def queue_row(page: Page, text: str) -> Any:
+    return page.locator(".grid:not([hidden]) .tabulator-row", has_text=text).first
+
+
+def test_refusals_appear_in_the_desk_queue_with_the_rule_and_the_numbers(
+    new_page: Any, desk_user: Any, trader: Any
+) -> None:
+    limits(maxOrderQty="10")
+    working = trader.client_order(5)  # a desk order the queue holds as before
+    assert refused_create(trader, "REF-Q1", "12")["rule"] == "max_order_qty"  # before the page opened
+    page = new_page(desk_user)
+    wait_live(page)
+    page.locator("#tab-desk").click()
+    expect(queue_row(page, working["clOrdID"])).to_be_visible()
+    loaded = queue_row(page, "REF-Q1")
+    expect(loaded.locator('[tabulator-field="status"]')).to_have_text("Refused")
+    expect(loaded.locator('[tabulator-field="refusal"]')).to_contain_text(
+        "max_order_qty: limit 10 · value 12"
+    )
+
+    refused_create(trader, "REF-Q2", "11", account="ACC7")  # live, while the desk looks at its queue
+    row = queue_row(page, "REF-Q2")
+    expect(row.locator('[tabulator-field="status"]')).to_have_text("Refused")
+    cell = row.locator('[tabulator-field="refusal"] .refused-by')
+    expect(cell).to_have_text("max_order_qty: limit 10 · value 11")
+    expect(cell).to_have_attribute("title", "orderQty 11 exceeds the limit 10")
+    expect(row.locator('[tabulator-field="account"]')).to_have_text("ACC7")
+    expect(row.locator('[tabulator-field="orderQty"]')).to_have_text("11")
+    # the panel still lists them, and the refusal rows take no desk action
+    page.locator("#refusals-toggle").click()
+    expect(page.locator('#refusals tr[data-rule="max_order_qty"]')).to_have_count(2)
+    expect(page.locator("#tab-desk .badge")).to_have_text("1")
+    assert page.errors == []
+
+
+# --- SAFE release (superuser) and arming (two users) from the bar ---------------------------------
+
+
+def js_errors(page: Page) -> list[str]:
+    """Script errors (a refused command's 4xx is logged by the browser as a failed resource: expected)."""
+    return [e for e in page.errors if "Failed to load resource" not in e]
+
+
+def _desk_user(username: str) -> Any:
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=username, password="pw-" + username)
+    user.groups.add(Group.objects.get_or_create(name="desk")[0])
+    return user
+
+
+def test_a_superuser_releases_safe_mode_with_a_reason_once_no_discrepancy_is_open(
+    new_page: Any, admin_user: Any, desk_user: Any
+) -> None:
+    from oms.positions.dirty import clear_dirty, mark_dirty
+    from rules.models import Control
+
+    engaged = dispatch(
+        "controls",
+        {"commandType": "EngageSafeModeCommand", "scope": "account", "key": "ACCX", "reason": "drift"},
+        actor="trader",
+    ).body["control"]
+    mark_dirty("ACCX", "SIM", "ACME", "discrepancy:D1")
+    desk = new_page(desk_user)
+    wait_live(desk)
+    expect(desk.locator('#safe-scopes .chip[data-scope="account:ACCX"]')).to_be_visible()
+    expect(desk.locator('#safe-scopes [data-action="release"]')).to_have_count(0)  # desk: no release
+
+    page = new_page(admin_user)
+    wait_live(page)
+    chip = page.locator('#safe-scopes .chip[data-scope="account:ACCX"]')
+    chip.locator('[data-action="release"]').click()
+    dialog = page.locator("#control-action-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator('button[value="confirm"]').click()
+    expect(dialog.locator(".error")).to_have_text("A reason is required.")
+    dialog.locator('input[name="reason"]').fill("reconciled by hand")
+    dialog.locator('button[value="confirm"]').click()
+    expect(dialog.locator(".error")).to_contain_text("open_discrepancies")
+    expect(dialog.locator(".error")).to_contain_text("1 open discrepancy in account ACCX")
+    expect(dialog).to_be_visible()
+    assert Control.objects.get(pk=engaged["controlId"]).active
+
+    clear_dirty("ACCX", "SIM", "ACME", "discrepancy:D1")
+    dialog.locator('button[value="confirm"]').click()
+    expect(dialog).to_be_hidden()
+    expect(chip).to_have_count(0)
+    expect(desk.locator('#safe-scopes .chip[data-scope="account:ACCX"]')).to_have_count(0)  # live
+    released = Control.objects.get(pk=engaged["controlId"]).doc
+    assert (released["active"], released["releasedBy"]) == (False, "boss")
+    assert js_errors(page) == [] and js_errors(desk) == []
+
+
+def test_arming_a_live_venue_takes_a_request_and_a_second_user_and_disarm_ends_it(
+    new_page: Any, desk_user: Any
+) -> None:
+    from rules.models import Venue
+
+    dispatch(
+        "venues",
+        {"commandType": "UpsertVenueCommand", "venue": "LIVEX", "adapter": "MANUAL", "mode": "Live"},
+        actor=SYSTEM,
+    )
+    first = new_page(desk_user)
+    second = new_page(_desk_user("trader2"))
+    wait_live(first)
+    wait_live(second)
+    chip_1 = first.locator('#venue-health .chip[data-venue="LIVEX"]')
+    chip_2 = second.locator('#venue-health .chip[data-venue="LIVEX"]')
+    expect(chip_1).to_have_attribute("data-armed", "disarmed")
+    dialog_1 = first.locator("#control-action-dialog")
+
+    chip_1.locator('[data-action="request-arming"]').click()
+    dialog_1.locator('input[name="reason"]').fill("open of the session")
+    dialog_1.locator('button[value="confirm"]').click()
+    expect(dialog_1).to_be_hidden()
+    expect(chip_1).to_have_attribute("data-armed", "requested")
+    expect(chip_2).to_have_attribute("data-armed", "requested")  # live, on the other desk's page
+    expect(chip_2).to_contain_text("arming requested by trader")
+
+    # the requester cannot confirm: the server says why, the dialog stays open
+    chip_1.locator('[data-action="confirm-arming"]').click()
+    dialog_1.locator('button[value="confirm"]').click()
+    expect(dialog_1.locator(".error")).to_contain_text("second_user_required")
+    expect(dialog_1).to_be_visible()
+    dialog_1.locator('button[value="dismiss"]').click()
+    assert not Venue.objects.get(venue="LIVEX").doc["armed"]
+
+    chip_2.locator('[data-action="confirm-arming"]').click()
+    dialog_2 = second.locator("#control-action-dialog")
+    expect(dialog_2).to_contain_text("trader asked to arm LIVEX (open of the session)")
+    dialog_2.locator('button[value="confirm"]').click()
+    expect(dialog_2).to_be_hidden()
+    expect(chip_2).to_have_attribute("data-armed", "armed")
+    expect(chip_1).to_have_attribute("data-armed", "armed")
+    assert Venue.objects.get(venue="LIVEX").doc["armed"]
+
+    chip_1.locator('[data-action="disarm"]').click()
+    dialog_1.locator('button[value="confirm"]').click()
+    expect(dialog_1).to_be_hidden()
+    expect(chip_1).to_have_attribute("data-armed", "disarmed")
+    expect(chip_2).to_have_attribute("data-armed", "disarmed")
+    assert not Venue.objects.get(venue="LIVEX").doc["armed"]
+    assert js_errors(first) == [] and js_errors(second) == []
