@@ -38,6 +38,10 @@ def home(request: HttpRequest) -> HttpResponse:
             if _endpoint_exists("/api/queries/quote-requests")
             else None,
             "quotes": "/api/queries/quotes" if _endpoint_exists("/api/queries/quotes") else None,
+            # the risk view's queue, once reconciliation is deployed (static/blotter/discrepancies.js)
+            "discrepancies": "/api/queries/discrepancies"
+            if _endpoint_exists("/api/queries/discrepancies")
+            else None,
         },
         # the status filters' choices, from the domains' enums (the page keeps no list of its own)
         "statuses": {
