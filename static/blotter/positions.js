@@ -87,7 +87,7 @@ function columns() {
     num("openSellQty", "Open sell"),
     num("worstLong", "Worst long"),
     num("worstShort", "Worst short"),
-    { field: "dirtyText", title: "Dirty", formatter: dirtyFmt, headerFilter: "input", headerFilterPlaceholder: "filter", minWidth: 90 },
+    { field: "dirtyText", title: "Dirty", formatter: dirtyFmt, headerFilter: "input", headerFilterPlaceholder: "filter", minWidth: 240 },
     { field: "updatedAt", title: "Updated", formatter: (c) => span((c.getValue() || "").slice(11, 19), "time", c.getValue()) },
   ];
 }

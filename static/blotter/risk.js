@@ -86,7 +86,7 @@ function summarize(s) {
   const money = (n) => n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   if (count) count.textContent = `${s.count}`;
   if (box) {
-    box.textContent = s.count ? `${s.count} positions · realized ${money(s.realized)} · unrealized ${money(s.unrealized)}` : "";
+    box.textContent = s.count ? `${s.count} position${s.count === 1 ? "" : "s"} · realized ${money(s.realized)} · unrealized ${money(s.unrealized)}` : "";
     box.classList.toggle("has-dirty", s.dirty > 0);
     if (s.dirty) box.textContent += ` · ${s.dirty} dirty`;
   }

@@ -87,7 +87,8 @@ function card(v) {
 export function renderVenues() {
   const box = document.getElementById("venues-strip");
   if (!box) return;
-  box.replaceChildren(...[...venues.values()].sort((a, b) => a.venue.localeCompare(b.venue)).map(card));
+  const cards = [...venues.values()].sort((a, b) => a.venue.localeCompare(b.venue)).map(card);
+  box.replaceChildren(...(cards.length ? cards : [el("span", { class: "muted" }, "no venues registered")]));
   const venueFilter = document.getElementById("discrepancies-venue");
   if (venueFilter && venueFilter.options.length - 1 !== venues.size) {
     const chosen = venueFilter.value;

@@ -62,7 +62,7 @@ def set_book(venue: str, symbol: str, bid: str, ask: str) -> None:
 
 
 def test_a_fill_moves_the_position_live_and_a_dirty_flag_shows_with_its_reason(
-    desk_page: Page, trader: Any
+    desk_page: Page, trader: Any, screenshot: Any
 ) -> None:
     account = uid("RISK")
     open_risk(desk_page)
@@ -93,6 +93,7 @@ def test_a_fill_moves_the_position_live_and_a_dirty_flag_shows_with_its_reason(
     expect(cell(row, "qty")).to_have_text("10")
     expect(cell(row, "avgCost")).to_have_text("106")
     expect(cell(row, "unrealizedPnl")).to_have_text("-10.00")
+    screenshot(desk_page, "blotter-risk")
     assert desk_page.errors == []
 
 
