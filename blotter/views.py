@@ -8,6 +8,7 @@ from django.urls import Resolver404, resolve
 from executions.enums import ExecStatus
 from oms.core.access import can_command, can_read
 from oms.orders.enums import OrdStatus
+from oms.reconciliation.enums import DiscrepancyStatus
 
 
 def _endpoint_exists(path: str) -> bool:
@@ -38,15 +39,14 @@ def home(request: HttpRequest) -> HttpResponse:
             if _endpoint_exists("/api/queries/quote-requests")
             else None,
             "quotes": "/api/queries/quotes" if _endpoint_exists("/api/queries/quotes") else None,
-            # the risk view's queue, once reconciliation is deployed (static/blotter/discrepancies.js)
-            "discrepancies": "/api/queries/discrepancies"
-            if _endpoint_exists("/api/queries/discrepancies")
-            else None,
+            "discrepancies": "/api/queries/discrepancies",  # the risk view's queue
         },
         # the status filters' choices, from the domains' enums (the page keeps no list of its own)
         "statuses": {
             "orders": [s.value for s in OrdStatus],
             "executions": [s.value for s in ExecStatus],
+            # the risk view's discrepancies queue: {member name in lower case: value}
+            "discrepancies": {s.name.lower(): s.value for s in DiscrepancyStatus},
         },
     }
     return render(request, "blotter/home.html", {"config": config, "can_act": config["canAct"]})

@@ -13,6 +13,9 @@ import { setReconcileAvailable } from "/static/blotter/venues-strip.js";
 import { CONFIG } from "/static/blotter/page.js";
 
 const items = new Map(); // discrepancyId -> doc
+// the statuses' names come from the server (the domain's enum), as the grids' do
+const STATUS = (CONFIG.statuses && CONFIG.statuses.discrepancies) || {};
+const isOpen = (doc) => doc.status === STATUS.open;
 const state = { available: null, loaded: false, canAct: false, reloadTimer: null };
 
 export const available = () => state.available === true;
@@ -22,7 +25,7 @@ export function putDiscrepancy(doc, { alert = true } = {}) {
   const old = items.get(doc.discrepancyId);
   if (!newer(old, doc) && !(old && old.status !== doc.status)) return false;
   items.set(doc.discrepancyId, doc);
-  if (alert && state.loaded && !old && doc.status === "Open") {
+  if (alert && state.loaded && !old && isOpen(doc)) {
     notify({
       key: `discrepancy:${doc.discrepancyId}`,
       kind: "discrepancy",
@@ -41,7 +44,7 @@ function show(value) {
 }
 
 function shown() {
-  const status = document.getElementById("discrepancies-status")?.value ?? "Open";
+  const status = document.getElementById("discrepancies-status")?.value ?? STATUS.open;
   const venue = document.getElementById("discrepancies-venue")?.value ?? "";
   return [...items.values()]
     .filter((d) => (!status || d.status === status) && (!venue || d.venue === venue))
@@ -52,14 +55,14 @@ export function renderDiscrepancies() {
   const section = document.getElementById("discrepancies");
   if (!section) return;
   section.hidden = !available();
-  const open = [...items.values()].filter((d) => d.status === "Open").length;
+  const open = [...items.values()].filter(isOpen).length;
   const badge = document.getElementById("discrepancies-count");
   if (badge) badge.textContent = open ? String(open) : "";
   const body = section.querySelector("tbody");
   const rows = shown().map((d) =>
     el(
       "tr",
-      { "data-discrepancy-id": d.discrepancyId, "data-status": d.status, "data-kind": d.kind, class: d.status === "Open" ? "open" : "" },
+      { "data-discrepancy-id": d.discrepancyId, "data-status": d.status, "data-kind": d.kind, class: isOpen(d) ? "open" : "" },
       el("td", { title: d.createdAt || "" }, time(d.createdAt)),
       el("td", {}, d.venue || ""),
       el("td", { class: "kind" }, d.kind || ""),
@@ -68,7 +71,7 @@ export function renderDiscrepancies() {
       el("td", { class: "num" }, show(d.oms)),
       el("td", { class: "num" }, show(d.venueValue)),
       el("td", { class: `status st-${d.status}` }, d.status || ""),
-      el("td", {}, state.canAct && d.status === "Open" ? el("button", { type: "button", class: "resolve", onclick: () => openResolve(d) }, "Resolve") : null)
+      el("td", {}, state.canAct && isOpen(d) ? el("button", { type: "button", class: "resolve", onclick: () => openResolve(d) }, "Resolve") : null)
     )
   );
   body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 9, class: "muted" }, "No discrepancies"))]));
@@ -77,15 +80,17 @@ export function renderDiscrepancies() {
 /** The list as it is now; a 404 means reconciliation is not deployed: hidden, no error. */
 export async function loadDiscrepancies() {
   const url = CONFIG.endpoints.discrepancies; // null: this deployment has no reconciliation
-  let page = null;
+  let pages = [null, null];
   try {
-    if (url) page = await getJSON(`${url}?limit=500`, { missingOk: true });
+    // every open one (what the desk must act on), and the latest of any status (the history);
+    // the list is newest first
+    if (url) pages = await Promise.all([getJSON(`${url}?status=${encodeURIComponent(STATUS.open)}&limit=1000&count=false`, { missingOk: true }), getJSON(`${url}?limit=200&count=false`, { missingOk: true })]);
   } catch {
     return; // a failed read keeps what the page has; the next snapshot load tries again
   }
-  state.available = page !== null;
+  state.available = pages[0] !== null;
   setReconcileAvailable(state.available);
-  if (page) for (const doc of page.results) putDiscrepancy(doc);
+  for (const page of pages) if (page) for (const doc of page.results) putDiscrepancy(doc);
   state.loaded = true;
   renderDiscrepancies();
 }
@@ -141,6 +146,11 @@ function openResolve(doc) {
 
 export function initDiscrepancies({ canAct }) {
   state.canAct = canAct;
+  const select = document.getElementById("discrepancies-status");
+  if (select) {
+    select.replaceChildren(...Object.values(STATUS).map((v) => el("option", { value: v }, v)), el("option", { value: "" }, "All"));
+    select.value = STATUS.open ?? "";
+  }
   for (const id of ["discrepancies-status", "discrepancies-venue"]) document.getElementById(id)?.addEventListener("change", renderDiscrepancies);
 }
 

@@ -37,7 +37,7 @@ function onEvent(event) {
     if (putVenue(doc, { live: true })) renderVenues();
   } else if (event.topic === "control-events" && doc.controlId) {
     if (putControl(doc, { live: true, type: event.type })) renderVenues();
-  } else if (event.topic === "order-events" && doc.status === "Rejected") {
+  } else if (event.type === "OrderRejected") {
     deadLettersSoon(); // a send that gave up rejects its order ("not sent") beside its dead letter
   }
 }
