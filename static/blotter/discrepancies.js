@@ -121,6 +121,9 @@ function buildDialog() {
     confirm.disabled = false;
     if (!answer.ok) {
       error.textContent = errorOf(answer.json, answer.status);
+      // a refused command appended nothing: the corrected one is a new request (the same key
+      // with another body would be refused idempotency_key_reused)
+      dialog.dataset.key = crypto.randomUUID();
       return;
     }
     const doc = answer.json.discrepancy || answer.json;

@@ -1,9 +1,10 @@
 """The risk view's discrepancies queue (static/blotter/discrepancies.js) against reconciliation
 with the SIM venue, in real Chromium against a live daphne, on SQLite and on PostgreSQL+Redis.
 
-An order open at SIM that the OMS never sent: "Reconcile" on the venue's card finds it, the queue
-shows it live with an alert (and the SAFE mode reconciliation engaged), "Resolve" is refused in
-the dialog while the venue still shows the order, and resolves once it is gone.
+An order open at SIM that the OMS never sent: "Reconcile" on the venue's card finds it (and adopts
+it, held for the desk's review), the queue shows it live with an alert (and the SAFE mode
+reconciliation engaged), a "Resolve" the server refuses says why in the dialog, and a reasoned
+one resolves it.
 
 The server and this process share one SIM venue (its store under OMS_VAR_DIR or Redis, with a
 prefix of this test's own): the test plays the venue's other clients through the adapter.
@@ -19,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from oms.core.dispatch import dispatch
-from oms.venues.adapter import CancelRequest, PlaceRequest, VenueSide, reset_adapters
+from oms.venues.adapter import PlaceRequest, VenueSide, reset_adapters
 from oms.venues.routing import adapter_for
 from tests.browser.conftest import LiveServer, server_env
 from tests.browser.test_blotter_risk import open_risk
@@ -81,24 +82,22 @@ def test_reconcile_finds_an_unknown_venue_order_and_the_desk_resolves_it_once_th
     expect(desk_page.locator('#alerts .alert[data-kind="safe"]')).to_contain_text("engaged by reconciliation")
     expect(card).not_to_have_attribute("data-safe", "0")
 
-    # the venue still shows the order: the resolve is refused, the dialog says why and stays
+    # a resolve without a reason is refused by the server: the dialog says why and stays
     row.locator("button.resolve").click()
     dialog = desk_page.locator("#resolve-dialog")
-    dialog.locator('input[name="reason"]').fill("checked by phone")
     dialog.locator('button[value="confirm"]').click()
-    expect(dialog.locator(".error")).to_contain_text("discrepancy_persists")
+    expect(dialog.locator(".error")).to_contain_text("validation_failed")
+    expect(dialog.locator(".error")).to_contain_text("reason")
     expect(dialog).to_be_visible()
-    dialog.locator('button[value="dismiss"]').click()
     expect(row).to_have_attribute("data-status", "Open")
 
-    adapter.cancel_order(CancelRequest(cl_ord_id=f"{rogue}-C", orig_cl_ord_id=rogue, symbol=SYMBOL))
-    row.locator("button.resolve").click()
-    dialog.locator('input[name="reason"]').fill("canceled at the venue")
+    # reconciliation adopted the venue order (held for the desk's review): the desk resolves it
+    dialog.locator('input[name="reason"]').fill("reviewed the adopted order")
     dialog.locator('button[value="confirm"]').click()
     expect(dialog).to_be_hidden()
     expect(desk_page.locator('#discrepancies tbody tr[data-kind="unknown_venue_order"]')).to_have_count(0)
     expect(desk_page.locator("#discrepancies-count")).to_have_text("")
     desk_page.locator("#discrepancies-status").select_option("Resolved")
     expect(desk_page.locator('#discrepancies tbody tr[data-status="Resolved"]')).to_have_count(1)
-    # the refused resolve's 409 is the browser's log line of a response the page handled
-    assert [e for e in desk_page.errors if "409 (Conflict)" not in e] == []
+    # the refused resolve's 400 is the browser's log line of a response the page handled
+    assert [e for e in desk_page.errors if "400 (Bad Request)" not in e] == []
