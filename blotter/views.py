@@ -9,6 +9,7 @@ from executions.enums import REVIEW_REASON_TEXT, ExecStatus
 from oms.core.access import can_command, can_read
 from oms.core.parsing import dec_str
 from oms.orders.enums import OrdStatus
+from oms.reconciliation.enums import DiscrepancyStatus
 from rules.models import Instrument
 
 
@@ -52,11 +53,14 @@ def home(request: HttpRequest) -> HttpResponse:
             if _endpoint_exists("/api/queries/quote-requests")
             else None,
             "quotes": "/api/queries/quotes" if _endpoint_exists("/api/queries/quotes") else None,
+            "discrepancies": "/api/queries/discrepancies",  # the risk view's queue
         },
         # the status filters' choices, from the domains' enums (the page keeps no list of its own)
         "statuses": {
             "orders": [s.value for s in OrdStatus],
             "executions": [s.value for s in ExecStatus],
+            # the risk view's discrepancies queue: {member name in lower case: value}
+            "discrepancies": {s.name.lower(): s.value for s in DiscrepancyStatus},
         },
         "ticks": _ticks(),
         # the review reasons in words, as the admin's review queue shows them

@@ -12,6 +12,7 @@ import { applyChanges, applyQuick, createGrid, rebuildGrid, rowsFor } from "/sta
 import { refreshDetail, select } from "/static/blotter/detail.js";
 import { initControls, loadControls, onEvent as onControlEvent } from "/static/blotter/controls.js";
 import { initPreview } from "/static/blotter/preview.js";
+import { initRisk, loadRisk, risk } from "/static/blotter/risk.js";
 import {
   inView, loadActions, renderActionButtons, runAction, scopeOf, selectedDoc, updateActionButtons,
 } from "/static/blotter/actions.js";
@@ -296,7 +297,7 @@ async function loadSnapshot() {
   }
   // after the snapshot's read (see controls.js), but not after the grid: the requests run while
   // the grid is built
-  const controls = loadControls();
+  const controls = Promise.all([loadControls(), loadRisk()]); // risk.js: the same rule
   await layoutsLoaded;
   const changes = store.takeChanges();
   for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));
@@ -337,6 +338,7 @@ async function main() {
   store.onOther = onControlEvent;
   if (CONFIG.canAct) initPreview();
   initControls({ canAct: CONFIG.canAct });
+  initRisk({ canAct: CONFIG.canAct });
   // the websocket's hello and the snapshot do not wait for the saved layouts and the actions;
   // the grid does (loadSnapshot awaits `layoutsLoaded`)
   layoutsLoaded = Promise.all([loadSavedViews(), loadActions()]);
@@ -346,5 +348,5 @@ async function main() {
 }
 
 page.hooks = { select, updateCount, showView, refreshGrids, applied: scheduleFlush };
-window.__blotter = { store, feed, grids, history: historyWindow, timings, flushLog, flushTimes, showView, get active() { return page.active; }, get selection() { return page.selection; } };
+window.__blotter = { store, feed, grids, risk, history: historyWindow, timings, flushLog, flushTimes, showView, get active() { return page.active; }, get selection() { return page.selection; } };
 main();

@@ -27,6 +27,7 @@ export class Store {
     }
     this.loaded = new Set();
     this.onOther = null; // events of the other topics (controls.js: control-events, venue-events)
+    this.taps = []; // called with every event of any topic (risk.js: positions, venues, alerts)
   }
 
   put(kind, doc) {
@@ -40,6 +41,7 @@ export class Store {
   }
 
   applyEvent(event) {
+    for (const tap of this.taps) tap(event);
     const kind = KIND_OF_TOPIC[event.topic];
     if (!kind && this.onOther) this.onOther(event);
     if (!kind || !event.state) return false;
