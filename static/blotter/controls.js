@@ -16,21 +16,11 @@
 // The buttons show only for a user who may act; the server decides anyway.
 import { csrfToken, toast } from "/static/blotter/dialog.js";
 import { initRefusals, loadRefusals, putRefusal, renderRefusals } from "/static/blotter/refusals.js";
+import { el, time } from "/static/blotter/dom.js";
 
 const API = "/api";
 const SCOPES = ["global", "venue", "account", "symbol"];
 const CONFIG = JSON.parse(document.getElementById("blotter-config")?.textContent || "{}");
-const el = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("data-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-};
-const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "");
 
 const state = {
   controls: new Map(), // controlId -> doc (SafeMode)

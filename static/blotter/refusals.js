@@ -13,22 +13,12 @@
 // Who refused and the quantity are in the refusal's event (actor, command), not in its document:
 // live events carry them; on load the first 20 refusals fetch their first event.
 import { grids } from "/static/blotter/page.js";
+import { el, time } from "/static/blotter/dom.js";
 
 const API = "/api";
 export const MAX_REFUSALS = 50;
 export const ROW_PREFIX = "refusal:";
 const refusals = new Map(); // refusalId -> {doc, actor, command}
-const el = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("data-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-};
-const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "");
 
 /** The numbers that tripped the rule, as the desk reads them: "limit 10 · value 11". */
 export function numbers(details) {

@@ -5,19 +5,7 @@ import { csrfToken } from "/static/blotter/dialog.js";
 
 export const API = "/api";
 
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
-  return node;
-}
-
-export const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "");
+export { el, time } from "/static/blotter/dom.js";
 
 /** GET a JSON document; a 404 answers null (a query this deployment does not have yet). */
 export async function getJSON(url, { missingOk = false } = {}) {

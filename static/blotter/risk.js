@@ -122,6 +122,11 @@ export function initRisk({ canAct }) {
     open = false;
   }
   setOpen(open);
+  // the page's toasts rise from just above this section (risk.css): never over its toolbar
+  const section = $("#risk");
+  const keepClear = () => document.documentElement.style.setProperty("--risk-height", `${section.offsetHeight}px`);
+  keepClear();
+  if ("ResizeObserver" in window) new ResizeObserver(keepClear).observe(section);
   clearInterval(dead.timer);
   dead.timer = setInterval(deadLetters, DEAD_LETTERS_MS);
 }
