@@ -98,7 +98,6 @@ def bump_seq() -> None:
             "INSERT INTO oms_event_sequence (id, last_seq) VALUES (1, 1) "
             "ON CONFLICT (id) DO UPDATE SET last_seq = oms_event_sequence.last_seq + 1"
         )
-        conn.execute("SELECT nextval('oms_event_seq')")  # PostgreSQL's seq (oms/core/sequence.py)
 
 
 def cpu_seconds(pid: int) -> float:

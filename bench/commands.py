@@ -149,9 +149,9 @@ def capture_one_order(tag: str, i: int) -> Capture:
         return execute(sql, params, many, context)
 
     def last_seq() -> int:
-        from oms.core.sequence import feed_end
-
-        return feed_end()
+        with connection.cursor() as cur:
+            cur.execute("SELECT last_seq FROM oms_event_sequence WHERE id = 1")
+            return int(cur.fetchone()[0])
 
     labels = iter([wl.CREATE_CLIENT, wl.CREATE_MARKET, wl.ACCEPT, wl.EXECUTE, wl.EXECUTE])
     correlation_ids: list[str] = []
@@ -199,8 +199,6 @@ def _mark_seq(s: Stmt, before: int, after: int) -> None:
         s.seq_update = True
         return
     if s.many or not head.startswith("INSERT") or "OMS_EVENT_SEQUENCE" in s.sql.upper():
-        return
-    if "NEXTVAL(" in s.sql.upper():  # numbers from the sequence (PostgreSQL): none in the parameters
         return
     columns = s.sql.split("(", 1)[1].split(")", 1)[0] if "(" in s.sql else ""
     if not re.search(r'(^|[\s,"])seq("|\s|,|$)', columns):

@@ -168,7 +168,6 @@ def multiply_history(target: int) -> int:
 
     from oms.core.eventstore import aggregate_types
     from oms.core.publishing import last_seq
-    from oms.core.sequence import advance_past
 
     base = last_seq()
     copies = max(0, -(-target // base) - 1)
@@ -186,7 +185,7 @@ def multiply_history(target: int) -> int:
                     f"INSERT INTO {table} ({', '.join(cols)}) SELECT {select} FROM {table} WHERE seq <= %s",
                     [k * base, f"~{k}", base],
                 )
-        advance_past(base * (copies + 1))
+        cur.execute("UPDATE oms_event_sequence SET last_seq = %s WHERE id = 1", [base * (copies + 1)])
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return last_seq()

@@ -1,21 +1,17 @@
 """Concurrent writers: do commits share WAL flushes (group commit)? The OMS beside pgbench, one run.
 
-    .venv/bin/python -m bench.writers [--seconds 6] [--writers 1,4] [--pgbench-seconds 5] [--rounds 2]
+    .venv/bin/python -m bench.writers [--seconds 8] [--writers 1,4] [--pgbench-seconds 5]
 
 OMS: N writer threads in one process, then N writer processes (each its own Django and
 connection), each driving the bench/workload.py order sequence (5 commands, one durable
-transaction each) for --seconds; commands/s over all writers and p50/p99 per command. Each phase
-runs twice per round: with the seq horizon (the default, oms/core/sequence.py) and with the
-baseline `OMS_SEQ_ROW_LOCK=1` (the one-row counter advanced and locked to commit as before, so
-commits queue on it); the phases are interleaved, in a rotating order, over --rounds rounds.
+transaction each) for --seconds; commands/s over all writers and p50/p99 per command.
 
 Baseline in the same run, pgbench with 1 and N clients (prepared statements, durable commits),
 one transaction per command shaped like the OMS's:
-- `state+event`:         a state-row upsert and an event insert (what the issue's figure measured);
-- `state+row+event`:     the same plus a one-row counter advanced and held to commit (the OMS
-                         before the horizon);
-- `state+mark+nextval`:  the horizon's shape: the in-flight mark (a shared advisory lock) and the
-                         event's number from a sequence (the OMS now).
+- `state+event`:       a state-row upsert and an event insert (what the issue's figure measured);
+- `state+seq+event`:   the same plus the OMS's one-row sequence advance held to commit, which is
+                       what lets a tailing reader never skip an event (docs/architecture.md);
+- the latter again with `commit_delay=200` (microseconds; superuser-only, session-set here).
 The bench database is created and dropped (--db; BENCH_PG* for the server).
 """
 
@@ -24,7 +20,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -63,15 +58,8 @@ def _drive(tag: str, seconds: float, barrier: Any) -> tuple[int, dict[str, list[
     return n, lat
 
 
-def _set_scheme(row_lock: bool) -> None:
-    from django.conf import settings
-
-    settings.OMS_SEQ_ROW_LOCK = row_lock
-
-
-def _process_main(dbname: str, tag: str, seconds: float, barrier: Any, out: Any, row_lock: bool) -> None:
+def _process_main(dbname: str, tag: str, seconds: float, barrier: Any, out: Any) -> None:
     common.django_setup(dbname, migrate=False)
-    _set_scheme(row_lock)
     n, lat = _drive(tag, seconds, barrier)
     out.put((n, dict(lat)))
 
@@ -93,13 +81,13 @@ def run_threads(writers: int, seconds: float, tag: str) -> tuple[float, dict[str
 
 
 def run_processes(
-    writers: int, seconds: float, tag: str, dbname: str, row_lock: bool
+    writers: int, seconds: float, tag: str, dbname: str
 ) -> tuple[float, dict[str, list[float]]]:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(writers + 1)
     out = ctx.Queue()
     procs = [
-        ctx.Process(target=_process_main, args=(dbname, f"{tag}p{k}", seconds, barrier, out, row_lock))
+        ctx.Process(target=_process_main, args=(dbname, f"{tag}p{k}", seconds, barrier, out))
         for k in range(writers)
     ]
     for p in procs:
@@ -129,10 +117,7 @@ CREATE TABLE IF NOT EXISTS pgb_events (seq bigint PRIMARY KEY, aggregate_id text
     version int NOT NULL, data jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS pgb_events_noseq (id bigserial PRIMARY KEY, aggregate_id text NOT NULL,
     version int NOT NULL, data jsonb NOT NULL);
-CREATE TABLE IF NOT EXISTS pgb_events_h (seq bigint PRIMARY KEY, aggregate_id text NOT NULL,
-    version int NOT NULL, data jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS pgb_seq (id int PRIMARY KEY, last_seq bigint NOT NULL);
-CREATE SEQUENCE IF NOT EXISTS pgb_event_seq AS bigint CACHE 1;
 """
 _STATE = (
     'INSERT INTO pgb_state VALUES (\'o\' || :client_id || \'-\' || :n, 1, \'{"status": "New", "qty": "100"}\') '
@@ -143,17 +128,10 @@ _SCRIPTS = {
     + _STATE
     + "INSERT INTO pgb_events_noseq (aggregate_id, version, data) VALUES ('o' || :client_id, :n, '{\"qty\": \"50\"}');\n"
     "COMMIT;\n",
-    "state+row+event": "\\set n random(1, 100000)\nBEGIN;\n"
+    "state+seq+event": "\\set n random(1, 100000)\nBEGIN;\n"
     + _STATE
     + "INSERT INTO pgb_seq VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET last_seq = pgb_seq.last_seq + 1;\n"
     "INSERT INTO pgb_events SELECT last_seq, 'o' || :client_id, :n, '{\"qty\": \"50\"}' FROM pgb_seq WHERE id = 1;\n"
-    "COMMIT;\n",
-    # the OMS's statements with another lock key base (the bench database's own feed is not read)
-    "state+mark+nextval": "\\set n random(1, 100000)\nBEGIN;\n"
-    + _STATE
-    + "SELECT pg_advisory_xact_lock_shared(4611686018427387904 + last_value"
-    " + CASE WHEN is_called THEN 1 ELSE 0 END) FROM pgb_event_seq;\n"
-    "INSERT INTO pgb_events_h VALUES (nextval('pgb_event_seq'), 'o' || :client_id, :n, '{\"qty\": \"50\"}');\n"
     "COMMIT;\n",
 }
 
@@ -188,10 +166,9 @@ def pgbench(dbname: str, script: str, clients: int, seconds: int, options: str =
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="oms_bench_writers")
-    ap.add_argument("--seconds", type=float, default=6.0, help="per OMS phase")
+    ap.add_argument("--seconds", type=float, default=8.0, help="per OMS phase")
     ap.add_argument("--writers", default="1,4", help="writer counts, e.g. 1,4")
     ap.add_argument("--pgbench-seconds", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every phase")
     ap.add_argument("--skip-processes", action="store_true")
     ap.add_argument("--name", default="writers")
     args = ap.parse_args()
@@ -208,52 +185,50 @@ def main() -> None:
             cur.execute(_PGBENCH_SETUP)
         connections.close_all()
         tag = f"w{int(time.time()) % 100000:05d}"
-        per: dict[str, list[float]] = defaultdict(list)
-        lats: dict[str, list[float]] = defaultdict(list)
-        modes = ["threads"] + ([] if args.skip_processes else ["processes"])
-        phases = [("pgbench", script, n) for script in _SCRIPTS for n in counts]
-        phases += [(mode, scheme, n) for mode in modes for scheme in ("horizon", "row lock") for n in counts]
-        for r in range(args.rounds):
-            shift = r % len(phases)
-            for kind, what, n in phases[shift:] + phases[:shift]:
-                if kind == "pgbench":
-                    key = f"pgbench {what}|{n}"
-                    rate = pgbench(args.db, what, n, args.pgbench_seconds)["tps"]
-                else:
-                    key = f"OMS {kind}, {what}|{n}"
-                    run_tag = f"{tag}r{r}{kind[0]}{what[0]}{n}"
-                    if kind == "threads":
-                        _set_scheme(what == "row lock")
-                        rate, lat = run_threads(n, args.seconds, run_tag)
-                        _set_scheme(False)
-                    else:
-                        rate, lat = run_processes(n, args.seconds, run_tag, args.db, what == "row lock")
-                    lats[key].extend(v for vs in lat.values() for v in vs)
-                per[key].append(rate)
-                print(f"round {r + 1}: {key.replace('|', ' x')}: {rate:,.0f}/s", flush=True)
-        result: dict[str, Any] = {"machine": notes, "rounds": args.rounds, "phases": {}}
         rows: list[list[str]] = []
-        systems = dict.fromkeys(key.split("|")[0] for key in per)
-        for system in systems:
-            rates = {n: statistics.mean(per[f"{system}|{n}"]) for n in counts}
-            row = [system, *(f"{rates[n]:,.0f}" for n in counts)]
-            row.append(f"{rates[counts[-1]] / rates[counts[0]]:.1f}x")
-            lo = lats.get(f"{system}|{counts[-1]}")
-            row.append(f"{common.latency_summary(lo)['p99_ms']:.1f}" if lo else "")
-            rows.append(row)
-            result["phases"][system] = {
-                str(n): {"mean": rates[n], "rounds": per[f"{system}|{n}"]} for n in counts
-            }
-        print(
-            f"\nConcurrent writers (durable commits; one transaction per command; mean of {args.rounds} rounds)"
+        result: dict[str, Any] = {"machine": notes, "oms": {}, "pgbench": {}}
+        for script in _SCRIPTS:
+            for clients in counts:
+                r = pgbench(args.db, script, clients, args.pgbench_seconds)
+                result["pgbench"][f"{script} x{clients}"] = r
+                rows.append(
+                    [f"pgbench {script}", str(clients), f"{r['tps']:,.0f}", f"avg {r['latency_avg_ms']:.2f}"]
+                )
+        delayed = "-c commit_delay=200 -c commit_siblings=2"
+        r = pgbench(args.db, "state+seq+event", max(counts), args.pgbench_seconds, delayed)
+        result["pgbench"][f"state+seq+event x{max(counts)} commit_delay=200"] = r
+        rows.append(
+            [
+                f"pgbench state+seq+event, {delayed}",
+                str(max(counts)),
+                f"{r['tps']:,.0f}",
+                f"avg {r['latency_avg_ms']:.2f}",
+            ]
         )
-        headers = [
-            "system",
-            *(f"x{n} /s" for n in counts),
-            f"x{counts[-1]} / x{counts[0]}",
-            f"p99 ms x{counts[-1]}",
-        ]
-        common.print_table(headers, rows)
+        modes = ["threads"] + ([] if args.skip_processes else ["processes"])
+        for mode in modes:
+            for writers in counts:
+                if mode == "threads":
+                    rate, lat = run_threads(writers, args.seconds, f"{tag}{mode}{writers}")
+                else:
+                    rate, lat = run_processes(writers, args.seconds, f"{tag}{mode}{writers}", args.db)
+                all_lat = common.latency_summary(v for vs in lat.values() for v in vs)
+                result["oms"][f"{mode} x{writers}"] = {
+                    "commands_per_s": rate,
+                    "latency": {k: common.latency_summary(v) for k, v in lat.items()},
+                    "all": all_lat,
+                }
+                rows.append(
+                    [
+                        f"OMS dispatch, {mode}",
+                        str(writers),
+                        f"{rate:,.0f}",
+                        f"p50 {all_lat['p50_ms']:.2f} / p99 {all_lat['p99_ms']:.2f}",
+                    ]
+                )
+                print(rows[-1])
+        print("\nConcurrent writers (durable commits; one transaction per command)")
+        common.print_table(["system", "writers / clients", "tx (commands)/s", "latency ms"], rows)
     finally:
         common.drop_db(args.db)
     path = common.save_result(args.name, result)

@@ -2,13 +2,11 @@
 
 Protocol (JSON text frames; see docs/design/blotter-live.md):
 
-* server -> client on connect: `{"type": "hello", "seq": <the feed's end>, "user": ..., "canAct": bool}`
-  (every event up to it that will ever commit has: oms/core/sequence.py)
+* server -> client on connect: `{"type": "hello", "seq": <max committed seq>, "user": ..., "canAct": bool}`
 * server -> client per publisher batch: `{"type": "events", "events": [<event dicts, seq order>]}`,
-  the same dicts as GET /api/queries/events. On a jump (`seq != last + 1`: a lost batch, or a
-  hole left by a rollback) the page resyncs from /api/queries/events?afterSeq=<last>, which never
-  skips a committed event; what that feed jumps over is a hole.
-* client -> server `{"type": "ping"}` -> `{"type": "pong", "seq": <the feed's end>}`: lets a
+  the same dicts as GET /api/queries/events. The global seq has no gaps, so the page detects a
+  lost batch (`seq != last + 1`) and resyncs from /api/queries/events?afterSeq=<last>.
+* client -> server `{"type": "ping"}` -> `{"type": "pong", "seq": <max committed seq>}`: lets a
   quiet page notice that it missed the last batch (the pong's seq stays ahead of what it has).
 
 Only authenticated users with a reading role (desk, viewer, superuser) may connect; the Origin
@@ -25,8 +23,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from oms.core import metrics, sequence
+from oms.core import metrics
 from oms.core.access import can_command, can_read
+from oms.core.models import EventSequence
 
 GROUP = "blotter.events"
 # close codes (4000-4999 are the application's): the page does not reconnect after these
@@ -35,9 +34,8 @@ CLOSE_FORBIDDEN = 4403
 
 
 def max_seq() -> int:
-    """The end of the feed: every event at or below it that will ever commit has (0 before the
-    first event; oms/core/sequence.py)."""
-    return sequence.feed_end()
+    """The last committed seq (0 before the first event)."""
+    return EventSequence.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
 
 
 class BlotterConsumer(AsyncWebsocketConsumer):

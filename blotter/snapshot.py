@@ -14,13 +14,10 @@ Older history is read on demand through the query API (`createdAfter`/`createdBe
 other filters, cursor paging), never with the snapshot.
 
 Consistency: every table is read inside ONE transaction (PostgreSQL: REPEATABLE READ, READ ONLY;
-SQLite: one deferred read transaction, i.e. one WAL snapshot). SQLite: the committed `seq` is
-read in that same transaction, and a command advances the sequence row in the transaction that
-writes its state rows, so the documents are exactly the state after event `seq`. PostgreSQL: the
-`seq` is the feed's end (`oms.core.sequence.feed_end`, the horizon) read just BEFORE the
-transaction takes its snapshot, so the documents hold every event up to `seq`; a command that
-committed in between may also be in them. The page applies the live events with a greater seq,
-each document replaced only by a newer version, so either way: no gap, no double apply.
+SQLite: one deferred read transaction, i.e. one WAL snapshot), and the committed `seq` is read in
+that same transaction. A command advances the sequence row in the transaction that writes its
+state rows, so the documents are exactly the state after event `seq`: the page applies the live
+events with a greater seq and nothing else (no gap, no double apply).
 
 The body is NDJSON, one JSON object per line:
 
@@ -54,7 +51,7 @@ from django.db.models.functions import Cast
 from blotter.consumers import max_seq
 from executions.enums import ExecStatus
 from executions.models import Execution
-from oms.core import sequence
+from oms.core.models import EventSequence
 from oms.lifecycle.expiry import trading_day_boundary
 from oms.orders.enums import WORKING_STATUSES
 from oms.orders.models import Order
@@ -144,7 +141,6 @@ def read_snapshot() -> Iterator[None]:
         with transaction.atomic():
             with connection.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cur.execute("SELECT 1")  # the snapshot is taken now, not at the caller's first read
             yield
         return
     # SQLite: the settings open write transactions with BEGIN IMMEDIATE (the write lock); a
@@ -169,12 +165,10 @@ def snapshot_lines(day_start: dt.datetime | None = None, pause: Any = None) -> I
 
     `pause(kind)` (tests) is called before each kind is read, inside the transaction."""
     day_start = day_start or trading_day_start()
-    # PostgreSQL: the horizon before the snapshot (a snapshot older than it could miss a commit
-    # at or below it); SQLite: the first read of the transaction fixes its snapshot, the seq and
-    # every table below are as of the same commit
-    horizon = sequence.horizon()
     with read_snapshot():
-        seq = horizon if horizon is not None else sequence.feed_end()
+        # the first read of the transaction fixes its snapshot: the seq and every table below
+        # are as of the same commit
+        seq = EventSequence.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
         yield (
             f'{{"type":"snapshot","seq":{seq},"tradingDayStart":"{_json_time(day_start)}",'
             f'"historyFrom":"{_json_time(day_start)}","generatedAt":"{_json_time(dt.datetime.now(dt.UTC))}"}}\n'

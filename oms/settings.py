@@ -279,10 +279,6 @@ OMS_IDENTIFIER_PATTERN = env_str("OMS_IDENTIFIER_PATTERN", r"[A-Za-z0-9!#$%()*+,
 # them in its write pipeline instead of locking them first (docs/architecture.md, "Optimistic
 # writes"); 0 = always lock first, as before (benchmarks compare both)
 OMS_OPTIMISTIC_WRITES = env_bool("OMS_OPTIMISTIC_WRITES", True)
-# PostgreSQL: also advance the one-row counter and hold its lock to commit, as before the seq
-# horizon (docs/architecture.md, "Global seq"): commits queue on it again. The baseline of
-# bench/writers.py only; safe to flip at any time (numbers still come from the sequence)
-OMS_SEQ_ROW_LOCK = env_bool("OMS_SEQ_ROW_LOCK", False)
 # threads per server process running HTTP requests as WSGI in one hop (oms/serving.py); 0 = Django's
 # ASGI handler (a thread and a hop per middleware per request). Keep processes x threads within
 # the database's connections (DB_POOL_MAX per process).
@@ -323,6 +319,7 @@ if set(_SINK_NAMES) - set(_EVENT_SINKS):
     raise ImproperlyConfigured(f"OMS_EVENT_SINKS={_SINK_NAMES}: the sinks are {sorted(_EVENT_SINKS)}")
 OMS_EVENT_SINKS = {name: _EVENT_SINKS[name] for name in _SINK_NAMES}
 OMS_PUBLISH_POLL_MS = env_int("OMS_PUBLISH_POLL_MS", 50)  # in-process commits also wake it at once
+OMS_PUBLISH_GAP_TIMEOUT = 5.0  # seconds a recent hole in seq is waited for (none expected: see docs)
 # publisher and the interval entries of CELERY_BEAT_SCHEDULE as asyncio tasks inside the ASGI
 # server (oms/core/background.py): the embedded default has no worker or beat process
 OMS_INPROCESS_WORKERS = env_bool("OMS_INPROCESS_WORKERS", not REDIS_URL)

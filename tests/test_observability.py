@@ -167,7 +167,7 @@ def test_published_events_record_their_lag_since_commit(
     )
     sink = _ListSink()
     sink.name = "list-" + uid()
-    runner = publishing.SinkRunner(sink, publishing._Db())
+    runner = publishing.SinkRunner(sink, publishing._Db(), gap_timeout=1)
     assert asyncio.run(runner.step()) == 3
     after = scrape(staff)
     assert value(after, "oms_publisher_events_total", sink=sink.name) == 3

@@ -30,7 +30,7 @@ from oms.api.schema import (
     QUOTE_REQUEST_STATE,
     QUOTE_STATE,
 )
-from oms.core import eventfeed, sequence
+from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.core.errors import ValidationFailed
 from oms.core.eventfeed import event_to_api
@@ -189,10 +189,8 @@ def query_views(read: ReadSide) -> QueryViews:
 class EventFeedView(APIView):
     """GET /api/queries/events?afterSeq=&limit=&topic=: the global event feed in seq order.
 
-    The feed stops at the horizon (oms/core/sequence.py): every event up to a page's last seq
-    that will ever commit is in it, so a reader that resumes after the last seq it saw never
-    skips one (numbers missing below it are rolled back for good). `next` is the URL of the
-    following page.
+    Events commit in seq order (see EventSequence), so a reader that resumes after the last seq
+    it saw never skips one. `next` is the URL of the following page.
     """
 
     @extend_schema(
@@ -216,8 +214,7 @@ class EventFeedView(APIView):
                 "unknown topic",
                 fields={"topic": [f"'{t}' is not one of: {', '.join(known)}." for t in unknown]},
             )
-        end = sequence.horizon()
-        events = eventfeed.events_after(after, limit, topics or None, end=end)
+        events = eventfeed.events_after(after, limit, topics or None)
         next_url = None
         if len(events) == limit:
             params = request.query_params.copy()
@@ -225,7 +222,7 @@ class EventFeedView(APIView):
             next_url = request.build_absolute_uri(request.path + "?" + params.urlencode())
         return Response(
             {
-                "count": eventfeed.count_events_after(after, topics or None, end=end),
+                "count": eventfeed.count_events_after(after, topics or None),
                 "next": next_url,
                 "previous": None,
                 "results": events,

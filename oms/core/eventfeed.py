@@ -1,10 +1,6 @@
 """The event feed, read side of the event store: every aggregate's events in one `seq` order
 (`GET /api/queries/events?afterSeq=`, the publisher's batches) and one event as the API shows it.
-Writes are `oms.core.eventstore`'s; this module only reads the event tables it registered.
-
-Every read stops at the horizon (`oms.core.sequence.horizon()`, PostgreSQL): below it, every
-event that will ever commit is visible, so a page is complete up to its last seq and a reader
-resuming after it never skips an event; holes below it (rolled-back numbers) are final."""
+Writes are `oms.core.eventstore`'s; this module only reads the event tables it registered."""
 
 from __future__ import annotations
 
@@ -14,7 +10,6 @@ from typing import Any
 from django.db import connection, models
 from django.db.models.functions import Cast
 
-from oms.core import sequence
 from oms.core.eventstore import aggregate_types, iso_z
 
 
@@ -50,14 +45,9 @@ EVENT_COLUMNS = (
 )
 
 
-def events_after(
-    after_seq: int, limit: int, topics: Iterable[str] | None = None, *, end: int | None = None
-) -> list[dict[str, Any]]:
-    """The global feed: events with seq > after_seq across every event table, in seq order, up to
-    `end` (a `sequence.horizon()` the caller read; read here when not given)."""
-    if end is None:
-        end = sequence.horizon()
-    return [row_to_api(row) for row in feed_rows(after_seq, limit, topics, end=end)]
+def events_after(after_seq: int, limit: int, topics: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The global feed: events with seq > after_seq across every event table, in seq order."""
+    return [row_to_api(row) for row in feed_rows(after_seq, limit, topics)]
 
 
 # the event columns but the JSON ones, for `feed_rows(..., text=True)`
@@ -69,7 +59,6 @@ def feed_rows(
     limit: int,
     topics: Iterable[str] | None = None,
     *,
-    end: int | None,
     bounded: bool = False,
     text: bool = False,
 ) -> list[dict[str, Any]]:
@@ -80,23 +69,18 @@ def feed_rows(
     see a commit in one table and miss an earlier-seq commit in another that landed between the
     two reads, and a reader continuing after the page's last seq would never see it.
 
-    `end`: only seq <= end, the horizon read BEFORE this call (`sequence.horizon()`; None on
-    SQLite, where commits are serialized and none is needed). `bounded`: only seq <= after_seq +
-    limit (the next `limit` events unless holes are in that range): an index range scan however
-    long the backlog. `text`: data, command and state as their stored JSON text (`data_text`,
-    ...), never parsed.
+    `bounded`: only seq <= after_seq + limit (seq has no holes, so that range holds the next
+    `limit` events unless a purge left a hole): an index range scan however long the backlog.
+    `text`: data, command and state as their stored JSON text (`data_text`, ...), never parsed.
     """
-    if end is not None and end <= after_seq:
-        return []
     wanted = set(topics) if topics else None
     parts: list[models.QuerySet[Any, dict[str, Any]]] = []
     for agg in aggregate_types():
         if wanted is not None and agg.topic not in wanted:
             continue
         events = agg.event_model._default_manager.filter(seq__gt=after_seq)
-        upto = [bound for bound in (after_seq + limit if bounded else None, end) if bound is not None]
-        if upto:
-            events = events.filter(seq__lte=min(upto))
+        if bounded:
+            events = events.filter(seq__lte=after_seq + limit)
         tagged = events.annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
         part: models.QuerySet[Any, dict[str, Any]]
         if text:
@@ -138,17 +122,13 @@ def row_to_api(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def count_events_after(after_seq: int, topics: Iterable[str] | None = None, *, end: int | None = None) -> int:
-    """How many events the feed holds after `after_seq`, up to `end` (see `events_after`)."""
+def count_events_after(after_seq: int, topics: Iterable[str] | None = None) -> int:
     wanted = set(topics) if topics else None
-    events = [
-        agg.event_model._default_manager.filter(seq__gt=after_seq)
+    return sum(
+        agg.event_model._default_manager.filter(seq__gt=after_seq).count()
         for agg in aggregate_types()
         if wanted is None or agg.topic in wanted
-    ]
-    if end is not None:
-        events = [e.filter(seq__lte=end) for e in events]
-    return sum(e.count() for e in events)
+    )
 
 
 def topics() -> list[str]:

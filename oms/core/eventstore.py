@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from django.db import IntegrityError, connection, models, transaction
 
-from oms.core import ambient, sequence, sql
+from oms.core import ambient, sql
 from oms.core.errors import Contended, VersionConflict
 from oms.core.events import Event
 from oms.core.models import EventRecord
@@ -195,6 +195,14 @@ def _notify(events: list[dict[str, Any]]) -> None:
             log.exception("event subscriber %s failed", getattr(fn, "__name__", fn))
 
 
+# An upsert rather than a plain UPDATE: the row is recreated if a flush (tests) removed it.
+_ADVANCE_SEQ = (
+    "INSERT INTO oms_event_sequence (id, last_seq) VALUES (1, %s) "
+    "ON CONFLICT (id) DO UPDATE SET last_seq = oms_event_sequence.last_seq + excluded.last_seq "
+    "RETURNING last_seq"
+)
+
+
 _UNRANKED = 1 << 30
 
 
@@ -310,21 +318,36 @@ class UnitOfWork:
     def commit(self) -> list[dict[str, Any]]:
         """Write states and events in the caller's transaction; returns the events as the API shows them.
 
-        Statement order matters: the state rows first, then the seq, then the events. PostgreSQL:
-        the in-flight mark, then each event's `nextval` (oms/core/sequence.py: readers stop below
-        the smallest mark in flight, so commits need not queue). SQLite: the counter row, locked
-        to commit, so events commit in seq order (see EventSequence).
+        Statement order matters: the state rows first, then the sequence row, then the events.
+        Advancing the sequence row takes its lock, held until commit, so events commit in seq
+        order (see EventSequence); taking it last keeps that queue as short as possible.
         """
         if not self._pending:
             return []
         assert connection.in_atomic_block, "UnitOfWork.commit must run inside transaction.atomic()"
         conflict = Contended if self.optimistic else VersionConflict
         n = len(self._pending)
-        from_sequence = sequence.uses_horizon()
-        runs = self._event_runs(from_sequence)
+        actor, corr, command = self.ctx.actor, self.ctx.correlation_id, self.ctx.command
+        rows_by_model: dict[type[models.Model], list[dict[str, Any]]] = {}
+        for i, p in enumerate(self._pending):
+            env = p.env
+            rows_by_model.setdefault(p.agg.event_model, []).append(
+                {
+                    "offset": n - 1 - i,  # seq = last_seq - offset
+                    "aggregate_id": env.aggregate_id,
+                    "version": env.version,
+                    "type": env.type,
+                    "data": env.data,
+                    "command": command,
+                    "state": p.state_json,
+                    "actor": actor,
+                    "correlation_id": corr,
+                    "occurred_at": env.occurred_at,
+                    "recorded_at": env.recorded_at,
+                }
+            )
         cursors: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) whose rowcount is checked
         checks: list[tuple[Any, str, str]] = []  # (cursor, aggregate, id) that must return a row
-        event_cursors: list[Any] = []  # the event INSERTs, in emission order (RETURNING seq)
         seq_cur = connection.cursor()
         encode = sql.Encoded()
         locking = connection.vendor == "postgresql"
@@ -357,28 +380,16 @@ class UnitOfWork:
                         ]
                         cur.execute(sql.update_sql(agg.state_model), params)
                     cursors.append((cur, name, aggregate_id))
-                if from_sequence:
-                    if sequence.row_lock():  # the benchmark's baseline: commits queue on the row
-                        cur = connection.cursor()
-                        cur.execute(sequence.ADVANCE_ROW_SQL, [n])
-                        cursors.append((cur, "", ""))
-                    seq_cur.execute(sequence.MARK_SQL)  # in flight from before the first nextval
-                else:
-                    seq_cur.execute(sequence.ADVANCE_ROW_SQL, [n])
-                for model, rows in runs:
+                seq_cur.execute(_ADVANCE_SEQ, [n])
+                for model, rows in rows_by_model.items():
                     params = []
                     for row in rows:
-                        if not from_sequence:
-                            params.append(row["offset"])
+                        params.append(row["offset"])
                         params.extend(sql.event_params(model, row, encode))
                     cur = connection.cursor()
-                    cur.execute(sql.event_insert_sql(model, len(rows), from_sequence), params)
-                    event_cursors.append(cur)
-            if from_sequence:
-                seqs = [int(r[0]) for cur in event_cursors for r in cur.fetchall()]
-            else:
-                last = int(seq_cur.fetchone()[0])
-                seqs = [last - (n - 1 - i) for i in range(n)]
+                    cur.execute(sql.event_insert_sql(model, len(rows)), params)
+                    cursors.append((cur, "", ""))
+            last = int(seq_cur.fetchone()[0])
             for cur, name, aggregate_id in cursors:
                 if name and cur.rowcount != 1:
                     raise conflict(f"{name} {aggregate_id} changed concurrently")
@@ -393,8 +404,6 @@ class UnitOfWork:
             raise
         finally:
             seq_cur.close()
-            for cur in event_cursors:
-                cur.close()
             for cur, _, _ in (*cursors, *checks):
                 cur.close()
         # read from rows, then written: the cache keeps the newest version of each
@@ -402,13 +411,12 @@ class UnitOfWork:
             (name, aggregate_id, read[0]) for (name, aggregate_id), read in self._reads.items() if not read[2]
         ]
         remembered += [(name, aggregate_id, entry[0]) for (name, aggregate_id), entry in self._states.items()]
-        actor, corr, command = self.ctx.actor, self.ctx.correlation_id, self.ctx.command
         out = []
         for i, p in enumerate(self._pending):
             env = p.env
             out.append(
                 {
-                    "seq": seqs[i],
+                    "seq": last - (n - 1 - i),
                     "topic": p.agg.topic,
                     "type": env.type,
                     "aggregateId": env.aggregate_id,
@@ -425,45 +433,6 @@ class UnitOfWork:
         transaction.on_commit(lambda: _remember(remembered))
         transaction.on_commit(lambda: _notify(out))
         return out
-
-    def _event_runs(self, in_emission_order: bool) -> list[tuple[type[EventRecord], list[dict[str, Any]]]]:
-        """The event rows to insert, one multi-row INSERT per run of one table.
-
-        From the sequence (`in_emission_order`): runs of consecutive events of one table, so the
-        `nextval`s, taken row after row, follow the order the events were emitted in across tables
-        too. From the counter row: one run per table; each row carries its offset from the row's
-        new value (seq = last_seq - offset), which keeps the same order."""
-        n = len(self._pending)
-        actor, corr, command = self.ctx.actor, self.ctx.correlation_id, self.ctx.command
-        runs: list[tuple[type[EventRecord], list[dict[str, Any]]]] = []
-        by_model: dict[type[EventRecord], list[dict[str, Any]]] = {}
-        for i, p in enumerate(self._pending):
-            env = p.env
-            row = {
-                "offset": n - 1 - i,
-                "aggregate_id": env.aggregate_id,
-                "version": env.version,
-                "type": env.type,
-                "data": env.data,
-                "command": command,
-                "state": p.state_json,
-                "actor": actor,
-                "correlation_id": corr,
-                "occurred_at": env.occurred_at,
-                "recorded_at": env.recorded_at,
-            }
-            model = p.agg.event_model
-            if in_emission_order:
-                if runs and runs[-1][0] is model:
-                    runs[-1][1].append(row)
-                else:
-                    runs.append((model, [row]))
-            elif model in by_model:
-                by_model[model].append(row)
-            else:
-                by_model[model] = [row]
-                runs.append((model, by_model[model]))
-        return runs
 
     def _rows_in_lock_order(self) -> list[tuple[str, str, list[Any] | None]]:
         """Rows written (with their entry) and rows only read in an optimistic unit of work (None),

@@ -6,13 +6,13 @@ from django.db import models
 
 
 class EventSequence(models.Model):
-    """The global event sequence (`seq`) on SQLite: one row.
+    """The global, increasing event sequence (`seq`), one row.
 
-    Appends take the next numbers with an upsert `... SET last_seq = last_seq + n RETURNING`, as
-    the last write of the transaction; SQLite serializes writers, so events commit in `seq` order
-    with no holes. PostgreSQL takes numbers from the `oms_event_seq` SEQUENCE and readers stop at
-    the horizon instead (oms/core/sequence.py): commits queued on this row's lock through their
-    WAL flushes. There the row is only the benchmarks' baseline (`OMS_SEQ_ROW_LOCK`).
+    Appends take the next numbers with `UPDATE ... SET last_seq = last_seq + n RETURNING`, as the
+    last write of the transaction. The row lock is held until commit, so events commit in `seq`
+    order: a reader tailing `seq` (the event feed, the publisher) can never see seq N+1 before
+    seq N and skip N when it commits late. The price is that commits queue on this row; the lock
+    is taken last so only the inserts and the commit itself are inside it.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)

@@ -123,24 +123,17 @@ def _event_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ..
 
 
 @cache
-def event_insert_sql(model: type[models.Model], rows: int, from_sequence: bool = False) -> str:
-    """Multi-row event INSERT.
-
-    The counter row (SQLite): each row's seq is read from the row this transaction just advanced,
-    `last_seq - offset` (the offset is each row's first parameter). The sequence (PostgreSQL,
-    `from_sequence`): each row takes `nextval`, in the order of the rows, and the statement
-    returns the numbers taken (oms/core/sequence.py)."""
+def event_insert_sql(model: type[models.Model], rows: int) -> str:
+    """Multi-row event INSERT whose seq is read from the sequence row this transaction just advanced."""
     table = connection.ops.quote_name(model._meta.db_table)
     fields = _event_fields(model)
     columns = ", ".join(["seq", *(_quoted(f) for f in fields)])
-    seq = (
-        "nextval('oms_event_seq')"
-        if from_sequence
-        else "(SELECT last_seq FROM oms_event_sequence WHERE id = 1) - %s"
+    one = (
+        "((SELECT last_seq FROM oms_event_sequence WHERE id = 1) - %s, "
+        + ", ".join(["%s"] * len(fields))
+        + ")"
     )
-    one = f"({seq}, " + ", ".join(["%s"] * len(fields)) + ")"
-    returning = " RETURNING seq" if from_sequence else ""
-    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * rows) + returning
+    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * rows)
 
 
 @cache

@@ -3,9 +3,9 @@
 back what still differs.
 
 Order of work: every venue read happens first (open orders, fills since the last run, positions,
-then the few orders and fills the first comparison asks about), the writes after. A write holds
-the event feed back until the run commits (PostgreSQL: its in-flight seq mark, oms/core/sequence.py;
-SQLite: the database's write lock), so a slow venue must not be read while it is held.
+then the few orders and fills the first comparison asks about), the writes after. A write takes
+the global sequence row's lock until the run commits (oms.core.models.EventSequence), so a slow
+venue must not be read while it is held.
 
 Repairs use the venue adapters' report functions (oms.venues.reports), the same code the stream
 consumer and the send tasks use: a fill is an `ExecuteOrderCommand` keyed by execID (never counted

@@ -1,13 +1,11 @@
 // The blotter's data: a store of state documents kept equal to the query API, and the live feed.
 //
-// Protocol (docs/design/blotter-live.md): the websocket says hello with the feed's end (every
-// event up to it is committed); the page loads snapshots over the REST query API, then applies
-// event batches (each event carries the object's full new state and its version). A batch that
-// does not start at last+1 may have lost something: the page fetches what it missed from
-// /api/queries/events?afterSeq=<last> (or reloads the snapshot when far behind). That feed never
-// skips a committed event, so a number it jumps over is a hole (a rolled-back transaction's) and
-// is passed. Every document is replaced only by a newer version, so overlaps between snapshot,
-// feed and resync are harmless.
+// Protocol (docs/design/blotter-live.md): the websocket says hello with the last committed seq;
+// the page loads snapshots over the REST query API, then applies event batches (each event
+// carries the object's full new state and its version). The global seq has no gaps, so a batch
+// that does not start at last+1 means something was lost: the page fetches what it missed from
+// /api/queries/events?afterSeq=<last> (or reloads the snapshot when far behind). Every document
+// is replaced only by a newer version, so overlaps between snapshot, feed and resync are harmless.
 
 export const KINDS = {
   orders: { topic: "order-events", id: "orderId" },
@@ -198,7 +196,7 @@ export class Feed {
     if (this.busy || this.lastSeq === null) return;
     // a quiet feed that stays behind the committed seq across two pongs lost its last batch
     if (data.seq > this.lastSeq) {
-      if (this.suspectSeq === this.lastSeq) this.resync("behind the server", data.seq);
+      if (this.suspectSeq === this.lastSeq) this.resync("behind the server");
       else this.suspectSeq = this.lastSeq;
     } else {
       this.suspectSeq = null;
@@ -293,8 +291,7 @@ export class Feed {
       for (;;) {
         const page = await getJSON(`${this.eventsUrl}?afterSeq=${this.lastSeq}&limit=1000`);
         for (const ev of page.results) {
-          // the feed is complete up to its last event: a jump is a hole (rolled back), never a loss
-          if (ev.seq <= this.lastSeq) throw new Error(`event feed went back from ${this.lastSeq} to ${ev.seq}`);
+          if (ev.seq !== this.lastSeq + 1) throw new Error(`event feed skipped from ${this.lastSeq} to ${ev.seq}`);
           this.store.applyEvent(ev);
           this.lastSeq = ev.seq;
         }
@@ -306,9 +303,6 @@ export class Feed {
         }
         if (!page.next || (until !== null && this.lastSeq >= until && !page.results.length)) break;
       }
-      // the feed ran dry: every event up to the server's end it had is applied, so the numbers
-      // still missing up to it are holes (rolled back): do not ask again for them
-      if (until !== null && this.lastSeq < until) this.lastSeq = until;
       this.suspectSeq = null;
     } catch (err) {
       this.busy = false;

@@ -13,12 +13,13 @@ confirmed (at least once). Sinks are configured in `settings.OMS_EVENT_SINKS`:
   blotter's, in `OMS_EVENT_SINKS`), one message per batch. Its cursor lives in memory and starts
   at the current end of the feed.
 
-Why a reader that only moves forward never skips an event: every feed read stops at the horizon
-(oms/core/sequence.py; PostgreSQL), below which every event that will ever commit is already
-visible, and is ONE statement (a UNION ALL over the event tables: one snapshot). So a batch holds
-every event of its range, and a hole in it (the numbers of a rolled-back transaction, or a purge)
-is final: the runner steps over it at once and counts it. On SQLite the counter row serializes
-commits, with no holes. docs/design/publication.md has the argument and the measurements.
+Why a reader that only moves forward never skips an event: `seq` numbers come from one counter
+row, updated as the last write of every appending transaction and locked until commit, so
+transactions commit in `seq` order and the numbers have no holes (a rollback also rolls the
+counter back). The feed is read with ONE statement (a UNION ALL over the event tables: one
+snapshot), so a batch is always a contiguous run. A hole is therefore a broken invariant, not a
+late commit; the runner still waits for one (up to `gap_timeout`) before moving past it, loudly.
+docs/design/publication.md has the argument and the measurements.
 
 The package: `feed` (reading the feed, cursors), `sinks` (the destinations), `runner` (a
 `SinkRunner` per sink and the `Publisher` that runs them). The names below are the public ones.
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 from oms.core.publishing.feed import (
     Event,
+    contiguous,
     cursor_advance,
     cursor_load,
     cursor_rewind,
-    holes,
     last_seq,
     read_events,
 )
@@ -48,10 +49,10 @@ __all__ = [
     "SinkStats",
     "_Db",
     "build_sinks",
+    "contiguous",
     "cursor_advance",
     "cursor_load",
     "cursor_rewind",
-    "holes",
     "last_seq",
     "read_events",
 ]

@@ -1,7 +1,7 @@
 """The committed event feed in `seq` order, and the sinks' durable cursors.
 
 Why a forward-only reader of this feed never skips an event: see the package docstring
-(oms/core/publishing/__init__.py), oms/core/sequence.py and docs/design/publication.md.
+(oms/core/publishing/__init__.py) and docs/design/publication.md.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from oms.core import eventfeed, eventstore, sequence
-from oms.core.models import PublisherCursor
+from oms.core import eventfeed, eventstore
+from oms.core.models import EventSequence, PublisherCursor
 
 Event = dict[str, Any]
 
@@ -24,22 +24,19 @@ def read_events(after_seq: int, limit: int, as_json: bool = False) -> list[Event
     """Events with seq > after_seq across every event table, in seq order, as the feed shows them.
 
     One statement (UNION ALL), hence one snapshot on PostgreSQL and SQLite alike: separate
-    queries per table could see a later commit in one table and miss an earlier one in another;
-    on PostgreSQL it comes after the horizon's (`sequence.horizon()`), and returns only events
-    at or below it: the batch holds every event of its range that will ever commit, and a hole in
-    it (a rolled-back transaction's numbers, a purge) is final. The next `limit` events are
-    usually those with seq <= after_seq + limit: that bound keeps every read an index range scan
-    of `limit` rows however long the backlog. Only when it finds nothing (caught up, or a hole of
-    `limit` numbers) is the open query asked.
+    queries per table could see a later commit in one table and miss an earlier one in another.
+    Since seq has no holes, the next `limit` events are those with seq <= after_seq + limit: that
+    bound keeps every read an index range scan of `limit` rows however long the backlog. Only when
+    it finds nothing (caught up, or a hole of `limit` events left by a purge) is the open query
+    asked.
 
     `as_json`: for sinks that send text, each event as its headers plus "json", the whole event
     encoded, spliced from the stored JSON text of data, command and state (never parsed: that
     parse and the encode after it were most of the publisher's CPU). Same content as the dict;
     PostgreSQL's jsonb may order keys differently.
     """
-    end = sequence.horizon()
-    rows = eventfeed.feed_rows(after_seq, limit, end=end, bounded=True, text=as_json) or eventfeed.feed_rows(
-        after_seq, limit, end=end, text=as_json
+    rows = eventfeed.feed_rows(after_seq, limit, bounded=True, text=as_json) or eventfeed.feed_rows(
+        after_seq, limit, text=as_json
     )
     if as_json:
         return [_json_event(row) for row in rows]
@@ -67,22 +64,19 @@ def _json_event(row: dict[str, Any]) -> Event:
 
 
 def last_seq() -> int:
-    """The end of the feed: every event at or below it that will ever commit has committed
-    (`sequence.feed_end()`; numbers below it may be holes)."""
-    return sequence.feed_end()
+    """The end of the feed: the highest committed seq (the counter row has no holes below it)."""
+    return EventSequence.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
 
 
-def holes(after_seq: int, events: Sequence[Event]) -> list[tuple[int, int]]:
-    """The runs of numbers missing from `events` after `after_seq`, as (first, last) pairs.
-
-    Below the horizon a hole is final (a rolled-back transaction's numbers, or a purge): the
-    reader steps over it at once and counts it."""
-    out: list[tuple[int, int]] = []
+def contiguous(after_seq: int, events: Sequence[Event]) -> list[Event]:
+    """The leading run of `events` that continues `after_seq` without a hole."""
+    out: list[Event] = []
     expected = after_seq + 1
     for event in events:
         if event["seq"] != expected:
-            out.append((expected, event["seq"] - 1))
-        expected = event["seq"] + 1
+            break
+        out.append(event)
+        expected += 1
     return out
 
 

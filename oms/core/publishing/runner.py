@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import random
 import time
@@ -16,7 +17,7 @@ from django.db import connection
 
 from oms.core import eventstore, metrics
 from oms.core.publishing import feed
-from oms.core.publishing.feed import Event, cursor_advance, cursor_load, cursor_rewind, holes
+from oms.core.publishing.feed import Event, contiguous, cursor_advance, cursor_load, cursor_rewind
 from oms.core.publishing.sinks import Sink
 
 log = logging.getLogger("oms.core.publishing")
@@ -66,20 +67,22 @@ class SinkStats:
     added: int = 0  # events the sink reported as new
     batches: int = 0
     errors: int = 0
-    gaps: int = 0  # holes stepped over (rolled-back numbers, purges: final below the horizon)
+    gaps: int = 0  # holes seen in the feed (expected: never, see the module docstring)
     cursor: int = 0
 
 
 class SinkRunner:
     """Feeds one sink from its cursor."""
 
-    def __init__(self, sink: Sink, db: _Db) -> None:
+    def __init__(self, sink: Sink, db: _Db, *, gap_timeout: float) -> None:
         self.sink = sink
         self.db = db
+        self.gap_timeout = gap_timeout
         self.cursor: int | None = None
         self.stats = SinkStats()
         self._check_destination = True
         self._opened = False
+        self._gap_since: float | None = None
         self._prefetch: tuple[int, asyncio.Future[list[Event]]] | None = None
         self._backoff = _Backoff()
         self._last_warning = 0.0
@@ -125,31 +128,50 @@ class SinkRunner:
             self._prefetch = None
 
     async def step(self) -> int:
-        """Publish one batch; returns how many events (0: caught up).
-
-        The batch holds every event of its range that will ever commit (the feed stops at the
-        horizon), so a hole in it is final: stepped over at once, counted, never waited for."""
+        """Publish one batch; returns how many events (0: caught up, or waiting at a hole)."""
         cursor = await self._ready()
         batch = await self._read(cursor)
         if not batch:
+            self._gap_since = None
             return 0
-        missing = holes(cursor, batch)
-        if missing:
-            self.stats.gaps += len(missing)
-            log.debug("%s: no events at seq %s (rolled back or purged)", self.sink.name, missing)
-        last = batch[-1]["seq"]
-        if len(batch) == self.sink.batch_size:
+        ready = contiguous(cursor, batch)
+        if not ready:
+            # A hole right after the cursor. A commit can only arrive late there if seq order
+            # stopped being commit order (see the module docstring): wait for a recent one, up
+            # to gap_timeout. An old hole is purged history: pass it.
+            age = time.time() - _timestamp(batch[0]["recordedAt"])
+            if age < self.gap_timeout:
+                if self._gap_since is None:
+                    self._gap_since = time.monotonic()
+                    self.stats.gaps += 1
+                return 0
+            if self._gap_since is not None:
+                log.error(
+                    "%s: seq %d..%d missing for %.1fs; publishing past the hole",
+                    self.sink.name,
+                    cursor + 1,
+                    batch[0]["seq"] - 1,
+                    time.monotonic() - self._gap_since,
+                )
+            else:
+                log.info(
+                    "%s: no events at seq %d..%d (purged)", self.sink.name, cursor + 1, batch[0]["seq"] - 1
+                )
+            ready = contiguous(batch[0]["seq"] - 1, batch)
+        self._gap_since = None
+        last = ready[-1]["seq"]
+        if len(batch) == self.sink.batch_size and len(ready) == len(batch):
             self._start_prefetch(last)
-        added = await self.sink.publish(batch)
-        metrics.events_published(self.sink.name, batch)
+        added = await self.sink.publish(ready)
+        metrics.events_published(self.sink.name, ready)
         if self.sink.durable:
             last = max(last, await self.db(cursor_advance, self.sink.name, last))
         self.cursor = last
-        self.stats.published += len(batch)
+        self.stats.published += len(ready)
         self.stats.added += added
         self.stats.batches += 1
         self.stats.cursor = last
-        return len(batch)
+        return len(ready)
 
     def failed(self, exc: BaseException) -> float:
         """Record a failure; returns how long to wait before trying again."""
@@ -196,7 +218,9 @@ class SinkRunner:
             n = await self.step()
             total += n
             if n == 0:
-                break
+                if self._gap_since is None:
+                    break
+                await asyncio.sleep(0.05)  # waiting at a hole: bounded by gap_timeout
         return total
 
     async def close(self) -> None:
@@ -241,12 +265,14 @@ class Publisher:
         sinks: Sequence[Sink],
         *,
         poll_interval: float | None = None,
+        gap_timeout: float | None = None,
     ) -> None:
         self.db = _Db()
         self.poll_interval = (
             poll_interval if poll_interval is not None else settings.OMS_PUBLISH_POLL_MS / 1000
         )
-        self.runners = [SinkRunner(s, self.db) for s in sinks]
+        gap = gap_timeout if gap_timeout is not None else settings.OMS_PUBLISH_GAP_TIMEOUT
+        self.runners = [SinkRunner(s, self.db, gap_timeout=gap) for s in sinks]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; survives database and sink outages (backoff, retry)."""
@@ -292,6 +318,10 @@ class Publisher:
 def _consume_exception(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # a failed prefetch is read again by the next step; not "never retrieved"
+
+
+def _timestamp(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _close_connection() -> None:
