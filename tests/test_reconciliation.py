@@ -14,13 +14,22 @@ from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
 from oms.positions.models import Position
 from oms.reconciliation.models import Discrepancy, DiscrepancyEvent, ReconciliationRun
-from oms.venues.adapter import PlaceRequest, VenueSide, reset_adapters
-from oms.venues.ingest import consumers, reset_consumers
+from oms.venues.adapter import PlaceRequest, VenueSide
 from oms.venues.models import VenueSend
 from oms.venues.routing import adapter_for
 from oms.venues.sim.adapter import engine_for
 from tests.conftest import uid
-from tests.venues_support import SUPER, children, client_order, doc, sim_faults, sim_instrument, sim_market
+from tests.venues_support import (
+    SUPER,
+    children,
+    client_order,
+    doc,
+    fresh_sim_venue,
+    ingest,
+    sim_faults,
+    sim_instrument,
+    sim_market,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,23 +38,10 @@ SYMBOL = "BTC-PERP"
 
 @pytest.fixture(autouse=True)
 def fresh_sim(settings: Any, admin_user: Any, desk_user: Any, tmp_path: Any) -> Any:
-    settings.OMS_SIM_PREFIX = f"sim-test-{uid('P')}"
-    settings.VAR_DIR = tmp_path
-    settings.OMS_VENUE_GAP_HOLD_MS = 0
-    reset_adapters()
-    reset_consumers()
-    engine_for("SIM").reset()
-    sim_instrument(SYMBOL)
-    sim_market(SYMBOL, "100", "101", "50", "50")
-    yield
-    engine_for("SIM").reset()
-    reset_adapters()
-    reset_consumers()
-
-
-def ingest() -> None:
-    for consumer in consumers():
-        consumer.step(timeout=0)
+    with fresh_sim_venue(settings, tmp_path, gap_hold_ms=0):
+        sim_instrument(SYMBOL)
+        sim_market(SYMBOL, "100", "101", "50", "50")
+        yield
 
 
 def run_recon(post: Any, venue: str = "SIM") -> tuple[int, Any]:

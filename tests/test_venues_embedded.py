@@ -16,33 +16,27 @@ import pytest
 from oms.celery import app as celery_app
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
-from oms.venues.adapter import reset_adapters
-from oms.venues.ingest import consumers, reset_consumers
 from oms.venues.models import VenueSend
 from oms.venues.sim.adapter import engine_for
 from tests.conftest import uid
-from tests.venues_support import children, client_order, doc, sim_instrument, sim_market, wait_for
+from tests.venues_support import (
+    children,
+    client_order,
+    doc,
+    fresh_sim_venue,
+    ingest,
+    sim_instrument,
+    sim_market,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def fresh_sim(settings: Any, admin_user: Any, desk_user: Any, tmp_path: Any) -> Any:
-    settings.OMS_SIM_PREFIX = f"sim-test-{uid('P')}"
-    settings.VAR_DIR = tmp_path  # the SIM venue's SQLite file
-    settings.OMS_VENUE_GAP_HOLD_MS = 100
-    reset_adapters()
-    reset_consumers()
-    engine_for("SIM").reset()
-    yield
-    engine_for("SIM").reset()
-    reset_adapters()
-    reset_consumers()
-
-
-def ingest() -> None:
-    for consumer in consumers():
-        consumer.step(timeout=0)
+    with fresh_sim_venue(settings, tmp_path):
+        yield
 
 
 def test_auto_order_at_sim_is_sent_acked_partly_filled_then_filled_as_the_market_refreshes() -> None:

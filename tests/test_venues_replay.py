@@ -23,8 +23,7 @@ from django.core.management.base import CommandError
 from oms.core import ambient
 from oms.core.dispatch import dispatch
 from oms.core.eventfeed import count_events_after
-from oms.venues.adapter import reset_adapters
-from oms.venues.ingest import consumers, reset_consumers
+from oms.venues.ingest import consumers
 from oms.venues.recording import recorder as recorder_module
 from oms.venues.recording.recorder import RecordingAdapter, recording, start_from_settings, stop_recording
 from oms.venues.recording.runner import canonical, session_events
@@ -33,7 +32,17 @@ from oms.venues.routing import adapter_for
 from oms.venues.sim.adapter import engine_for
 from rules.models import Instrument
 from tests.conftest import uid
-from tests.venues_support import children, client_order, doc, sim_faults, sim_instrument, sim_market, wait_for
+from tests.venues_support import (
+    children,
+    client_order,
+    doc,
+    fresh_sim_venue,
+    ingest,
+    sim_faults,
+    sim_instrument,
+    sim_market,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYMBOL = "BTC-PERP"
@@ -41,22 +50,9 @@ SYMBOL = "BTC-PERP"
 
 @pytest.fixture(autouse=True)
 def fresh_sim(settings: Any, admin_user: Any, desk_user: Any, tmp_path: Any) -> Any:
-    settings.OMS_SIM_PREFIX = f"sim-test-{uid('P')}"
-    settings.VAR_DIR = tmp_path  # the SIM venue's SQLite file
-    settings.OMS_VENUE_GAP_HOLD_MS = 100
-    reset_adapters()
-    reset_consumers()
-    engine_for("SIM").reset()
-    yield
-    stop_recording()
-    engine_for("SIM").reset()
-    reset_adapters()
-    reset_consumers()
-
-
-def ingest() -> None:
-    for consumer in consumers():
-        consumer.step(timeout=0)
+    with fresh_sim_venue(settings, tmp_path):
+        yield
+        stop_recording()
 
 
 def replace(order_id: str, **fields: str) -> None:

@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from oms.core.dispatch import dispatch
 from oms.orders.models import Order
+from oms.venues.adapter import reset_adapters
+from oms.venues.ingest import consumers, reset_consumers
+from oms.venues.sim.adapter import engine_for
 from tests.conftest import uid
 
 SUPER = "boss"  # the conftest's superuser persona (admin_user)
+
+
+@contextmanager
+def fresh_sim_venue(settings: Any, tmp_path: Any, *, gap_hold_ms: int = 100) -> Iterator[None]:
+    """A SIM venue of the test's own (its prefix, its SQLite file under `tmp_path`), with the
+    adapters and stream consumers built afresh, and all of it reset again afterwards."""
+    settings.OMS_SIM_PREFIX = f"sim-test-{uid('P')}"
+    settings.VAR_DIR = tmp_path  # the SIM venue's SQLite file
+    settings.OMS_VENUE_GAP_HOLD_MS = gap_hold_ms
+    reset_adapters()
+    reset_consumers()
+    engine_for("SIM").reset()
+    yield
+    engine_for("SIM").reset()
+    reset_adapters()
+    reset_consumers()
+
+
+def ingest() -> None:
+    """Step every in-process stream consumer once, without waiting."""
+    for consumer in consumers():
+        consumer.step(timeout=0)
 
 
 def sim_instrument(symbol: str) -> None:
