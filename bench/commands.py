@@ -183,6 +183,11 @@ def capture_one_order(tag: str, i: int) -> Capture:
         wl.market_order(tag, i, "")["clOrdID"],
         *(wl.execute(tag, i, k, "")["execID"] for k in range(2)),
         *correlation_ids,
+        # a position's id and key are (account, venue, symbol): the captured order's first fill
+        # inserted it, so each replayed order gets a position of its own (an insert, as
+        # captured) instead of colliding with the captured one
+        *_position_ids(commands),
+        wl.client_order(tag, i)["account"],
     ]
     options = connection.settings_dict.get("OPTIONS", {})
     return Capture(
@@ -191,6 +196,19 @@ def capture_one_order(tag: str, i: int) -> Capture:
         "server" if options.get("server_side_binding") is True else "client",
         getattr(connection.connection, "prepare_threshold", None),
     )
+
+
+_POSITION_ID = re.compile(r"^P[0-9A-F]{24}$")
+
+
+def _position_ids(commands: list[Captured]) -> set[str]:
+    return {
+        v
+        for c in commands
+        for st in c.stmts
+        for v in (st.params if isinstance(st.params, (list, tuple)) else ())
+        if isinstance(v, str) and _POSITION_ID.match(v)
+    }
 
 
 def _mark_seq(s: Stmt, before: int, after: int) -> None:
