@@ -65,7 +65,7 @@ def execution_execute(
     except NotFound:
         order = None
     venue = venue or (order.venue if order is not None else None) or ""
-    require_venue_reporter(uow.ctx.actor, order, venue)
+    require_venue_reporter(uow, order, venue)
     # optimistically the unique (venue, execID) index finds a repeat in the write pipeline, and
     # the locked retry answers it here
     seen = [] if uow.optimistic else sql.fetch_all(_SEEN_SQL, [venue, exec_id])
@@ -165,7 +165,7 @@ def execution_correct(
     """TradeCorrect: new lastQty/lastPx. Applied executions re-apply their difference on the tree."""
     op = _Loaded(uow, ExecTrigger.CORRECT, execution_id, expected_version, text)
     execution, order = op.load()
-    require_venue_reporter(uow.ctx.actor, order, execution.venue)
+    require_venue_reporter(uow, order, execution.venue)
     qty = last_qty if last_qty is not None else execution.last_qty
     px = last_px if last_px is not None else execution.last_px
     change: dict[str, Any] = {
@@ -222,7 +222,7 @@ def execution_bust(
     """TradeCancel: the execution's quantity leaves its order (and the tree) again."""
     op = _Loaded(uow, ExecTrigger.BUST, execution_id, expected_version, text)
     execution, order = op.load()
-    require_venue_reporter(uow.ctx.actor, order, execution.venue)
+    require_venue_reporter(uow, order, execution.venue)
     execution = op.emit(execution, ev.ExecutionBusted(text=text))
     assert order is not None
     order_fill_bust(

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.db import connection, transaction
 from pydantic import Field, field_validator
 
 from oms.core.commands import Command, Id, OptDateTime, choice
@@ -271,18 +272,48 @@ def venue_state(venue: str | None) -> VenueState | None:
     return None if doc is None else VenueState.from_api(doc)
 
 
-def sent_by_adapter(venue: str | None) -> bool:
+# (database, venue) -> the registry's adapter for it (None: not registered), as last read by a
+# committed command: a report's "who may report" check takes it from here (see sent_by_adapter)
+_ADAPTERS: dict[tuple[str, str], str | None] = {}
+# true while the registry still says what the cache says: the adapter, or still no entry
+_ADAPTER_GUARD = "SELECT 1 WHERE (SELECT adapter FROM venues WHERE venue = %s) IS NOT DISTINCT FROM %s"
+
+
+def sent_by_adapter(venue: str | None, uow: UnitOfWork | None = None) -> bool:
     """Whether the OMS's own workers send the orders at `venue` and take its reports from its
     adapter (contract: "the desk never enters reports for them"): the registry's adapter when the
     venue is registered (a `BINANCE` on `ccxt:binance`), else the deployment's
     `OMS_VENUE_ADAPTERS` (SIM before anyone registers it), else the contract's names (`SIM`,
-    `ccxt:<exchangeId>`). MANUAL and the desk's own venues (XNAS, a broker) have none."""
+    `ccxt:<exchangeId>`). MANUAL and the desk's own venues (XNAS, a broker) have none.
+
+    Asked with an optimistic unit of work (a report's first attempt), the registry's answer comes
+    from the process's cache and the write pipeline checks it is still the registry's (a guard:
+    the same adapter, or still no entry; only `UpsertVenueCommand` changes it, never the feed's
+    progress): the desk's reports pay no round trip for the check. A changed registry costs the
+    command one locked retry, which reads the row."""
     if not venue:
         return False
-    state = venue_state(venue)
-    if state is not None:
-        return state.has_adapter
-    adapter = settings.OMS_VENUE_ADAPTERS.get(venue)
+    key = (f"{connection.alias}:{connection.settings_dict.get('NAME')}", venue)
+    if uow is not None and uow.optimistic and key in _ADAPTERS:
+        adapter = _ADAPTERS[key]
+        uow.guard(_ADAPTER_GUARD, [venue, adapter], f"venue {venue}")
+        return _has_adapter(venue, adapter)
+    adapter = Venue.objects.filter(venue=venue).values_list("adapter", flat=True).first()
+    if uow is not None:
+        # only what a committed transaction read is kept (this one may have written the row)
+        transaction.on_commit(lambda: _ADAPTERS.__setitem__(key, adapter))
+    return _has_adapter(venue, adapter)
+
+
+def forget_adapters() -> None:
+    """Empty the cache (tests: a database rolled back under it costs retries, never a wrong answer)."""
+    _ADAPTERS.clear()
+
+
+def _has_adapter(venue: str, adapter: str | None) -> bool:
     if adapter is not None:
-        return bool(adapter != MANUAL)
+        return adapter != MANUAL
+    configured = settings.OMS_VENUE_ADAPTERS.get(venue)
+    if configured is not None:
+        return bool(configured != MANUAL)
     return venue == SIM or _CCXT.match(venue) is not None

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from oms.core.dispatch import CommandResult, dispatch
 from oms.lifecycle.audit import allow_truncate
+from rules.venues import forget_adapters
 from tests.lifecycle import Desk
 from tests.lifecycle import uid as lifecycle_uid
 
@@ -29,6 +30,13 @@ def uid(prefix: str = "T") -> str:
 def _fast_password_hashing(settings: Any) -> None:
     """Personas are created per test; the production hasher would make that the slowest part."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_venue_adapters_cached() -> None:
+    """Each test starts without the venue-adapter cache of rules.venues: a database an earlier test
+    rolled back would cost a retry (tests that count retries would see it), never a wrong answer."""
+    forget_adapters()
 
 
 @pytest.fixture(autouse=True)

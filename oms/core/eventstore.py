@@ -243,6 +243,7 @@ class UnitOfWork:
         # command's decision rests on
         self._reads: dict[tuple[str, str], tuple[Any, int, bool]] = {}
         self._claims: list[tuple[str, list[Any]]] = []
+        self._guards: list[tuple[str, list[Any], str]] = []
 
     def read(self, agg: AggregateType[S], aggregate_id: str, state: S, *, cached: bool = False) -> None:
         """Note a state the command read (from its row or the cache): in an optimistic commit its
@@ -258,6 +259,17 @@ class UnitOfWork:
         already taken (rowcount 0) makes the commit raise `Contended`. Optimistic mode only."""
         assert self.optimistic, "claims are deferred only in an optimistic unit of work"
         self._claims.append((statement, params))
+        self.speculative = True
+
+    def guard(self, statement: str, params: list[Any], what: str) -> None:
+        """A statement run in the write pipeline that must return a row, or the commit raises
+        `Contended`: what the command took from an in-process cache of rarely changing rows (a
+        venue's adapter, the reference data under its version, the absence of a row) is still
+        true when it commits. Like a cached state (`read(..., cached=True)`), it makes the attempt
+        speculative: an error it raises is decided again by the locked retry, which reads the rows.
+        Optimistic mode only; a locked attempt reads the rows themselves."""
+        assert self.optimistic, "guards check cached reads, which only an optimistic attempt makes"
+        self._guards.append((statement, params, what))
         self.speculative = True
 
     def emit(
@@ -357,6 +369,10 @@ class UnitOfWork:
                     cur = connection.cursor()
                     cur.execute(statement, params)
                     cursors.append((cur, "claim", str(params[0])))
+                for statement, params, what in self._guards:
+                    cur = connection.cursor()
+                    cur.execute(statement, params)
+                    checks.append((cur, "cached read of", what))
                 for name, aggregate_id, entry in self._rows_in_lock_order():
                     agg = _REGISTRY[name]
                     if entry is None:  # read, not written: still at the version read?

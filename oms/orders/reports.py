@@ -26,7 +26,7 @@ def _load_reported(tree: OrderTree, order_id: str, expected_version: int | None)
     """The order a venue report is about, refused (409 `venue_reports_only`) when a person reports
     on an order the OMS sent to a venue with an adapter."""
     order = _load(tree, order_id, expected_version)
-    require_venue_reporter(tree.uow.ctx.actor, order)
+    require_venue_reporter(tree.uow, order)
     return order
 
 
