@@ -14,8 +14,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from oms.core.dispatch import dispatch
+from tests.conftest import uid
 from tests.controls_support import venue
 from tests.test_api_commands import child, create, execute, send
+from tests.test_rules_active_cache import round_trips
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,3 +70,29 @@ def test_a_registered_desk_venue_moved_to_an_adapter_refuses_the_next_desk_repor
     assert status == 409 and js["error"]["code"] == "venue_reports_only", js
     # the first attempt's guard failed (rolled back); the locked retry read the row
     assert len(registry_reads(captured.captured_queries)) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg pipelines: PostgreSQL only")
+def test_a_warm_child_create_sends_its_checks_reads_with_the_claim_and_a_desk_accept_is_one_pipeline(
+    desk: Any,
+) -> None:
+    parent = create(desk)
+    child(desk, parent["orderId"], qty="10", venue="XDESK")  # warms the caches: tree, venue, reference
+
+    def dispatch_as_desk(topic: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dispatch(topic, body, actor="desk").body  # type: ignore[no-any-return]
+
+    body = {"commandType": "CreateOrderCommand", "clOrdID": uid("M"), "parentId": parent["orderId"]}
+    with round_trips() as created_trips:
+        created = dispatch_as_desk("orders", {**body, "orderQty": "20", "venue": "XDESK"})["order"]
+    listing = "\n".join(f"{trip} {sql[:160]}" for trip, sql in created_trips)
+    claim = next(trip for trip, sql in created_trips if "INSERT INTO order_cl_ord_ids" in sql)
+    for table in ("reference_version", "FROM controls", "FROM positions WHERE account"):
+        assert [trip for trip, sql in created_trips if table in sql] == [claim], listing
+
+    with round_trips() as accept_trips:
+        accepted = dispatch_as_desk(
+            "orders", {"commandType": "AcceptOrderCommand", "orderId": created["orderId"]}
+        )
+    assert accepted["order"]["status"] == "New"
+    assert {trip for trip, _ in accept_trips} == {1}, accept_trips  # the write pipeline; then COMMIT

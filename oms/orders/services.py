@@ -33,7 +33,7 @@ from oms.orders.models import ClOrdIdKey, Order
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState
 from oms.orders.transitions import Trigger
-from oms.orders.tree import OrderTree, new_id
+from oms.orders.tree import OrderTree, cached_order, new_id
 from rules.pretrade import Prefetched, check_new_order, check_replace, discard, note_cancel, prefetch
 from rules.routing import route_new_order
 from rules.venues import sent_by_adapter
@@ -137,6 +137,14 @@ def order_create(
         reserving = tree.send_reserve(cmd.cl_ord_id, order_id, fingerprint)
         if cmd.parent_id is None:
             prefetched = prefetch({"symbol": cmd.symbol, "venue": cmd.venue, "account": cmd.account})
+        elif uow.optimistic and not _EXISTING_VENUE_ORDER.get():
+            # a child's checks read its parent's account and symbol (fixed for an order's life)
+            # at its own venue: known from the cached parent, they go out with the claim too
+            parent = cached_order(cmd.parent_id)
+            if parent is not None:
+                prefetched = prefetch(
+                    {"symbol": parent.symbol, "venue": cmd.venue, "account": parent.account}
+                )
     if not tree.reserved(reserving):
         discard(prefetched)
         known = ClOrdIdKey.objects.get(pk=cmd.cl_ord_id)

@@ -220,6 +220,12 @@ class OrderTree:
             cur.close()
 
 
+def cached_order(order_id: str) -> OrderState | None:
+    """The order's last committed state this process knows, for what never changes in an order's
+    life (its account, symbol, side): a guess at the rest, which only `lock` may decide on."""
+    return CACHE.get(ORDER.name, order_id)
+
+
 def _cached_tree(order_id: str) -> list[OrderState] | None:
     """The order, its parent and its root from the cache, root first; None unless all are there."""
     order = CACHE.get(ORDER.name, order_id)
