@@ -45,7 +45,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import F, Lookup, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from blotter.consumers import max_seq
@@ -71,7 +71,7 @@ ROOTS_PER_QUERY = 2000  # root ids per `root_id IN (...)` (SQLite's bound-parame
 
 
 def working_roots(day_start: dt.datetime) -> list[str]:
-    """The root ids of the trees in the working set, the newest tree first.
+    """The root ids of the trees in the working set.
 
     Two indexed reads (the partial index of working orders, `updated_at`) rather than one
     `root_id IN (SELECT ... WHERE status IN (...) OR updated_at >= ...)`, which the planner
@@ -79,56 +79,85 @@ def working_roots(day_start: dt.datetime) -> list[str]:
     in the working set, 1.23 s against 0.06 s for the roots plus 0.08 s per chunk of 2,000 roots
     (EXPLAIN ANALYZE, PostgreSQL 15); the scan grows with the history, the index reads do not."""
     working = [s.value for s in WORKING_STATUSES]
-    newest: dict[str, dt.datetime] = {}
+    roots: set[str] = set()
     for qs in (
         Order.objects.filter(status__in=working),
         Order.objects.filter(updated_at__gte=day_start),
     ):
-        for root_id, created in qs.values_list("root_id", "created_at"):
-            if root_id not in newest or created > newest[root_id]:
-                newest[root_id] = created
-    # newest first, as the grid sorts it: a presorted list costs Tabulator's initial sort (a
-    # string comparison per step) n comparisons instead of n log n
-    return sorted(newest, key=lambda root: (newest[root], root), reverse=True)
+        roots.update(qs.values_list("root_id", flat=True))
+    return sorted(roots)
 
 
 def working_set(day_start: dt.datetime) -> dict[str, list[QuerySet[Any]]]:
-    """The querysets of the working set per kind (see the module's docstring).
+    """Per kind, the reads whose union is the working set (see the module's docstring).
 
-    Called inside the snapshot's transaction: the root ids are read in it too."""
+    Called inside the snapshot's transaction: the root ids are read in it too. Each read is one
+    indexed predicate (no `OR` across columns, no `IN (subquery)` beside another predicate): the
+    planner answered `status = 'Active' OR updated_at >= ... OR quote_request_id IN (SELECT ...)`
+    with a scan of the whole table, whose cost grows with the history. A document two reads find
+    is sent once."""
     roots = working_roots(day_start)
     open_requests = [s.value for s in OPEN_REQUEST_STATUSES]
     open_request_ids = QuoteRequest.objects.filter(status__in=open_requests).values("quote_request_id")
     return {
-        "orders": [
-            Order.objects.filter(root_id__in=roots[i : i + ROOTS_PER_QUERY]).order_by(
-                "-created_at", "-order_id"
-            )
+        # PostgreSQL: one `root_id = ANY(array)`, one parameter (psycopg parsed a statement of
+        # 2,000 placeholders per chunk: 0.2 s of the build's CPU); SQLite: IN chunks (its
+        # bound-parameter limit)
+        "orders": [Order.objects.filter(AnyOf(F("root_id"), roots))]
+        if connection.vendor == "postgresql"
+        else [
+            Order.objects.filter(root_id__in=roots[i : i + ROOTS_PER_QUERY])
             for i in range(0, len(roots), ROOTS_PER_QUERY)
         ],
         "executions": [
-            Execution.objects.filter(Q(updated_at__gte=day_start) | Q(status=ExecStatus.PENDING_REVIEW.value))
+            Execution.objects.filter(updated_at__gte=day_start),
+            Execution.objects.filter(status=ExecStatus.PENDING_REVIEW.value),
         ],
         "quoteRequests": [
-            QuoteRequest.objects.filter(Q(status__in=open_requests) | Q(updated_at__gte=day_start))
+            QuoteRequest.objects.filter(status__in=open_requests),
+            QuoteRequest.objects.filter(updated_at__gte=day_start),
         ],
         "quotes": [
-            Quote.objects.filter(
-                Q(status=QuoteStatus.ACTIVE.value)
-                | Q(updated_at__gte=day_start)
-                | Q(quote_request_id__in=open_request_ids)
-            )
+            Quote.objects.filter(status=QuoteStatus.ACTIVE.value),
+            Quote.objects.filter(updated_at__gte=day_start),
+            Quote.objects.filter(quote_request_id__in=open_request_ids),
         ],
     }
 
 
-def _doc_texts(queryset: QuerySet[Any]) -> Iterator[str]:
-    """The stored documents as JSON text, not decoded (PostgreSQL jsonb::text, SQLite's text)."""
-    texts = queryset.annotate(doc_text=Cast("doc", output_field=TextField())).values_list(
-        "doc_text", flat=True
-    )
-    # a server-side cursor on PostgreSQL only inside the transaction, which read_snapshot holds
-    yield from cast("Iterator[str]", texts.iterator(chunk_size=CHUNK))
+def _doc_texts(querysets: list[QuerySet[Any]]) -> list[str]:
+    """The stored documents of the reads as JSON text, not decoded (PostgreSQL jsonb::text,
+    SQLite's text), each once, the newest first (as the grid sorts them: a presorted list costs
+    Tabulator's first sort n comparisons instead of n log n).
+
+    Plain fetches, no ORDER BY and no server-side cursor: the set is bounded (the build holds the
+    body anyway), and a cursor is planned for its first 10% of rows (`cursor_tuple_fraction`):
+    `root_id IN (2,000 ids) ORDER BY created_at DESC` in a cursor walked the whole `orders_created`
+    index and filtered it wherever the working trees are a large share of the table (8,000 rows
+    removed per chunk of 2,000 at 10,000 orders: docs/benchmarks.md section 26), a plan whose cost
+    is the table's. Sorted here on the time as text (UTC on both backends: its order is the
+    time's), not parsed into 10,000 datetimes."""
+    rows: dict[str, tuple[str, str, str]] = {}
+    for queryset in querysets:
+        pk = queryset.model._meta.pk.attname
+        texts = queryset.annotate(
+            created_text=Cast("created_at", output_field=TextField()),
+            doc_text=Cast("doc", output_field=TextField()),
+        ).values_list("created_text", pk, "doc_text")
+        for created, key, text in cast("list[tuple[str, str, str]]", list(texts)):
+            rows[key] = (created, key, text)
+    return [row[2] for row in sorted(rows.values(), key=lambda row: (row[0], row[1]), reverse=True)]
+
+
+class AnyOf(Lookup[str]):
+    """`column = ANY(%s)` with the values as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
 
 
 @contextmanager
@@ -177,19 +206,10 @@ def snapshot_lines(day_start: dt.datetime | None = None, pause: Any = None) -> I
         for kind, querysets in working_set(day_start).items():
             if pause is not None:
                 pause(kind)
-            n = 0
-            chunk: list[str] = []
-            texts = (text for queryset in querysets for text in _doc_texts(queryset))
-            for text in texts:
-                chunk.append(text)
-                if len(chunk) == CHUNK:
-                    yield f'{{"type":"docs","kind":"{kind}","docs":[{",".join(chunk)}]}}\n'
-                    n += len(chunk)
-                    chunk = []
-            if chunk:
-                yield f'{{"type":"docs","kind":"{kind}","docs":[{",".join(chunk)}]}}\n'
-                n += len(chunk)
-            counts[kind] = n
+            texts = _doc_texts(querysets)
+            for i in range(0, len(texts), CHUNK):
+                yield f'{{"type":"docs","kind":"{kind}","docs":[{",".join(texts[i : i + CHUNK])}]}}\n'
+            counts[kind] = len(texts)
         count_text = ",".join(f'"{k}":{v}' for k, v in counts.items())
         yield f'{{"type":"end","seq":{seq},"counts":{{{count_text}}}}}\n'
 
@@ -239,23 +259,27 @@ class SnapshotCache:
         return young and seq - snap.seq <= settings.OMS_BLOTTER_SNAPSHOT_MAX_LAG
 
     def get(self) -> Snapshot:
+        return self.get_built()[0]
+
+    def get_built(self) -> tuple[Snapshot, bool]:
+        """The snapshot to serve, and whether this call built it (else it is shared)."""
         day_start = trading_day_start()
         seq = max_seq()
         snap = self._current
         if self._fresh(snap, seq, day_start):
             self.hits += 1
             assert snap is not None
-            return snap
+            return snap, False
         with self._lock:  # single flight: whoever waited here takes the build that just finished
             snap = self._current
             if self._fresh(snap, seq, day_start):
                 self.hits += 1
                 assert snap is not None
-                return snap
+                return snap, False
             snap = build(day_start)
             self._current = snap
             self.builds += 1
-            return snap
+            return snap, True
 
     def clear(self) -> None:
         with self._lock:

@@ -115,6 +115,25 @@ def test_the_working_set_is_working_trees_todays_objects_held_executions_and_ope
         assert doc == Order.objects.get(pk=order_id).doc
 
 
+def test_a_document_two_reads_find_is_sent_once_and_orders_come_newest_first(db: Any) -> None:
+    desk = Desk("dispatch")
+    trees = [desk.venue_order(10 + i) for i in range(3)]
+    rfq = new_request()  # open and created today: both reads of the quote requests find it
+
+    lines = list(snapshot_lines(trading_day_start()))
+
+    records = [json.loads(line) for line in lines]
+    sent = {kind: [doc for r in records if r.get("kind") == kind for doc in r["docs"]] for kind in KIND_ID}
+    rfq_ids = [doc["quoteRequestId"] for doc in sent["quoteRequests"]]
+    assert rfq_ids.count(rfq["quoteRequestId"]) == 1
+    assert records[-1]["counts"]["quoteRequests"] == len(rfq_ids)
+    order_ids = [doc["orderId"] for doc in sent["orders"]]
+    assert len(order_ids) == len(set(order_ids)) == Order.objects.count()
+    assert {tree["rootId"] for tree in trees} <= set(order_ids)
+    keys = [(doc["createdAt"], doc["orderId"]) for doc in sent["orders"]]
+    assert keys == sorted(keys, reverse=True), "newest first, as the grid sorts them"
+
+
 def _version_at(seq: int) -> dict[tuple[str, str], int]:
     """(kind, id) -> the version after the last event at or before `seq`."""
     out: dict[tuple[str, str], int] = {}
