@@ -91,9 +91,9 @@ def load(n: int, *, working: bool, seed: int) -> None:
     print(f"  + {n:,} {'working' if working else 'finished'} orders in {time.perf_counter() - t0:.1f} s")
 
 
-def bump_seq() -> None:
+def bump_seq(db: str = DB) -> None:
     """Move the committed seq on (no event row): the server's shared snapshot is then stale."""
-    with psycopg.connect(common.conninfo(DB), autocommit=True) as conn:
+    with psycopg.connect(common.conninfo(db), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO oms_event_sequence (id, last_seq) VALUES (1, 1) "
             "ON CONFLICT (id) DO UPDATE SET last_seq = oms_event_sequence.last_seq + 1"
@@ -237,6 +237,13 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
         ".reduce((s, e) => s + (e.transferSize || 0), 0)"
     )
     heap = page.evaluate("performance.memory.usedJSHeapSize")
+    # the snapshot's request as the browser saw it (ms since navigation) and the server's build
+    # (Server-Timing: its wall time, and whether this request built it or shared another's)
+    snapshot_request = page.evaluate(
+        "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/blotter/api/snapshot'))"
+        ".map(e => ({start: e.startTime, firstByte: e.responseStart, end: e.responseEnd,"
+        " bytes: e.transferSize, server: e.serverTiming.map(t => `${t.description} ${t.duration}`).join()}))"
+    )
     docs = page.evaluate("window.__blotter.store.docs.orders.size")
     # ms since navigation: snapshot request sent, snapshot read, grid created, table built, live
     # (the page's own marks)
@@ -252,11 +259,205 @@ def browser_open(browser: Any, base: str, cookie: dict[str, str], legacy: bool) 
         "heap_mb": round(heap / 1e6, 1),
         "orders_in_page": docs,
         "marks_ms": {k: round(v) for k, v in marks.items()},
+        "snapshot_request": [
+            {**{k: round(v) if isinstance(v, float) else v for k, v in r.items()}} for r in snapshot_request
+        ],
         "main_thread_ms": {
             k: round(metrics.get(f"{k}Duration", 0) * 1000)
             for k in ("Task", "Script", "Layout", "RecalcStyle")
         },
     }
+
+
+def use_db(name: str) -> None:
+    """Point this process's Django connection at another of the bench databases (`--dbs`)."""
+    from django.db import connection
+
+    connection.close()
+    if connection.vendor == "postgresql":
+        connection.close_pool()  # the pool's connections are to the other database
+    connection.settings_dict["NAME"] = name
+
+
+def session_cookie() -> dict[str, str]:
+    """A logged-in desk user's session cookie on the current database."""
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user = User.objects.filter(username="bench-desk").first() or User.objects.create_user(
+        "bench-desk", password="x"
+    )
+    user.groups.add(Group.objects.get_or_create(name="desk")[0])
+    client = Client()
+    client.force_login(user)
+    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value}
+
+
+def server_builds(snapshot: Any) -> dict[str, Any]:
+    """Three cold builds in this process (median): wall, Python CPU, NDJSON and gzip bytes."""
+    builds = []
+    for _ in range(3):
+        c0, t0 = time.process_time(), time.perf_counter()
+        snap = snapshot.build()
+        builds.append((time.perf_counter() - t0, time.process_time() - c0, snap))
+    builds.sort(key=lambda b: b[0])
+    wall, cpu, snap = builds[1]
+    return {
+        "build_s": round(wall, 3),
+        "build_s_all": [round(b[0], 3) for b in builds],
+        "build_cpu_s": round(cpu, 3),
+        "ndjson_mb": round(snap.raw_bytes / 1e6, 2),
+        "gzip_mb": round(len(snap.body) / 1e6, 2),
+    }
+
+
+def main_dbs(args: argparse.Namespace) -> None:
+    """`--dbs A,B`: databases an earlier `--keep-db` run left (e.g. 10,000 and 1,000,000 orders
+    with the same 10,000 working ones), measured in one run: a daphne per database, every
+    measure taken for each database in turn (interleaved), so both see the same machine load."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops the daphnes
+    notes = common.machine_notes()
+    common.check_durable()
+    dbs = args.dbs.split(",")
+    for name in dbs:
+        if not common.db_exists(name):
+            sys.exit(f"{name}: no such database (run with --keep-db first)")
+    common.django_setup(dbs[0])
+    from blotter import snapshot
+    from oms.orders.models import Order
+
+    os.environ["OMS_BLOTTER_SNAPSHOT_MAX_AGE_MS"] = "0"
+    cookies: dict[str, dict[str, str]] = {}
+    sizes: dict[str, int] = {}
+    servers: dict[str, tuple[Any, str]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    pw = browser = None
+    loads: list[tuple[float, float, float]] = []
+    try:
+        for name in dbs:
+            use_db(name)
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            cookies[name] = session_cookie()
+            sizes[name] = Order.objects.count()
+            proc, port = start_server(name)
+            servers[name] = (proc, f"http://127.0.0.1:{port}")
+            results[name] = {
+                "db": name,
+                "orders": sizes[name],
+                "tree": "this",
+                "server": [],
+                "http": [],
+                "browser": [],
+            }
+            if args.baseline_tree:  # the same database served by the earlier commit's tree
+                proc, port = start_server(name, cwd=args.baseline_tree)
+                servers[f"{name} baseline"] = (proc, f"http://127.0.0.1:{port}")
+                results[f"{name} baseline"] = {**results[name], "tree": "baseline", "http": [], "browser": []}
+                results[f"{name} baseline"]["server"] = []
+            print(f"{name}: {sizes[name]:,} orders")
+        loads.append(os.getloadavg())
+        for _ in range(args.repeat):  # the in-process build, interleaved
+            for name in dbs:
+                use_db(name)
+                results[name]["server"].append(server_builds(snapshot))
+                print(f"  {name} build: {results[name]['server'][-1]}")
+        loads.append(os.getloadavg())
+        for users in [] if args.no_http else [int(x) for x in args.users.split(",")]:
+            for key in servers:
+                name = results[key]["db"]
+                proc, base = servers[key]
+                bump_seq(name)
+                cookie = cookies[name]
+                got = users_at_once(
+                    open_snapshot, base, f"{cookie['name']}={cookie['value']}", users, proc.pid
+                )
+                results[key]["http"].append(got)
+                print(f"  {key} snapshot x{users}: {got}")
+        loads.append(os.getloadavg())
+        if not args.no_browser:
+            from playwright.sync_api import sync_playwright
+
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+            pw = sync_playwright().start()
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-background-networking", "--enable-precise-memory-info"],
+            )
+            for _ in range(args.repeat):
+                for key in servers:
+                    name = results[key]["db"]
+                    bump_seq(name)  # every open builds its snapshot cold
+                    got = browser_open(browser, servers[key][1], cookies[name], False)
+                    results[key]["browser"].append(got)
+                    print(f"  {key} browser: {got}")
+            loads.append(os.getloadavg())
+    finally:
+        if browser is not None:
+            browser.close()
+        if pw is not None:
+            pw.stop()
+        for proc, _ in servers.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        from django.db import connections
+
+        connections.close_all()
+    common.save_result(
+        "blotter_snapshot_dbs", {"notes": notes, "args": vars(args), "loadavg": loads, "results": results}
+    )
+    print("load average (1, 5, 15 min) at each phase:", loads)
+    rows = []
+    for r in results.values():
+        builds = sorted(b["build_s"] for b in r["server"])
+        cpus = sorted(b["build_cpu_s"] for b in r["server"])
+        opens = sorted(r["browser"], key=lambda g: g["live_s"])
+        median = opens[len(opens) // 2] if opens else None
+        rows.append(
+            [
+                f"{r['orders']:,}",
+                r["tree"],
+                statistics.median(builds) if builds else "-",
+                statistics.median(cpus) if cpus else "-",
+                median["live_s"] if median else "-",
+                " / ".join(str(g["live_s"]) for g in opens),
+                statistics.median(g["main_thread_ms"]["Task"] for g in opens) if opens else "-",
+                median["transferred_mb"] if median else "-",
+                median["heap_mb"] if median else "-",
+            ]
+        )
+    common.print_table(
+        [
+            "orders",
+            "build s",
+            "build CPU s",
+            "live s (median)",
+            "every open",
+            "main thread ms",
+            "MB",
+            "heap MB",
+        ],
+        rows,
+    )
+    common.print_table(
+        ["orders", "tree", "users", "p50 s", "max s", "daphne CPU s", "bytes/user"],
+        [
+            [
+                f"{r['orders']:,}",
+                r["tree"],
+                h["users"],
+                h["p50_s"],
+                h["max_s"],
+                h["server_cpu_s"],
+                h["bytes_per_user"],
+            ]
+            for r in results.values()
+            for h in r["http"]
+        ],
+    )
 
 
 def main() -> None:
@@ -274,7 +475,11 @@ def main() -> None:
     parser.add_argument("--browser-users", default="", help="e.g. 1,10,30: pages opening at once")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--reuse-db", action="store_true", help="the database --keep-db left")
+    parser.add_argument("--dbs", help="databases --keep-db left, measured in turn in one run (see main_dbs)")
     args = parser.parse_args()
+    if args.dbs:
+        main_dbs(args)
+        return
     levels = [int(x) for x in args.levels.split(",")]
     user_levels = [int(x) for x in args.users.split(",")]
     notes = common.machine_notes()
@@ -458,4 +663,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
