@@ -410,6 +410,11 @@ def main_dbs(args: argparse.Namespace) -> None:
         "blotter_snapshot_dbs", {"notes": notes, "args": vars(args), "loadavg": loads, "results": results}
     )
     print("load average (1, 5, 15 min) at each phase:", loads)
+    print_dbs(results)
+
+
+def print_dbs(results: dict[str, dict[str, Any]]) -> None:
+    """The tables of a `--dbs` run (also: `print_dbs(json.load(...)["results"])` on a saved one)."""
     rows = []
     for r in results.values():
         builds = sorted(b["build_s"] for b in r["server"])
@@ -432,6 +437,7 @@ def main_dbs(args: argparse.Namespace) -> None:
     common.print_table(
         [
             "orders",
+            "tree",
             "build s",
             "build CPU s",
             "live s (median)",
