@@ -93,7 +93,7 @@ def working_set(day_start: dt.datetime) -> dict[str, list[QuerySet[Any]]]:
 
     Called inside the snapshot's transaction: the root ids are read in it too. Each read is one
     indexed predicate (no `OR` across columns, no `IN (subquery)` beside another predicate): the
-    planner answered `status = 'Active' OR updated_at >= ... OR quote_request_id IN (SELECT ...)`
+    planner answered `status = <active> OR updated_at >= ... OR quote_request_id IN (SELECT ...)`
     with a scan of the whole table, whose cost grows with the history. A document two reads find
     is sent once."""
     roots = working_roots(day_start)
