@@ -75,8 +75,10 @@ def test_the_domains_register_their_read_side() -> None:
         "reconciliation-runs": "run_id",
     }
     assert [r.path for r in read_sides() if r.tree is not None] == ["orders"]
-    # no aggregate without its queries, and none documented only as a free-form object
-    assert {r.name for r in read_sides()} == {a.name for a in aggregate_types()} == set(DOCUMENT_SCHEMAS)
+    # no aggregate without its queries, and none documented only as a free-form object: each
+    # declares its document (oms.core.documents) or, until it does, has a hand-written schema
+    assert {r.name for r in read_sides()} == {a.name for a in aggregate_types()}
+    assert {a.name for a in aggregate_types() if a.document is None} == set(DOCUMENT_SCHEMAS)
 
 
 @pytest.mark.parametrize("path", sorted(REGISTERED))

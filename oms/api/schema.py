@@ -15,13 +15,15 @@ from rest_framework import serializers as s
 from executions.actions import EXECUTION_ACTIONS
 from executions.enums import ExecStatus
 from oms.api.command_schema import COMMAND_SERIALIZERS
-from oms.api.schema_base import AnyField, enum_values, serializer_of
-from oms.orders.actions import ORDER_ACTIONS
-from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, TimeInForce
+from oms.api.schema_base import AnyField, document_serializer, enum_values, serializer_of, state_serializer
+from oms.orders.document import ORDER_DOCUMENT
+from oms.orders.enums import Side
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 
 # --- documents the server answers: every key always present, null where the state has none ----
+# each aggregate's document is declared once by its domain (oms.core.documents): the schema here
+# is generated from that declaration, as the encoder is
 
 
 def _str(null: bool = False) -> AnyField:
@@ -53,48 +55,7 @@ def _allowed(actions: tuple[str, ...]) -> s.ListField:
     )
 
 
-_ORDER_FIELDS: dict[str, AnyField] = {
-    "orderId": _str(),
-    "clOrdID": _str(),
-    "origClOrdID": _str(True),
-    "kind": _enum(Kind),
-    "rootId": _str(),
-    "parentId": _str(True),
-    "symbol": _str(),
-    "side": _enum(Side),
-    "orderQty": _num(),
-    "ordType": _enum(OrdType),
-    "price": _num(True),
-    "stopPx": _num(True),
-    "timeInForce": _enum(TimeInForce),
-    "expireTime": _when(True),
-    "account": _str(),
-    "venue": _str(True),
-    "status": _enum(OrdStatus),
-    "cumQty": _num(),
-    "leavesQty": _num(),
-    "avgPx": _num(),
-    "grossTradeAmt": _num(),
-    "allocatedQty": _num(True),
-    "placedQty": _num(),
-    "workingChildren": s.IntegerField(),
-    "handling": _enum(Handling),
-    "routingReason": _str(True),
-    "routingRule": s.CharField(
-        allow_null=True, help_text="the data rule that routed it (null: none matched)"
-    ),
-    "routingRuleVersion": s.IntegerField(allow_null=True, help_text="that rule's version"),
-    "pending": _obj(True),
-    "pendingCancel": _obj(True),
-    "phase": _enum(Phase),
-    "version": s.IntegerField(),
-    "createdAt": _when(),
-    "updatedAt": _when(),
-    "text": _str(True),
-    "attributes": _obj(),
-    "allowedActions": _allowed(ORDER_ACTIONS),
-}
-ORDER_STATE = serializer_of("OrderState", _ORDER_FIELDS)
+ORDER_STATE = state_serializer(ORDER_DOCUMENT)
 
 EXECUTION_STATE = serializer_of(
     "ExecutionState",
@@ -219,12 +180,10 @@ def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
 
 EVENT_PAGE = _page("EventPage", EVENT)  # the event feed and each object's events
 
-ORDER_TREE = serializer_of(
+ORDER_TREE = document_serializer(
+    ORDER_DOCUMENT,
     "OrderTree",
-    {
-        **deepcopy(_ORDER_FIELDS),
-        "children": s.ListField(child=s.DictField(), help_text="child orders, each an OrderTree"),
-    },
+    {"children": s.ListField(child=s.DictField(), help_text="child orders, each an OrderTree")},
 )
 
 COMMAND_RESPONSE = serializer_of(

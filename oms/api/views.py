@@ -25,11 +25,11 @@ from oms.api.schema import (
     ERROR,
     EVENT_PAGE,
     EXECUTION_STATE,
-    ORDER_STATE,
     ORDER_TREE,
     QUOTE_REQUEST_STATE,
     QUOTE_STATE,
 )
+from oms.api.schema_base import state_serializer
 from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.core.errors import ValidationFailed
@@ -78,10 +78,9 @@ class CommandView(APIView):
 
 # --- the query views, generated from the read-side registry -------------------------------------
 
-# the documented shape of each aggregate's document (and tree); an aggregate without an entry is
-# documented as a free-form object until it gets one
+# the documented shape of an aggregate's document that declares none (`AggregateType.document`:
+# the component is generated from the declaration); without either, a free-form object
 DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {
-    "order": ORDER_STATE,
     "execution": EXECUTION_STATE,
     "quote_request": QUOTE_REQUEST_STATE,
     "quote": QUOTE_STATE,
@@ -133,6 +132,8 @@ def _camel(name: str) -> str:
 
 
 def _document_schema(read: ReadSide) -> type[Serializer[Any]]:
+    if read.aggregate.document is not None:
+        return state_serializer(read.aggregate.document)
     known = DOCUMENT_SCHEMAS.get(read.name)
     if known is not None:
         return known
