@@ -24,10 +24,7 @@ from oms.api.schema import (
     COMMAND_RESPONSE,
     ERROR,
     EVENT_PAGE,
-    EXECUTION_STATE,
     ORDER_TREE,
-    QUOTE_REQUEST_STATE,
-    QUOTE_STATE,
 )
 from oms.api.schema_base import state_serializer
 from oms.core import eventfeed
@@ -80,11 +77,7 @@ class CommandView(APIView):
 
 # the documented shape of an aggregate's document that declares none (`AggregateType.document`:
 # the component is generated from the declaration); without either, a free-form object
-DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {
-    "execution": EXECUTION_STATE,
-    "quote_request": QUOTE_REQUEST_STATE,
-    "quote": QUOTE_STATE,
-}
+DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {}
 TREE_SCHEMAS: dict[str, type[Serializer[Any]]] = {"order": ORDER_TREE}
 
 

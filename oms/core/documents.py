@@ -131,6 +131,16 @@ def objects(name: str, **kw: Any) -> DocField:
     return _f(name, JsonType.LIST, items=JsonType.OBJECT, **kw)
 
 
+def allowed_actions(compute: Callable[[Any], list[str]], actions: tuple[str, ...]) -> DocField:
+    """`allowedActions`: the desk actions the state machine allows now (plain strings: several
+    aggregates' actions would collide as one enum name in the schema)."""
+    return strings(
+        "allowedActions",
+        compute=compute,
+        help="the desk actions the state machine allows in the current state, among: " + ", ".join(actions),
+    )
+
+
 def stamps() -> tuple[DocField, ...]:
     """`version`, `createdAt`, `updatedAt`: every document ends with them."""
     return (integer("version"), when("createdAt"), when("updatedAt"))

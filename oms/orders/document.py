@@ -9,7 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from oms.core.documents import Document, choice, decimal, document, integer, obj, string, strings, when
+from oms.core.documents import (
+    Document,
+    allowed_actions,
+    choice,
+    decimal,
+    document,
+    integer,
+    obj,
+    string,
+    when,
+)
 from oms.core.parsing import dec_str
 from oms.orders.actions import ORDER_ACTIONS, order_allowed_actions
 from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, TimeInForce
@@ -21,10 +31,6 @@ if TYPE_CHECKING:
 def _allocated(s: OrderState) -> str | None:
     # client orders only: the executions allocated to it (a venue order has none to show)
     return dec_str(s.allocated_qty) if s.kind is Kind.CLIENT else None
-
-
-def allowed_actions(actions: tuple[str, ...]) -> str:
-    return "the desk actions the state machine allows in the current state, among: " + ", ".join(actions)
 
 
 ORDER_DOCUMENT: Document[OrderState] = document(
@@ -71,6 +77,6 @@ ORDER_DOCUMENT: Document[OrderState] = document(
         when("updatedAt"),
         string("text", null=True),  # FIX 58
         obj("attributes", decode=lambda d: d.get("attributes") or {}),
-        strings("allowedActions", compute=order_allowed_actions, help=allowed_actions(ORDER_ACTIONS)),
+        allowed_actions(order_allowed_actions, ORDER_ACTIONS),
     ],
 )
