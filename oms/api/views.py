@@ -75,9 +75,6 @@ class CommandView(APIView):
 
 # --- the query views, generated from the read-side registry -------------------------------------
 
-# the documented shape of an aggregate's document that declares none (`AggregateType.document`:
-# the component is generated from the declaration); without either, a free-form object
-DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {}
 TREE_SCHEMAS: dict[str, type[Serializer[Any]]] = {"order": ORDER_TREE}
 
 
@@ -125,11 +122,10 @@ def _camel(name: str) -> str:
 
 
 def _document_schema(read: ReadSide) -> type[Serializer[Any]]:
+    """The component generated from the aggregate's declared document (`AggregateType.document`);
+    an aggregate that declares none is documented as a free-form object."""
     if read.aggregate.document is not None:
         return state_serializer(read.aggregate.document)
-    known = DOCUMENT_SCHEMAS.get(read.name)
-    if known is not None:
-        return known
     return type(
         f"{_camel(read.name)}State", (Serializer,), {"__doc__": f"A {read.label} as the API shows it."}
     )

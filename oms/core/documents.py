@@ -98,8 +98,11 @@ def string(name: str, **kw: Any) -> DocField:
     return _f(name, JsonType.STRING, **kw)
 
 
+_DEC_HELP = 'decimal as a string, e.g. "100.25"'
+
+
 def decimal(name: str, **kw: Any) -> DocField:
-    kw.setdefault("help", 'decimal as a string, e.g. "100.25"')
+    kw.setdefault("help", _DEC_HELP)
     return _f(name, JsonType.DECIMAL, **kw)
 
 
@@ -316,7 +319,7 @@ def record_document(
                 api,
                 kind,
                 nullable=nullable,
-                help=help.get(api, info.description or ""),
+                help=help.get(api, info.description or (_DEC_HELP if kind is JsonType.DECIMAL else "")),
                 attr=attr,
                 enum=enum,
                 values=values.get(api, ()),
