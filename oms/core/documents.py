@@ -21,7 +21,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any, Generic, TypeVar
@@ -195,9 +195,8 @@ def _compile(name: str, fn: str, arg: str, body: str, env: dict[str, Any]) -> Ca
         "Decimal": Decimal,
         **env,
     }
-    exec(
-        compile(source, f"<document {name}.{fn}>", "exec"), namespace
-    )  # source built from declared identifiers only
+    # the source names only declared attributes (checked to be identifiers) and repr()'d keys
+    exec(compile(source, f"<document {name}.{fn}>", "exec"), namespace)
     return typing.cast(Callable[..., Any], namespace[fn])
 
 
@@ -242,9 +241,6 @@ class Document(Generic[S]):
         body = (f"{f.attribute}={_decode_expr(f, i, env)}" for i, f in enumerate(read_back))
         return _compile(self.name, "decode", "d", "_make(" + _lines(body, ")"), env)
 
-    def field(self, name: str) -> DocField:
-        return next(f for f in self.fields if f.name == name)
-
     def keys(self) -> list[str]:
         """The keys the encoder writes, in order (read-time fields aside)."""
         return [f.name for f in self.fields if not f.read_time]
@@ -255,7 +251,7 @@ def document(
 ) -> Document[Any]:
     """Declare a dataclass state's document: `fields` in the contract's order, then the fields the
     read side adds (`read_time`)."""
-    extra = tuple(DocField(**{**f.__dict__, "read_time": True}) for f in read_time)
+    extra = tuple(replace(f, read_time=True) for f in read_time)
     return Document(name, (*fields, *extra), description)
 
 
@@ -270,27 +266,27 @@ _SCALARS: dict[Any, JsonType] = {
 }
 
 
-def _json_type(annotation: Any) -> tuple[JsonType, bool, type[Enum] | None, JsonType | None]:
-    """(type, nullable, enum, items) of a record field's annotation."""
+def json_type(annotation: Any) -> tuple[JsonType, bool, type[Enum] | None, JsonType | None]:
+    """(type, nullable, enum, items) of a pydantic field's annotation (a record's, a command's)."""
     args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
     if origin in (types.UnionType, typing.Union) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
         if len(rest) != 1:
             raise TypeError(f"no document type for {annotation!r}: declare the field")
-        kind, _, enum, items = _json_type(rest[0])
+        kind, _, enum, items = json_type(rest[0])
         return kind, True, enum, items
     if origin is typing.Annotated:
-        return _json_type(args[0])
+        return json_type(args[0])
     if annotation in _SCALARS:
         return _SCALARS[annotation], False, None, None
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return JsonType.ENUM, False, annotation, None
-    if origin is list:
-        inner = _json_type(args[0])[0] if args else JsonType.JSON
+    if origin in (list, tuple):
+        inner = json_type(args[0])[0] if args else JsonType.JSON
         return JsonType.LIST, False, None, JsonType.OBJECT if inner is JsonType.OBJECT else inner
     if origin is dict or annotation is dict:
-        inner = _json_type(args[1])[0] if len(args) == 2 else JsonType.JSON
+        inner = json_type(args[1])[0] if len(args) == 2 else JsonType.JSON
         return JsonType.OBJECT, False, None, inner if inner in _SCALARS.values() else None
     if annotation is Any:
         return JsonType.JSON, True, None, None
@@ -313,7 +309,7 @@ def record_document(
     fields = []
     for attr, info in model.model_fields.items():
         api = info.alias or attr
-        kind, nullable, enum, items = _json_type(info.annotation)
+        kind, nullable, enum, items = json_type(info.annotation)
         fields.append(
             DocField(
                 api,
@@ -326,6 +322,6 @@ def record_document(
                 items=items,
             )
         )
-    extra = tuple(DocField(**{**f.__dict__, "read_time": True}) for f in read_time)
+    extra = tuple(replace(f, read_time=True) for f in read_time)
     to_api = getattr(model, "to_api", None)
     return Document(name, (*fields, *extra), description, encoder=to_api)

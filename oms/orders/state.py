@@ -333,13 +333,9 @@ apply = event_applier("OrderCreated", _created, APPLY, after=derive, guard=check
 
 # --- representation ------------------------------------------------------------------------------
 
-_encode = ORDER_DOCUMENT.encode
+# the order's document, declared once (`oms.orders.document.ORDER_DOCUMENT`): its generated encoder
+to_api = ORDER_DOCUMENT.encode
 _decode = ORDER_DOCUMENT.decoder(OrderState)
-
-
-def to_api(s: OrderState) -> dict[str, Any]:
-    """The order's document (declared once: `oms.orders.document.ORDER_DOCUMENT`)."""
-    return _encode(s)
 
 
 def from_api(d: dict[str, Any]) -> OrderState:
