@@ -44,5 +44,6 @@ EXECUTION = register(
         to_api=exec_state.to_api,
         to_row=to_row,
         from_row=from_row,
+        document=exec_state.EXECUTION_DOCUMENT,
     )
 )

@@ -6,13 +6,24 @@ import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from executions.actions import execution_allowed_actions
+from executions.actions import EXECUTION_ACTIONS, execution_allowed_actions
 from executions.enums import ExecStatus
 from executions.fsm import EXECUTION_FSM, ExecTrigger
+from oms.core.documents import (
+    Document,
+    allowed_actions,
+    choice,
+    decimal,
+    document,
+    integer,
+    obj,
+    string,
+    strings,
+    when,
+)
 from oms.core.eventstore import Envelope
-from oms.core.parsing import dec_str, from_iso, iso
+from oms.core.parsing import from_iso
 
 
 @dataclass
@@ -114,44 +125,27 @@ EVENT_TYPES = (
 )
 
 
-def to_api(s: ExecutionState) -> dict[str, Any]:
-    return {
-        "executionId": s.execution_id,
-        "execID": s.exec_id,
-        "orderId": s.order_id,
-        "clientOrderId": s.client_order_id,
-        "lastQty": dec_str(s.last_qty),
-        "lastPx": dec_str(s.last_px),
-        "venue": s.venue,
-        "status": s.status.value,
-        "reviewReasons": s.review_reasons,
-        "reviewDetails": s.review_details,
-        "overriddenReasons": s.overridden_reasons,
-        "text": s.text,
-        "version": s.version,
-        "transactTime": iso(s.transact_time),
-        "createdAt": iso(s.created_at),
-        "updatedAt": iso(s.updated_at),
-        "allowedActions": execution_allowed_actions(s),
-    }
-
-
-def from_api(d: dict[str, Any]) -> ExecutionState:
-    return ExecutionState(
-        execution_id=d["executionId"],
-        exec_id=d["execID"],
-        order_id=d["orderId"],
-        client_order_id=d.get("clientOrderId"),
-        venue=d["venue"],
-        last_qty=Decimal(d["lastQty"]),
-        last_px=Decimal(d["lastPx"]),
-        status=ExecStatus(d["status"]),
-        version=d["version"],
-        transact_time=from_iso(d["transactTime"]),
-        created_at=from_iso(d["createdAt"]),
-        updated_at=from_iso(d["updatedAt"]),
-        review_reasons=list(d.get("reviewReasons") or []),
-        review_details=dict(d.get("reviewDetails") or {}),
-        overridden_reasons=list(d.get("overriddenReasons") or []),
-        text=d.get("text"),
-    )
+EXECUTION_DOCUMENT: Document[ExecutionState] = document(
+    "ExecutionState",
+    [
+        string("executionId"),
+        string("execID"),  # FIX 17
+        string("orderId"),
+        string("clientOrderId", null=True),
+        decimal("lastQty"),  # FIX 32
+        decimal("lastPx"),  # FIX 31
+        string("venue"),
+        choice("status", ExecStatus),
+        strings("reviewReasons"),
+        obj("reviewDetails", decode=lambda d: dict(d.get("reviewDetails") or {})),
+        strings("overriddenReasons"),
+        string("text", null=True),
+        integer("version"),
+        when("transactTime"),  # FIX 60
+        when("createdAt"),
+        when("updatedAt"),
+        allowed_actions(execution_allowed_actions, EXECUTION_ACTIONS),
+    ],
+)
+to_api = EXECUTION_DOCUMENT.encode
+from_api = EXECUTION_DOCUMENT.decoder(ExecutionState)

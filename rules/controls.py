@@ -29,6 +29,7 @@ from pydantic import Field
 from oms.core import sql
 from oms.core.commands import Command, Id, OptQualifiedId, Text, choice
 from oms.core.dispatch import Outcome, command_handler
+from oms.core.documents import record_document
 from oms.core.errors import ApplicationError, InvalidTransition, NotFound, ValidationFailed
 from oms.core.eventstore import AggregateType, Envelope, UnitOfWork, register
 from oms.core.parsing import iso
@@ -127,6 +128,14 @@ CONTROL: AggregateType[ControlState] = register(
         event_model=ControlEvent,
         apply=apply_control,
         to_api=ControlState.to_api,
+        document=record_document(
+            ControlState,
+            "ControlState",
+            help={
+                "key": 'the venue, account or symbol (VENUE:SYMBOL: a symbol at one venue); "*" for global',
+                "status": "SafeMode: Active, Released; Arming: Requested, Armed, Disarmed",
+            },
+        ),
         to_row=_to_row,
         from_row=lambda row: ControlState.from_api(row.doc),
     )
@@ -191,6 +200,15 @@ CANCEL_ALL: AggregateType[CancelAllState] = register(
         event_model=CancelAllEvent,
         apply=definition_applier(CancelAllState, "cancelAllId", "CancelAllExecuted", []),
         to_api=CancelAllState.to_api,
+        document=record_document(
+            CancelAllState,
+            "CancelAllState",
+            help={
+                "canceled": "orderIds canceled at once",
+                "cancelRequested": "orderIds now PendingCancel: their venue (or the desk) confirms",
+                "skipped": "in scope, not cancelable now: orderId, status, why",
+            },
+        ),
         to_row=_cancel_all_row,
         from_row=lambda row: CancelAllState.from_api(row.doc),
     )

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from oms.core.commands import Command, Id, OptId, OptQty, Qty, choice
 from oms.core.dispatch import Outcome, command_handler
+from oms.core.documents import record_document
 from oms.core.eventstore import AggregateType, UnitOfWork, register
 from oms.core.readside import register_read
 from oms.core.specification import Field as Criterion
@@ -87,6 +88,7 @@ INSTRUMENT: AggregateType[InstrumentState] = register(
         event_model=InstrumentEvent,
         apply=definition_applier(InstrumentState, "instrumentId", "InstrumentCreated", ["InstrumentUpdated"]),
         to_api=InstrumentState.to_api,
+        document=record_document(InstrumentState, "InstrumentState"),
         to_row=_to_row,
         from_row=lambda row: InstrumentState.from_api(row.doc),
     )

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from oms.core.commands import Command, Id, OptQty
 from oms.core.dispatch import Outcome, command_handler
+from oms.core.documents import record_document
 from oms.core.eventstore import AggregateType, UnitOfWork, register
 from oms.core.readside import register_read
 from oms.core.specification import Field as Criterion
@@ -86,6 +87,7 @@ LIMIT: AggregateType[LimitState] = register(
         event_model=LimitEvent,
         apply=definition_applier(LimitState, "limitId", "LimitsSet", ["LimitsChanged"]),
         to_api=LimitState.to_api,
+        document=record_document(LimitState, "LimitState"),
         to_row=_to_row,
         from_row=lambda row: LimitState.from_api(row.doc),
     )

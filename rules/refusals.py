@@ -15,6 +15,7 @@ from django.db import transaction
 from pydantic import Field
 
 from oms.core.dispatch import on_failure
+from oms.core.documents import record_document
 from oms.core.errors import ApplicationError
 from oms.core.eventstore import AggregateType, CommandContext, UnitOfWork, register
 from oms.core.readside import register_read
@@ -64,6 +65,7 @@ REFUSAL: AggregateType[RefusalState] = register(
         event_model=RefusalEvent,
         apply=definition_applier(RefusalState, "refusalId", "OrderRefused", []),
         to_api=RefusalState.to_api,
+        document=record_document(RefusalState, "RefusalState"),
         to_row=_to_row,
         from_row=lambda row: RefusalState.from_api(row.doc),
     )

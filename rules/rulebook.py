@@ -20,6 +20,7 @@ from pydantic import Field, PlainValidator
 
 from oms.core.commands import Command, Id, OptId, Version
 from oms.core.dispatch import Outcome, command_handler
+from oms.core.documents import record_document
 from oms.core.errors import ApplicationError, NotFound, ValidationFailed, VersionConflict
 from oms.core.eventstore import AggregateType, UnitOfWork, register
 from oms.core.readside import register_read
@@ -216,6 +217,15 @@ RULE: AggregateType[RuleState] = register(
             RuleState, "ruleId", "RuleCreated", ["RuleUpdated", "RuleEnabled", "RuleDisabled"]
         ),
         to_api=RuleState.to_api,
+        document=record_document(
+            RuleState,
+            "RuleState",
+            help={
+                "priority": "lower first",
+                "when": "the condition (see CreateRuleCommand)",
+                "action": '{"handling": "Desk", "reason"} or {"refuse": true, "reason"}',
+            },
+        ),
         to_row=_to_row,
         from_row=lambda row: RuleState.from_api(row.doc),
     )

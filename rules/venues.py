@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 
 from oms.core.commands import Command, Id, OptDateTime, choice
 from oms.core.dispatch import Outcome, command_handler
+from oms.core.documents import record_document
 from oms.core.errors import NotFound
 from oms.core.eventstore import AggregateType, UnitOfWork, register
 from oms.core.readside import register_read
@@ -116,6 +117,15 @@ VENUE: AggregateType[VenueState] = register(
         event_model=VenueEvent,
         apply=definition_applier(VenueState, "venueId", "VenueRegistered", VENUE_EVENTS),
         to_api=VenueState.to_api,
+        document=record_document(
+            VenueState,
+            "VenueState",
+            help={
+                "adapter": "MANUAL, SIM or ccxt:<exchangeId>",
+                "mode": "Paper or Live (Live accepts orders only while armed)",
+                "feed": "Healthy, Stale or Down (new orders refused feed_stale unless Healthy)",
+            },
+        ),
         to_row=_to_row,
         from_row=lambda row: VenueState.from_api(row.doc),
     )

@@ -1,5 +1,8 @@
-"""The OpenAPI description of the command bodies: each field as the domain's parsers
-(oms/*/commands.py, executions/, rules/) take it, per topic and commandType."""
+"""The OpenAPI description of the command bodies, per topic and commandType, from the command
+models (`oms.core.commands.Command`): a field is required as its model says (or a rule of the
+command, `_REQUIRED_BY_RULE`), a decimal, an enum (its values) or a date-time by its annotation,
+an identifier otherwise; fields of a kind of their own (conditions, price levels, free text,
+bounded integers) by name in `_FIELD_KINDS`."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from rest_framework import serializers as s
 
 from executions.commands import FIELDS as EXECUTION_FIELDS
 from oms.api.schema_base import DEC_HELP, ID_HELP, ID_MAX, TEXT_MAX, AnyField, enum_values, serializer_of
-from oms.core.commands import fields_of
+from oms.core.commands import command_class, fields_of
+from oms.core.documents import JsonType, json_type
 from oms.core.parsing import (
     COMMON_FIELDS,
     DECIMAL_PATTERN,
@@ -22,7 +26,6 @@ from oms.core.parsing import (
     is_internal,
 )
 from oms.orders.commands import FIELDS as ORDER_FIELDS
-from oms.orders.enums import Handling, OrdType, Side, TimeInForce
 from oms.quotes.commands import FIELDS as QUOTE_FIELDS
 from oms.reconciliation.services import ResolveDiscrepancyCommand, RunReconciliationCommand
 from oms.venues.simcommands import SimExternalTradeCommand, SimSetFaultsCommand, SimSetMarketCommand
@@ -35,13 +38,12 @@ from rules.controls import (
     ReleaseSafeModeCommand,
     RequestArmingCommand,
 )
-from rules.enums import ControlScope, ControlSource, InstrumentKind, VenueMode
 from rules.instruments import UpsertInstrumentCommand
 from rules.limits import SetLimitsCommand
 from rules.rulebook import COMMANDS as RULE_COMMANDS
 from rules.venues import UpsertVenueCommand
 
-# --- command fields: as the parsers in oms/*/commands.py and executions/ take them ---------------
+# --- command fields: as the command models take them ----------------------------------------------
 # An optional field may be null (the server reads null as absent); a required one may not.
 
 
@@ -88,15 +90,7 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
         help_text="asset-class specific fields: at most OMS_ATTRIBUTES_MAX_KEYS keys (64) in all, "
         "OMS_ATTRIBUTES_MAX_BYTES (16 KB) as JSON, nested OMS_ATTRIBUTES_MAX_DEPTH (4) levels",
     ),
-    "side": lambda required=False: _choice(Side, required),
-    "ordType": lambda required=False: _choice(OrdType, required),
-    "timeInForce": lambda: _choice(TimeInForce),
-    "handling": lambda: _choice(Handling),
-    "expireTime": _time,
-    "validUntilTime": _time,
-    "transactTime": _time,
     # the trading controls' commands (rules/)
-    "kind": lambda: _choice(InstrumentKind, required=True),
     "enabled": lambda: s.BooleanField(required=False, help_text="default true"),
     "allowMarketOrders": lambda: s.BooleanField(required=False, allow_null=True),
     "maxOrdersPerSecond": lambda: s.IntegerField(required=False, allow_null=True, min_value=1),
@@ -123,9 +117,6 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
         help_text="any of dropAck, duplicateFills, reorderFills, dropStream, seqGap, snapshotLagMs, "
         "rejectNext, rateLimitNext, timeoutNext (and latencyMs): a count or a number >= 0",
     ),
-    "mode": lambda: _choice(VenueMode, required=True),
-    "scope": lambda: _choice(ControlScope, required=True),
-    "source": lambda: _choice(ControlSource),
     "reason": _text,
     "key": lambda: s.CharField(
         required=False,
@@ -137,38 +128,12 @@ _FIELD_KINDS: dict[str, Callable[..., AnyField]] = {
         r"^(MANUAL|SIM|ccxt:[a-z0-9_]{1,50})$", help_text="MANUAL, SIM or ccxt:<exchangeId>"
     ),
 }
-_DECIMALS = {"orderQty", "price", "stopPx", "lastQty", "lastPx", "bidPx", "offerPx", "bidSize", "offerSize"}
-_DECIMALS |= {"tickSize", "lotSize", "minQty", "multiplier"}
-_DECIMALS |= {"maxOrderQty", "maxOrderNotional", "priceCollarPct", "maxOpenNotional"}
-_DECIMALS |= {"askPx", "askSize", "qty", "px"}  # the SIM venue's commands (oms/venues)
-# what each command type requires (the rest of its declared fields are optional)
-_REQUIRED: dict[str, set[str]] = {
-    # a child order (with parentId) may omit symbol, side, ordType and account: it inherits them
-    "CreateOrderCommand": {"clOrdID", "symbol", "side", "orderQty", "ordType", "account"},
-    "CancelOrderCommand": {"orderId", "clOrdID"},
-    "ReplaceOrderCommand": {"orderId", "clOrdID"},
-    "ExecuteOrderCommand": {"orderId", "execID", "lastQty", "lastPx"},
-    "CreateQuoteRequestCommand": {"quoteReqID", "symbol", "side", "orderQty", "account"},
-    "CreateQuoteCommand": {"quoteID", "quoteReqID"},
-    "UpsertInstrumentCommand": {"venue", "symbol", "kind", "tickSize", "lotSize"},
-    "SetBookCommand": {"venue", "symbol"},
-    "SetLimitsCommand": {"account", "symbol"},
-    "SimSetMarketCommand": {"symbol", "bidPx", "askPx", "bidSize", "askSize"},
-    "SimExternalTradeCommand": {"account", "symbol", "side", "qty", "px"},
-    "UpsertVenueCommand": {"venue", "adapter", "mode"},
-    "RunReconciliationCommand": {"venue"},
-    "ResolveDiscrepancyCommand": {"discrepancyId", "reason"},
-    "EngageSafeModeCommand": {"scope", "reason"},
-    "ReleaseSafeModeCommand": {"controlId", "reason"},
-    "RequestArmingCommand": {"venue"},
-    "ConfirmArmingCommand": {"venue"},
-    "DisarmCommand": {"venue"},
-    "CancelAllCommand": {"scope"},
-    "CreateRuleCommand": {"name", "when", "action"},
+# what a command requires beyond its model's required fields: a child order (with parentId) may
+# omit symbol, side, ordType and account (it inherits them), a client order may not (a rule of the
+# command, refused in the same 400 as the fields)
+_REQUIRED_BY_RULE: dict[str, set[str]] = {
+    "CreateOrderCommand": {"symbol", "side", "ordType", "account"},
 }
-# the object a command acts on: the first of these it takes (AllocateExecutionCommand's orderId is
-# an optional retarget)
-_TARGETS = ("executionId", "quoteId", "quoteRequestId", "orderId", "ruleId", "discrepancyId")
 
 
 def _levels(order: str) -> AnyField:
@@ -181,15 +146,22 @@ def _levels(order: str) -> AnyField:
 
 
 def _command_field(command_type: str, name: str) -> AnyField:
-    fields = declared_fields(command_type) or frozenset()
-    target = next((t for t in _TARGETS if t in fields), None)
-    required = name in _REQUIRED.get(command_type, set()) or name == target
-    if name in _DECIMALS:
-        return _dec(required)
-    if name in ("side", "ordType", "when", "action"):
+    """A body field as the command model types it: required as the model (or a rule) says, a
+    decimal, an enum or a date-time by its annotation, an identifier otherwise; the fields of a
+    kind of their own (conditions, levels, free text, bounded integers) by `_FIELD_KINDS`."""
+    info = command_class(command_type).api_field(name)
+    required = info.is_required() or name in _REQUIRED_BY_RULE.get(command_type, set())
+    if name in ("when", "action"):
         return _FIELD_KINDS[name](required)
     if name in _FIELD_KINDS:
         return _FIELD_KINDS[name]()
+    kind, _, enum, _ = json_type(info.annotation)
+    if kind is JsonType.DECIMAL:
+        return _dec(required)
+    if kind is JsonType.ENUM and enum is not None:
+        return _choice(enum, required)
+    if kind is JsonType.DATETIME:
+        return _time()
     return _id(required)
 
 

@@ -7,167 +7,24 @@ state is returned as the stored document, so the hot paths pay nothing for DRF s
 from __future__ import annotations
 
 from copy import deepcopy
-from enum import Enum
 from typing import Any
 
 from rest_framework import serializers as s
 
-from executions.actions import EXECUTION_ACTIONS
-from executions.enums import ExecStatus
+from executions.state import EXECUTION_DOCUMENT
 from oms.api.command_schema import COMMAND_SERIALIZERS
-from oms.api.schema_base import AnyField, enum_values, serializer_of
-from oms.orders.actions import ORDER_ACTIONS
-from oms.orders.enums import Handling, Kind, OrdStatus, OrdType, Phase, Side, TimeInForce
-from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS
-from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
+from oms.api.schema_base import document_serializer, serializer_of, state_serializer
+from oms.orders.document import ORDER_DOCUMENT
+from oms.quotes.state import QUOTE_DOCUMENT, QUOTE_REQUEST_DOCUMENT
 
 # --- documents the server answers: every key always present, null where the state has none ----
+# each aggregate's document is declared once by its domain (oms.core.documents): the schema here
+# is generated from that declaration, as the encoder is
 
-
-def _str(null: bool = False) -> AnyField:
-    return s.CharField(allow_null=null)
-
-
-def _num(null: bool = False) -> AnyField:
-    return s.CharField(allow_null=null, help_text='decimal as a string, e.g. "100.25"')
-
-
-def _when(null: bool = False) -> AnyField:
-    return s.DateTimeField(allow_null=null)
-
-
-def _enum(enum: type[Enum]) -> AnyField:
-    return s.ChoiceField(enum_values(enum))
-
-
-def _obj(null: bool = False) -> AnyField:
-    return s.DictField(allow_null=null)
-
-
-def _allowed(actions: tuple[str, ...]) -> s.ListField:
-    # plain strings, the values named in the help: four enums of one field name collide in naming
-    return s.ListField(
-        child=s.CharField(),
-        help_text="the desk actions the state machine allows in the current state, among: "
-        + ", ".join(actions),
-    )
-
-
-_ORDER_FIELDS: dict[str, AnyField] = {
-    "orderId": _str(),
-    "clOrdID": _str(),
-    "origClOrdID": _str(True),
-    "kind": _enum(Kind),
-    "rootId": _str(),
-    "parentId": _str(True),
-    "symbol": _str(),
-    "side": _enum(Side),
-    "orderQty": _num(),
-    "ordType": _enum(OrdType),
-    "price": _num(True),
-    "stopPx": _num(True),
-    "timeInForce": _enum(TimeInForce),
-    "expireTime": _when(True),
-    "account": _str(),
-    "venue": _str(True),
-    "status": _enum(OrdStatus),
-    "cumQty": _num(),
-    "leavesQty": _num(),
-    "avgPx": _num(),
-    "grossTradeAmt": _num(),
-    "allocatedQty": _num(True),
-    "placedQty": _num(),
-    "workingChildren": s.IntegerField(),
-    "handling": _enum(Handling),
-    "routingReason": _str(True),
-    "routingRule": s.CharField(
-        allow_null=True, help_text="the data rule that routed it (null: none matched)"
-    ),
-    "routingRuleVersion": s.IntegerField(allow_null=True, help_text="that rule's version"),
-    "pending": _obj(True),
-    "pendingCancel": _obj(True),
-    "phase": _enum(Phase),
-    "version": s.IntegerField(),
-    "createdAt": _when(),
-    "updatedAt": _when(),
-    "text": _str(True),
-    "attributes": _obj(),
-    "allowedActions": _allowed(ORDER_ACTIONS),
-}
-ORDER_STATE = serializer_of("OrderState", _ORDER_FIELDS)
-
-EXECUTION_STATE = serializer_of(
-    "ExecutionState",
-    {
-        "executionId": _str(),
-        "execID": _str(),
-        "orderId": _str(),
-        "clientOrderId": _str(True),
-        "lastQty": _num(),
-        "lastPx": _num(),
-        "venue": _str(),
-        "status": _enum(ExecStatus),
-        "reviewReasons": s.ListField(child=s.CharField()),
-        "reviewDetails": _obj(),
-        "overriddenReasons": s.ListField(child=s.CharField()),
-        "text": _str(True),
-        "version": s.IntegerField(),
-        "transactTime": _when(),
-        "createdAt": _when(),
-        "updatedAt": _when(),
-        "allowedActions": _allowed(EXECUTION_ACTIONS),
-    },
-)
-
-QUOTE_REQUEST_STATE = serializer_of(
-    "QuoteRequestState",
-    {
-        "quoteRequestId": _str(),
-        "quoteReqID": _str(),
-        "symbol": _str(),
-        "side": _enum(Side),
-        "orderQty": _num(),
-        "account": _str(),
-        "validUntilTime": _when(True),
-        "status": _enum(QuoteRequestStatus),
-        "quoteIds": s.ListField(child=s.CharField()),
-        "acceptedQuoteId": _str(True),
-        "orderId": _str(True),
-        "text": _str(True),
-        "version": s.IntegerField(),
-        "createdAt": _when(),
-        "updatedAt": _when(),
-        "allowedActions": _allowed(REQUEST_ACTIONS),
-    },
-)
-
-QUOTE_STATE = serializer_of(
-    "QuoteState",
-    {
-        "quoteId": _str(),
-        "quoteID": _str(),
-        "quoteRequestId": _str(),
-        "quoteReqID": _str(),
-        "symbol": _str(),
-        "side": _enum(Side),
-        "account": _str(),
-        "bidPx": _num(True),
-        "offerPx": _num(True),
-        "bidSize": _num(True),
-        "offerSize": _num(True),
-        "validUntilTime": _when(True),
-        "status": _enum(QuoteStatus),
-        "orderId": _str(True),
-        "orderClOrdID": _str(True),
-        "acceptedPx": _num(True),
-        "acceptedQty": _num(True),
-        "text": _str(True),
-        "version": s.IntegerField(),
-        "createdAt": _when(),
-        "updatedAt": _when(),
-        "allowedActions": _allowed(QUOTE_ACTIONS),
-    },
-)
+ORDER_STATE = state_serializer(ORDER_DOCUMENT)
+EXECUTION_STATE = state_serializer(EXECUTION_DOCUMENT)
+QUOTE_REQUEST_STATE = state_serializer(QUOTE_REQUEST_DOCUMENT)
+QUOTE_STATE = state_serializer(QUOTE_DOCUMENT)
 
 EVENT = serializer_of(
     "Event",
@@ -191,16 +48,16 @@ EVENT = serializer_of(
                 "discrepancy-events",
             ]
         ),
-        "type": _str(),
-        "aggregateId": _str(),
+        "type": s.CharField(),
+        "aggregateId": s.CharField(),
         "version": s.IntegerField(),
-        "data": _obj(),
-        "command": _obj(),
-        "state": _obj(),
-        "actor": _str(),
-        "correlationId": _str(),
-        "occurredAt": _when(),
-        "recordedAt": _when(),
+        "data": s.DictField(),
+        "command": s.DictField(),
+        "state": s.DictField(),
+        "actor": s.CharField(),
+        "correlationId": s.CharField(),
+        "occurredAt": s.DateTimeField(),
+        "recordedAt": s.DateTimeField(),
     },
 )
 
@@ -219,12 +76,10 @@ def _page(name: str, item: type[s.Serializer[Any]]) -> type[s.Serializer[Any]]:
 
 EVENT_PAGE = _page("EventPage", EVENT)  # the event feed and each object's events
 
-ORDER_TREE = serializer_of(
+ORDER_TREE = document_serializer(
+    ORDER_DOCUMENT,
     "OrderTree",
-    {
-        **deepcopy(_ORDER_FIELDS),
-        "children": s.ListField(child=s.DictField(), help_text="child orders, each an OrderTree"),
-    },
+    {"children": s.ListField(child=s.DictField(), help_text="child orders, each an OrderTree")},
 )
 
 COMMAND_RESPONSE = serializer_of(

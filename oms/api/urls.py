@@ -5,10 +5,8 @@ from collections.abc import Iterable
 from django.urls import URLPattern, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from oms.api import controls, reconciliation, views
+from oms.api import controls, views
 from oms.core.readside import ReadSide, read_sides
-
-_DOCUMENTED = (reconciliation,)  # registers the discrepancy and run document schemas
 
 
 class IdConverter:

@@ -24,12 +24,9 @@ from oms.api.schema import (
     COMMAND_RESPONSE,
     ERROR,
     EVENT_PAGE,
-    EXECUTION_STATE,
-    ORDER_STATE,
     ORDER_TREE,
-    QUOTE_REQUEST_STATE,
-    QUOTE_STATE,
 )
+from oms.api.schema_base import state_serializer
 from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.core.errors import ValidationFailed
@@ -78,14 +75,6 @@ class CommandView(APIView):
 
 # --- the query views, generated from the read-side registry -------------------------------------
 
-# the documented shape of each aggregate's document (and tree); an aggregate without an entry is
-# documented as a free-form object until it gets one
-DOCUMENT_SCHEMAS: dict[str, type[Serializer[Any]]] = {
-    "order": ORDER_STATE,
-    "execution": EXECUTION_STATE,
-    "quote_request": QUOTE_REQUEST_STATE,
-    "quote": QUOTE_STATE,
-}
 TREE_SCHEMAS: dict[str, type[Serializer[Any]]] = {"order": ORDER_TREE}
 
 
@@ -133,9 +122,10 @@ def _camel(name: str) -> str:
 
 
 def _document_schema(read: ReadSide) -> type[Serializer[Any]]:
-    known = DOCUMENT_SCHEMAS.get(read.name)
-    if known is not None:
-        return known
+    """The component generated from the aggregate's declared document (`AggregateType.document`);
+    an aggregate that declares none is documented as a free-form object."""
+    if read.aggregate.document is not None:
+        return state_serializer(read.aggregate.document)
     return type(
         f"{_camel(read.name)}State", (Serializer,), {"__doc__": f"A {read.label} as the API shows it."}
     )

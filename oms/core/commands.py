@@ -27,6 +27,7 @@ from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import pydantic
 from pydantic import BeforeValidator, ConfigDict, TypeAdapter
+from pydantic.fields import FieldInfo
 
 from oms.core.errors import ValidationFailed
 from oms.core.parsing import COMMON_FIELDS, Fields, declare_fields
@@ -112,6 +113,7 @@ class Command(pydantic.BaseModel):
         """Every command declares its fields (their API names) to the command bus, which refuses
         any other field before a handler runs: the model is the one declaration."""
         super().__pydantic_init_subclass__(**kwargs)
+        _CLASSES[cls.__name__] = cls
         declare_fields({cls.__name__: cls.api_fields()}, internal=[cls.__name__] if cls.internal else [])
 
     @classmethod
@@ -153,6 +155,11 @@ class Command(pydantic.BaseModel):
             return errors
         return cls.rules.errors(values, errors)
 
+    @classmethod
+    def api_field(cls, api_name: str) -> FieldInfo:
+        """The pydantic field a client sends as `api_name` (its type, whether it is required)."""
+        return next(info for name, info in cls.model_fields.items() if (info.alias or name) == api_name)
+
     def by_api_name(self) -> dict[str, Any]:
         values = self.__dict__
         return {api: values[name] for name, api in _api_names(type(self))}
@@ -160,6 +167,14 @@ class Command(pydantic.BaseModel):
     def arguments(self) -> dict[str, Any]:
         """The handler's keyword arguments: the typed fields by their Python names."""
         return dict(self.__dict__)
+
+
+_CLASSES: dict[str, type[Command]] = {}
+
+
+def command_class(command_type: str) -> type[Command]:
+    """The command model of a commandType (every `Command` subclass, by its class name)."""
+    return _CLASSES[command_type]
 
 
 @cache

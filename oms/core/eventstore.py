@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from django.db import IntegrityError, connection, models, transaction
 
 from oms.core import ambient, sql
+from oms.core.documents import Document
 from oms.core.errors import Contended, VersionConflict
 from oms.core.events import Event
 from oms.core.models import EventRecord
@@ -116,6 +117,9 @@ class AggregateType(Generic[S]):
     # first; e.g. an order tree root first): concurrent optimistic commits take row locks in one
     # order, so they cannot deadlock. Aggregates without it come after those with it.
     lock_rank: Callable[[S], int] | None = None
+    # the declared document (`oms.core.documents`): `to_api` is its encoder, and the API derives
+    # the OpenAPI component from it; None: documented as a free-form object
+    document: Document[S] | None = None
 
 
 _REGISTRY: dict[str, AggregateType[Any]] = {}

@@ -6,6 +6,7 @@ from typing import Any
 
 from oms.core.eventstore import AggregateType, register
 from oms.orders import state as order_state
+from oms.orders.document import ORDER_DOCUMENT
 from oms.orders.enums import Kind
 from oms.orders.models import Order, OrderEvent
 from oms.orders.state import OrderState
@@ -61,5 +62,6 @@ ORDER = register(
         to_row=to_row,
         from_row=from_row,
         lock_rank=lock_rank,
+        document=ORDER_DOCUMENT,
     )
 )

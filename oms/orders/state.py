@@ -14,8 +14,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from oms.core.eventstore import Envelope, event_applier
-from oms.core.parsing import dec_str, from_iso, iso, to_dec
-from oms.orders.actions import machine_for, order_allowed_actions, transition_status
+from oms.core.parsing import from_iso, to_dec
+from oms.orders.actions import machine_for, transition_status
+from oms.orders.document import ORDER_DOCUMENT
 from oms.orders.enums import Handling, Kind, OrdStatus, Phase
 from oms.orders.transitions import Trigger
 
@@ -332,84 +333,12 @@ apply = event_applier("OrderCreated", _created, APPLY, after=derive, guard=check
 
 # --- representation ------------------------------------------------------------------------------
 
-
-def to_api(s: OrderState) -> dict[str, Any]:
-    return {
-        "orderId": s.order_id,
-        "clOrdID": s.cl_ord_id,
-        "origClOrdID": s.orig_cl_ord_id,
-        "kind": s.kind.value,
-        "rootId": s.root_id,
-        "parentId": s.parent_id,
-        "symbol": s.symbol,
-        "side": s.side,
-        "orderQty": dec_str(s.order_qty),
-        "ordType": s.ord_type,
-        "price": dec_str(s.price),
-        "stopPx": dec_str(s.stop_px),
-        "timeInForce": s.time_in_force,
-        "expireTime": iso(s.expire_time),
-        "account": s.account,
-        "venue": s.venue,
-        "status": s.status.value,
-        "cumQty": dec_str(s.cum_qty),
-        "leavesQty": dec_str(s.leaves_qty),
-        "avgPx": dec_str(s.avg_px),
-        "grossTradeAmt": dec_str(s.gross_trade_amt),
-        "allocatedQty": dec_str(s.allocated_qty) if s.kind is Kind.CLIENT else None,
-        "placedQty": dec_str(s.placed_qty),
-        "workingChildren": s.working_children,
-        "handling": s.handling.value,
-        "routingReason": s.routing_reason,
-        "routingRule": s.routing_rule,
-        "routingRuleVersion": s.routing_rule_version,
-        "pending": s.pending_replace,
-        "pendingCancel": s.pending_cancel,
-        "phase": s.phase.value,
-        "version": s.version,
-        "createdAt": iso(s.created_at),
-        "updatedAt": iso(s.updated_at),
-        "text": s.text,
-        "attributes": s.attributes,
-        "allowedActions": order_allowed_actions(s),
-    }
+# the order's document, declared once (`oms.orders.document.ORDER_DOCUMENT`): its generated encoder
+to_api = ORDER_DOCUMENT.encode
+_decode = ORDER_DOCUMENT.decoder(OrderState)
 
 
 def from_api(d: dict[str, Any]) -> OrderState:
-    s = OrderState(
-        order_id=d["orderId"],
-        cl_ord_id=d["clOrdID"],
-        orig_cl_ord_id=d.get("origClOrdID"),
-        kind=Kind(d["kind"]),
-        root_id=d["rootId"],
-        parent_id=d.get("parentId"),
-        symbol=d["symbol"],
-        side=d["side"],
-        order_qty=Decimal(d["orderQty"]),
-        ord_type=d["ordType"],
-        price=to_dec(d.get("price")),
-        stop_px=to_dec(d.get("stopPx")),
-        time_in_force=d["timeInForce"],
-        expire_time=from_iso(d.get("expireTime")),
-        account=d["account"],
-        venue=d.get("venue"),
-        handling=Handling(d["handling"]),
-        routing_reason=d.get("routingReason"),
-        routing_rule=d.get("routingRule"),
-        routing_rule_version=d.get("routingRuleVersion"),
-        text=d.get("text"),
-        attributes=d.get("attributes") or {},
-        phase=Phase(d["phase"]),
-        version=d["version"],
-        created_at=from_iso(d["createdAt"]),
-        updated_at=from_iso(d["updatedAt"]),
-        cum_qty=Decimal(d["cumQty"]),
-        gross_trade_amt=Decimal(d["grossTradeAmt"]),
-        allocated_qty=Decimal(d["allocatedQty"] or "0"),
-        placed_qty=Decimal(d["placedQty"]),
-        working_children=d["workingChildren"],
-        pending_replace=d.get("pending"),
-        pending_cancel=d.get("pendingCancel"),
-    )
+    s = _decode(d)
     derive(s)
     return s

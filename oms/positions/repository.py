@@ -47,6 +47,7 @@ POSITION: AggregateType[PositionState] = register(
         event_model=PositionEvent,
         apply=position_state.apply,
         to_api=position_state.to_api,
+        document=position_state.POSITION_DOCUMENT,
         to_row=to_row,
         from_row=from_row,
     )

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from oms.core.documents import Document, boolean, decimal, document, integer, stamps, string, strings
 from oms.core.eventstore import Envelope, event_applier
-from oms.core.parsing import dec_str, from_iso, iso
+from oms.core.parsing import dec_str
 
 ZERO = Decimal(0)
 MAX_LIVE_FILLS = 500  # corrections and busts older than this many fills are applied at the end
@@ -226,27 +227,43 @@ apply = event_applier(
 # --- documents ----------------------------------------------------------------------------------
 
 
-def to_api(s: PositionState) -> dict[str, Any]:
-    return {
-        "positionId": s.position_id,
-        "account": s.account,
-        "venue": s.venue or None,
-        "symbol": s.symbol,
-        "qty": dec_str(s.qty),
-        "avgCost": dec_str(s.avg_cost),
-        "realizedPnl": dec_str(s.realized_pnl),
-        "multiplier": dec_str(s.multiplier),
-        "dirty": s.dirty,
-        "dirtyReasons": list(s.dirty_reasons),
-        "openBuyQty": dec_str(s.open_buy_qty),
-        "openSellQty": dec_str(s.open_sell_qty),
-        "worstLong": dec_str(s.qty + s.open_buy_qty),
-        "worstShort": dec_str(s.qty - s.open_sell_qty),
-        "fillCount": len(s.fills),
-        "version": s.version,
-        "createdAt": iso(s.created_at),
-        "updatedAt": iso(s.updated_at),
-    }
+POSITION_DOCUMENT: Document[PositionState] = document(
+    "PositionState",
+    [
+        string("positionId"),
+        string("account"),
+        string(
+            "venue",
+            null=True,
+            help="null: open orders not yet routed to a venue",
+            compute=lambda s: s.venue or None,
+            decode=lambda d: d["venue"] or "",
+        ),
+        string("symbol"),
+        decimal("qty", help="signed (buys +, sells -): the sum of the applied executions"),
+        decimal("avgCost", help="weighted price of the open quantity; 0 when flat"),
+        decimal("realizedPnl", help="on reducing fills, x multiplier (quote currency)"),
+        decimal("multiplier"),
+        boolean("dirty", derived=True, help="fills in flight or unreconciled: adding orders are refused"),
+        strings("dirtyReasons"),
+        decimal("openBuyQty"),
+        decimal("openSellQty"),
+        decimal("worstLong", compute=lambda s: dec_str(s.qty + s.open_buy_qty), help="qty + openBuyQty"),
+        decimal("worstShort", compute=lambda s: dec_str(s.qty - s.open_sell_qty), help="qty - openSellQty"),
+        integer("fillCount", compute=lambda s: len(s.fills), help="live fills (busted ones left out)"),
+        *stamps(),
+    ],
+    # the read side adds them (`oms.positions.selectors.with_unrealized`): a price is no event
+    read_time=[
+        decimal(
+            "unrealizedPnl",
+            null=True,
+            help="(markPx - avgCost) x qty x multiplier; null without a book",
+        ),
+        decimal("markPx", null=True, help="the book's mid, at read time"),
+    ],
+)
+to_api = POSITION_DOCUMENT.encode
 
 
 def fills_to_json(s: PositionState) -> dict[str, Any]:
@@ -260,20 +277,7 @@ def fills_to_json(s: PositionState) -> dict[str, Any]:
 
 def from_api(d: dict[str, Any], fills: dict[str, Any]) -> PositionState:
     return PositionState(
-        position_id=d["positionId"],
-        account=d["account"],
-        venue=d["venue"] or "",
-        symbol=d["symbol"],
-        version=d["version"],
-        created_at=from_iso(d["createdAt"]),
-        updated_at=from_iso(d["updatedAt"]),
-        qty=Decimal(d["qty"]),
-        avg_cost=Decimal(d["avgCost"]),
-        realized_pnl=Decimal(d["realizedPnl"]),
-        multiplier=Decimal(d["multiplier"]),
-        open_buy_qty=Decimal(d["openBuyQty"]),
-        open_sell_qty=Decimal(d["openSellQty"]),
-        dirty_reasons=list(d["dirtyReasons"]),
+        **POSITION_DOCUMENT.decode(d),
         fills=[Fill.from_json(f) for f in fills.get("live", [])],
         base=Book(*(Decimal(v) for v in fills["base"])) if fills.get("base") else Book(),
     )

@@ -70,6 +70,7 @@ QUOTE_REQUEST = register(
         to_api=quote_state.request_to_api,
         to_row=request_to_row,
         from_row=request_from_row,
+        document=quote_state.QUOTE_REQUEST_DOCUMENT,
     )
 )
 
@@ -83,5 +84,6 @@ QUOTE = register(
         to_api=quote_state.quote_to_api,
         to_row=quote_to_row,
         from_row=quote_from_row,
+        document=quote_state.QUOTE_DOCUMENT,
     )
 )

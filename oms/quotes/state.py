@@ -12,9 +12,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from oms.core.documents import (
+    Document,
+    allowed_actions,
+    choice,
+    decimal,
+    document,
+    stamps,
+    string,
+    strings,
+    when,
+)
 from oms.core.eventstore import Envelope, event_applier
-from oms.core.parsing import dec_str, from_iso, iso, to_dec
-from oms.quotes.actions import quote_allowed_actions, request_allowed_actions
+from oms.core.parsing import from_iso, to_dec
+from oms.orders.enums import Side
+from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS, quote_allowed_actions, request_allowed_actions
 from oms.quotes.enums import QuoteRequestStatus, QuoteStatus
 from oms.quotes.transitions import QUOTE as QUOTE_FSM
 from oms.quotes.transitions import QUOTE_REQUEST as REQUEST_FSM
@@ -111,45 +123,27 @@ def _request_guard(s: QuoteRequestState, env: Envelope) -> None:
 apply_request = event_applier("QuoteRequestCreated", _request_created, REQUEST_APPLY, guard=_request_guard)
 
 
-def request_to_api(s: QuoteRequestState) -> dict[str, Any]:
-    return {
-        "quoteRequestId": s.quote_request_id,
-        "quoteReqID": s.quote_req_id,
-        "symbol": s.symbol,
-        "side": s.side,
-        "orderQty": dec_str(s.order_qty),
-        "account": s.account,
-        "validUntilTime": iso(s.valid_until_time),
-        "status": s.status.value,
-        "quoteIds": list(s.quote_ids),
-        "acceptedQuoteId": s.accepted_quote_id,
-        "orderId": s.order_id,
-        "text": s.text,
-        "version": s.version,
-        "createdAt": iso(s.created_at),
-        "updatedAt": iso(s.updated_at),
-        "allowedActions": request_allowed_actions(s),
-    }
-
-
-def request_from_api(d: dict[str, Any]) -> QuoteRequestState:
-    return QuoteRequestState(
-        quote_request_id=d["quoteRequestId"],
-        quote_req_id=d["quoteReqID"],
-        symbol=d["symbol"],
-        side=d["side"],
-        order_qty=Decimal(d["orderQty"]),
-        account=d["account"],
-        valid_until_time=from_iso(d.get("validUntilTime")),
-        status=QuoteRequestStatus(d["status"]),
-        quote_ids=list(d.get("quoteIds") or []),
-        accepted_quote_id=d.get("acceptedQuoteId"),
-        order_id=d.get("orderId"),
-        text=d.get("text"),
-        version=d["version"],
-        created_at=from_iso(d["createdAt"]),
-        updated_at=from_iso(d["updatedAt"]),
-    )
+QUOTE_REQUEST_DOCUMENT: Document[QuoteRequestState] = document(
+    "QuoteRequestState",
+    [
+        string("quoteRequestId"),
+        string("quoteReqID"),  # FIX 131
+        string("symbol"),
+        choice("side", Side, plain=True),
+        decimal("orderQty"),
+        string("account"),
+        when("validUntilTime", null=True),  # FIX 62
+        choice("status", QuoteRequestStatus),
+        strings("quoteIds"),
+        string("acceptedQuoteId", null=True),
+        string("orderId", null=True),
+        string("text", null=True),
+        *stamps(),
+        allowed_actions(request_allowed_actions, REQUEST_ACTIONS),
+    ],
+)
+request_to_api = QUOTE_REQUEST_DOCUMENT.encode
+request_from_api = QUOTE_REQUEST_DOCUMENT.decoder(QuoteRequestState)
 
 
 # --- quotes (FIX Quote, S) ----------------------------------------------------------------------
@@ -238,54 +232,30 @@ def _quote_guard(s: QuoteState, env: Envelope) -> None:
 apply_quote = event_applier("QuoteCreated", _quote_created, QUOTE_APPLY, guard=_quote_guard)
 
 
-def quote_to_api(s: QuoteState) -> dict[str, Any]:
-    return {
-        "quoteId": s.quote_id,
-        "quoteID": s.quote_id_fix,
-        "quoteRequestId": s.quote_request_id,
-        "quoteReqID": s.quote_req_id,
-        "symbol": s.symbol,
-        "side": s.side,
-        "account": s.account,
-        "bidPx": dec_str(s.bid_px),
-        "offerPx": dec_str(s.offer_px),
-        "bidSize": dec_str(s.bid_size),
-        "offerSize": dec_str(s.offer_size),
-        "validUntilTime": iso(s.valid_until_time),
-        "status": s.status.value,
-        "orderId": s.order_id,
-        "orderClOrdID": s.order_cl_ord_id,
-        "acceptedPx": dec_str(s.accepted_px),
-        "acceptedQty": dec_str(s.accepted_qty),
-        "text": s.text,
-        "version": s.version,
-        "createdAt": iso(s.created_at),
-        "updatedAt": iso(s.updated_at),
-        "allowedActions": quote_allowed_actions(s),
-    }
-
-
-def quote_from_api(d: dict[str, Any]) -> QuoteState:
-    return QuoteState(
-        quote_id=d["quoteId"],
-        quote_id_fix=d["quoteID"],
-        quote_request_id=d["quoteRequestId"],
-        quote_req_id=d["quoteReqID"],
-        symbol=d["symbol"],
-        side=d["side"],
-        account=d["account"],
-        bid_px=to_dec(d.get("bidPx")),
-        offer_px=to_dec(d.get("offerPx")),
-        bid_size=to_dec(d.get("bidSize")),
-        offer_size=to_dec(d.get("offerSize")),
-        valid_until_time=from_iso(d.get("validUntilTime")),
-        status=QuoteStatus(d["status"]),
-        order_id=d.get("orderId"),
-        order_cl_ord_id=d.get("orderClOrdID"),
-        accepted_px=to_dec(d.get("acceptedPx")),
-        accepted_qty=to_dec(d.get("acceptedQty")),
-        text=d.get("text"),
-        version=d["version"],
-        created_at=from_iso(d["createdAt"]),
-        updated_at=from_iso(d["updatedAt"]),
-    )
+QUOTE_DOCUMENT: Document[QuoteState] = document(
+    "QuoteState",
+    [
+        string("quoteId"),
+        string("quoteID", attr="quote_id_fix"),  # FIX 117
+        string("quoteRequestId"),
+        string("quoteReqID"),
+        string("symbol"),
+        choice("side", Side, plain=True),
+        string("account"),
+        decimal("bidPx", null=True),  # FIX 132
+        decimal("offerPx", null=True),  # FIX 133
+        decimal("bidSize", null=True),  # FIX 134
+        decimal("offerSize", null=True),  # FIX 135
+        when("validUntilTime", null=True),
+        choice("status", QuoteStatus),
+        string("orderId", null=True),
+        string("orderClOrdID", null=True),
+        decimal("acceptedPx", null=True),
+        decimal("acceptedQty", null=True),
+        string("text", null=True),
+        *stamps(),
+        allowed_actions(quote_allowed_actions, QUOTE_ACTIONS),
+    ],
+)
+quote_to_api = QUOTE_DOCUMENT.encode
+quote_from_api = QUOTE_DOCUMENT.decoder(QuoteState)

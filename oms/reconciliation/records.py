@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oms.core.documents import record_document
 from oms.core.errors import InvalidTransition
 from oms.core.eventstore import AggregateType, Envelope, register
 from oms.core.readside import register_read
@@ -85,6 +86,19 @@ DISCREPANCY: AggregateType[DiscrepancyState] = register(
         event_model=DiscrepancyEvent,
         apply=apply_discrepancy,
         to_api=DiscrepancyState.to_api,
+        document=record_document(
+            DiscrepancyState,
+            "DiscrepancyState",
+            help={
+                "runId": "the run that found it",
+                "account": "null when the venue does not say (an order report)",
+                "oms": "the OMS's side (null: the OMS has none)",
+                "venueValue": "the venue's side (null: the venue has none)",
+                "subject": "what differs: position|ACCOUNT|SYMBOL, order|<id>, fill|<execID>",
+                "orderId": "the OMS order concerned (the adopted one for a venue order the OMS never sent)",
+                "safeModeScope": "the SAFE mode it engaged: symbol (VENUE:SYMBOL) or venue",
+            },
+        ),
         to_row=_discrepancy_row,
         from_row=lambda row: DiscrepancyState.from_api(row.doc),
     )
@@ -142,6 +156,16 @@ RUN: AggregateType[RunState] = register(
         event_model=ReconciliationRunEvent,
         apply=definition_applier(RunState, "runId", "ReconciliationRunCompleted", []),
         to_api=RunState.to_api,
+        document=record_document(
+            RunState,
+            "ReconciliationRunState",
+            help={
+                "checked": "orders, fills, positions compared",
+                "repaired": "fills re-pulled, orders brought to the venue's",
+                "discrepancyIds": "every discrepancy it found",
+                "newDiscrepancyIds": "those it opened",
+            },
+        ),
         to_row=_run_row,
         from_row=lambda row: RunState.from_api(row.doc),
     )
