@@ -35,7 +35,7 @@ from typing import Any
 from django.db import connection
 
 from rules import reference
-from rules.conditions import Predicate, compile_condition, fields_used, parse
+from rules.conditions import Condition, Facts, Predicate, compile_condition, compile_first, fields_used, parse
 from rules.instruments import has_adapter
 from rules.models import Instrument, Rule
 from rules.rulebook import Action
@@ -52,6 +52,7 @@ class ActiveRule:
     action: Action
     matches: Predicate
     fields: frozenset[str]  # the fields its condition reads
+    condition: Condition
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,19 @@ class Multipliers:
         return out
 
 
+def _none_match(facts: Facts) -> int:
+    return -1
+
+
 @dataclass(frozen=True)
 class ActiveSet:
     rules: tuple[ActiveRule, ...] = ()
     version: int | None = None  # the reference version it was read at (None: never current)
     reads_notional: bool = False
     multipliers: Multipliers | None = None
+    # the index in `rules` of the first whose condition holds (-1: none): the conditions of the
+    # whole set in one generated function (rules.conditions.compile_first)
+    first: Callable[[Facts], int] = _none_match
 
     def multiplier(self, venue: str | None, symbol: str | None) -> Callable[[], Decimal | None]:
         multipliers = self.multipliers
@@ -111,6 +119,9 @@ class ActiveSet:
 _lock = threading.Lock()
 _held: dict[str, ActiveSet] = {}  # database (alias:name) -> the set, as rules.reference keys its cache
 _compiled: dict[tuple[str, int], ActiveRule] = {}  # (ruleId, version) -> compiled, across reloads
+# the (ruleId, version)s of a set, in order -> its generated function: a reload that finds the
+# same rules (a limit or instrument moved the version) generates nothing
+_firsts: dict[tuple[tuple[str, int], ...], Callable[[Facts], int]] = {}
 stats = {"reloads": 0, "compiled": 0}
 
 
@@ -132,6 +143,7 @@ def _compile(rule_id: str, version: int, doc: dict[str, Any]) -> ActiveRule:
         action=Action.parse(doc["action"]),
         matches=compile_condition(condition),
         fields=fields_used(condition),
+        condition=condition,
     )
     _compiled[key] = compiled
     stats["compiled"] += 1
@@ -153,6 +165,18 @@ def _load_rules() -> tuple[ActiveRule, ...]:
     return rules
 
 
+def _first_of(rules: tuple[ActiveRule, ...]) -> Callable[[Facts], int]:
+    key = tuple((r.rule_id, r.version) for r in rules)
+    first = _firsts.get(key)
+    if first is None:
+        first = compile_first([r.condition for r in rules])
+        with _lock:
+            if len(_firsts) > 100:  # sets no longer in use
+                _firsts.clear()
+            _firsts[key] = first
+    return first
+
+
 def current(snapshot: reference.Snapshot | None = None) -> ActiveSet:
     """The enabled rules (first to be tried first) and, if one reads `notional`, the multipliers,
     as of `snapshot` (the reference data an order's checks read, with its version; None: read the
@@ -166,7 +190,7 @@ def current(snapshot: reference.Snapshot | None = None) -> ActiveSet:
     rules = _load_rules()
     reads_notional = any("notional" in r.fields for r in rules)
     multipliers = Multipliers.of_snapshot(snapshot) if reads_notional else None
-    loaded = ActiveSet(rules, snapshot.version, reads_notional, multipliers)
+    loaded = ActiveSet(rules, snapshot.version, reads_notional, multipliers, _first_of(rules))
     if snapshot.version is not None:
         with _lock:
             _held[key] = loaded
@@ -182,3 +206,4 @@ def forget() -> None:
     with _lock:
         _held.clear()
         _compiled.clear()
+        _firsts.clear()

@@ -13,7 +13,7 @@ from rules import counters, reference
 from rules.books import BookView
 from rules.controls import ControlState, InForce, in_force, in_force_of
 from rules.instruments import InstrumentState, has_adapter
-from rules.limits import Effective, resolve
+from rules.limits import Effective, limits_of
 from rules.venues import VenueState
 
 LIMIT_TYPES = ("Limit", "StopLimit")  # ordTypes carrying a limit price
@@ -101,12 +101,16 @@ class PositionView:
 
 
 Positions = Callable[[str | None, str | None], list[PositionView]]
-# (account, symbol; None for every one) -> (SQL, params) selecting the positions' rows: the
-# statement a prefetch sends; and the rows it answers -> the positions
-PositionsQuery = Callable[[str | None, str | None], tuple[str, list[Any]]]
+# (account, symbol; None for every one, tag) -> (SQL, params) selecting the positions' rows in the
+# reference read's row shape (rules.reference: the tag, then five columns), appended by UNION ALL
+# to the statement a prefetch sends; and the rows it answers (of that tag) -> the positions
+PositionsQuery = Callable[[str | None, str | None, int], tuple[str, list[Any]]]
 PositionsOfRows = Callable[[list[tuple[Any, ...]]], list[PositionView]]
 _positions: list[Positions] = []
 _positions_query: list[tuple[PositionsQuery, PositionsOfRows]] = []
+# the tags of the positions' rows in the reference read (rules.controls takes 1 and 2): the
+# order's own account and symbol, and `maxOpenNotional`'s wider scope when it is another one
+POSITIONS_TAGS = (3, 4)
 
 
 def register_positions(
@@ -124,8 +128,8 @@ def positions(account: str | None, symbol: str | None) -> list[PositionView]:
     return _positions[0](account, symbol) if _positions else []
 
 
-def positions_query(account: str | None, symbol: str | None) -> tuple[str, list[Any]] | None:
-    return _positions_query[0][0](account, symbol) if _positions_query else None
+def positions_query(account: str | None, symbol: str | None, tag: int) -> tuple[str, list[Any]] | None:
+    return _positions_query[0][0](account, symbol, tag) if _positions_query else None
 
 
 def positions_of(rows: list[tuple[Any, ...]]) -> list[PositionView]:
@@ -146,12 +150,14 @@ class Prefetched:
     symbol: str
     now: dt.datetime
     reference: Any = None  # cursor of rules.reference.send_read
-    positions: dict[PositionsKey, Any] = field(default_factory=dict)  # -> cursor
+    # positions scope (account, symbol) -> the tag of its rows in the reference read
+    positions: dict[PositionsKey, int] = field(default_factory=dict)
     counts: dict[tuple[str, int], Any] = field(default_factory=dict)  # (bucket, window) -> cursor
     account: str | None = None
     with_controls: bool = False  # the reference read also carries the controls in force
     taken: reference.Read | None = None  # the reference read's answer
     in_force: InForce | None = None  # ... and its controls in force (with_controls)
+    position_rows: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)  # ... and positions
 
     def _take(self) -> None:
         if self.taken is None and self.reference is not None:
@@ -159,6 +165,12 @@ class Prefetched:
             self.taken, rows = reference.take_read(cur, self.venue, self.symbol)
             if self.with_controls:
                 self.in_force = in_force_of(rows)
+            if self.positions:
+                for tag in self.positions.values():
+                    self.position_rows[tag] = []
+                for row in rows:
+                    if row[0] in self.position_rows:
+                        self.position_rows[row[0]].append(row)
 
     def reference_for(self, venue: str | None, symbol: str) -> reference.Read | None:
         """The answer of the reference read sent for exactly this venue and symbol, read once and
@@ -175,13 +187,23 @@ class Prefetched:
         self._take()
         return self.in_force
 
+    def positions_for(self, account: str | None, symbol: str | None) -> list[tuple[Any, ...]] | None:
+        """The positions' rows read with the reference data for exactly this scope, once (None:
+        not sent for it)."""
+        tag = self.positions.pop((account, symbol), None)
+        if tag is None:
+            return None
+        self._take()
+        return self.position_rows.pop(tag, None)
+
     def close(self) -> None:
         """Drain what no check asked for (a cursor must not stay open in the transaction)."""
-        for cur in [self.reference, *self.positions.values(), *self.counts.values()]:
+        for cur in [self.reference, *self.counts.values()]:
             if cur is not None:
                 cur.close()
         self.reference = None
         self.positions.clear()
+        self.position_rows.clear()
         self.counts.clear()
 
 
@@ -211,13 +233,8 @@ class Lookups:
     def positions_in(self, account: str | None, symbol: str | None) -> list[PositionView]:
         """The positions of an account and symbol (None: every one), every venue: the answer sent
         ahead for exactly that scope, else read now."""
-        cur = self.prefetched.positions.pop((account, symbol), None) if self.prefetched else None
-        if cur is None:
-            return positions(account, symbol)
-        try:
-            return positions_of(cur.fetchall())
-        finally:
-            cur.close()
+        rows = self.prefetched.positions_for(account, symbol) if self.prefetched else None
+        return positions(account, symbol) if rows is None else positions_of(rows)
 
     @cached_property
     def positions(self) -> list[PositionView]:
@@ -275,8 +292,8 @@ class Lookups:
         return enabled[0].multiplier if enabled else Decimal(1)
 
     @cached_property
-    def limits(self) -> dict[str, Effective]:
-        return resolve(self._reference[0].limits, self.intent.account, self.intent.symbol)
+    def limits(self) -> Mapping[str, Effective]:
+        return limits_of(self._reference[0], self.intent.account, self.intent.symbol)
 
     @cached_property
     def book(self) -> BookView | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import Field
@@ -24,7 +25,7 @@ from oms.core.specification import Specification
 from rules.actors import require_superuser
 from rules.models import Limit, LimitEvent
 from rules.records import OptDec, Record, definition_applier, new_id
-from rules.reference import current
+from rules.reference import Snapshot, current
 
 TOPIC = "limits"
 EVENT_TOPIC = "limit-events"
@@ -182,6 +183,22 @@ def scopes_of(account: str | None, symbol: str) -> list[tuple[str, str]]:
     """An order's scopes, most specific first: (account, symbol) > (account, *) > (*, symbol) > (*, *)."""
     acct = account or ANY
     return [(acct, symbol), (acct, ANY), (ANY, symbol), (ANY, ANY)]
+
+
+MEMO_LIMIT = 100_000  # resolved (account, symbol) pairs kept per snapshot before starting over
+
+
+def limits_of(snapshot: Snapshot, account: str | None, symbol: str) -> Mapping[str, Effective]:
+    """`resolve` over the snapshot's limits, once per (account, symbol) and snapshot: the limits
+    are the snapshot's, so the answer is current exactly as long as the snapshot is (a moved
+    reference version loads a new one). Read-only: every order of the pair shares it."""
+    key = ("limits", account, symbol)
+    got: Mapping[str, Effective] | None = snapshot.memo.get(key)
+    if got is None:
+        if len(snapshot.memo) >= MEMO_LIMIT:
+            snapshot.memo.clear()
+        got = snapshot.memo[key] = MappingProxyType(resolve(snapshot.limits, account, symbol))
+    return got
 
 
 def resolve(

@@ -21,20 +21,20 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from django.db import connection
-
 from rules import checks, counters, reference, throttles
 from rules.controls import IN_FORCE_SQL, in_force_params
 from rules.errors import CheckRefused
 from rules.intent import (
+    POSITIONS_TAGS,
     Lookups,
     OrderIntent,
+    PositionsKey,
     PositionView,
     Prefetched,
     positions_query,
     register_positions,
 )
-from rules.limits import resolve
+from rules.limits import limits_of
 
 __all__ = [
     "CHECKS",
@@ -92,50 +92,48 @@ def evaluate(data: Mapping[str, Any]) -> list[CheckRefused]:
     return _run(intent, Lookups(intent, counting=False))
 
 
-def _send_positions(sent: Prefetched, scope: tuple[str | None, str | None]) -> None:
-    query = positions_query(*scope)
-    if query is not None and scope not in sent.positions:
-        cur = connection.cursor()
-        cur.execute(*query)
-        sent.positions[scope] = cur
-
-
 def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     """Send ahead what the checks of this new order will read, to go out in the pipeline of the
     statement the write path sends first (the clOrdID reservation): one round trip for both.
 
     Always the reference version with the order's book (the data rules are current as of that
-    version too: rules.routing, rules.active) and (a new order) the controls in force and the positions of its
-    account and symbol (oms/positions: fills and open orders, for `position_dirty` and
+    version too: rules.routing, rules.active) and, for a new order, in the same statement (UNION
+    ALL, the reference read's row shape) the controls in force and the positions of its account
+    and symbol (oms/positions: fills and open orders, for `position_dirty` and
     `maxOpenNotional`). The snapshot this process holds (possibly stale: it only guesses) says
     which limits apply; for those, the positions of `maxOpenNotional`'s scope when it is wider
-    and the throttle's count. Each answer serves only the exact read it
-    was sent for (a moved version that changed the limits makes the check read afresh); a count no
-    check used is taken back (`discard`) or rolls back with a refused order."""
+    (in the same statement) and the throttle's count (a statement of its own: an upsert). Each
+    answer serves only the exact read it was sent for (a moved version that changed the limits
+    makes the check read afresh); a count no check used is taken back (`discard`) or rolls back
+    with a refused order."""
     intent = OrderIntent.of(data)
     checked = new_order and bool(CHECKS)
     sent = Prefetched(
         intent.venue, intent.symbol, counters.now(), account=intent.account, with_controls=checked
     )
+    if not checked:  # a cancel reads the reference data only
+        sent.reference = reference.send_read(intent.venue, intent.symbol)
+        return sent
     # the version read serves the data rules too (rules.routing: the active set is current as of
     # it); a new order's statement also reads the controls in force (SAFE modes, the venue's
     # arming and feed: uncached, read at the start of the command, rules.controls.in_force)
-    also = (IN_FORCE_SQL, in_force_params(intent.venue, intent.account, intent.symbol)) if checked else None
-    sent.reference = reference.send_read(intent.venue, intent.symbol, also=also)
-    if not checked:  # a cancel reads the reference data only
-        return sent
+    also = [(IN_FORCE_SQL, in_force_params(intent.venue, intent.account, intent.symbol))]
     # the positions of the order's account and symbol: `position_dirty` reads them for every
     # order; `maxOpenNotional` reads those of its scope (the same ones when it is the order's)
-    _send_positions(sent, (intent.account, intent.symbol))
+    scopes: list[PositionsKey] = [(intent.account, intent.symbol)]
     held = reference.held()
-    if held is None:
-        return sent
-    limits = resolve(held.limits, intent.account, intent.symbol)
+    limits = limits_of(held, intent.account, intent.symbol) if held is not None else {}
     open_limit = limits.get("maxOpenNotional")
     if open_limit is not None:
-        _send_positions(
-            sent, (checks.scope_filter(open_limit.account), checks.scope_filter(open_limit.symbol))
-        )
+        wider = (checks.scope_filter(open_limit.account), checks.scope_filter(open_limit.symbol))
+        if wider != scopes[0]:
+            scopes.append(wider)
+    for tag, scope in zip(POSITIONS_TAGS, scopes, strict=False):
+        query = positions_query(*scope, tag)
+        if query is not None:
+            also.append(query)
+            sent.positions[scope] = tag
+    sent.reference = reference.send_read(intent.venue, intent.symbol, also=also)
     if "maxOrdersPerSecond" in limits:
         bucket = throttles.orders_bucket(intent.account, intent.symbol)
         start = counters.window_start(sent.now, throttles.ORDER_WINDOW)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ class Snapshot:
     limits: dict[Scope, dict[str, Any]] = field(default_factory=dict)  # (account, symbol) -> API doc
     instruments: dict[Scope, InstrumentState] = field(default_factory=dict)  # (venue, symbol) -> state
     by_symbol: dict[str, list[InstrumentState]] = field(default_factory=dict)  # symbol -> by venue
+    # what is derived from this data alone, kept with it (rules.limits.limits_of: an order's
+    # resolved limits per account and symbol): a moved version is a new snapshot, an empty memo
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 _lock = threading.Lock()
@@ -81,8 +85,9 @@ def _current(version: int | None) -> Snapshot:
 # One statement: the version row and the order's book (its venue's, or for a venue-less order the
 # freshest of its symbol; one row tagged 0, the book's columns null when there is none), and rows
 # the caller appends with UNION ALL in the same shape (a new order: the controls in force,
-# rules.controls.IN_FORCE_SQL). Hand-written like the write path's statements (oms.core.sql): the
-# ORM would cost more Python than the read.
+# rules.controls.IN_FORCE_SQL, and the positions the checks read, rules.intent.POSITIONS_TAGS).
+# Hand-written like the write path's statements (oms.core.sql): the ORM would cost more Python
+# than the read.
 _READ_AT_VENUE = (
     "SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
     "LEFT JOIN books b ON b.venue = %s AND b.symbol = %s WHERE rv.id = 1"
@@ -101,13 +106,14 @@ def _as_of(value: Any) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def send_read(venue: str | None, symbol: str, *, also: tuple[str, list[Any]] | None = None) -> Any:
+def send_read(venue: str | None, symbol: str, *, also: Sequence[tuple[str, list[Any]]] = ()) -> Any:
     """Send the statement (inside a pipeline it goes out with the statements around it, e.g. the
-    clOrdID reservation), with `also` (SQL, params) appended by UNION ALL; `take_read` reads its
-    answer."""
+    clOrdID reservation), with each of `also` (SQL, params) appended by UNION ALL; `take_read`
+    reads its answer."""
     query, params = (_READ_AT_VENUE, [venue, symbol]) if venue else (_READ_ANY_VENUE, [symbol])
-    if also is not None:
-        query, params = f"{query} UNION ALL {also[0]}", [*params, *also[1]]
+    if also:
+        query = " UNION ALL ".join([query, *(q for q, _ in also)])
+        params = [*params, *(p for _, ps in also for p in ps)]
     cur = connection.cursor()
     cur.execute(query, params)
     return cur

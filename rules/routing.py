@@ -42,21 +42,32 @@ class RoutingDecision:
         )
 
 
+def _decided(rule: ActiveRule) -> RoutingDecision:
+    action = rule.action
+    return RoutingDecision(
+        handling=None if action.refuse else (action.handling or DESK),
+        reason=action.reason,
+        rule=rule.name,
+        rule_version=rule.version,
+        rule_id=rule.rule_id,
+        refuse=action.refuse,
+    )
+
+
+def _none_matched(venue: str | None) -> RoutingDecision:
+    return RoutingDecision(AUTO, f"no desk rule matched: placed automatically at {venue}", None)
+
+
 def decide(
     rules: tuple[ActiveRule, ...] | list[ActiveRule], facts: Facts, venue: str | None
 ) -> RoutingDecision:
+    """The first rule that matches, trying each rule's own closure (a backtest's rules are not
+    an active set); `route` asks the active set's one function (`ActiveSet.first`), which answers
+    the same."""
     for rule in rules:
         if rule.matches(facts):
-            action = rule.action
-            return RoutingDecision(
-                handling=None if action.refuse else (action.handling or DESK),
-                reason=action.reason,
-                rule=rule.name,
-                rule_version=rule.version,
-                rule_id=rule.rule_id,
-                refuse=action.refuse,
-            )
-    return RoutingDecision(AUTO, f"no desk rule matched: placed automatically at {venue}", None)
+            return _decided(rule)
+    return _none_matched(venue)
 
 
 def route(
@@ -75,7 +86,8 @@ def route(
     snapshot: reference.Snapshot | None = taken[0] if taken is not None else None
     active = current(snapshot)
     facts = Facts(order, at=at or ambient.now(), multiplier=active.multiplier(venue, order.get("symbol")))
-    return decide(active.rules, facts, venue)
+    index = active.first(facts)
+    return _decided(active.rules[index]) if index >= 0 else _none_matched(venue)
 
 
 def route_new_order(order: Mapping[str, Any], *, prefetched: Prefetched | None = None) -> RoutingDecision:

@@ -112,10 +112,13 @@ def reference_reads(queries: list[dict[str, Any]]) -> list[str]:
     )
     # the positions' projection locks the order's position with its instrument's multiplier in
     # one statement (oms/positions/repository.py): a write of the order's events, not a check's read
+    # (the checks' read of the positions is part of the reference read: it counts with it)
     return [
         q["sql"]
         for q in queries
-        if "FROM" in q["sql"] and any(t in q["sql"] for t in tables) and "FROM positions" not in q["sql"]
+        if "FROM" in q["sql"]
+        and any(t in q["sql"] for t in tables)
+        and "FROM positions WHERE position_id" not in q["sql"]
     ]
 
 

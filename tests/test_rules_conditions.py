@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.conditions import ConditionError, Facts, compile_condition, parse, to_json
+from rules.conditions import ConditionError, Facts, compile_condition, compile_first, parse, to_json
 from rules.models import Rule, RuleEvent
 
 # --- generators -----------------------------------------------------------------------------------
@@ -164,6 +164,41 @@ def test_the_compiled_condition_agrees_with_the_reference_evaluator(
     compiled = compile_condition(parse(raw))
     facts = Facts(order, at=at, multiplier=lambda: multiplier)
     assert compiled(facts) == ref_eval(raw, order, at, multiplier)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(conditions, max_size=6), orders(), times, multipliers)
+def test_a_rule_sets_one_generated_function_finds_the_first_condition_the_reference_evaluator_matches(
+    raws: list[dict[str, Any]], order: dict[str, Any], at: dt.datetime, multiplier: Decimal | None
+) -> None:
+    first = compile_first([parse(raw) for raw in raws])
+    facts = Facts(order, at=at, multiplier=lambda: multiplier)
+    expected = next((i for i, raw in enumerate(raws) if ref_eval(raw, order, at, multiplier)), -1)
+    assert first(facts) == expected
+
+
+def test_the_generated_function_skips_the_rules_that_miss_and_reads_notional_once() -> None:
+    asked: list[int] = []
+
+    def multiplier() -> Decimal:
+        asked.append(1)
+        return Decimal("0.5")
+
+    first = compile_first(
+        [
+            parse({"field": "symbol", "op": "==", "value": "BBB"}),
+            parse({"field": "notional", "op": ">", "value": "1000"}),
+            parse({"not": {"field": "price", "op": "<", "value": "10"}}),
+            parse({"field": "notional", "op": "<=", "value": "1000"}),
+        ]
+    )
+    order = {"symbol": "AAA", "side": "Buy", "orderQty": "10", "price": "100", "ordType": "Limit"}
+    assert first(Facts(order, at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), multiplier=multiplier)) == 2
+    assert asked == [1]  # notional = 10 x 100 x 0.5 = 500: computed once, kept
+    assert compile_first([])(Facts(order, at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))) == -1
+    market = {**order, "price": None, "ordType": "Market"}
+    # the ordered comparisons are false on null, so `not (price < 10)` holds for a market order
+    assert first(Facts(market, at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), multiplier=multiplier)) == 2
 
 
 def test_the_generators_reach_both_outcomes() -> None:

@@ -83,22 +83,24 @@ def positions_in_scope(account: str | None, symbol: str | None) -> list[Position
     return [_view(doc) for doc in rows.values_list("doc", flat=True)]
 
 
-# Hand-written (oms.core.sql): sent ahead with the clOrdID reservation of every new order
-# (rules.pretrade.prefetch), one round trip with the checks' other reads
-_SELECT = "SELECT doc FROM positions"
+# Hand-written (oms.core.sql): appended to the reference read every new order sends with its
+# clOrdID reservation (rules.pretrade.prefetch), in that read's row shape (rules.reference: the
+# tag rules gives, then five columns; the document fourth), one statement with the checks' other reads
+_SELECT = "SELECT {tag}, NULL, NULL, doc, NULL, NULL FROM positions"
 
 
-def positions_query(account: str | None, symbol: str | None) -> tuple[str, list[Any]]:
+def positions_query(account: str | None, symbol: str | None, tag: int) -> tuple[str, list[Any]]:
     where, params = [], []
     for clause, value in (("account = %s", account), ("symbol = %s", symbol)):
         if value is not None:
             where.append(clause)
             params.append(value)
-    return (f"{_SELECT} WHERE {' AND '.join(where)}" if where else _SELECT), params
+    select = _SELECT.format(tag=int(tag))
+    return (f"{select} WHERE {' AND '.join(where)}" if where else select), params
 
 
 def positions_of_rows(rows: list[tuple[Any, ...]]) -> list[PositionView]:
-    return [_view(sql.json_value(doc)) for (doc,) in rows]
+    return [_view(sql.json_value(row[3])) for row in rows]
 
 
 register_positions(positions_in_scope, positions_query, positions_of_rows)
