@@ -401,6 +401,9 @@ OMS_RECONCILE_ON_RESYNC = env_bool("OMS_RECONCILE_ON_RESYNC", True)
 # the account of an adopted venue order whose account the venue does not say (an order report
 # carries none; a fill usually does)
 OMS_RECONCILE_ADOPT_ACCOUNT = env_str("OMS_RECONCILE_ADOPT_ACCOUNT", "UNALLOCATED")
+# discrepancies open on more than this many symbols of one venue are systemic: SAFE mode on the
+# whole venue (0: never)
+OMS_RECONCILE_VENUE_SAFE_SYMBOLS = env_int("OMS_RECONCILE_VENUE_SAFE_SYMBOLS", 3)
 if OMS_RECONCILE_INTERVAL > 0:
     CELERY_BEAT_SCHEDULE["reconciliation-all"] = {
         "task": "reconciliation.reconcile_all",

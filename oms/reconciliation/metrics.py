@@ -9,6 +9,11 @@ DISCREPANCIES = Counter(
     "New discrepancies found by reconciliation (each an alert), by kind",
     ["venue", "kind"],
 )
+SYSTEMIC = Counter(
+    "oms_reconciliation_venue_safe_total",
+    "Times reconciliation put a whole venue in SAFE mode (discrepancies open on too many symbols)",
+    ["venue"],
+)
 RUNS = Counter("oms_reconciliation_runs_total", "Reconciliation runs, by trigger", ["venue", "trigger"])
 RUN_SECONDS = Histogram(
     "oms_reconciliation_run_seconds",

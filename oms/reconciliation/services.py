@@ -21,6 +21,7 @@ import logging
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
+from django.conf import settings
 from pydantic import Field
 
 from oms.core import ambient
@@ -32,7 +33,7 @@ from oms.positions.dirty import position_clear_dirty, position_mark_dirty
 from oms.reconciliation import runner
 from oms.reconciliation.compare import Finding
 from oms.reconciliation.enums import DiscrepancyKind, DiscrepancyStatus, RunTrigger
-from oms.reconciliation.metrics import DISCREPANCIES, RUN_SECONDS, RUNS
+from oms.reconciliation.metrics import DISCREPANCIES, RUN_SECONDS, RUNS, SYSTEMIC
 from oms.reconciliation.models import Discrepancy, ReconciliationRun
 from oms.reconciliation.records import DISCREPANCY, RUN, DiscrepancyState
 from oms.venues.adapter import VenueAdapter, VenueError
@@ -264,7 +265,35 @@ def discrepancy_record(
         scope.value,
         key,
     )
+    if symbol:
+        _venue_wide(uow, venue, symbol)
     return Outcome({"discrepancy": DISCREPANCY.to_api(state), "safeMode": True}, 201)
+
+
+def _venue_wide(uow: UnitOfWork, venue: str, symbol: str) -> None:
+    """Open discrepancies on more than OMS_RECONCILE_VENUE_SAFE_SYMBOLS symbols of one venue are
+    systemic (a venue that disagrees about everything: a wrong account, a broken feed, a venue
+    incident), not a symbol's trouble: SAFE mode on the whole venue, with an alert. It is released
+    like any SAFE mode, by a superuser, and not while a discrepancy of the venue is open."""
+    limit = int(getattr(settings, "OMS_RECONCILE_VENUE_SAFE_SYMBOLS", 3))
+    if limit <= 0:
+        return
+    open_rows = Discrepancy.objects.filter(venue=venue, status=DiscrepancyStatus.OPEN.value).exclude(
+        symbol=""
+    )
+    symbols = {*open_rows.values_list("symbol", flat=True), symbol}  # this one is not written yet
+    if len(symbols) <= limit:
+        return
+    reason = (
+        f"reconciliation: discrepancies open on {len(symbols)} symbols of {venue} "
+        f"(more than {limit}): systemic"
+    )
+    engaged = safe_mode_engage(
+        uow, scope=ControlScope.VENUE, key=venue, reason=reason, source=ControlSource.RECONCILIATION
+    )
+    if not engaged.duplicate:
+        SYSTEMIC.labels(venue).inc()
+        log.error("ALERT reconciliation %s: %s; SAFE mode venue %s", venue, reason, venue)
 
 
 def _what(state: DiscrepancyState) -> dict[str, str | None]:

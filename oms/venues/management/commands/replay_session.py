@@ -21,14 +21,18 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from oms.venues.recording.replayer import ReplayDiverged
 from oms.venues.recording.runner import canonical, replay_session, session_events
-from oms.venues.recording.sessionfile import SessionFileError, load
+from oms.venues.recording.sessionfile import SessionFileError, load_set
 
 
 class Command(BaseCommand):
     help = "Replay a recorded venue session through the same adapter boundary, handlers and rules."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="the session's JSON-lines recording")
+        parser.add_argument(
+            "files",
+            nargs="+",
+            help="the session's JSON-lines recording; or its directory (or files) of several processes",
+        )
         parser.add_argument(
             "--events-out", help="write the replayed session's events here (canonical JSON lines)"
         )
@@ -44,12 +48,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = Path(options["file"])
+        paths: list[str | Path] = [Path(p) for p in options["files"]]
         try:
             if options["check"] or options["original_out"]:
-                session = load(path)
+                sessions = load_set(paths)
                 if options["original_out"]:
-                    events = session_events(session.correlation_ids())
+                    events = session_events(set().union(*(s.correlation_ids() for s in sessions)))
                     Path(options["original_out"]).write_text(
                         "".join(canonical(e) + "\n" for e in events), encoding="utf-8"
                     )
@@ -57,14 +61,16 @@ class Command(BaseCommand):
                         f"{len(events)} events of the recorded session -> {options['original_out']}"
                     )
                 else:
-                    self.stdout.write(
-                        f"{path}: {session.drivers} drivers, {len(session.entries)} entries: readable"
-                    )
+                    for session in sessions:
+                        self.stdout.write(
+                            f"{session.path}: {session.role}, {session.drivers} drivers, "
+                            f"{len(session.entries)} entries: readable"
+                        )
                 return
             if options["fresh"]:
-                load(path)  # a broken file is refused before anything is created
+                load_set(paths)  # a broken file is refused before anything is created
                 self.stdout.write(f"replaying into a fresh database: {self._fresh_database()}")
-            summary = replay_session(path, events_out=options["events_out"])
+            summary = replay_session(paths, events_out=options["events_out"])
         except SessionFileError as exc:
             raise CommandError(f"not a replayable session: {exc}") from None
         except ReplayDiverged as exc:
