@@ -54,8 +54,7 @@ class Venue:
     """The processes of one module: Celery workers on a queue of their own, the stream consumer,
     all on a SIM venue of their own (a Redis key prefix)."""
 
-    def __init__(self, tmp: Path, **extra_env: str) -> None:
-        self.extra_env = extra_env  # e.g. OMS_VENUE_RECORD_DIR: every process records its file
+    def __init__(self, tmp: Path) -> None:
         self.queue = f"oms-test-{uuid.uuid4().hex[:12]}"
         self.prefix = f"sim-test-{uuid.uuid4().hex[:8]}"
         self.tmp = tmp
@@ -88,7 +87,7 @@ class Venue:
         log = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                command, cwd=REPO, env=self.env(**self.extra_env), stdin=subprocess.DEVNULL, stdout=sink,
+                command, cwd=REPO, env=self.env(), stdin=subprocess.DEVNULL, stdout=sink,
                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent(),
             )  # fmt: skip
         worker = Worker(self.queue, process, log)

@@ -15,8 +15,6 @@ to dispatch, a venue task, a stream consumer's step): the tape records it with t
 inside it and the venue's answers, and replays it by calling the same code with the same
 arguments. `mark()`/`rewind()` let dispatch forget what an attempt drew when it runs the command
 again (an optimistic attempt that lost a race): only the attempt that committed counts.
-`turn()` marks where a top-level write begins (the unit in which several processes' tapes are
-merged, see oms.venues.recording.merge).
 """
 
 from __future__ import annotations
@@ -36,10 +34,6 @@ class Tape(Protocol):
     def unique(self, make: Callable[[], str], kind: str) -> str: ...
 
     def driver(self, kind: str, args: dict[str, Any]) -> contextlib.AbstractContextManager[None]: ...
-
-    def turn(self) -> None: ...
-
-    def sequenced(self) -> None: ...
 
     def mark(self) -> int: ...
 
@@ -82,24 +76,6 @@ def driver(kind: str, args: dict[str, Any]) -> contextlib.AbstractContextManager
     """Bracket a unit of work that drives the OMS from outside (see the module's docstring)."""
     tape = _TAPE
     return contextlib.nullcontext() if tape is None else tape.driver(kind, args)
-
-
-def turn() -> None:
-    """A top-level write transaction is about to begin (dispatch, outside any atomic block): the
-    recorder notes where and when, so that several processes' tapes merge in commit order; a
-    replay of such a merged session waits here until the recorded commit order says it is this
-    write's turn."""
-    tape = _TAPE
-    if tape is not None:
-        tape.turn()
-
-
-def sequenced() -> None:
-    """The write path took the global sequence row (held to commit): from here the commit order
-    is decided. The recorder keeps the time as the commit's place among other processes'."""
-    tape = _TAPE
-    if tape is not None:
-        tape.sequenced()
 
 
 def mark() -> int:

@@ -137,8 +137,6 @@ def dispatch(
     args = {"topic": topic, "body": body, "actor": actor, "correlationId": correlation_id}
     args.update(idempotencyKey=idempotency_key, external=external)
     with ambient.driver("dispatch", args):
-        if not connection.in_atomic_block:  # a transaction of its own: a unit of the commit order
-            ambient.turn()
         return _dispatch(topic, body, actor, correlation_id, idempotency_key, external)
 
 

@@ -191,11 +191,6 @@ def subscribe(fn: EventSubscriber) -> EventSubscriber:
     return fn
 
 
-def unsubscribe(fn: EventSubscriber) -> None:
-    if fn in _SUBSCRIBERS:
-        _SUBSCRIBERS.remove(fn)
-
-
 def _notify(events: list[dict[str, Any]]) -> None:
     for fn in list(_SUBSCRIBERS):
         try:
@@ -415,7 +410,6 @@ class UnitOfWork:
                     cur.execute(sql.event_insert_sql(model, len(rows)), params)
                     cursors.append((cur, "", ""))
             last = int(seq_cur.fetchone()[0])
-            ambient.sequenced()  # a session tape notes when (the commit order is decided here)
             for cur, name, aggregate_id in cursors:
                 if name and cur.rowcount != 1:
                     raise conflict(f"{name} {aggregate_id} changed concurrently")

@@ -9,8 +9,6 @@ class VenuesConfig(AppConfig):
     verbose_name = "Venue I/O: adapters, sending, stream ingestion"
 
     def ready(self) -> None:
-        # registers the SIM adapter, the `sim` command handlers and the sending reactions; the
-        # recorder's Celery worker signals (OMS_VENUE_RECORD_DIR)
+        # registers the SIM adapter, the `sim` command handlers and the sending reactions
         from oms.venues import reactions, simcommands  # noqa: F401
-        from oms.venues.recording import recorder  # noqa: F401
         from oms.venues.sim import adapter  # noqa: F401

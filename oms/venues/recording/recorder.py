@@ -5,18 +5,11 @@ recording started (monotonic):
 
     {"k": "session", ...}                  the header: format, start, settings the replay needs, users
     {"k": "adapter", "venue", "name", "has"}   an adapter the session used (its capabilities)
-    {"k": "begin", "n", "t", "w", "driver", "args"} a driver starts: a command sent to dispatch
-                                           from outside, a venue task, a stream consumer built or stepped
+    {"k": "begin", "n", "t", "driver", "args"} a driver starts: a command sent to dispatch from
+                                           outside, a venue task, a stream consumer built or stepped
     {"k": "now" | "mono" | "id" | "cid", "v"}  a clock reading or a fresh id the driver drew
-    {"k": "call", "venue", "m", "a", "r" | "x", "ws"?, "w"?}  an adapter call: arguments, answer
-                                           or venue error (made outside a transaction: when it was
-                                           asked, `ws`, and when the answer came, `w`)
-    {"k": "tx", "w"}                       a top-level write transaction begins (`ambient.turn`)
-    {"k": "seq", "v": [first, last], "w"}  a transaction of the driver committed these global seqs
-    {"k": "end", "n", "t", "w", "error"}   the driver finished (the error class and code, if any)
-
-`w` is the wall clock (Unix seconds): the one clock the processes of a session share. `w`, `tx`
-and `seq` are what merges several processes' files into one order (oms.venues.recording.merge).
+    {"k": "call", "venue", "m", "a", "r" | "x"}  an adapter call: arguments, answer or venue error
+    {"k": "end", "n", "t", "error"}        the driver finished (the error class and code, if any)
 
 Drivers are serialized while recording (one process-wide lock), so each one's lines are contiguous
 and its draws come in the order the replay will ask for them; a driver's lines are written when it
@@ -39,12 +32,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from celery import current_app
-from celery.signals import task_prerun
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
 
-from oms.core import ambient, eventstore
+from oms.core import ambient
 from oms.venues.adapter import AdapterFactory, VenueAdapter, VenueError, hook_adapters
 from oms.venues.ingest import reset_consumers
 from oms.venues.recording.boundary import BoundaryAdapter
@@ -53,7 +44,6 @@ from oms.venues.recording.codec import encode, encode_error
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-ROLES = ("api", "worker", "stream", "script")  # which process of a deployment wrote a file
 SERIAL_WAIT_SECONDS = 10.0  # a driver waits this long for the one before it (see `driver`)
 # the settings whose values change what the OMS decides from the same inputs: the replay runs
 # with the recorded ones
@@ -80,14 +70,9 @@ def error_name(exc: BaseException) -> str:
     return f"{type(exc).__name__}:{code}" if isinstance(code, str) else type(exc).__name__
 
 
-def wall() -> float:
-    return round(time.time(), 6)
-
-
 class Recorder:
-    def __init__(self, path: Path, role: str = "script") -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.role = role
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIO | None = path.open("a", encoding="utf-8")
         self._write_lock = threading.Lock()
@@ -112,8 +97,6 @@ class Recorder:
             "format": FORMAT,
             "startedAt": dt.datetime.now(dt.UTC).isoformat(),
             "pid": os.getpid(),
-            "role": self.role,
-            "wall": wall(),
             "eager": bool(current_app.conf.task_always_eager),
             "settings": {name: getattr(settings, name, None) for name in REPLAYED_SETTINGS},
             "users": users,
@@ -162,8 +145,7 @@ class Recorder:
         try:
             self._drivers += 1
             n = self._drivers
-            begin = {"k": "begin", "n": n, "t": self._t(), "w": wall(), "driver": kind, "args": args}
-            buffer = [begin]
+            buffer = [{"k": "begin", "n": n, "t": self._t(), "driver": kind, "args": args}]
             self._local.buffer = buffer
             error: str | None = None
             try:
@@ -173,28 +155,10 @@ class Recorder:
                 raise
             finally:
                 self._local.buffer = None
-                buffer.append({"k": "end", "n": n, "t": self._t(), "w": wall(), "error": error})
+                buffer.append({"k": "end", "n": n, "t": self._t(), "error": error})
                 self._write(buffer)
         finally:
             self._serial.release()
-
-    def turn(self) -> None:
-        buffer = self._buffer()
-        if buffer is not None:
-            buffer.append({"k": "tx", "w": wall()})
-
-    def sequenced(self) -> None:
-        self._local.sequenced_at = wall()
-
-    def committed(self, events: list[dict[str, Any]]) -> None:
-        """An event subscriber: runs after each commit, in the thread that committed. Its time is
-        when the transaction took the sequence row: a lower bound of the commit that another
-        process's unit blocked by this one cannot end before (the time after the commit can:
-        the blocked one runs on while this one reaches its after-commit callbacks)."""
-        buffer = self._buffer()
-        if buffer is not None and events:
-            at = getattr(self._local, "sequenced_at", None) or wall()
-            buffer.append({"k": "seq", "v": [events[0]["seq"], events[-1]["seq"]], "w": at})
 
     def mark(self) -> int:
         buffer = self._buffer()
@@ -219,22 +183,14 @@ class Recorder:
         if buffer is None:
             return call()
         entry: dict[str, Any] = {"k": "call", "venue": venue, "m": method, "a": encode(arguments)}
-        outside = not connection.in_atomic_block
-        if outside:  # the unit before it ends when it is asked (what it read, it read before)
-            entry["ws"] = wall()
         try:
             result = call()
         except VenueError as exc:
             entry["x"] = encode_error(exc)
-            raise
-        else:
-            entry["r"] = encode(result)
-        finally:
-            if outside:
-                # what the code does with the answer starts a unit of the merged order, placed
-                # by when the answer came (what it reads next, it reads after that)
-                entry["w"] = wall()
             buffer.append(entry)
+            raise
+        entry["r"] = encode(result)
+        buffer.append(entry)
         return result
 
     # --- the file ------------------------------------------------------------------------------
@@ -273,13 +229,12 @@ class RecordingAdapter(BoundaryAdapter):
 _ACTIVE: list[Recorder] = []
 
 
-def start_recording(path: str | Path, *, role: str = "script") -> Recorder:
+def start_recording(path: str | Path) -> Recorder:
     """Record this process's session to `path` (appended). The stream consumers start afresh, so
     that a replay's consumers start in the same state."""
     if _ACTIVE or ambient.active() is not None:
         raise RuntimeError("a session is already being recorded or replayed in this process")
-    recorder = Recorder(Path(path), role)
-    eventstore.subscribe(recorder.committed)
+    recorder = Recorder(Path(path))
     reset_consumers()
     hook_adapters(recorder.adapter_hook)
     ambient.install(recorder)
@@ -291,7 +246,6 @@ def stop_recording() -> Path | None:
     if not _ACTIVE:
         return None
     recorder = _ACTIVE.pop()
-    eventstore.unsubscribe(recorder.committed)
     ambient.install(None)
     hook_adapters(None)
     reset_consumers()
@@ -300,29 +254,18 @@ def stop_recording() -> Path | None:
 
 
 @contextlib.contextmanager
-def recording(path: str | Path, *, role: str = "script") -> Iterator[Recorder]:
-    recorder = start_recording(path, role=role)
+def recording(path: str | Path) -> Iterator[Recorder]:
+    recorder = start_recording(path)
     try:
         yield recorder
     finally:
         stop_recording()
 
 
-def start_from_settings(role: str = "api") -> Recorder | None:
-    """`OMS_VENUE_RECORD_DIR` set: record this process to `session-<UTC time>-<role>-<pid>.jsonl`
-    there. Every process of a deployment (the API server, each Celery worker process, the stream
-    consumer) writes its own file into the one directory; `replay_session DIR` merges them."""
+def start_from_settings() -> Recorder | None:
+    """`OMS_VENUE_RECORD_DIR` set: record this process to `session-<UTC time>-<pid>.jsonl` there."""
     directory = getattr(settings, "OMS_VENUE_RECORD_DIR", "")
     if not directory or _ACTIVE:
         return None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    return start_recording(Path(directory) / f"session-{stamp}-{role}-{os.getpid()}.jsonl", role=role)
-
-
-@task_prerun.connect
-def _record_worker(**_: Any) -> None:
-    """A Celery worker process starts its file with the first task it runs (whatever its pool: a
-    prefork child records itself, its parent runs no task). Not at the worker's start: a query
-    on the worker's main thread before its event loop runs hangs psycopg's next wait there."""
-    if not _ACTIVE and not current_app.conf.task_always_eager:
-        start_from_settings("worker")
+    return start_recording(Path(directory) / f"session-{stamp}-{os.getpid()}.jsonl")

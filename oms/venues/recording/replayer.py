@@ -10,8 +10,7 @@ after-commit subscriber) cannot hide it, the runner checks after every driver.
 
 The clocks are simulated: `now()` answers the recorded time and `monotonic()` the recorded
 reading, so timers (the gap hold, a resync, feed health) fire where they fired, with no sleeping.
-Only the threads that replay a file (a `Cursor` each: one for a single file, one per process's
-file for a merged session, see `merge`) are served; any other thread keeps the system's values.
+Only the thread that runs the replay is served; any other thread keeps the system's values.
 """
 
 from __future__ import annotations
@@ -40,44 +39,20 @@ def _normal(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
-class Cursor:
-    """Where one thread is in one session file; `sync(index)` (a merged replay) waits at the
-    start of each unit (a driver's `begin`, a `tx`) until the merged order gives it its turn."""
-
-    def __init__(self, session: Session, sync: Callable[[int], None] | None = None) -> None:
+class Replayer:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.entries = session.entries
         self.position = 0
         self.depth = 0
-        self.sync = sync
+        self.diverged: ReplayDiverged | None = None
+        self.owner = threading.get_ident()
+        self.drivers_run = 0
+
+    # --- the cursor ----------------------------------------------------------------------------
 
     def peek(self) -> dict[str, Any] | None:
         return self.entries[self.position] if self.position < len(self.entries) else None
-
-
-class Replayer:
-    def __init__(self, sessions: list[Session]) -> None:
-        self.sessions = sessions
-        self.diverged: ReplayDiverged | None = None
-        self.drivers_run = 0
-        self._local = threading.local()
-        # a venue's adapter as recorded; with several files the worker's (it sends the orders)
-        self.adapters: dict[str, dict[str, Any]] = {}
-        for session in sorted(sessions, key=lambda s: s.role == "worker"):
-            self.adapters.update(session.adapters)
-
-    def play(self, cursor: Cursor) -> None:
-        """This thread replays `cursor`'s file from now on."""
-        self._local.cursor = cursor
-
-    def cursor(self) -> Cursor:
-        found: Cursor = self._local.cursor
-        return found
-
-    def _current(self) -> Cursor | None:
-        return getattr(self._local, "cursor", None)
-
-    # --- the cursor ----------------------------------------------------------------------------
 
     def _fail(self, message: str) -> ReplayDiverged:
         if self.diverged is None:
@@ -87,21 +62,19 @@ class Replayer:
     def _take(self, kind: str, what: str) -> dict[str, Any]:
         if self.diverged is not None:
             raise self.diverged
-        cursor = self.cursor()
-        entry = cursor.peek()
+        entry = self.peek()
         if entry is None:
-            raise self._fail(f"{cursor.session.path}: the replay asked for {what} after the end of the file")
+            raise self._fail(f"the replay asked for {what} after the end of the session")
         if entry["k"] != kind:
             raise self._fail(
-                f"{cursor.session.path}:{entry['line']}: the original had {describe(entry)} here; "
+                f"{self.session.path}:{entry['line']}: the original had {_describe(entry)} here; "
                 f"the replay asked for {what}"
             )
-        cursor.position += 1
+        self.position += 1
         return entry
 
     def _serves(self) -> bool:
-        cursor = self._current()
-        return cursor is not None and cursor.depth > 0
+        return threading.get_ident() == self.owner and self.depth > 0
 
     # --- the tape ------------------------------------------------------------------------------
 
@@ -122,60 +95,46 @@ class Replayer:
 
     @contextlib.contextmanager
     def driver(self, kind: str, args: dict[str, Any]) -> Iterator[None]:
-        cursor = self._current()
-        if cursor is None or cursor.depth > 0:
+        if threading.get_ident() != self.owner or self.depth > 0:
             yield  # another thread, or part of the driver running
             return
-        if cursor.sync is not None:
-            cursor.sync(cursor.position)
         begin = self._take("begin", f"to start a {kind} driver")
         wanted = {"driver": kind, "args": _normal(args)}
         if {"driver": begin["driver"], "args": begin["args"]} != wanted:
             raise self._fail(
-                f"{cursor.session.path}:{begin['line']}: the original ran {begin['driver']} "
+                f"{self.session.path}:{begin['line']}: the original ran {begin['driver']} "
                 f"{dumps(begin['args'])[:300]}; the replay ran {kind} {dumps(wanted['args'])[:300]}"
             )
-        cursor.depth = 1
+        self.depth = 1
         self.drivers_run += 1
         try:
             yield
         except Exception as exc:
-            cursor.depth = 0
+            self.depth = 0
             self._finish(begin, error_name(exc))
             raise
-        cursor.depth = 0
+        self.depth = 0
         self._finish(begin, None)
 
     def _finish(self, begin: dict[str, Any], error: str | None) -> None:
         end = self._take("end", f"more after driver {begin['n']} (line {begin['line']})")
         if end["error"] != error:
             raise self._fail(
-                f"{self.cursor().session.path}:{begin['line']}: driver {begin['n']} ended with "
+                f"{self.session.path}:{begin['line']}: driver {begin['n']} ended with "
                 f"{end['error'] or 'success'} in the original and {error or 'success'} in the replay"
             )
 
-    def turn(self) -> None:
-        if not self._serves():
-            return
-        self._take("tx", "to begin a write transaction")
-        cursor = self.cursor()
-        if cursor.sync is not None:
-            cursor.sync(cursor.position - 1)
-
-    def sequenced(self) -> None:
-        return None
-
     def mark(self) -> int:
-        return self.cursor().position if self._serves() else 0
+        return self.position if self._serves() else 0
 
     def rewind(self, mark: int) -> None:
         if self._serves():
-            self.cursor().position = mark
+            self.position = mark
 
     # --- the venue -----------------------------------------------------------------------------
 
     def adapter_hook(self, venue: str, adapter_name: str, factory: AdapterFactory | None) -> VenueAdapter:
-        recorded = self.adapters.get(venue, {})
+        recorded = self.session.adapters.get(venue, {})
         return ReplayAdapter(self, venue, recorded.get("name", adapter_name), recorded.get("has", {}))
 
     def answer(self, venue: str, method: str, arguments: dict[str, Any]) -> Any:
@@ -185,12 +144,9 @@ class Replayer:
         entry = self._take("call", f"the venue: {what}")
         if (entry["venue"], entry["m"], entry["a"]) != (venue, method, _normal(encode(arguments))):
             raise self._fail(
-                f"{self.cursor().session.path}:{entry['line']}: the original called {entry['venue']} "
+                f"{self.session.path}:{entry['line']}: the original called {entry['venue']} "
                 f"{entry['m']}({dumps(entry['a'])[:300]}); the replay called {what}"
             )
-        cursor = self.cursor()
-        if "w" in entry and cursor.sync is not None:  # the answer starts a unit: wait for its turn
-            cursor.sync(cursor.position - 1)
         if "x" in entry:
             raise decode_error(entry["x"])
         return decode(entry["r"])
@@ -207,7 +163,7 @@ class ReplayAdapter(BoundaryAdapter):
         return self.replayer.answer(self.venue, method, arguments)
 
 
-def describe(entry: dict[str, Any]) -> str:
+def _describe(entry: dict[str, Any]) -> str:
     kind = entry["k"]
     if kind == "begin":
         return f"driver {entry['n']} ({entry['driver']}) beginning"
@@ -215,6 +171,4 @@ def describe(entry: dict[str, Any]) -> str:
         return f"the end of driver {entry['n']}"
     if kind == "call":
         return f"a call {entry['venue']} {entry['m']}"
-    if kind == "tx":
-        return "a write transaction beginning"
     return f"a {kind} ({entry.get('v')!r:.60})"

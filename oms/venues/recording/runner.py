@@ -16,21 +16,18 @@ and the two files are equal byte for byte when the replay did what the original 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celery import Task, current_app
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.db import connections
 from django.test.utils import override_settings
 
 from oms.core import ambient
@@ -38,14 +35,14 @@ from oms.core.dispatch import dispatch
 from oms.core.eventfeed import event_to_api
 from oms.core.eventstore import aggregate_types
 from oms.core.statecache import CACHE
+from oms.venues import tasks
 from oms.venues.adapter import hook_adapters
 from oms.venues.ingest import consumer_for, reset_consumers
-from oms.venues.recording.baton import Aborted, Baton
-from oms.venues.recording.merge import Unit, merge
-from oms.venues.recording.replayer import Cursor, ReplayDiverged, Replayer, describe
-from oms.venues.recording.sessionfile import Session, load_set
+from oms.venues.recording.replayer import ReplayDiverged, Replayer
+from oms.venues.recording.sessionfile import Session, SessionFileError, load
 from oms.venues.sim.adapter import engine_for
 
+TASKS = {t.name: t for t in (tasks.send_order, tasks.send_cancel, tasks.send_replace, tasks.check_unknown)}
 _CHUNK = 500  # correlation ids per query
 
 
@@ -107,23 +104,24 @@ def summarize(events: list[dict[str, Any]], drivers: int) -> Summary:
     return summary
 
 
-def replay_session(paths: str | Path | list[str | Path], *, events_out: str | Path | None = None) -> Summary:
-    """Replay the session recorded at `paths` here (one file; a directory or several files of
-    one session's processes, merged); raises SessionFileError for files that are not a complete
-    session (nothing replayed) and ReplayDiverged where the replay departs from it."""
-    sessions = load_set(paths if isinstance(paths, list) else [paths])
+def replay_session(path: str | Path, *, events_out: str | Path | None = None) -> Summary:
+    """Replay the session recorded at `path` here; raises SessionFileError for a file that is not
+    a complete session (nothing replayed) and ReplayDiverged where the replay departs from it."""
+    session = load(path)
+    if not session.header.get("eager", False):
+        raise SessionFileError(
+            f"{session.path}: recorded in a process whose venue tasks ran on Celery workers elsewhere; "
+            "only a session whose tasks ran in the recording process (the embedded server, a script, "
+            "a test) can be replayed"
+        )
     if ambient.active() is not None:
         raise RuntimeError("a session is already being recorded or replayed in this process")
-    for session in sessions:
-        _ensure_users(session.header.get("users", []))
-    replayer = Replayer(sessions)
+    _ensure_users(session.header.get("users", []))
+    replayer = Replayer(session)
     started = time.perf_counter()
-    if len(sessions) == 1:
-        _run(sessions[0], replayer)
-    else:
-        _run_merged(sessions, replayer)
+    _run(session, replayer)
     seconds = time.perf_counter() - started
-    events = session_events(set().union(*(s.correlation_ids() for s in sessions)))
+    events = session_events(session.correlation_ids())
     if events_out is not None:
         Path(events_out).write_text("".join(canonical(e) + "\n" for e in events), encoding="utf-8")
     summary = summarize(events, replayer.drivers_run)
@@ -131,90 +129,28 @@ def replay_session(paths: str | Path | list[str | Path], *, events_out: str | Pa
     return summary
 
 
-def _recorded_settings(session: Session) -> dict[str, Any]:
-    return {k: v for k, v in session.header.get("settings", {}).items() if v is not None}
-
-
-@contextlib.contextmanager
-def _replaying(replayer: Replayer, *, eager: bool) -> Iterator[None]:
-    """The replay's world: the tape's clocks, ids and venue; a throwaway SIM for the `sim`
-    commands; tasks run inline (a single process's file: they ran inside its drivers) or not at
-    all (a merged session: a task enqueued by a replayed command ran on a worker, whose file
-    replays it as a driver of its own)."""
-    prefix = f"replay-{uuid.uuid4().hex[:12]}"
-    current_app.loader.import_default_modules()  # every app's tasks: a driver names its task
-    was_eager = current_app.conf.task_always_eager
-    with override_settings(OMS_SIM_PREFIX=prefix, OMS_SIM_STORE="memory"):
-        current_app.conf.task_always_eager = eager
+def _run(session: Session, replayer: Replayer) -> None:
+    recorded = {k: v for k, v in session.header.get("settings", {}).items() if v is not None}
+    prefix = f"replay-{uuid.uuid4().hex[:12]}"  # a throwaway SIM for the `sim` commands
+    eager = current_app.conf.task_always_eager
+    with override_settings(**recorded, OMS_SIM_PREFIX=prefix, OMS_SIM_STORE="memory"):
+        current_app.conf.task_always_eager = True
         CACHE.clear()  # no state of another database may stand in for a row (optimistic reads)
         reset_consumers()
         hook_adapters(replayer.adapter_hook)
         ambient.install(replayer)
-        enqueue = Task.apply_async
-        if not eager:
-            Task.apply_async = _not_sent  # type: ignore[method-assign,assignment]
         try:
-            yield
+            while (begin := replayer.peek()) is not None:
+                _drive(begin, replayer)
+                if replayer.peek() is begin:  # the code never started the driver
+                    raise replayer._fail(f"{session.path}:{begin['line']}: driver {begin['n']} did not run")
         finally:
-            Task.apply_async = enqueue  # type: ignore[method-assign]
             ambient.install(None)
             hook_adapters(None)
             reset_consumers()
-            current_app.conf.task_always_eager = was_eager
+            current_app.conf.task_always_eager = eager
             if settings.REDIS_URL:
                 engine_for("SIM").reset()
-
-
-def _not_sent(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-def _play(cursor: Cursor, replayer: Replayer) -> None:
-    """Run every driver of `cursor`'s file, in order."""
-    replayer.play(cursor)
-    while (begin := cursor.peek()) is not None:
-        _drive(begin, replayer)
-        if cursor.peek() is begin:  # the code never started the driver
-            raise replayer._fail(f"{cursor.session.path}:{begin['line']}: driver {begin['n']} did not run")
-
-
-def _run(session: Session, replayer: Replayer) -> None:
-    with override_settings(**_recorded_settings(session)), _replaying(replayer, eager=True):
-        _play(Cursor(session), replayer)
-
-
-def _run_merged(sessions: list[Session], replayer: Replayer) -> None:
-    """Each file on a thread of its own; one unit at a time in the merged order (`baton`), each
-    with its process's recorded settings."""
-    order = merge(sessions)
-    baton = Baton(len(sessions))
-    overrides = [override_settings(**_recorded_settings(s)) for s in sessions]
-
-    def where(unit: Unit) -> str:
-        entry = sessions[unit.file].entries[unit.index]
-        return f"{sessions[unit.file].path}:{entry['line']} ({describe(entry)})"
-
-    def play(i: int) -> None:
-        try:
-            _play(Cursor(sessions[i], baton.sync_for(i)), replayer)
-        except Aborted:
-            pass
-        except BaseException as exc:
-            replayer._fail(f"{sessions[i].path}: {type(exc).__name__}: {exc}")
-        finally:
-            connections.close_all()  # this thread's
-            baton.done(i)
-
-    with _replaying(replayer, eager=False):
-        threads = [threading.Thread(target=play, args=(i,), daemon=True) for i in range(len(sessions))]
-        for thread in threads:
-            thread.start()
-        try:
-            baton.conduct(order, where, around=lambda i: overrides[i], failed=lambda: replayer.diverged)
-        finally:
-            baton.abort()
-            for thread in threads:
-                thread.join(10)
 
 
 def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
@@ -231,7 +167,7 @@ def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
                 external=bool(args.get("external")),
             )
         elif begin["driver"] == "task":
-            task = current_app.tasks.get(args.get("name", ""))  # a task made a driver by `driven`
+            task = TASKS.get(args.get("name", ""))
             if task is None:
                 raise replayer._fail(f"line {begin['line']}: unknown venue task {args.get('name')!r}")
             task.apply(args=tuple(args.get("args", ())), throw=True)
@@ -245,14 +181,11 @@ def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
             consumer.step(timeout=float(args.get("timeout", 0)))
     except ReplayDiverged:
         raise
-    except Aborted:
-        raise
     except Exception:
         # the driver failed as it did in the original (its end was checked): a refused command,
         # a venue error a task let through; anything else is a divergence, raised below
-        cursor = replayer.cursor()
         if replayer.diverged is None:
-            if cursor.position == 0 or cursor.entries[cursor.position - 1]["k"] != "end":
+            if replayer.position == 0 or replayer.entries[replayer.position - 1]["k"] != "end":
                 raise
     if replayer.diverged is not None:
         raise replayer.diverged

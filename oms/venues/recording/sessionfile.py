@@ -12,14 +12,6 @@ from oms.venues.recording.codec import CodecError, decode, decode_error
 from oms.venues.recording.recorder import FORMAT
 
 DRAWS = ("now", "mono", "id", "cid")
-SYNCS = ("begin", "tx")  # where a unit of the merged order starts (oms.venues.recording.merge),
-# and a venue call answered outside a transaction (its `w`)
-
-
-def starts_unit(entry: dict[str, Any]) -> bool:
-    return entry["k"] in SYNCS or (entry["k"] == "call" and "w" in entry)
-
-
 DRIVERS = ("dispatch", "task", "consumer", "step")
 
 
@@ -34,15 +26,6 @@ class Session:
     adapters: dict[str, dict[str, Any]] = field(default_factory=dict)  # venue -> name, has
     entries: list[dict[str, Any]] = field(default_factory=list)  # begin..end of every driver
     drivers: int = 0
-
-    @property
-    def role(self) -> str:
-        return str(self.header.get("role", "script"))
-
-    @property
-    def eager(self) -> bool:
-        """The venue tasks ran in the recording process (embedded, script, test): complete alone."""
-        return bool(self.header.get("eager", False))
 
     def correlation_ids(self) -> set[str]:
         """Every correlation id the session's commands used: drawn, or given by their sender."""
@@ -68,7 +51,6 @@ def load(path: str | Path) -> Session:
         raise SessionFileError(f"{path}: empty: not a recorded session")
     session: Session | None = None
     open_driver: dict[str, Any] | None = None
-    unit: dict[str, Any] | None = None  # the driver's `begin` or its latest `tx`: owns the commits
     for number, line in enumerate(lines, 1):
         where = f"{path}:{number}"
         try:
@@ -93,7 +75,7 @@ def load(path: str | Path) -> Session:
             _check(where, entry, n=int, driver=str, args=dict)
             if entry["driver"] not in DRIVERS:
                 raise SessionFileError(f"{where}: unknown driver {entry['driver']!r}")
-            open_driver = unit = entry
+            open_driver = entry
             session.entries.append(entry)
             session.drivers += 1
         elif kind == "end":
@@ -106,23 +88,11 @@ def load(path: str | Path) -> Session:
                 f"{where}: a {entry.get('driver')} driver overlapped another while recording (it waited "
                 "too long for its turn and ran unrecorded): the session cannot be replayed"
             )
-        elif kind in ("tx", "seq"):
-            if open_driver is None or unit is None:
-                raise SessionFileError(f"{where}: a {kind} entry outside any driver")
-            _check(where, entry, w=float)
-            if kind == "tx":
-                unit = entry
-                session.entries.append(entry)
-            else:  # a commit of the unit running: its seq range and wall time, not an entry
-                _commit(where, unit, entry)
         elif kind in DRAWS or kind == "call":
             if open_driver is None:
                 raise SessionFileError(f"{where}: a {kind} entry outside any driver")
             if kind == "call":
                 _check_call(where, entry)
-                if "w" in entry:
-                    _check(where, entry, w=float)
-                    unit = entry
             elif "v" not in entry:
                 raise SessionFileError(f"{where}: a {kind} entry without its value")
             session.entries.append(entry)
@@ -135,41 +105,6 @@ def load(path: str | Path) -> Session:
             f"{path}:{open_driver['line']}: driver {open_driver['n']} never ends (the file is truncated)"
         )
     return session
-
-
-def _commit(where: str, unit: dict[str, Any], entry: dict[str, Any]) -> None:
-    seqs = entry.get("v")
-    if not (isinstance(seqs, list) and len(seqs) == 2 and all(type(v) is int for v in seqs)):
-        raise SessionFileError(f"{where}: `v` of a seq entry is [first, last] global seqs")
-    first, last = seqs
-    previous = unit.get("seq")
-    unit["seq"] = [min(first, previous[0]), max(last, previous[1])] if previous else [first, last]
-    unit["committedAt"] = entry["w"]
-
-
-def load_set(paths: list[str | Path]) -> list[Session]:
-    """The files of one session: each path a file, or a directory of `*.jsonl` files (every
-    process of a deployment wrote its own, see `recorder.start_from_settings`). A session from
-    a deployment whose venue tasks ran on Celery workers is complete only with its workers' and
-    stream consumer's files: one such file alone is refused."""
-    files: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(path.glob("*.jsonl"))
-            if not found:
-                raise SessionFileError(f"{path}: a directory without any session file (*.jsonl)")
-            files += found
-        else:
-            files.append(path)
-    sessions = [load(path) for path in files]
-    if len(sessions) == 1 and not sessions[0].eager:
-        raise SessionFileError(
-            f"{sessions[0].path}: recorded by one process ({sessions[0].role}) of a deployment whose "
-            "venue tasks ran on Celery workers elsewhere: replay the session's directory (every "
-            "process's file) or all its files together"
-        )
-    return sessions
 
 
 def _check(where: str, entry: dict[str, Any], **types: type) -> None:

@@ -21,18 +21,14 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from oms.venues.recording.replayer import ReplayDiverged
 from oms.venues.recording.runner import canonical, replay_session, session_events
-from oms.venues.recording.sessionfile import SessionFileError, load_set
+from oms.venues.recording.sessionfile import SessionFileError, load
 
 
 class Command(BaseCommand):
     help = "Replay a recorded venue session through the same adapter boundary, handlers and rules."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "files",
-            nargs="+",
-            help="the session's JSON-lines recording; or its directory (or files) of several processes",
-        )
+        parser.add_argument("file", help="the session's JSON-lines recording")
         parser.add_argument(
             "--events-out", help="write the replayed session's events here (canonical JSON lines)"
         )
@@ -48,12 +44,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        paths: list[str | Path] = [Path(p) for p in options["files"]]
+        path = Path(options["file"])
         try:
             if options["check"] or options["original_out"]:
-                sessions = load_set(paths)
+                session = load(path)
                 if options["original_out"]:
-                    events = session_events(set().union(*(s.correlation_ids() for s in sessions)))
+                    events = session_events(session.correlation_ids())
                     Path(options["original_out"]).write_text(
                         "".join(canonical(e) + "\n" for e in events), encoding="utf-8"
                     )
@@ -61,16 +57,14 @@ class Command(BaseCommand):
                         f"{len(events)} events of the recorded session -> {options['original_out']}"
                     )
                 else:
-                    for session in sessions:
-                        self.stdout.write(
-                            f"{session.path}: {session.role}, {session.drivers} drivers, "
-                            f"{len(session.entries)} entries: readable"
-                        )
+                    self.stdout.write(
+                        f"{path}: {session.drivers} drivers, {len(session.entries)} entries: readable"
+                    )
                 return
             if options["fresh"]:
-                load_set(paths)  # a broken file is refused before anything is created
+                load(path)  # a broken file is refused before anything is created
                 self.stdout.write(f"replaying into a fresh database: {self._fresh_database()}")
-            summary = replay_session(paths, events_out=options["events_out"])
+            summary = replay_session(path, events_out=options["events_out"])
         except SessionFileError as exc:
             raise CommandError(f"not a replayable session: {exc}") from None
         except ReplayDiverged as exc:
