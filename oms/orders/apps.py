@@ -21,3 +21,8 @@ class OrdersConfig(AppConfig):
             selectors,
             services,
         )
+        from oms.orders.actions import use_adapter_venues
+        from rules.venues import sent_by_adapter
+
+        # allowedActions leaves out the venue reports of orders an adapter reports (the registry)
+        use_adapter_venues(sent_by_adapter)
