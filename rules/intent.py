@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from oms.core import ambient
 from rules import counters, reference
 from rules.books import BookView
 from rules.controls import ControlState, InForce, in_force, in_force_of
@@ -284,7 +285,11 @@ class Lookups:
 
     @cached_property
     def reference_px(self) -> Decimal | None:
-        return self.book.reference(self.intent.side) if self.book is not None else None
+        """The book's far touch; none from a stale book (a dropped book stream, a SIM market set
+        long ago): the collar then refuses `no_reference_price`, as it does without a book."""
+        if self.book is None or self.book.stale(ambient.now()):
+            return None
+        return self.book.reference(self.intent.side)
 
     @cached_property
     def px(self) -> Decimal | None:
