@@ -22,7 +22,8 @@ class OrdersConfig(AppConfig):
             services,
         )
         from oms.orders.actions import use_adapter_venues
-        from rules.venues import sent_by_adapter
+        from rules.venues import reported_by_adapter_hint
 
-        # allowedActions leaves out the venue reports of orders an adapter reports (the registry)
-        use_adapter_venues(sent_by_adapter)
+        # allowedActions leaves out the venue reports of orders an adapter reports (the registry,
+        # through its process cache: no round trip added to the write pipeline once warm)
+        use_adapter_venues(reported_by_adapter_hint)
