@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.venues_support import fresh_sim_venue
+
 pytestmark = pytest.mark.browser
 
 
@@ -49,9 +51,13 @@ def select(page: Page, parent_cl_ord_id: str, cl_ord_id: str) -> None:
 def test_an_order_at_sim_offers_no_venue_report_while_a_manual_one_still_does(
     desk_page: Page, trader: Any, settings: Any, tmp_path: Any
 ) -> None:
+    with fresh_sim_venue(settings, tmp_path):  # its own SIM, reset after: no order left open there
+        _sim_order_and_manual_order(desk_page, trader)
+
+
+def _sim_order_and_manual_order(desk_page: Page, trader: Any) -> None:
     from oms.core.dispatch import dispatch
 
-    settings.VAR_DIR = tmp_path  # this process's SIM store
     dispatch(
         "instruments",
         {"commandType": "UpsertInstrumentCommand", "venue": "SIM", "symbol": "ACTS-PERP",
