@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.venues [--orders 200] [--baseline 300] [--fills 300] [--workers 2] [--serial 20]
 
-In one run, on a fresh PostgreSQL database (oms_bench_venues, dropped after) and Redis
+In one run, on a fresh PostgreSQL database (oms_bench_venues or BENCH_DB, dropped after) and Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/4; keys under a prefix of this run, deleted):
 
 1. baseline: CreateOrderCommand through `dispatch` in this process, a Desk client order at
@@ -12,7 +12,8 @@ In one run, on a fresh PostgreSQL database (oms_bench_venues, dropped after) and
    whole view stack in this process, no socket); each goes worker (placement) -> worker (send)
    -> SIM -> stream -> consumer -> Filled. Per order: POST to the client order Filled (its
    `updatedAt`, server clock, same host); throughput: orders / (last Filled - first POST);
-   then `--serial` orders one at a time, each waiting for Filled (the latency without a queue);
+   then `--serial` orders one at a time, each waiting for Filled (the latency without a queue),
+   split into stages by the recorded times of its events and its send claim (`trace`);
 3. fill ingestion: `--fills` orders rest at SIM (no size at the ask), then one SimSetMarket fills
    them all at once: fills ingested per second by the one stream consumer (SimSetMarket's commit
    to the last OMS order Filled).
@@ -32,7 +33,7 @@ from typing import Any
 
 from bench import _common as common
 
-DB = "oms_bench_venues"
+DB = os.environ.get("BENCH_DB", "oms_bench_venues")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
 RUN = uuid.uuid4().hex[:8]
 QUEUE, PREFIX = f"bench-venues-{RUN}", f"bench-sim-{RUN}"
@@ -198,6 +199,7 @@ def run(orders: int, baseline: int, fills: int, serial: int) -> dict[str, Any]:
 
     # 2b. the same one order at a time (each waits for Filled): latency without a queue
     single: list[float] = []
+    stages: list[dict[str, float]] = []
     for i in range(serial):
         body = {"commandType": "CreateOrderCommand", "clOrdID": f"ONE-{i}", "symbol": "BENCH-PERP", "side": "Buy",
                 "orderQty": "5", "ordType": "Market", "account": "ACC", "venue": "SIM", "handling": "Auto"}  # fmt: skip
@@ -206,6 +208,7 @@ def run(orders: int, baseline: int, fills: int, serial: int) -> dict[str, Any]:
         done = wait_filled([order_id], timeout=60)
         if order_id in done:
             single.append((done[order_id] - at).total_seconds())
+            stages.append(trace(order_id, at))
 
     # 3. fill ingestion: orders rest, then one market fills them all
     market("0")
@@ -238,6 +241,9 @@ def run(orders: int, baseline: int, fills: int, serial: int) -> dict[str, Any]:
             "api_post": common.latency_summary(post),
         },
         "api_worker_sim_filled_one_at_a_time": common.latency_summary(single),
+        "one_at_a_time_stages_p50_ms": {
+            k: 1000 * sorted(st[k] for st in stages)[len(stages) // 2] for k in (stages[0] if stages else {})
+        },
         "fill_ingestion": {
             "fills": len(ingested),
             "seconds": ingest_span,
@@ -251,10 +257,42 @@ def run(orders: int, baseline: int, fills: int, serial: int) -> dict[str, Any]:
     )
     one = result["api_worker_sim_filled_one_at_a_time"]
     print(f"  the same, one at a time     :                   {common.fmt_lat(one)}")
+    for stage, ms in result["one_at_a_time_stages_p50_ms"].items():
+        print(f"    {stage:<44}: p50 {ms:7.1f} ms")
     print(
         f"fill ingestion (one consumer): {g['fills_per_s']:7.1f} fills/s     ({g['fills']} fills in {g['seconds']:.2f} s)"
     )
     return result
+
+
+def trace(client_id: str, posted: dt.datetime) -> dict[str, float]:
+    """Where one order's time went, from the events' and the send claim's recorded times (server
+    clock, same host): each stage is the time since the previous mark."""
+    from oms.orders.models import Order, OrderEvent
+    from oms.venues.models import VenueSend
+
+    child = Order.objects.filter(parent_id=client_id).values_list("order_id", flat=True).first()
+    events = {
+        (e.aggregate_id, e.type): e.recorded_at
+        for e in OrderEvent.objects.filter(aggregate_id__in=[client_id, child]).order_by("-seq")
+    }  # the first event of each type wins (newest first, overwritten by older)
+    send = VenueSend.objects.filter(order_id=child, action="Place").first()
+    marks = [
+        ("POST -> client OrderCreated committed", events.get((client_id, "OrderCreated"))),
+        ("-> market child created (placement task)", events.get((child, "OrderCreated"))),
+        ("-> send claimed (send task picked up)", send.created_at if send else None),
+        ("-> child accepted (SIM answered the send)", events.get((child, "OrderAccepted"))),
+        ("-> child filled (stream -> consumer)", events.get((child, "OrderFilled"))),
+        ("-> client Filled", events.get((client_id, "OrderFilled"))),
+    ]
+    out: dict[str, float] = {}
+    previous = posted
+    for name, at in marks:
+        if at is None:
+            continue
+        out[name] = (at - previous).total_seconds()
+        previous = at
+    return out
 
 
 def wait_filled(client_ids: list[str], timeout: float) -> dict[str, dt.datetime]:

@@ -365,6 +365,11 @@ OMS_VENUE_UNKNOWN_CHECKS = env_int("OMS_VENUE_UNKNOWN_CHECKS", 3)
 # ingestion: how long an out-of-order message waits for the missing seq before a REST resync
 OMS_VENUE_GAP_HOLD_MS = env_int("OMS_VENUE_GAP_HOLD_MS", 500)
 OMS_VENUE_RESYNC_SECONDS = env_int("OMS_VENUE_RESYNC_SECONDS", 30)  # periodic REST resync (safety)
+# books from a venue's stream (ccxt): the latest book per symbol is written at most every this
+# many ms (a book ticks many times a second; the collar and the ladder need far less), and this
+# many levels a side are kept
+OMS_VENUE_BOOK_WRITE_MS = env_int("OMS_VENUE_BOOK_WRITE_MS", 250)
+OMS_VENUE_BOOK_DEPTH = env_int("OMS_VENUE_BOOK_DEPTH", 20)
 # feed watchdog: Stale after this much silence, Down after the longer one
 OMS_VENUE_STALE_SECONDS = env_int("OMS_VENUE_STALE_SECONDS", 10)
 OMS_VENUE_DOWN_SECONDS = env_int("OMS_VENUE_DOWN_SECONDS", 60)

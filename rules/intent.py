@@ -301,6 +301,9 @@ class Lookups:
 
     @cached_property
     def reference_px(self) -> Decimal | None:
+        """The book's far touch. A stale book (`stale` in the book query) still prices: SIM's and
+        the hand-set books (MANUAL, the demo) change only when set, so a staleness cut-off would
+        refuse every order at them a few minutes after the last set."""
         return self.book.reference(self.intent.side) if self.book is not None else None
 
     @cached_property

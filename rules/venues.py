@@ -315,6 +315,22 @@ def sent_by_adapter(venue: str | None, uow: UnitOfWork | None = None) -> bool:
     return _has_adapter(venue, adapter)
 
 
+def reported_by_adapter_hint(venue: str | None) -> bool:
+    """`sent_by_adapter` for a document's `allowedActions` (oms.orders.actions): the cached answer
+    when there is one, unguarded, else one read kept once its transaction commits. A hint for the
+    desk's buttons, so no guard in the write pipeline: the handlers' own check is the exact one,
+    and a registry changed under the cache shows in the next document after the next report."""
+    if not venue:
+        return False
+    key = (f"{connection.alias}:{connection.settings_dict.get('NAME')}", venue)
+    if key in _ADAPTERS:
+        return _has_adapter(venue, _ADAPTERS[key])
+    adapter = Venue.objects.filter(venue=venue).values_list("adapter", flat=True).first()
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _ADAPTERS.__setitem__(key, adapter))
+    return _has_adapter(venue, adapter)
+
+
 def forget_adapters() -> None:
     """Empty the cache (tests: a database rolled back under it costs retries, never a wrong answer)."""
     _ADAPTERS.clear()

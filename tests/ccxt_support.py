@@ -222,16 +222,24 @@ class Transport:
 
 
 def stubbed_adapter(
-    exchange_id: str, *, environment: str = SANDBOX, account: str = "desk-1", venue: str | None = None
+    exchange_id: str,
+    *,
+    environment: str = SANDBOX,
+    account: str = "desk-1",
+    venue: str | None = None,
+    hub: SocketHub | None = None,
+    **more: Any,
 ) -> tuple[CcxtAdapter, Transport]:
     """The adapter of `ccxt:<exchange_id>` over a real ccxt exchange (testnet by default; binance's
-    futures need `demo`, its portfolio-margin API has neither: `live`) with a stub transport."""
+    futures need `demo`, its portfolio-margin API has neither: `live`) with a stub transport;
+    with `hub`, its ccxt.pro streams over stub websockets; `more`: further ExchangeSettings."""
     settings = ExchangeSettings(
         exchange_id=exchange_id,
         api_key="test-key",
         secret="test-secret",
         account=account,
         environment=environment,
+        **more,
     )
     exchange = build_exchange(settings)
     exchange.options.update(copy.deepcopy(options(exchange_id)))
@@ -244,7 +252,8 @@ def stubbed_adapter(
     exchange.fetch_markets = lambda params=None: copy.deepcopy(MARKETS[exchange_id])
     exchange.fetch_currencies = lambda params=None: {}
     name = f"ccxt:{exchange_id}"
-    adapter = CcxtAdapter(venue or name, name, exchange=exchange, settings=settings)
+    pro = stubbed_pro(exchange_id, settings, hub) if hub is not None else None
+    adapter = CcxtAdapter(venue or name, name, exchange=exchange, settings=settings, pro_factory=pro)
     return adapter, transport
 
 
@@ -259,3 +268,109 @@ def environment_for(exchange_id: str, case: dict[str, Any]) -> str:
         return SANDBOX
     text = json.dumps(case["input"])
     return LIVE if "papi" in text or "portfolioMargin" in text else DEMO
+
+
+# --- the stubbed websocket (ccxt.pro) ------------------------------------------------------------
+
+
+class StubSocket:
+    """aiohttp's websocket as ccxt.pro's `Client` uses it (send_str, receive, close), fed by the
+    test: the exchange object, its subscriptions, its parsers and its order books are ccxt.pro's
+    own; only the venue's end of the socket is fake. It answers bybit's `auth` and `subscribe`
+    requests as the venue does."""
+
+    def __init__(self, url: str) -> None:
+        import asyncio
+
+        self.url = url
+        self.closed = False
+        self._conn = None  # ccxt reads aiohttp's buffer through it: none here
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.sent: list[dict[str, Any]] = []
+
+    def push(self, message: dict[str, Any]) -> None:
+        from aiohttp import WSMessage, WSMsgType
+
+        self.inbox.put_nowait(WSMessage(WSMsgType.TEXT, json.dumps(message), None))
+
+    async def send_str(self, text: str) -> None:
+        message = json.loads(text)
+        self.sent.append(message)
+        op = message.get("op")
+        if op in ("auth", "subscribe"):
+            self.push(
+                {"success": True, "ret_msg": "", "conn_id": "stub", "req_id": message.get("req_id"), "op": op}
+            )
+        elif op == "ping":
+            self.push({"success": True, "ret_msg": "pong", "conn_id": "stub", "op": "ping"})
+
+    async def receive(self) -> Any:
+        return await self.inbox.get()
+
+    async def close(self, *args: Any, **kwargs: Any) -> None:
+        from aiohttp import WSMessage, WSMsgType
+
+        self.closed = True
+        self.inbox.put_nowait(WSMessage(WSMsgType.CLOSED, None, None))  # ends a pending receive
+
+    async def pong(self, *args: Any) -> None:
+        return None
+
+    def drop(self) -> None:
+        """The venue closes the connection (1006, as a dropped network does)."""
+        from aiohttp import WSMessage, WSMsgType
+
+        self.inbox.put_nowait(WSMessage(WSMsgType.CLOSE, 1006, None))
+
+
+class SocketHub:
+    """Every websocket the ccxt.pro exchange opens, by url; `down` refuses new connections (the
+    venue unreachable)."""
+
+    def __init__(self) -> None:
+        self.sockets: list[StubSocket] = []
+        self.down = False
+
+    async def connect(self, url: str) -> StubSocket:
+        if self.down:
+            raise ConnectionRefusedError(f"stub: {url} unreachable")
+        socket = StubSocket(url)
+        self.sockets.append(socket)
+        return socket
+
+    def socket(self, fragment: str) -> StubSocket | None:
+        live = [s for s in self.sockets if fragment in s.url and not s.closed]
+        return live[-1] if live else None
+
+
+def stubbed_pro(exchange_id: str, settings: ExchangeSettings, hub: SocketHub) -> Callable[[], Any]:
+    """ccxt.pro's exchange (built by the adapter's own factory) whose websockets are `hub`'s."""
+
+    def factory() -> Any:
+        exchange = build_exchange(settings, pro=True)
+        exchange.options.update(copy.deepcopy(options(exchange_id)))
+        if exchange_id == "bybit":
+            exchange.options.update({"enableUnifiedAccount": True, "enableUnifiedMargin": False})
+        exchange.set_markets(copy.deepcopy(MARKETS[exchange_id]))
+
+        async def markets(params: Any = None) -> Any:
+            return copy.deepcopy(MARKETS[exchange_id])
+
+        async def no_currencies(params: Any = None) -> Any:
+            return {}
+
+        async def no_rest(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+            raise AssertionError(f"unexpected ccxt.pro REST request {method} {url}")
+
+        exchange.fetch_markets, exchange.fetch_currencies, exchange.fetch = markets, no_currencies, no_rest
+        original = exchange.client
+
+        def client(url: str) -> Any:
+            ws = original(url)
+            ws.create_connection = lambda session: hub.connect(url)
+            return ws
+
+        exchange.client = client
+        return exchange
+
+    return factory

@@ -20,6 +20,7 @@ from executions.actions import execution_allowed_actions
 from executions.enums import ExecStatus
 from executions.fsm import EXECUTION_FSM
 from executions.state import ExecutionState
+from oms.orders import actions
 from oms.orders.actions import ACTION_OF_TRIGGER, FILL, ORDER_ACTIONS, order_allowed_actions
 from oms.orders.enums import Handling, Kind, OrdStatus, Phase
 from oms.orders.state import OrderState, derive
@@ -27,6 +28,19 @@ from oms.orders.transitions import CLIENT_ORDER, VENUE_ORDER, Trigger
 from tests.lifecycle import Desk, uid
 
 NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _registry(request: pytest.FixtureRequest) -> Any:
+    """The pure layer runs without the venue registry (no database): its predicate is set per
+    test; the tests through real commands keep the registry's."""
+    if request.node.get_closest_marker("django_db"):
+        yield
+        return
+    installed = list(actions._sent_by_adapter)
+    actions.use_adapter_venues(None)
+    yield
+    actions._sent_by_adapter[:] = installed
 
 
 def order_in(status: OrdStatus, kind: Kind = Kind.MARKET, **facts: Any) -> OrderState:
@@ -141,6 +155,19 @@ def test_nothing_left_to_place_takes_place_away() -> None:
     client = order_in(OrdStatus.NEW, Kind.CLIENT, placed_qty=Decimal(100), working_children=2)
     assert "place" not in order_allowed_actions(client)
     assert "place" in order_allowed_actions(order_in(OrdStatus.NEW, Kind.CLIENT, placed_qty=Decimal(99)))
+
+
+def test_a_venue_order_its_adapter_reports_offers_the_desk_cancel_and_replace_only() -> None:
+    actions.use_adapter_venues(lambda venue: venue == "SIM")
+    working = order_in(OrdStatus.PARTIALLY_FILLED, venue="SIM")
+    unacknowledged = order_in(OrdStatus.PENDING_NEW, venue="SIM")
+    client = order_in(OrdStatus.NEW, Kind.CLIENT, venue="SIM")
+    manual = order_in(OrdStatus.PARTIALLY_FILLED, venue="MANUAL")
+
+    assert order_allowed_actions(working) == ["cancel", "replace"]
+    assert order_allowed_actions(unacknowledged) == ["cancel"]
+    assert "place" in order_allowed_actions(client) and "expire" in order_allowed_actions(client)
+    assert {"confirmCancel", "expire", "restate", FILL} <= set(order_allowed_actions(manual))
 
 
 def test_the_desk_rejects_only_a_client_order_it_has_not_worked() -> None:

@@ -150,6 +150,26 @@ def test_the_desk_entering_an_order_report_for_a_sim_order_is_refused_409(desk: 
     assert doc(child["orderId"])["version"] == version
 
 
+def test_a_sim_orders_document_offers_only_cancel_and_replace_while_a_manual_one_offers_the_reports(
+    desk: Any,
+) -> None:
+    sim_instrument("AVAX-PERP")
+    sim_market("AVAX-PERP", "100", "101", "5", "0")  # nothing to fill against: it rests, New
+    client = _desk_order("AVAX-PERP", "4")
+    at_sim = _child(client["orderId"], "4", ordType="Limit", price="100.5")
+    manual_client = _desk_order("AVAX-PERP", "4", venue="MANUAL")
+    at_manual = _child(manual_client["orderId"], "4", venue="MANUAL", ordType="Limit", price="100.5")
+
+    sim_doc = desk.get(f"/api/queries/orders/{at_sim['orderId']}").json()
+    manual_doc = desk.get(f"/api/queries/orders/{at_manual['orderId']}").json()
+
+    assert sim_doc["status"] == "New" and sim_doc["allowedActions"] == ["cancel", "replace"]
+    assert manual_doc["status"] == "PendingNew"
+    assert {"accept", "reject", "confirmCancel", "expire"} <= set(manual_doc["allowedActions"])
+    # the client order is the OMS's own: the desk still works it whatever its venue
+    assert "restate" in desk.get(f"/api/queries/orders/{client['orderId']}").json()["allowedActions"]
+
+
 def test_the_desk_entering_a_fill_for_a_sim_order_is_refused_and_the_venues_own_fill_applies(
     desk: Any,
 ) -> None:

@@ -414,7 +414,12 @@ def test_a_replace_at_sim_without_amend_cancels_then_places_the_rest_on_the_work
     replaced = wait_for(lambda: doc(child["orderId"])["clOrdID"] == new, FLOW_TIMEOUT)
     assert replaced, f"{doc(child['orderId'])}\n{sim.logs()}"
     engine = engine_for("SIM")
-    old, placed = engine.fetch_order(child["clOrdID"]), engine.fetch_order(new)
+    # the OMS confirms the replace before it places the rest (so every later answer is about the
+    # order it holds): the new venue order follows the confirmation by the place's round trip
+    old, placed = (
+        engine.fetch_order(child["clOrdID"]),
+        wait_for(lambda: engine.fetch_order(new), FLOW_TIMEOUT),
+    )
     assert old is not None and (old.status.value, old.cum_qty) == ("Canceled", 3)
     assert placed is not None and placed.order_qty == 5, "8 minus the 3 filled before the cancel"
     sim_market(symbol, "100", "101", "5", "20")

@@ -43,6 +43,29 @@ FILL = "fill"  # an execution (ExecuteOrderCommand) on the order: not a trigger 
 
 ORDER_ACTIONS: tuple[str, ...] = (*ACTION_OF_TRIGGER.values(), FILL)
 
+# The venue's reports on an order the OMS sends through an adapter (SIM, ccxt:*) come from that
+# adapter only: the handlers refuse them from a person with 409 `venue_reports_only`
+# (oms/orders/reporters.py), so the document must not offer them. `place` goes too: a slice of a
+# market order the OMS sent would put its quantity at the venue twice (refused 400).
+VENUE_REPORTS: frozenset[str] = frozenset(
+    {*(a for t, a in ACTION_OF_TRIGGER.items() if t not in (Trigger.CANCEL, Trigger.REPLACE)), FILL}
+)
+
+# venue -> does its adapter report its orders? The answer lives in the venue registry (a database
+# read); this module stays pure, so the orders app installs the registry's predicate at start-up
+# (OrdersConfig.ready: rules.venues.sent_by_adapter) and a pure test runs without one.
+_sent_by_adapter: list[Callable[[str | None], bool]] = []
+
+
+def use_adapter_venues(predicate: Callable[[str | None], bool] | None) -> None:
+    _sent_by_adapter[:] = [] if predicate is None else [predicate]
+
+
+def reported_by_adapter(order: OrderState) -> bool:
+    """A market order or slice at a venue whose adapter reports it (client orders are the OMS's
+    own, whatever their venue)."""
+    return order.kind is not Kind.CLIENT and bool(_sent_by_adapter) and _sent_by_adapter[0](order.venue)
+
 
 def machine_for(kind: Kind) -> StateMachine[OrdStatus, Trigger]:
     """Client orders have the OMS as counterparty; market orders and slices are driven by a venue."""
@@ -133,4 +156,6 @@ def order_allowed_actions(order: OrderState) -> list[str]:
     # fill is ever lost. A late fill on a finished order (Appendix D) comes from the adapter too.
     if order.kind is not Kind.CLIENT and order.is_working and order.phase is Phase.OPEN:
         allowed.append(FILL)
+    if allowed and reported_by_adapter(order):
+        return [action for action in allowed if action not in VENUE_REPORTS]
     return allowed

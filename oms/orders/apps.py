@@ -21,3 +21,9 @@ class OrdersConfig(AppConfig):
             selectors,
             services,
         )
+        from oms.orders.actions import use_adapter_venues
+        from rules.venues import reported_by_adapter_hint
+
+        # allowedActions leaves out the venue reports of orders an adapter reports (the registry,
+        # through its process cache: no round trip added to the write pipeline once warm)
+        use_adapter_venues(reported_by_adapter_hint)

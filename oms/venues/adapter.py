@@ -22,6 +22,9 @@ Optional (`has[<capability>]`; the default raises `NotSupported`):
                    the user-data stream (order updates, fills, and any book updates the venue
                    sequences with them), in venue sequence (`seq`)
     "watchBook"    watch_book(symbols, timeout=)  -> list[VenueBook]
+                   the latest book of each symbol that changed (a stream where the venue has
+                   one, else a REST poll); `feeds_books`: the stream consumer writes them to the
+                   OMS's books (`book_symbols()` names which); SIM sets its books itself
 
 The `watch_*` methods follow ccxt.pro's `watch*`: a blocking call answering the next batch of
 updates (an empty list once `timeout` seconds pass without one). A stream consumer calls them in a
@@ -287,6 +290,8 @@ class VenueAdapter:
         "watchBook": False,
     }
 
+    feeds_books: ClassVar[bool] = False  # the consumer keeps its books (BookFeed) from watch_book
+
     def __init__(self, venue: str, adapter_name: str | None = None) -> None:
         self.venue = venue
         self.adapter_name = adapter_name or self.name
@@ -332,6 +337,11 @@ class VenueAdapter:
 
     def watch_book(self, symbols: Iterable[str], *, timeout: float = 1.0) -> list[VenueBook]:
         raise NotSupported(self.venue, "no book stream")
+
+    def book_symbols(self) -> list[str]:
+        """The books the stream consumer keeps whatever the orders (configured); it adds the
+        symbols of the orders working at the venue."""
+        return []
 
     def close(self) -> None:
         """Release connections (a stream consumer's shutdown)."""

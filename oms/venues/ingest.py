@@ -36,6 +36,7 @@ from oms.core.errors import ApplicationError
 from oms.orders.models import Order
 from oms.venues import reports
 from oms.venues.adapter import StreamMessage, VenueAdapter, VenueBook, VenueError, VenueFill, VenueOrderReport
+from oms.venues.bookfeed import BookFeed
 from oms.venues.metrics import DUPLICATE_FILLS, FEED_ALERTS, FEED_STATE, STREAM_GAPS, STREAM_MESSAGES
 from oms.venues.routing import adapter_for, streamed_venues
 from rules.venues import venue_state
@@ -83,6 +84,10 @@ class StreamConsumer:
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.stats = {"messages": 0, "fills": 0, "duplicates": 0, "gaps": 0, "resyncs": 0}
         self._recorded: tuple[str, int | None, float] | None = None
+        # the venue's books into rules.books (ccxt); SIM's come with SimSetMarketCommand itself
+        self.books = (
+            BookFeed(venue, adapter) if adapter.feeds_books and adapter.has.get("watchBook") else None
+        )
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -95,6 +100,8 @@ class StreamConsumer:
     def _step(self, timeout: float) -> int:
         if self.last_resync is None:
             self.resync("start")
+        if self.books is not None:  # books are read between two waits: wait no longer than a write
+            timeout = min(timeout, settings.OMS_VENUE_BOOK_WRITE_MS / 1000)
         try:
             messages = self.adapter.watch_executions(timeout=timeout)
         except VenueError as exc:
@@ -114,6 +121,8 @@ class StreamConsumer:
         elif self.last_resync is not None and now - self.last_resync >= settings.OMS_VENUE_RESYNC_SECONDS:
             self.resync("periodic")
         self.record_feed()  # progress (lastSeq) after the batch
+        if self.books is not None:
+            self.books.step(timeout=0)
         return len(messages)
 
     def on_message(self, message: StreamMessage) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -72,6 +73,7 @@ def _client_id_params(exchange_id: str, cl_ord_id: str, *, fetch: bool = False) 
 
 class CcxtAdapter(VenueAdapter):
     name = "ccxt"
+    feeds_books = True
 
     def __init__(
         self,
@@ -94,19 +96,23 @@ class CcxtAdapter(VenueAdapter):
         self._lock = threading.RLock()
         self._client_ids: dict[str, str] = {}  # venue order id -> clOrdID, for fills that omit it
         self._symbols: set[str] = set()  # of the orders seen: where to look for fills by symbol
+        self._polled: dict[str, float] = {}  # symbol -> monotonic time of its last book poll
         # ccxt's `has` is per exchange, so ours is per instance (the base class's is the default)
         self.has = self._capabilities()  # type: ignore[misc]
 
     def _capabilities(self) -> dict[str, bool]:
         rest = self.exchange.has
         pro_has = _pro_has(self.exchange_id)
+        # books by ccxt.pro's watchOrderBook where it has one (and the settings allow it), else by
+        # polling fetch_order_book every OMS_CCXT_<ID>_BOOK_POLL_MS
+        self._book_streamed = bool(pro_has.get("watchOrderBook")) and self.settings.book_stream
         return {
             "replace": bool(rest.get("editOrder")),
             "positions": bool(rest.get("fetchPositions")),
             "balances": bool(rest.get("fetchBalance")),
             "instruments": bool(rest.get("fetchMarkets")),
             "watchExecutions": bool(pro_has.get("watchOrders") and pro_has.get("watchMyTrades")),
-            "watchBook": bool(pro_has.get("watchOrderBook")),
+            "watchBook": self._book_streamed or bool(rest.get("fetchOrderBook")),
         }
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -403,7 +409,34 @@ class CcxtAdapter(VenueAdapter):
     def watch_book(self, symbols: Iterable[str], *, timeout: float = 1.0) -> list[VenueBook]:
         if not self.has["watchBook"]:
             return super().watch_book(symbols, timeout=timeout)
-        return self._streams().books(list(symbols), timeout)
+        if self._book_streamed:
+            return self._streams().books(list(symbols), timeout)
+        return self._poll_books(list(symbols), timeout)
+
+    def _poll_books(self, symbols: list[str], timeout: float) -> list[VenueBook]:
+        """The books whose poll is due (every `book_poll_ms` per symbol), waiting up to `timeout`
+        for the first one due; ccxt's rate limiter spaces the requests themselves (inside
+        `fetch_order_book`, so a burst of symbols queues rather than trips the venue's limit)."""
+        if not symbols:
+            return []
+        interval = self.settings.book_poll_ms / 1000
+        due = {symbol: self._polled.get(symbol, -interval) + interval for symbol in symbols}
+        wait = min(due.values()) - time.monotonic()
+        if wait > timeout:
+            time.sleep(max(timeout, 0))
+            return []
+        if wait > 0:
+            time.sleep(wait)
+        now = time.monotonic()
+        books = []
+        for symbol in symbols:
+            if due[symbol] <= now:
+                self._polled[symbol] = now
+                books.append(self.fetch_book(symbol, depth=self.settings.book_depth))
+        return books
+
+    def book_symbols(self) -> list[str]:
+        return list(self.settings.books)
 
     def _streams(self) -> CcxtStreams:
         with self._lock:

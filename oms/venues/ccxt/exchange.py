@@ -13,6 +13,13 @@ For the exchange `<id>` (upper-cased, e.g. BINANCE for `ccxt:binance`):
     OMS_CCXT_<ID>_TIMEOUT_MS=10000                one request's timeout (a timeout after a create is
                                                   an unknown outcome: keep it well above the venue's
                                                   own latency)
+    OMS_CCXT_<ID>_BOOKS=BTC/USDT:USDT,ETH/USDT:USDT  the books the stream consumer keeps (unified
+                                                  symbols; the symbols of working orders are added)
+    OMS_CCXT_<ID>_BOOK_STREAM=1                   1: ccxt.pro's watchOrderBook where the exchange
+                                                  has it; 0: always poll fetch_order_book
+    OMS_CCXT_<ID>_BOOK_POLL_MS=1000               the poll interval per symbol (ccxt's rate limiter
+                                                  still spaces the requests)
+    OMS_CCXT_<ID>_BOOK_DEPTH=20                   levels a side asked for and kept
 
 ccxt's own rate limiter is always on (`enableRateLimit`): calls queue rather than hit the venue's
 limits. The sandbox is the default; an exchange without one (or without demo trading, asked for)
@@ -59,6 +66,10 @@ class ExchangeSettings:
     default_type: str | None = None
     account: str = ""
     timeout_ms: int = 10_000
+    books: tuple[str, ...] = ()
+    book_stream: bool = True
+    book_poll_ms: int = 1000
+    book_depth: int = 20
 
     @classmethod
     def from_env(cls, exchange_id: str, env: Mapping[str, str]) -> ExchangeSettings:
@@ -76,9 +87,16 @@ class ExchangeSettings:
             raise ExchangeConfigError(
                 f"{prefix}DEFAULT_TYPE={default_type!r}: one of {sorted(_DEFAULT_TYPES)}"
             )
-        timeout = get("TIMEOUT_MS") or "10000"
-        if not timeout.isdigit() or int(timeout) <= 0:
-            raise ExchangeConfigError(f"{prefix}TIMEOUT_MS={timeout!r} is not a positive integer")
+
+        def positive(name: str, default: str) -> int:
+            raw = get(name) or default
+            if not raw.isdigit() or int(raw) <= 0:
+                raise ExchangeConfigError(f"{prefix}{name}={raw!r} is not a positive integer")
+            return int(raw)
+
+        book_stream = (get("BOOK_STREAM") or "1").lower()
+        if book_stream not in _TRUE | _FALSE:
+            raise ExchangeConfigError(f"{prefix}BOOK_STREAM={book_stream!r}: use 1 (stream) or 0 (poll)")
         return cls(
             exchange_id=exchange_id,
             api_key=get("API_KEY"),
@@ -87,7 +105,11 @@ class ExchangeSettings:
             environment=SANDBOX if sandbox_raw in _TRUE else DEMO if sandbox_raw == DEMO else LIVE,
             default_type=default_type,
             account=get("ACCOUNT") or exchange_id,
-            timeout_ms=int(timeout),
+            timeout_ms=positive("TIMEOUT_MS", "10000"),
+            books=tuple(dict.fromkeys(b.strip() for b in (get("BOOKS") or "").split(",") if b.strip())),
+            book_stream=book_stream in _TRUE,
+            book_poll_ms=positive("BOOK_POLL_MS", "1000"),
+            book_depth=min(positive("BOOK_DEPTH", "20"), 500),
         )
 
     def config(self) -> dict[str, Any]:
