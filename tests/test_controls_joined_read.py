@@ -7,9 +7,6 @@ positions another process moved, a wider scope, a scope the held snapshot guesse
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 
 from oms.orders.models import Order
 from tests.controls_support import ok, order_body, send
+from tests.other_process import dispatch_elsewhere
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def limits(client: Any, account: str = "*", symbol: str = "*", **fields: Any) -> None:
@@ -81,17 +78,7 @@ def test_a_scope_the_held_snapshot_guessed_wrong_is_read_afresh(boss: Any, desk:
 def test_positions_another_process_moved_are_read_by_the_next_order_here(boss: Any, desk: Any) -> None:
     limits(boss, account="ACC1", symbol="ACME", maxOpenNotional="10000")
     ok(desk, "orders", order_body(orderQty="60", price="100"))  # warms every cache of this process
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    body = order_body(orderQty="30", price="100")
-    script = (
-        "import django; django.setup()\n"
-        "from oms.core.dispatch import dispatch\n"
-        f"out = dispatch('orders', {body!r}, actor='desk-other-process')\n"
-        "assert out.status_code == 201, out.body\n"
-    )
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "oms.settings"}
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
+    dispatch_elsewhere("orders", order_body(orderQty="30", price="100"), "desk-other-process")
     details = refused(desk, "max_open_notional", orderQty="20", price="100")
     # 60 here + 30 from the other process + this 20, all at 100
     assert (details["value"], details["openBuy"], details["limit"]) == ("11000", "11000", "10000")

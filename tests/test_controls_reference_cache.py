@@ -6,10 +6,7 @@ transaction that rolled back."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +22,8 @@ from rules.limits import ANY, LIMIT_FIELDS, effective_limits
 from rules.models import Limit
 from tests.conftest import uid
 from tests.controls_support import instrument, ok, order_body, send
+from tests.other_process import dispatch_elsewhere
 
-ROOT = Path(__file__).resolve().parent.parent
 ACTOR = "system:tests"
 SCOPES = [(a, s) for a in ("A", "B", ANY) for s in ("S", "T", ANY)]
 
@@ -220,16 +217,8 @@ def test_a_limit_set_by_another_process_binds_this_process_at_once(boss: Any, de
         {"commandType": "SetLimitsCommand", "account": "*", "symbol": "*", "maxOrderQty": "100"},
     )
     assert ok(desk, "orders", order_body(orderQty="50"))  # this process caches maxOrderQty 100
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    script = (
-        "import django; django.setup()\n"
-        "from oms.core.dispatch import dispatch\n"
-        "dispatch('limits', {'commandType': 'SetLimitsCommand', 'account': '*', 'symbol': '*',"
-        " 'maxOrderQty': '10'}, actor='system:other-process')\n"
-    )
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "oms.settings"}
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
+    limits = {"commandType": "SetLimitsCommand", "account": "*", "symbol": "*", "maxOrderQty": "10"}
+    dispatch_elsewhere("limits", limits, "system:other-process")
     status, js = send(desk, "orders", order_body(orderQty="50"))
     assert (
         status == 422 and js["error"]["rule"] == "max_order_qty" and js["error"]["details"]["limit"] == "10"

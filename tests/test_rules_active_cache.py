@@ -7,11 +7,8 @@ are counted: the routing's and the checks' reads share the claim's."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +19,9 @@ from oms.core.dispatch import dispatch
 from rules import active
 from rules.models import Rule
 from tests.controls_support import instrument, ok, order_body
+from tests.other_process import dispatch_elsewhere
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parent.parent
 ACTOR = "system:tests"
 
 
@@ -121,16 +118,8 @@ def test_a_set_read_in_a_rolled_back_transaction_is_never_taken_for_current(desk
 def test_a_rule_enabled_in_another_process_routes_the_next_order_in_this_one(desk: Any) -> None:
     disabled = rule("acme_desk", "ACME", enabled=False)
     assert auto_order(desk)["routingRule"] is None  # this process holds the set without it
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    script = (
-        "import django; django.setup()\n"
-        "from oms.core.dispatch import dispatch\n"
-        f"dispatch('rules', {{'commandType': 'EnableRuleCommand', 'ruleId': {disabled['ruleId']!r}}},"
-        " actor='system:other-process')\n"
-    )
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "oms.settings"}
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
+    enable = {"commandType": "EnableRuleCommand", "ruleId": disabled["ruleId"]}
+    dispatch_elsewhere("rules", enable, "system:other-process")
     assert auto_order(desk)["routingRule"] == "acme_desk"
 
 
