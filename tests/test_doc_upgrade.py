@@ -121,3 +121,36 @@ def test_the_migration_takes_the_fill_away_from_stored_pending_new_orders(trader
     assert all("fill" in e.state["allowedActions"] for e in OrderEvent.objects.filter(aggregate_id=order.pk))
     report = replay()
     assert report.ok, report
+
+
+@pytest.mark.parametrize(
+    ("module", "in_scope"),
+    [
+        # 0005: a fill is no longer offered before the venue's acknowledgement
+        (
+            "oms.orders.migrations.0005_doc_allowed_actions_no_fill_before_ack",
+            lambda doc: doc["phase"] == "PendingNew",
+        ),
+        # 0006: the venue's reports are not offered where its adapter reports them
+        (
+            "oms.orders.migrations.0006_doc_allowed_actions_adapter_venues",
+            lambda doc: doc["kind"] != "Client",
+        ),
+    ],
+)
+def test_a_rule_change_rewrites_the_stored_actions_of_the_rows_it_concerns(
+    trader: Desk, module: str, in_scope: Any
+) -> None:
+    trader.venue_order(100, accept=False)  # a client order and its PendingNew market order
+    stale = ["stale"]
+    rows = list(Order.objects.all())
+    wanted = {row.pk: row.doc["allowedActions"] for row in rows}
+    for row in rows:
+        Order.objects.filter(pk=row.pk).update(doc={**row.doc, "allowedActions": stale})
+    for op in importlib.import_module(module).Migration.operations:
+        op.code(live_apps, None)
+    got = dict(Order.objects.values_list("pk", "doc__allowedActions"))
+    concerned = {row.pk for row in rows if in_scope(row.doc)}
+    assert concerned and concerned != set(wanted)  # the market order, not its client order
+    assert {pk: got[pk] for pk in concerned} == {pk: wanted[pk] for pk in concerned}
+    assert all(got[pk] == stale for pk in wanted if pk not in concerned)

@@ -36,3 +36,30 @@ def add_document_field(app_label: str, model_name: str, field: str, derive: Deri
             model.objects.bulk_update(batch, ["doc"])
 
     return migrations.RunPython(forward, migrations.RunPython.noop, elidable=True)
+
+
+def refresh_document_field(
+    app_label: str, model_name: str, field: str, derive: Derive, **only: Any
+) -> migrations.RunPython:
+    """A RunPython operation writing `field` (= derive(doc)) again where a row's stored value
+    differs: a derived field (e.g. `allowedActions`) whose rule changed. `only`: a filter of the
+    rows that can differ (`doc__phase="PendingNew"`); rows without the field are left to
+    `add_document_field`."""
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        model = apps.get_model(app_label, model_name)
+        batch: list[Any] = []
+        for row in model.objects.filter(**only).only("pk", "doc").iterator(chunk_size=2000):
+            doc = row.doc
+            if isinstance(doc, dict) and field in doc:
+                value = derive(doc)
+                if doc[field] != value:
+                    row.doc = {**doc, field: value}
+                    batch.append(row)
+            if len(batch) >= 2000:
+                model.objects.bulk_update(batch, ["doc"])
+                batch = []
+        if batch:
+            model.objects.bulk_update(batch, ["doc"])
+
+    return migrations.RunPython(forward, migrations.RunPython.noop, elidable=True)

@@ -5,30 +5,21 @@
 # derived field is not damage).
 from django.db import migrations
 
+from oms.core.doc_upgrade import refresh_document_field
 
-def forward(apps, schema_editor):
+
+def _allowed(doc):
     from oms.orders.actions import order_allowed_actions
     from oms.orders.state import from_api
 
-    Order = apps.get_model("orders", "Order")
-    batch = []
-    rows = Order.objects.exclude(doc__kind="Client").only("pk", "doc").iterator(chunk_size=2000)
-    for row in rows:
-        doc = row.doc
-        if not isinstance(doc, dict) or "allowedActions" not in doc:
-            continue
-        allowed = order_allowed_actions(from_api(doc))
-        if doc["allowedActions"] != allowed:
-            row.doc = {**doc, "allowedActions": allowed}
-            batch.append(row)
-        if len(batch) >= 2000:
-            Order.objects.bulk_update(batch, ["doc"])
-            batch = []
-    if batch:
-        Order.objects.bulk_update(batch, ["doc"])
+    return order_allowed_actions(from_api(doc))
 
 
 class Migration(migrations.Migration):
     # the venue registry (rules) answers which venues an adapter reports
     dependencies = [("orders", "0005_doc_allowed_actions_no_fill_before_ack"), ("rules", "0008_rules_move_reference_version")]
-    operations = [migrations.RunPython(forward, migrations.RunPython.noop, elidable=True)]
+    operations = [
+        refresh_document_field(
+            "orders", "Order", "allowedActions", _allowed, doc__kind__in=["Market", "Slice"]
+        )
+    ]
