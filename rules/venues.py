@@ -303,16 +303,12 @@ def sent_by_adapter(venue: str | None, uow: UnitOfWork | None = None) -> bool:
     command one locked retry, which reads the row."""
     if not venue:
         return False
-    key = (f"{connection.alias}:{connection.settings_dict.get('NAME')}", venue)
+    key = _key(venue)
     if uow is not None and uow.optimistic and key in _ADAPTERS:
         adapter = _ADAPTERS[key]
         uow.guard(_ADAPTER_GUARD, [venue, adapter], f"venue {venue}")
         return _has_adapter(venue, adapter)
-    adapter = Venue.objects.filter(venue=venue).values_list("adapter", flat=True).first()
-    if uow is not None:
-        # only what a committed transaction read is kept (this one may have written the row)
-        transaction.on_commit(lambda: _ADAPTERS.__setitem__(key, adapter))
-    return _has_adapter(venue, adapter)
+    return _has_adapter(venue, _read_adapter(key))
 
 
 def reported_by_adapter_hint(venue: str | None) -> bool:
@@ -322,13 +318,20 @@ def reported_by_adapter_hint(venue: str | None) -> bool:
     and a registry changed under the cache shows in the next document after the next report."""
     if not venue:
         return False
-    key = (f"{connection.alias}:{connection.settings_dict.get('NAME')}", venue)
-    if key in _ADAPTERS:
-        return _has_adapter(venue, _ADAPTERS[key])
-    adapter = Venue.objects.filter(venue=venue).values_list("adapter", flat=True).first()
-    if connection.in_atomic_block:
-        transaction.on_commit(lambda: _ADAPTERS.__setitem__(key, adapter))
-    return _has_adapter(venue, adapter)
+    key = _key(venue)
+    return _has_adapter(venue, _ADAPTERS[key] if key in _ADAPTERS else _read_adapter(key))
+
+
+def _key(venue: str) -> tuple[str, str]:
+    return (f"{connection.alias}:{connection.settings_dict.get('NAME')}", venue)
+
+
+def _read_adapter(key: tuple[str, str]) -> str | None:
+    """The registry's adapter for the venue, kept in the cache once the reading transaction
+    commits (only what a committed transaction read is kept: this one may have written the row)."""
+    adapter = Venue.objects.filter(venue=key[1]).values_list("adapter", flat=True).first()
+    transaction.on_commit(lambda: _ADAPTERS.__setitem__(key, adapter))
+    return adapter
 
 
 def forget_adapters() -> None:
