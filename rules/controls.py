@@ -104,22 +104,6 @@ def apply_control(state: ControlState | None, env: Envelope) -> ControlState:
     return (_apply_safe_mode if env.type in SAFE_MODE_EVENTS else _apply_arming)(state, env)
 
 
-def _to_row(s: ControlState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "control_id": s.control_id,
-        "kind": s.kind.value,
-        "scope": s.scope.value,
-        "key": s.key,
-        "status": s.status.value,
-        "active": s.active,
-        "source": s.source.value,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 CONTROL: AggregateType[ControlState] = register(
     AggregateType(
         name="control",
@@ -136,7 +120,6 @@ CONTROL: AggregateType[ControlState] = register(
                 "status": "SafeMode: Active, Released; Arming: Requested, Armed, Disarmed",
             },
         ),
-        to_row=_to_row,
         from_row=lambda row: ControlState.from_api(row.doc),
     )
 )
@@ -180,18 +163,6 @@ class CancelAllState(Record):
     skipped: list[dict[str, str]] = []  # in scope but not cancelable now (orderId, status, why)
 
 
-def _cancel_all_row(s: CancelAllState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cancel_all_id": s.cancel_all_id,
-        "scope": s.scope.value,
-        "key": s.key,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 CANCEL_ALL: AggregateType[CancelAllState] = register(
     AggregateType(
         name="cancel_all",
@@ -209,7 +180,6 @@ CANCEL_ALL: AggregateType[CancelAllState] = register(
                 "skipped": "in scope, not cancelable now: orderId, status, why",
             },
         ),
-        to_row=_cancel_all_row,
         from_row=lambda row: CancelAllState.from_api(row.doc),
     )
 )

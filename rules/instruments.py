@@ -62,24 +62,6 @@ class UpsertInstrumentCommand(Command):
     enabled: bool = True
 
 
-def _to_row(s: InstrumentState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "instrument_id": s.instrument_id,
-        "venue": s.venue,
-        "symbol": s.symbol,
-        "kind": s.kind.value,
-        "tick_size": s.tick_size,
-        "lot_size": s.lot_size,
-        "min_qty": s.min_qty,
-        "multiplier": s.multiplier,
-        "enabled": s.enabled,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 INSTRUMENT: AggregateType[InstrumentState] = register(
     AggregateType(
         name="instrument",
@@ -89,7 +71,6 @@ INSTRUMENT: AggregateType[InstrumentState] = register(
         apply=definition_applier(InstrumentState, "instrumentId", "InstrumentCreated", ["InstrumentUpdated"]),
         to_api=InstrumentState.to_api,
         document=record_document(InstrumentState, "InstrumentState"),
-        to_row=_to_row,
         from_row=lambda row: InstrumentState.from_api(row.doc),
     )
 )

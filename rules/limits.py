@@ -68,18 +68,6 @@ class SetLimitsCommand(Command):
     max_cancel_replace_per_minute: int | None = Field(None, alias="maxCancelReplacePerMinute", ge=1)
 
 
-def _to_row(s: LimitState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "limit_id": s.limit_id,
-        "account": s.account,
-        "symbol": s.symbol,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 LIMIT: AggregateType[LimitState] = register(
     AggregateType(
         name="limit",
@@ -89,7 +77,6 @@ LIMIT: AggregateType[LimitState] = register(
         apply=definition_applier(LimitState, "limitId", "LimitsSet", ["LimitsChanged"]),
         to_api=LimitState.to_api,
         document=record_document(LimitState, "LimitState"),
-        to_row=_to_row,
         from_row=lambda row: LimitState.from_api(row.doc),
     )
 )

@@ -43,20 +43,6 @@ class RefusalState(Record):
     venue: str | None = None
 
 
-def _to_row(s: RefusalState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "refusal_id": s.refusal_id,
-        "rule": s.rule,
-        "symbol": s.symbol,
-        "account": s.account,
-        "venue": s.venue,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 REFUSAL: AggregateType[RefusalState] = register(
     AggregateType(
         name="refusal",
@@ -66,7 +52,6 @@ REFUSAL: AggregateType[RefusalState] = register(
         apply=definition_applier(RefusalState, "refusalId", "OrderRefused", []),
         to_api=RefusalState.to_api,
         document=record_document(RefusalState, "RefusalState"),
-        to_row=_to_row,
         from_row=lambda row: RefusalState.from_api(row.doc),
     )
 )

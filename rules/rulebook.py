@@ -194,19 +194,6 @@ class RuleState(Record):
     action: dict[str, Any]
 
 
-def _to_row(s: RuleState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "rule_id": s.rule_id,
-        "name": s.name,
-        "priority": s.priority,
-        "enabled": s.enabled,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 RULE: AggregateType[RuleState] = register(
     AggregateType(
         name="rule",
@@ -226,7 +213,6 @@ RULE: AggregateType[RuleState] = register(
                 "action": '{"handling": "Desk", "reason"} or {"refuse": true, "reason"}',
             },
         ),
-        to_row=_to_row,
         from_row=lambda row: RuleState.from_api(row.doc),
     )
 )

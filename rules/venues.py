@@ -90,23 +90,6 @@ class RecordVenueFeedCommand(Command):
     last_seq: int | None = Field(None, alias="lastSeq", ge=0)
 
 
-def _to_row(s: VenueState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "venue_id": s.venue_id,
-        "venue": s.venue,
-        "adapter": s.adapter,
-        "mode": s.mode.value,
-        "armed": s.armed,
-        "feed": s.feed.value,
-        "last_message_at": s.last_message_at,
-        "last_seq": s.last_seq,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 VENUE_EVENTS = ("VenueUpdated", "VenueFeedChanged", "VenueFeedRecorded", "VenueArmed", "VenueDisarmed")
 
 VENUE: AggregateType[VenueState] = register(
@@ -126,7 +109,6 @@ VENUE: AggregateType[VenueState] = register(
                 "feed": "Healthy, Stale or Down (new orders refused feed_stale unless Healthy)",
             },
         ),
-        to_row=_to_row,
         from_row=lambda row: VenueState.from_api(row.doc),
     )
 )

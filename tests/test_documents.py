@@ -14,8 +14,10 @@ import yaml
 from rest_framework.test import APIClient
 
 from oms.api.command_schema import COMMAND_SERIALIZERS
+from oms.core import sql
 from oms.core.commands import command_class
 from oms.core.documents import (
+    Column,
     Document,
     JsonType,
     boolean,
@@ -31,6 +33,7 @@ from oms.core.documents import (
     when,
 )
 from oms.core.eventstore import aggregate_types
+from oms.core.eventstore import state_columns as agg_columns
 from oms.core.parsing import DECIMAL_PATTERN
 from oms.core.readside import read_sides
 from oms.orders.document import ORDER_DOCUMENT
@@ -140,6 +143,63 @@ def test_a_declaration_refuses_a_key_twice_and_an_attribute_that_is_not_a_name()
         document("Bad", [string("a"), integer("a")])
     with pytest.raises(ValueError, match="not an attribute name"):
         document("Bad", [string("a", attr="x); import os; (y")])
+
+
+def _columns(*spec: str) -> list[Column]:
+    """`name` a NOT NULL non-text column, `name?` nullable, `name$` NOT NULL text."""
+    return [Column(c.rstrip("?$"), c.endswith("?"), c.endswith("$")) for c in spec]
+
+
+def test_the_row_writer_takes_each_column_from_its_declared_field() -> None:
+    thing = _thing()
+    to_row = THING.row_writer(
+        _columns("thing_id$", "qty", "price?", "colour$", "shade$", "tint$", "count", "doc", "weight"),
+        {"weight": lambda s: s.count * 10},
+    )
+    doc = THING.encode(thing)
+    row = to_row(thing, doc)
+    assert row == {
+        "thing_id": "T1",
+        "qty": Decimal("100.2500"),  # the state's value: the column's type stores it
+        "price": None,  # nullable column: NULL
+        "colour": "Red",  # an enum member as its value
+        "shade": "",  # nullable field, NOT NULL text column: ""
+        "tint": "Blue",  # a plain enum string as it is
+        "count": 7,
+        "doc": doc,
+        "weight": 70,  # computed: the document does not carry it
+    }
+    thing.shade = Colour.BLUE
+    assert to_row(thing, doc)["shade"] == "Blue"
+
+
+def test_the_row_writer_refuses_a_column_it_cannot_fill_at_registration() -> None:
+    with pytest.raises(ValueError, match="'mystery' has no declared field"):
+        THING.row_writer(_columns("thing_id$", "mystery"))
+    with pytest.raises(ValueError, match="'half' has no declared field"):  # computed for the API only
+        THING.row_writer(_columns("half"))
+    with pytest.raises(ValueError, match="price is nullable, its column price is not"):
+        THING.row_writer(_columns("price"))
+    with pytest.raises(ValueError, match=r"computed \['ghost'\] are not columns"):
+        THING.row_writer(_columns("thing_id$"), {"ghost": lambda s: 1})
+
+
+def test_every_aggregate_writes_exactly_its_state_table_columns() -> None:
+    for agg in aggregate_types():
+        columns = [f.attname for f in sql.state_fields(agg.state_model)]
+        assert agg.to_row.__name__ == "to_row", agg.name  # generated, not hand-written
+        assert agg.to_row.__code__.co_filename.startswith("<document"), agg.name
+        # every column, none else, in the table's order (any attribute answers: only keys count)
+        assert agg.document is not None, agg.name
+        stubbed = {name: (lambda s: None) for name in agg.row_columns}
+        assert list(agg.document.row_writer(agg_columns(agg), stubbed)(_AnyState(), {})) == columns, agg.name
+
+
+class _AnyState:
+    value = "v"
+
+    def __getattr__(self, name: str) -> Any:
+        return self
 
 
 def test_api_names_map_to_snake_case_attributes() -> None:

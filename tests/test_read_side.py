@@ -194,7 +194,7 @@ def widgets(transactional_db: Any, monkeypatch: pytest.MonkeyPatch, settings: An
         event_model=WidgetEvent,
         apply=event_applier("WidgetCreated", _created, {"WidgetRepainted": _repainted}),
         to_api=_to_api,
-        to_row=_to_row,
+        row_writer=_to_row,
         from_row=_from_row,
     )
     monkeypatch.setitem(eventstore._REGISTRY, agg.name, agg)

@@ -7,7 +7,10 @@ From one declaration come
   arguments), both generated once as plain Python source (a dict literal: as fast as the
   hand-written functions they replaced, measured in `bench/documents.py`);
 - the OpenAPI component schema (the API package turns `Document.fields` into a serializer:
-  `oms.api.schema_base.document_serializer`), so the schema cannot disagree with the encoder.
+  `oms.api.schema_base.document_serializer`), so the schema cannot disagree with the encoder;
+- the state row's writer (`Document.row_writer(columns)`: each column of the state table from the
+  declared field of the same attribute, enum members as their values), generated the same way;
+  the event store builds it from the state model's columns (`AggregateType.to_row`).
 
 A dataclass state declares its fields with the helpers below (`string`, `decimal`, `when`,
 `choice`, ...). A pydantic `Record` (the definition aggregates of `rules/`, reconciliation) is
@@ -205,6 +208,15 @@ def _lines(items: Iterable[str], close: str) -> str:
 
 
 @dataclass(frozen=True)
+class Column:
+    """One column of a state table, as the row writer needs it."""
+
+    name: str  # the model field's attribute name
+    null: bool  # the column takes NULL
+    text: bool  # a text column (a missing string is stored as "")
+
+
+@dataclass(frozen=True)
 class Document(Generic[S]):
     """The declared document of one aggregate (`name` is its OpenAPI component: "OrderState")."""
 
@@ -240,6 +252,41 @@ class Document(Generic[S]):
         ]
         body = (f"{f.attribute}={_decode_expr(f, i, env)}" for i, f in enumerate(read_back))
         return _compile(self.name, "decode", "d", "_make(" + _lines(body, ")"), env)
+
+    def row_writer(
+        self, columns: Sequence[Column], computed: Mapping[str, Callable[[S], Any]] | None = None
+    ) -> Callable[[S, dict[str, Any]], dict[str, Any]]:
+        """`to_row(state, doc) -> {column: value}` for a state table: `doc` is the encoded
+        document; every other column is the declared field of the same attribute (an enum member
+        stored as its value; a nullable string in a NOT NULL text column as ""), or one of
+        `computed` (a column the document does not carry). A column with neither is an error
+        here, at registration, not a KeyError on the first write."""
+        computed = dict(computed or {})
+        declared = {f.attribute: f for f in self.fields if not f.read_time and f.compute is None}
+        env: dict[str, Any] = {}
+        items = []
+        for i, c in enumerate(columns):
+            if c.name == "doc":
+                expr = "doc"
+            elif c.name in computed:
+                env[f"_column{i}"] = computed.pop(c.name)
+                expr = f"_column{i}(s)"
+            elif (f := declared.get(c.name)) is not None:
+                expr = f"s.{c.name}"
+                if f.kind is JsonType.ENUM and not f.plain:
+                    expr = f"(None if {expr} is None else {expr}.value)" if f.nullable else f"{expr}.value"
+                if f.nullable and not c.null:
+                    if not c.text:
+                        raise ValueError(f"{self.name}.{f.name} is nullable, its column {c.name} is not")
+                    expr = f'({expr} or "")'
+            else:
+                raise ValueError(
+                    f"{self.name}: column {c.name!r} has no declared field: declare or compute it"
+                )
+            items.append(f"{c.name!r}: {expr}")
+        if computed:
+            raise ValueError(f"{self.name}: computed {sorted(computed)} are not columns")
+        return _compile(self.name, "to_row", "s, doc", "{" + _lines(items, "}"), env)
 
     def keys(self) -> list[str]:
         """The keys the encoder writes, in order (read-time fields aside)."""

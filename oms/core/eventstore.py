@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from django.db import IntegrityError, connection, models, transaction
 
 from oms.core import ambient, sql
-from oms.core.documents import Document
+from oms.core.documents import Column, Document
 from oms.core.errors import Contended, VersionConflict
 from oms.core.events import Event
 from oms.core.models import EventRecord
@@ -111,7 +111,6 @@ class AggregateType(Generic[S]):
     event_model: type[EventRecord]
     apply: Callable[[S | None, Envelope], S]
     to_api: Callable[[S], dict[str, Any]]
-    to_row: Callable[[S, dict[str, Any]], dict[str, Any]]  # column values of the state row (state, api doc)
     from_row: Callable[[Any], S]
     # where a row comes in the one order in which a commit's rows are written and checked (lower
     # first; e.g. an order tree root first): concurrent optimistic commits take row locks in one
@@ -120,6 +119,29 @@ class AggregateType(Generic[S]):
     # the declared document (`oms.core.documents`): `to_api` is its encoder, and the API derives
     # the OpenAPI component from it; None: documented as a free-form object
     document: Document[S] | None = None
+    # column values of the state row (state, api doc): derived from the document and the state
+    # model's columns (`Document.row_writer`); `row_columns` computes the columns the document does
+    # not carry (a position's fill lots); `row_writer` replaces the derivation (an aggregate with
+    # no declared document)
+    row_columns: Mapping[str, Callable[[S], Any]] = field(default_factory=dict)
+    row_writer: Callable[[S, dict[str, Any]], dict[str, Any]] | None = None
+    to_row: Callable[[S, dict[str, Any]], dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        to_row = self.row_writer
+        if to_row is None:
+            if self.document is None:
+                raise ValueError(f"{self.name}: a state row needs a declared document or a row_writer")
+            to_row = self.document.row_writer(state_columns(self), self.row_columns)
+        object.__setattr__(self, "to_row", to_row)
+
+
+def state_columns(agg: AggregateType[Any]) -> list[Column]:
+    """The state table's columns as `Document.row_writer` fills them."""
+    return [
+        Column(f.attname, f.null, isinstance(f, models.CharField | models.TextField))
+        for f in sql.state_fields(agg.state_model)
+    ]
 
 
 _REGISTRY: dict[str, AggregateType[Any]] = {}

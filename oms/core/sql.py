@@ -19,7 +19,8 @@ from django.db import connection, models
 
 
 @cache
-def _fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
+def state_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
+    """The columns a state (or event) row is written with: every concrete field but an auto key."""
     return tuple(
         f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))
     )
@@ -31,12 +32,12 @@ def _quoted(field: models.Field[Any, Any]) -> str:
 
 
 def _columns(model: type[models.Model]) -> str:
-    return ", ".join(_quoted(f) for f in _fields(model))
+    return ", ".join(_quoted(f) for f in state_fields(model))
 
 
 @cache
 def insert_sql(model: type[models.Model]) -> str:
-    marks = ", ".join(["%s"] * len(_fields(model)))
+    marks = ", ".join(["%s"] * len(state_fields(model)))
     return (
         f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({_columns(model)}) VALUES ({marks})"
     )
@@ -47,7 +48,7 @@ def update_sql(model: type[models.Model]) -> str:
     """UPDATE ... WHERE pk = %s AND version = %s: a compare-and-set on the version loaded."""
     pk = model._meta.pk
     assert pk is not None
-    sets = ", ".join(f"{_quoted(f)} = %s" for f in _fields(model) if not f.primary_key)
+    sets = ", ".join(f"{_quoted(f)} = %s" for f in state_fields(model) if not f.primary_key)
     return f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} WHERE {pk.column} = %s AND version = %s"
 
 
@@ -99,7 +100,7 @@ class Encoded:
 def _adapters(
     model: type[models.Model], vendor: str, for_update: bool
 ) -> tuple[tuple[str, Adapter | None], ...]:
-    fields = _fields(model)
+    fields = state_fields(model)
     if for_update:
         fields = tuple(f for f in fields if not f.primary_key)
     return tuple((f.attname, _adapter(f)) for f in fields)
@@ -119,7 +120,7 @@ def row_params(
 
 @cache
 def _event_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
-    return tuple(f for f in _fields(model) if f.attname != "seq")
+    return tuple(f for f in state_fields(model) if f.attname != "seq")
 
 
 @cache

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from oms.core.eventstore import AggregateType, register
 from oms.orders import state as order_state
 from oms.orders.document import ORDER_DOCUMENT
@@ -12,31 +10,6 @@ from oms.orders.models import Order, OrderEvent
 from oms.orders.state import OrderState
 
 TOPIC = "order-events"
-
-
-def to_row(s: OrderState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "order_id": s.order_id,
-        "cl_ord_id": s.cl_ord_id,
-        "kind": s.kind.value,
-        "root_id": s.root_id,
-        "parent_id": s.parent_id,
-        "symbol": s.symbol,
-        "side": s.side,
-        "account": s.account,
-        "venue": s.venue,
-        "status": s.status.value,
-        "handling": s.handling.value,
-        "order_qty": s.order_qty,
-        "cum_qty": s.cum_qty,
-        "leaves_qty": s.leaves_qty,
-        "price": s.price,
-        "avg_px": s.avg_px,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
 
 
 def from_row(row: Order) -> OrderState:
@@ -59,7 +32,6 @@ ORDER = register(
         event_model=OrderEvent,
         apply=order_state.apply,
         to_api=order_state.to_api,
-        to_row=to_row,
         from_row=from_row,
         lock_rank=lock_rank,
         document=ORDER_DOCUMENT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.db import connection
@@ -17,22 +18,6 @@ from oms.positions.models import Position, PositionEvent
 from oms.positions.state import PositionState
 
 EVENT_TOPIC = "position-events"
-
-
-def to_row(s: PositionState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "position_id": s.position_id,
-        "account": s.account,
-        "venue": s.venue,
-        "symbol": s.symbol,
-        "qty": s.qty,
-        "dirty": s.dirty,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-        "fills": position_state.fills_to_json(s),
-    }
 
 
 def from_row(row: Position) -> PositionState:
@@ -48,8 +33,9 @@ POSITION: AggregateType[PositionState] = register(
         apply=position_state.apply,
         to_api=position_state.to_api,
         document=position_state.POSITION_DOCUMENT,
-        to_row=to_row,
         from_row=from_row,
+        # the document says null for an unrouted venue, the column ""; the lots live beside it
+        row_columns={"venue": attrgetter("venue"), "fills": position_state.fills_to_json},
     )
 )
 

@@ -61,23 +61,6 @@ def apply_discrepancy(state: DiscrepancyState | None, env: Envelope) -> Discrepa
     return _apply_discrepancy(state, env)
 
 
-def _discrepancy_row(s: DiscrepancyState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "discrepancy_id": s.discrepancy_id,
-        "run_id": s.run_id,
-        "kind": s.kind.value,
-        "venue": s.venue,
-        "account": s.account or "",
-        "symbol": s.symbol or "",
-        "subject": s.subject,
-        "status": s.status.value,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 DISCREPANCY: AggregateType[DiscrepancyState] = register(
     AggregateType(
         name="discrepancy",
@@ -99,7 +82,6 @@ DISCREPANCY: AggregateType[DiscrepancyState] = register(
                 "safeModeScope": "the SAFE mode it engaged: symbol (VENUE:SYMBOL) or venue",
             },
         ),
-        to_row=_discrepancy_row,
         from_row=lambda row: DiscrepancyState.from_api(row.doc),
     )
 )
@@ -137,17 +119,6 @@ class RunState(Record):
     duration_ms: int
 
 
-def _run_row(s: RunState, doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "run_id": s.run_id,
-        "venue": s.venue,
-        "version": s.version,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "doc": doc,
-    }
-
-
 RUN: AggregateType[RunState] = register(
     AggregateType(
         name="reconciliation_run",
@@ -166,7 +137,6 @@ RUN: AggregateType[RunState] = register(
                 "newDiscrepancyIds": "those it opened",
             },
         ),
-        to_row=_run_row,
         from_row=lambda row: RunState.from_api(row.doc),
     )
 )
