@@ -67,7 +67,7 @@ def check_durable() -> dict[str, str]:
     """The server settings that make a commit durable; refuse to benchmark without them."""
     with _admin() as conn:
         got = {
-            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]  # SHOW always answers one row
             for name in ("synchronous_commit", "fsync", "wal_sync_method", "shared_buffers", "server_version")
         }
     if got["synchronous_commit"] != "on" or got["fsync"] != "on":

@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
     from rest_framework.test import APIClient
 
     working = load_orders(args.db, args.orders, args.seed)
-    ranked = sorted(working, key=working.get, reverse=True)  # type: ignore[arg-type]
+    ranked = sorted(working, key=working.get, reverse=True)  # type: ignore[arg-type]  # dict.get as a sort key: its Optional return is never None for the dict's own keys
     hot, median = ranked[0], ranked[len(ranked) // 2]
     print(
         f"working orders per symbol: max {working[hot]} ({hot}), median {working[median]}, min {working[ranked[-1]]}"
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
     # capture the SQL one request issues
     captured: list[tuple[str, Any]] = []
 
-    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]  # Django's execute_wrapper signature, untyped upstream
         captured.append((sql, params))
         return execute(sql, params, many, context)
 

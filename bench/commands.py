@@ -141,7 +141,7 @@ def capture_one_order(tag: str, i: int) -> Capture:
     recording = [False]
     pipes: dict[int, int] = {}
 
-    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]  # Django's execute_wrapper signature, untyped upstream
         if recording[0]:
             pipe = getattr(connection.connection, "_pipeline", None)
             group = -1 if pipe is None else pipes.setdefault(id(pipe), len(pipes))

@@ -141,7 +141,7 @@ def seed(n_orders: int, n_positions: int) -> float:
     Order.objects.bulk_create(orders, batch_size=1000)
     ClOrdIdKey.objects.bulk_create(keys, batch_size=1000)
     VenueSend.objects.bulk_create(sends, batch_size=1000)
-    store = adapter.engine.store  # type: ignore[attr-defined]
+    store = adapter.engine.store  # type: ignore[attr-defined]  # the SIM adapter's engine: the base adapter type does not declare it
     rows = []
     for i in range(n_positions):
         symbol, qty = f"S{i % SYMBOLS:03d}-PERP", Decimal(i + 1)
@@ -218,10 +218,10 @@ def baseline() -> float:
         cur.execute(
             "CREATE TEMP TABLE venue_positions (account text, symbol text, qty numeric) ON COMMIT DROP"
         )
-        with cur.copy("COPY venue_orders FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cur.copy("COPY venue_orders FROM STDIN") as copy:  # type: ignore[attr-defined]  # Django's cursor wrapper passes copy() through to psycopg 3, untyped
             for r in open_orders:
                 copy.write_row((r.cl_ord_id, r.cum_qty, not r.status.terminal))
-        with cur.copy("COPY venue_positions FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cur.copy("COPY venue_positions FROM STDIN") as copy:  # type: ignore[attr-defined]  # Django's cursor wrapper passes copy() through to psycopg 3, untyped
             for p in positions:
                 copy.write_row((p.account, p.symbol, p.qty))
         cur.execute("ANALYZE venue_orders")

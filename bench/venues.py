@@ -161,7 +161,7 @@ def run(orders: int, baseline: int, fills: int, serial: int) -> dict[str, Any]:
         actor=SUPER,
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while venue_state("SIM").feed.value != "Healthy":  # type: ignore[union-attr]
+    while venue_state("SIM").feed.value != "Healthy":  # type: ignore[union-attr]  # the venue is registered here: never None
         if time.monotonic() > deadline:
             sys.exit("the SIM feed never became Healthy (venue_stream)")
         time.sleep(0.1)

@@ -22,7 +22,7 @@ from oms.core.documents import (
     strings,
     when,
 )
-from oms.core.eventstore import Envelope
+from oms.core.fold import Envelope
 from oms.core.parsing import from_iso
 
 

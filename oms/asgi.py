@@ -73,7 +73,7 @@ application = InProcessWorkers(
         {
             "http": http_app,
             # the channels stubs want their own URLPattern subclass, which path() never returns
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),  # type: ignore[arg-type]
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),  # type: ignore[arg-type]  # channels' routing types are looser than its stubs
         }
     ),
     celery=celery_app,

@@ -88,7 +88,7 @@ def backtest(body: Any, *, limit_param: str | None = None) -> dict[str, Any]:
             Facts(
                 order,
                 at=created_at,
-                multiplier=lambda o=order: multipliers.of(o.get("venue"), o.get("symbol")),  # type: ignore[misc]
+                multiplier=lambda o=order: multipliers.of(o.get("venue"), o.get("symbol")),  # type: ignore[misc]  # a default argument binds the loop's order; mypy refuses lambda defaults
             )
         )
     ]

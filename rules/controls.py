@@ -31,7 +31,8 @@ from oms.core.commands import Command, Id, OptQualifiedId, Text, choice
 from oms.core.dispatch import Outcome, command_handler
 from oms.core.documents import record_document
 from oms.core.errors import ApplicationError, InvalidTransition, NotFound, ValidationFailed
-from oms.core.eventstore import AggregateType, Envelope, UnitOfWork, register
+from oms.core.eventstore import AggregateType, UnitOfWork, register
+from oms.core.fold import Envelope
 from oms.core.parsing import iso
 from oms.core.readside import register_read
 from oms.core.specification import Field as Criterion
@@ -203,10 +204,10 @@ CANCEL_ALLS = register_read(CANCEL_ALL, path="cancel-alls", specification=Cancel
 
 
 class EngageSafeModeCommand(Command):
-    scope: choice(ControlScope, required=True)  # type: ignore[valid-type]
+    scope: choice(ControlScope, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
     key: OptQualifiedId = None
     reason: Text = None
-    source: choice(ControlSource) = None  # type: ignore[valid-type]
+    source: choice(ControlSource) = None  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
 
 
 class ReleaseSafeModeCommand(Command):
@@ -232,7 +233,7 @@ class DisarmCommand(VenueControlCommand):
 
 
 class CancelAllCommand(Command):
-    scope: choice(ControlScope, required=True)  # type: ignore[valid-type]
+    scope: choice(ControlScope, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
     key: OptQualifiedId = None
     reason: Text = None
 

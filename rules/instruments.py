@@ -52,7 +52,7 @@ class InstrumentState(Record):
 class UpsertInstrumentCommand(Command):
     venue: Id
     symbol: Id
-    kind: choice(InstrumentKind, required=True)  # type: ignore[valid-type]
+    kind: choice(InstrumentKind, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
     base_currency: OptId = Field(None, alias="baseCurrency")
     quote_currency: OptId = Field(None, alias="quoteCurrency")
     tick_size: Qty = Field(alias="tickSize")

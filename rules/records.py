@@ -19,7 +19,7 @@ from pydantic import ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 from oms.core import ambient
-from oms.core.eventstore import Envelope, event_applier
+from oms.core.fold import Envelope, event_applier
 from oms.core.parsing import dec_str, iso
 
 # decimals as the API writes them everywhere (no exponent, no trailing zeros); times as ISO Z

@@ -69,7 +69,7 @@ def valid_adapter(adapter: str) -> bool:
 class UpsertVenueCommand(Command):
     venue: Id
     adapter: Id
-    mode: choice(VenueMode, required=True)  # type: ignore[valid-type]
+    mode: choice(VenueMode, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
 
     @field_validator("adapter")
     @classmethod
@@ -85,7 +85,7 @@ class RecordVenueFeedCommand(Command):
     internal: ClassVar[bool] = True
 
     venue: Id
-    feed: choice(Feed, required=True)  # type: ignore[valid-type]
+    feed: choice(Feed, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
     last_message_at: OptDateTime = Field(None, alias="lastMessageAt")
     last_seq: int | None = Field(None, alias="lastSeq", ge=0)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from oms.core.dispatch import dispatch
 from oms.core.errors import ApplicationError
-from oms.core.eventstore import Envelope
+from oms.core.fold import Envelope
 from oms.orders.models import Order, OrderEvent
 from oms.orders.repository import ORDER
 

@@ -505,7 +505,7 @@ def test_an_error_rolls_back_the_position_with_the_order() -> None:
 def _env(version: int, event: Any) -> Any:
     import datetime as dt
 
-    from oms.core.eventstore import Envelope
+    from oms.core.fold import Envelope
 
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     return Envelope(event.event_type(), event.to_data(), "P1", version, now, now)

@@ -81,7 +81,7 @@ def snapshot() -> tuple[Any, ...]:
 
 
 def state(model: type, pk: str) -> dict[str, Any]:
-    return model.objects.get(pk=pk).doc  # type: ignore[attr-defined,no-any-return]
+    return model.objects.get(pk=pk).doc  # type: ignore[attr-defined,no-any-return]  # the model is passed as a plain type: the manager and doc are not known
 
 
 def assert_replays() -> None:

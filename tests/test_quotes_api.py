@@ -31,7 +31,7 @@ def ok(client: APIClient, topic: str, body: Any) -> dict[str, Any]:
 def get(client: APIClient, path: str, **params: Any) -> dict[str, Any]:
     response = client.get(path, params)
     assert response.status_code == 200, (response.status_code, response.content[:300])
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()  # type: ignore[no-any-return]  # the JSON body is Any
 
 
 def error(response_or_pair: Any) -> tuple[int, str, dict[str, Any]]:

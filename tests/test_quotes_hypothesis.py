@@ -86,7 +86,7 @@ class RfqMachine(RuleBasedStateMachine):
         self.now = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
         real = CommandContext
         self._real_context = dispatch_module.CommandContext
-        dispatch_module.CommandContext = lambda **kw: real(now=self.now, **kw)  # type: ignore[assignment,misc]
+        dispatch_module.CommandContext = lambda **kw: real(now=self.now, **kw)  # type: ignore[assignment,misc]  # the test swaps the context class for one with a fixed clock
         self.reqs: dict[str, Req] = {}
         self.qts: dict[str, Qt] = {}
         self.orders: dict[str, str] = {}  # request id -> order id
@@ -96,7 +96,7 @@ class RfqMachine(RuleBasedStateMachine):
             report = replay()
             assert report.ok, "\n".join(str(d) for d in report.differences[:20])
         finally:
-            dispatch_module.CommandContext = self._real_context  # type: ignore[misc]
+            dispatch_module.CommandContext = self._real_context  # type: ignore[misc]  # the test puts the real context class back
             transaction.set_rollback(True)
             self._atomic.__exit__(None, None, None)
 

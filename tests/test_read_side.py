@@ -23,11 +23,10 @@ from oms.core import eventstore, readside
 from oms.core.eventstore import (
     AggregateType,
     CommandContext,
-    Envelope,
     UnitOfWork,
     aggregate_types,
-    event_applier,
 )
+from oms.core.fold import Envelope, event_applier
 from oms.core.models import EventRecord
 from oms.core.readside import read_sides
 from oms.core.specification import Field, Specification

@@ -47,7 +47,7 @@ def test_multi_value_criteria_become_in() -> None:
 def test_builder_rejects_unknown_criteria_and_bad_values() -> None:
     builder = OrderSpecification.builder()
     with pytest.raises(AttributeError):
-        builder.no_such_thing("x")  # type: ignore[attr-defined]
+        builder.no_such_thing("x")  # type: ignore[attr-defined]  # the test calls a method that does not exist on purpose
     with pytest.raises(ValueError, match="Bogus"):
         builder.status("Bogus")
     with pytest.raises(ValueError, match="ISO-8601"):

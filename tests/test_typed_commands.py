@@ -103,7 +103,7 @@ def test_a_parsed_command_is_typed_and_immutable() -> None:
     assert cmd.expire_time == dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
     assert cmd.attributes == {}
     with pytest.raises(pydantic.ValidationError):
-        cmd.order_qty = Decimal(1)  # type: ignore[misc]
+        cmd.order_qty = Decimal(1)  # type: ignore[misc]  # the test assigns to a frozen model on purpose
 
 
 def test_every_bad_field_is_reported_at_once_by_its_api_name_with_the_cross_field_rules() -> None:

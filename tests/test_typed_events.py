@@ -38,7 +38,7 @@ def test_an_event_is_immutable_and_encodes_decimals_enums_and_times_canonically(
     }
     assert order_events.ChildOrderUpdated.from_data(event.to_data()) == event
     with pytest.raises(pydantic.ValidationError):
-        event.cum_qty_delta = Decimal(1)  # type: ignore[misc]
+        event.cum_qty_delta = Decimal(1)  # type: ignore[misc]  # the test assigns to a frozen event on purpose
 
 
 def test_optional_fields_are_left_out_when_none_unless_the_document_shows_them() -> None:

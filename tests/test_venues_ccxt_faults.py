@@ -46,7 +46,7 @@ def _request(**overrides: object) -> PlaceRequest:
         "price": Decimal(50),
         "time_in_force": "GTC",
     }
-    return PlaceRequest(**{**fields, **overrides})  # type: ignore[arg-type]
+    return PlaceRequest(**{**fields, **overrides})  # type: ignore[arg-type]  # the overrides are deliberately loosely typed test values
 
 
 def _binance():

@@ -81,7 +81,7 @@ def test_seed_demo_sends_its_sim_orders_which_fill_at_the_demo_market(settings: 
         return
     assert (sim["DEMO-14"]["status"], sim["DEMO-14"]["cumQty"]) == ("Filled", "25")
     assert (sim["DEMO-15"]["status"], sim["DEMO-15"]["cumQty"]) == ("PartiallyFilled", "40")
-    assert venue_state("SIM").feed.value == "Healthy"  # type: ignore[union-attr]
+    assert venue_state("SIM").feed.value == "Healthy"  # type: ignore[union-attr]  # the venue is registered here: never None
 
 
 def test_replace_of_a_resting_sim_order_is_amended_at_the_venue_and_confirmed() -> None:

@@ -158,7 +158,7 @@ def sim(
         {"commandType": "UpsertVenueCommand", "venue": "SIM", "adapter": "SIM", "mode": "Paper"},
         actor=SUPER,
     )
-    healthy = wait_for(lambda: venue_state("SIM").feed.value == "Healthy", 15)  # type: ignore[union-attr]
+    healthy = wait_for(lambda: venue_state("SIM").feed.value == "Healthy", 15)  # type: ignore[union-attr]  # the venue is registered here: never None
     assert healthy, "the stream consumer reports the SIM feed Healthy\n" + venue_processes.logs()
     yield venue_processes
     reset_adapters()

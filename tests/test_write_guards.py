@@ -80,7 +80,7 @@ def test_a_warm_child_create_sends_its_checks_reads_with_the_claim_and_a_desk_ac
     child(desk, parent["orderId"], qty="10", venue="XDESK")  # warms the caches: tree, venue, reference
 
     def dispatch_as_desk(topic: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dispatch(topic, body, actor="desk").body  # type: ignore[no-any-return]
+        return dispatch(topic, body, actor="desk").body  # type: ignore[no-any-return]  # the JSON body is Any
 
     body = {"commandType": "CreateOrderCommand", "clOrdID": uid("M"), "parentId": parent["orderId"]}
     with round_trips() as created_trips:

@@ -348,7 +348,7 @@ class HistoryAdmin(ReadOnlyAdmin):
     def missing_object(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The admin's own answer to an unknown id: back to the list, with a message."""
         # a private ModelAdmin method (Django 5.2) that django-stubs does not declare
-        answer: HttpResponse = self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
+        answer: HttpResponse = self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # a private ModelAdmin helper django-stubs does not declare
         return answer
 
     def events_for(self, obj: models.Model) -> list[EventRecord]:

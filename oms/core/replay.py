@@ -29,7 +29,8 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 
-from oms.core.eventstore import AggregateType, Envelope, aggregate_types
+from oms.core.eventstore import AggregateType, aggregate_types
+from oms.core.fold import Envelope
 from oms.core.models import EventSequence
 from oms.core.replay_report import (  # re-exported: replay's public names stay importable here
     DerivedIndex,

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 
-from oms.core.eventstore import Envelope
+from oms.core.fold import Envelope
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from oms.core.eventstore import Envelope
+from oms.core.fold import Envelope
 from oms.core.replay import DerivedIndex, register_index
 from oms.orders.models import ClOrdIdKey
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from oms.core.eventstore import Envelope, event_applier
+from oms.core.fold import Envelope, event_applier
 from oms.core.parsing import from_iso, to_dec
 from oms.orders.actions import machine_for, transition_status
 from oms.orders.document import ORDER_DOCUMENT

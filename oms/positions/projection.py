@@ -23,7 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 from oms.core.events import Event
-from oms.core.eventstore import Envelope, UnitOfWork, register_projector
+from oms.core.eventstore import UnitOfWork, register_projector
+from oms.core.fold import Envelope
 from oms.orders.enums import Kind, Side
 from oms.orders.repository import ORDER
 from oms.orders.state import OrderState

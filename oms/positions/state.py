@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from oms.core.documents import Document, boolean, decimal, document, integer, stamps, string, strings
-from oms.core.eventstore import Envelope, event_applier
+from oms.core.fold import Envelope, event_applier
 from oms.core.parsing import dec_str
 
 ZERO = Decimal(0)

@@ -23,7 +23,7 @@ from oms.core.documents import (
     strings,
     when,
 )
-from oms.core.eventstore import Envelope, event_applier
+from oms.core.fold import Envelope, event_applier
 from oms.core.parsing import from_iso, to_dec
 from oms.orders.enums import Side
 from oms.quotes.actions import QUOTE_ACTIONS, REQUEST_ACTIONS, quote_allowed_actions, request_allowed_actions

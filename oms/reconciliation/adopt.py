@@ -48,7 +48,7 @@ class AdoptVenueOrderCommand(Command):
     venue: Id
     cl_ord_id: Id = Field(alias="clOrdID")  # the venue order's clOrdID (its market order's here)
     symbol: Id
-    side: choice(Side, required=True)  # type: ignore[valid-type]
+    side: choice(Side, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
     order_qty: Qty = Field(alias="orderQty")
     price: OptQty = None
     account: Id

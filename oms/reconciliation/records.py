@@ -19,7 +19,8 @@ from typing import Any
 
 from oms.core.documents import record_document
 from oms.core.errors import InvalidTransition
-from oms.core.eventstore import AggregateType, Envelope, register
+from oms.core.eventstore import AggregateType, register
+from oms.core.fold import Envelope
 from oms.core.readside import register_read
 from oms.core.specification import Field as Criterion
 from oms.core.specification import Specification

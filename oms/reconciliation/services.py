@@ -86,7 +86,7 @@ class RecordDiscrepancyCommand(Command):
     internal: ClassVar[bool] = True
 
     run_id: Id = Field(alias="runId")
-    kind: choice(DiscrepancyKind, required=True)  # type: ignore[valid-type]
+    kind: choice(DiscrepancyKind, required=True)  # type: ignore[valid-type]  # choice() returns an Annotated enum type built at runtime
     venue: Id
     account: OptId = None
     symbol: OptId = None

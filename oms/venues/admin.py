@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from oms.venues.models import VenueDeadLetter, VenueSend
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]  # a base for several models' admins: no single model to parametrize with
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -253,7 +253,7 @@ def refused_create(trader: Any, cl_ord_id: str, qty: str, account: str = "ACC1")
         "account": account,
         "handling": "Desk",
     }
-    return trader.refused("orders", body, 422, "rule_refused")  # type: ignore[no-any-return]
+    return trader.refused("orders", body, 422, "rule_refused")  # type: ignore[no-any-return]  # the JSON body is Any
 
 
 def queue_row(page: Page, text: str) -> Any:

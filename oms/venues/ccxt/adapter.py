@@ -98,7 +98,7 @@ class CcxtAdapter(VenueAdapter):
         self._symbols: set[str] = set()  # of the orders seen: where to look for fills by symbol
         self._polled: dict[str, float] = {}  # symbol -> monotonic time of its last book poll
         # ccxt's `has` is per exchange, so ours is per instance (the base class's is the default)
-        self.has = self._capabilities()  # type: ignore[misc]
+        self.has = self._capabilities()  # type: ignore[misc]  # ccxt's Exchange declares has as a class attribute; the adapter's is per instance
 
     def _capabilities(self) -> dict[str, bool]:
         rest = self.exchange.has

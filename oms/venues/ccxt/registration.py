@@ -47,7 +47,7 @@ def upsert_body(instrument: VenueInstrument) -> dict[str, Any]:
 def representable(instrument: VenueInstrument) -> bool:
     """The OMS keeps at most DECIMAL_PLACES places: a market stepped finer cannot be traded here."""
     steps = (instrument.tick_size, instrument.lot_size, instrument.min_qty, instrument.multiplier)
-    fits = all(-step.normalize().as_tuple().exponent <= DECIMAL_PLACES for step in steps)  # type: ignore[operator]
+    fits = all(-step.normalize().as_tuple().exponent <= DECIMAL_PLACES for step in steps)  # type: ignore[operator]  # as_tuple().exponent is an int for the finite steps given here
     if not fits:
         logger.warning(
             "%s %s: a step finer than %d decimal places, not synced",

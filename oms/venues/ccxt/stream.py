@@ -44,7 +44,7 @@ class CcxtStreams:
         return factory()  # inside the loop: ccxt.pro binds its session to the running loop
 
     def _run(self, coro: Awaitable[Any], timeout: float | None) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]  # ccxt's coroutines are typed as Awaitable, not Coroutine
 
     async def _next(self, watches: dict[str, Watch], timeout: float) -> list[tuple[str, Any]]:
         for key, start in watches.items():

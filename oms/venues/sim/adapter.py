@@ -69,7 +69,7 @@ class SimAdapter(VenueAdapter):
         super().__init__(venue, adapter_name)
         self.engine = engine_for(venue)
         # per instance, like ccxt's: a SIM without amend stands in for a venue without editOrder
-        self.has = {**type(self).has, "replace": bool(settings.OMS_SIM_AMEND)}  # type: ignore[misc]
+        self.has = {**type(self).has, "replace": bool(settings.OMS_SIM_AMEND)}  # type: ignore[misc]  # has is a class attribute; SIM's amend switch makes it per instance
         # this connection's position in the stream: like a websocket, it hears only what is
         # published after it connects (its consumer resyncs from REST at start)
         self._cursor: int | None = None

@@ -218,16 +218,16 @@ class RedisStore:
         self._redis.hset(self._key(name), key, json.dumps(doc))
 
     def hvals(self, name: str) -> list[Doc]:
-        return [json.loads(raw) for raw in self._redis.hvals(self._key(name))]  # type: ignore[union-attr]
+        return [json.loads(raw) for raw in self._redis.hvals(self._key(name))]  # type: ignore[union-attr]  # redis-py's sync client is typed as sync-or-async
 
     def incr(self, name: str, by: int = 1) -> int:
-        return int(self._redis.incrby(self._key(name), by))  # type: ignore[arg-type]
+        return int(self._redis.incrby(self._key(name), by))  # type: ignore[arg-type]  # redis-py's sync client is typed as sync-or-async
 
     def push(self, name: str, doc: Doc) -> None:
         self._redis.rpush(self._key(name), json.dumps(doc))
 
     def read(self, name: str, start: int) -> list[Doc]:
-        return [json.loads(raw) for raw in self._redis.lrange(self._key(name), start, -1)]  # type: ignore[union-attr]
+        return [json.loads(raw) for raw in self._redis.lrange(self._key(name), start, -1)]  # type: ignore[union-attr]  # redis-py's sync client is typed as sync-or-async
 
     def wait(self, name: str, start: int, timeout: float) -> list[Doc]:
         deadline = time.monotonic() + timeout
@@ -238,7 +238,7 @@ class RedisStore:
             time.sleep(self.POLL_SECONDS)
 
     def length(self, name: str) -> int:
-        return int(self._redis.llen(self._key(name)))  # type: ignore[arg-type]
+        return int(self._redis.llen(self._key(name)))  # type: ignore[arg-type]  # redis-py's sync client is typed as sync-or-async
 
     def clear(self) -> None:
         keys = list(self._redis.scan_iter(match=f"{self._prefix}:*"))
