@@ -14,6 +14,7 @@ from rest_framework import serializers as s
 from executions.state import EXECUTION_DOCUMENT
 from oms.api.command_schema import COMMAND_SERIALIZERS
 from oms.api.schema_base import document_serializer, serializer_of, state_serializer
+from oms.core.eventstore import aggregate_types
 from oms.orders.document import ORDER_DOCUMENT
 from oms.quotes.state import QUOTE_DOCUMENT, QUOTE_REQUEST_DOCUMENT
 
@@ -30,24 +31,9 @@ EVENT = serializer_of(
     "Event",
     {
         "seq": s.IntegerField(),
-        "topic": s.ChoiceField(
-            [
-                "order-events",
-                "execution-events",
-                "quote-request-events",
-                "quote-events",
-                # the trading controls (rules/): instruments, limits, rules, refusals (OrderRefused)
-                "instrument-events",
-                "limit-events",
-                "rule-events",
-                "control-events",
-                "venue-events",
-                # positions (oms/positions/): fills, open orders and dirty flags
-                "position-events",
-                # reconciliation (oms/reconciliation/): discrepancies and runs
-                "discrepancy-events",
-            ]
-        ),
+        # every event topic, from the aggregates registered with the event store (each domain's
+        # repository registers at app load, before any URLconf imports this)
+        "topic": s.ChoiceField(sorted({agg.topic for agg in aggregate_types()})),
         "type": s.CharField(),
         "aggregateId": s.CharField(),
         "version": s.IntegerField(),
