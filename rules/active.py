@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-
 from rules import reference
 from rules.conditions import Condition, Facts, Predicate, compile_condition, compile_first, fields_used, parse
 from rules.instruments import has_adapter
@@ -125,10 +123,6 @@ _firsts: dict[tuple[tuple[str, int], ...], Callable[[Facts], int]] = {}
 stats = {"reloads": 0, "compiled": 0}
 
 
-def _db_key() -> str:
-    return f"{connection.alias}:{connection.settings_dict.get('NAME')}"
-
-
 def _compile(rule_id: str, version: int, doc: dict[str, Any]) -> ActiveRule:
     key = (rule_id, version)
     known = _compiled.get(key)
@@ -183,7 +177,7 @@ def current(snapshot: reference.Snapshot | None = None) -> ActiveSet:
     version now, one statement, for the callers that have not read it: the preview)."""
     if snapshot is None:
         snapshot = reference.current()
-    key = _db_key()
+    key = reference.db_key()
     held = _held.get(key)
     if held is not None and snapshot.version is not None and held.version == snapshot.version:
         return held

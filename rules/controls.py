@@ -383,15 +383,19 @@ def safe_mode_release(uow: UnitOfWork, *, control_id: str, reason: str | None = 
 # The order's venue and the SAFE modes among its (scope, key) pairs, in one statement (a fixed
 # string: the ORM's query building cost more than the reads). "key" is quoted: a keyword in SQLite.
 # Its rows are shaped like the reference read's (rules.reference: a tag, then five columns, the
-# document fourth) so that a new order sends both as one statement (rules.pretrade.prefetch).
+# document fourth, as text like the book's levels there) so that a new order sends both as one
+# statement (rules.pretrade.prefetch).
 IN_FORCE_VENUE, IN_FORCE_CONTROL = 1, 2
 IN_FORCE_SQL = (
-    "SELECT 1, NULL, NULL, doc, NULL, NULL FROM venues WHERE venue = %s "
-    "UNION ALL SELECT 2, NULL, NULL, doc, NULL, NULL FROM controls WHERE kind = %s AND active = %s AND ("
+    "SELECT 1, NULL, NULL, CAST(doc AS TEXT), NULL, NULL FROM venues WHERE venue = %s "
+    "UNION ALL SELECT 2, NULL, NULL, CAST(doc AS TEXT), NULL, NULL FROM controls WHERE kind = %s AND active = %s AND ("
     "(scope = 'global' AND \"key\" = '*') OR (scope = 'venue' AND \"key\" = %s) "
     "OR (scope = 'account' AND \"key\" = %s) OR (scope = 'symbol' AND \"key\" IN (%s, %s)))"
 )
 InForce = tuple[VenueState | None, list[ControlState]]
+# every new order at a venue reads its registry row: built once per exact text of the document
+# (a feed report or a mode change is a new text). Shared between orders: the checks only read it.
+_venue_of_text = sql.ByText(VenueState.from_api)
 
 
 def in_force_params(venue: str | None, account: str | None, symbol: str | None) -> list[Any]:
@@ -405,7 +409,7 @@ def in_force_of(rows: list[tuple[Any, ...]]) -> InForce:
     held: list[ControlState] = []
     for row in rows:
         if row[0] == IN_FORCE_VENUE:
-            venue_state = VenueState.from_api(sql.json_value(row[3]))
+            venue_state = _venue_of_text(row[3])
         elif row[0] == IN_FORCE_CONTROL:
             held.append(ControlState.from_api(sql.json_value(row[3])))
     held.sort(key=lambda c: (c.created_at, c.control_id))

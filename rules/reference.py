@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from oms.core import sql
 from rules.books import BookView, _levels, book_for
@@ -54,8 +54,11 @@ _cache: dict[str, Snapshot] = {}  # database (alias:name) -> snapshot
 stats = {"reloads": 0}  # for the tests and the benchmark: how often the snapshot was rebuilt
 
 
-def _db_key() -> str:
-    return f"{connection.alias}:{connection.settings_dict.get('NAME')}"
+def db_key() -> str:
+    """The database a cache belongs to (alias:name; tests switch the name). One lookup of the
+    connection (`connection`'s every attribute is one), three times per order."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    return f"{conn.alias}:{conn.settings_dict.get('NAME')}"
 
 
 def _load(version: int | None) -> Snapshot:
@@ -71,7 +74,7 @@ def _load(version: int | None) -> Snapshot:
 
 
 def _current(version: int | None) -> Snapshot:
-    key = _db_key()
+    key = db_key()
     cached = _cache.get(key)
     if version is not None and cached is not None and cached.version == version:
         return cached
@@ -87,23 +90,47 @@ def _current(version: int | None) -> Snapshot:
 # the caller appends with UNION ALL in the same shape (a new order: the controls in force,
 # rules.controls.IN_FORCE_SQL, and the positions the checks read, rules.intent.POSITIONS_TAGS).
 # Hand-written like the write path's statements (oms.core.sql): the ORM would cost more Python
-# than the read.
+# than the read. The book's columns come as text (`_book`: parsed once per exact content; the
+# driver's timestamptz loader alone cost more than the checks' arithmetic), and so do the
+# documents of the appended rows (one column type per position in a UNION).
+_BOOK = "b.venue, CAST(b.bids AS TEXT), CAST(b.asks AS TEXT), CAST(b.as_of AS TEXT)"
 _READ_AT_VENUE = (
-    "SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    f"SELECT 0, rv.version, {_BOOK} FROM reference_version rv "
     "LEFT JOIN books b ON b.venue = %s AND b.symbol = %s WHERE rv.id = 1"
 )
 _READ_ANY_VENUE = (
-    "SELECT * FROM (SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    f"SELECT * FROM (SELECT 0, rv.version, {_BOOK} FROM reference_version rv "
     "LEFT JOIN books b ON b.symbol = %s WHERE rv.id = 1 ORDER BY b.as_of DESC LIMIT 1) AS r"
 )
 Read = tuple[Snapshot, BookView | None]
 
 
 def _as_of(value: Any) -> dt.datetime:
-    if isinstance(value, str):  # SQLite: the text Django stored, UTC
+    if isinstance(value, str):  # PostgreSQL's ISO text with its offset; SQLite's, UTC without one
         value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+# (venue, symbol, bids, asks, as_of as read, text) -> the parsed book. Keyed by the row's whole
+# content, never by a time or a version, so an entry cannot be stale in any process: a book set
+# again (even by another process in the same microsecond) is another key. Orders at a book the
+# market did not move share one view (read-only: its callers only read the levels).
+_books: dict[tuple[Any, ...], BookView] = {}
+_BOOKS_KEPT = 4096
+
+
+def _book(venue: str, symbol: str, bids: Any, asks: Any, as_of: Any) -> BookView:
+    key = (venue, symbol, bids, asks, as_of)
+    view = _books.get(key)
+    if view is None:
+        view = BookView(
+            venue, symbol, _levels(sql.json_value(bids)), _levels(sql.json_value(asks)), _as_of(as_of)
+        )
+        if len(_books) >= _BOOKS_KEPT:  # books no longer read at these levels
+            _books.clear()
+        _books[key] = view
+    return view
 
 
 def send_read(venue: str | None, symbol: str, *, also: Sequence[tuple[str, list[Any]]] = ()) -> Any:
@@ -131,10 +158,7 @@ def take_read(cur: Any, venue: str | None, symbol: str) -> tuple[Read, list[tupl
         ReferenceVersion.objects.get_or_create(pk=1, defaults={"version": secrets.randbits(62)})
         return (_load(None), book_for(venue, symbol)), others
     _, version, b_venue, bids, asks, as_of = own[0]
-    view = None
-    if b_venue is not None:
-        bid_levels, ask_levels = _levels(sql.json_value(bids)), _levels(sql.json_value(asks))
-        view = BookView(b_venue, symbol, bid_levels, ask_levels, _as_of(as_of))
+    view = _book(b_venue, symbol, bids, asks, as_of) if b_venue is not None else None
     return (_current(version), view), others
 
 
@@ -146,7 +170,7 @@ def read(venue: str | None, symbol: str) -> Read:
 def held() -> Snapshot | None:
     """The snapshot this process holds, unchecked: only to guess which reads an order will need
     (rules.pretrade.prefetch), never to decide."""
-    return _cache.get(_db_key())
+    return _cache.get(db_key())
 
 
 def current() -> Snapshot:
@@ -156,6 +180,7 @@ def current() -> Snapshot:
 
 
 def clear() -> None:
-    """Forget every snapshot (tests that compare a cold and a warm read)."""
+    """Forget every snapshot and parsed book (tests that compare a cold and a warm read)."""
     with _lock:
         _cache.clear()
+        _books.clear()

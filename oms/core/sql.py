@@ -13,7 +13,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import connection, models
 
@@ -176,3 +176,29 @@ def execute(sql: str, params: Sequence[Any]) -> int:
 def json_value(value: Any) -> Any:
     """A JSON column as Python (psycopg decodes jsonb itself; SQLite gives text)."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+T = TypeVar("T")
+
+
+class ByText(Generic[T]):
+    """What is built from a JSON column, kept under the column's exact text (the statement casts
+    it to text): a row read again unchanged, by any order in this process, is not decoded and
+    built again. Keyed by the content itself, not by a version or a time, so an entry can never
+    be stale, whatever another process wrote: a changed row is a different text, a miss. The
+    objects are shared between readers: `build` must answer immutable ones."""
+
+    def __init__(self, build: Callable[[Any], T], limit: int = 4096):
+        self._build = build
+        self._limit = limit  # distinct texts kept; past it the cache starts afresh (rows change)
+        self._kept: dict[str, T] = {}
+
+    def __call__(self, value: Any) -> T:
+        if not isinstance(value, str):  # already decoded (a jsonb column not cast): build only
+            return self._build(value)
+        kept = self._kept.get(value)
+        if kept is None:
+            if len(self._kept) >= self._limit:
+                self._kept.clear()
+            kept = self._kept[value] = self._build(json.loads(value))
+        return kept

@@ -85,8 +85,9 @@ def positions_in_scope(account: str | None, symbol: str | None) -> list[Position
 
 # Hand-written (oms.core.sql): appended to the reference read every new order sends with its
 # clOrdID reservation (rules.pretrade.prefetch), in that read's row shape (rules.reference: the
-# tag rules gives, then five columns; the document fourth), one statement with the checks' other reads
-_SELECT = "SELECT {tag}, NULL, NULL, doc, NULL, NULL FROM positions"
+# tag rules gives, then five columns; the document fourth, as text: `_view_of_text` builds a
+# document's view once per exact text), one statement with the checks' other reads
+_SELECT = "SELECT {tag}, NULL, NULL, CAST(doc AS TEXT), NULL, NULL FROM positions"
 
 
 def positions_query(account: str | None, symbol: str | None, tag: int) -> tuple[str, list[Any]]:
@@ -99,8 +100,14 @@ def positions_query(account: str | None, symbol: str | None, tag: int) -> tuple[
     return (f"{select} WHERE {' AND '.join(where)}" if where else select), params
 
 
+# every create reads the positions of its account and symbol, which change only with that pair's
+# orders and fills: the text of a document read before is the same view (a moved position is
+# another text, built anew), so the JSON and the Decimals are decoded once per version of the row
+_view_of_text = sql.ByText(_view)
+
+
 def positions_of_rows(rows: list[tuple[Any, ...]]) -> list[PositionView]:
-    return [_view(sql.json_value(row[3])) for row in rows]
+    return [_view_of_text(row[3]) for row in rows]
 
 
 register_positions(positions_in_scope, positions_query, positions_of_rows)
