@@ -155,15 +155,18 @@ def order_create(
             )
         existing = Order.objects.get(pk=known.order_id)
         return Outcome(_order_body(ORDER.from_row(existing)), 200, duplicate=True)
+    terms: dict[str, Any] | None = None  # a client order's terms as routing read them
     if cmd.parent_id is None:
-        created = _client_order(cmd, order_id, fingerprint, prefetched)
+        terms = _routing_input(cmd, cmd.time_in_force or TimeInForce.DAY)
+        created = _client_order(cmd, order_id, fingerprint, prefetched, terms)
     else:
         created = _child_order(tree, cmd, fingerprint, uow.ctx.actor)
-    # pre-trade checks and controls (rules): a refusal writes nothing
+    # pre-trade checks and controls (rules): a refusal writes nothing. A client order's checks
+    # read the mapping routing read (the same terms, built once); a child's are its event's
     if _EXISTING_VENUE_ORDER.get():
         discard(prefetched)
     else:
-        check_new_order(created.to_data(), prefetched=prefetched)
+        check_new_order(terms if terms is not None else created.to_data(), prefetched=prefetched)
     order = tree.emit(None, created, order_id=order_id)
     return Outcome(_order_body(order), 201)
 
@@ -189,12 +192,16 @@ def _routing_input(cmd: CreateOrderCommand, time_in_force: TimeInForce) -> dict[
 
 
 def _client_order(
-    cmd: CreateOrderCommand, order_id: str, fingerprint: str, prefetched: Prefetched | None
+    cmd: CreateOrderCommand,
+    order_id: str,
+    fingerprint: str,
+    prefetched: Prefetched | None,
+    terms: dict[str, Any],
 ) -> ev.OrderCreated:
     time_in_force = cmd.time_in_force or TimeInForce.DAY
     # the data rules: the first match by priority sends it to the desk or refuses it (422); they
     # are current as of the reference version read with the clOrdID claim (no statement of their own)
-    decision = route_new_order(_routing_input(cmd, time_in_force), prefetched=prefetched)
+    decision = route_new_order(terms, prefetched=prefetched)
     assert decision.handling is not None  # a refusal raised
     # required for a client order: CreateOrderCommand.check refused the command otherwise
     assert cmd.symbol is not None and cmd.side is not None and cmd.ord_type is not None
