@@ -32,6 +32,7 @@ from django.db import connection
 
 from oms.core import sql
 from rules.books import BookView, _levels, book_for
+from rules.enums import BookSource
 from rules.instruments import InstrumentState
 from rules.models import Instrument, Limit, ReferenceVersion
 
@@ -84,17 +85,19 @@ def _current(version: int | None) -> Snapshot:
 
 # One statement: the version row and the order's book (its venue's, or for a venue-less order the
 # freshest of its symbol; one row tagged 0, the book's columns null when there is none), and rows
-# the caller appends with UNION ALL in the same shape (a new order: the controls in force,
-# rules.controls.IN_FORCE_SQL, and the positions the checks read, rules.intent.POSITIONS_TAGS).
+# the caller appends with UNION ALL in the same shape, a tag then six columns (a new order: the
+# controls in force, rules.controls.IN_FORCE_SQL, and the positions the checks read,
+# rules.intent.POSITIONS_TAGS).
 # Hand-written like the write path's statements (oms.core.sql): the ORM would cost more Python
 # than the read.
 _READ_AT_VENUE = (
-    "SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
+    "SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of, b.source FROM reference_version rv "
     "LEFT JOIN books b ON b.venue = %s AND b.symbol = %s WHERE rv.id = 1"
 )
 _READ_ANY_VENUE = (
-    "SELECT * FROM (SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of FROM reference_version rv "
-    "LEFT JOIN books b ON b.symbol = %s WHERE rv.id = 1 ORDER BY b.as_of DESC LIMIT 1) AS r"
+    "SELECT * FROM (SELECT 0, rv.version, b.venue, b.bids, b.asks, b.as_of, b.source "
+    "FROM reference_version rv LEFT JOIN books b ON b.symbol = %s WHERE rv.id = 1 "
+    "ORDER BY b.as_of DESC LIMIT 1) AS r"
 )
 Read = tuple[Snapshot, BookView | None]
 
@@ -130,11 +133,12 @@ def take_read(cur: Any, venue: str | None, symbol: str) -> tuple[Read, list[tupl
     if not own:  # the version row is gone (a test flush truncated it): put it back, read directly
         ReferenceVersion.objects.get_or_create(pk=1, defaults={"version": secrets.randbits(62)})
         return (_load(None), book_for(venue, symbol)), others
-    _, version, b_venue, bids, asks, as_of = own[0]
+    _, version, b_venue, bids, asks, as_of, source = own[0]
     view = None
     if b_venue is not None:
         bid_levels, ask_levels = _levels(sql.json_value(bids)), _levels(sql.json_value(asks))
-        view = BookView(b_venue, symbol, bid_levels, ask_levels, _as_of(as_of))
+        streamed = source == BookSource.STREAM
+        view = BookView(b_venue, symbol, bid_levels, ask_levels, _as_of(as_of), streamed)
     return (_current(version), view), others
 
 
