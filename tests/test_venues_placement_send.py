@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from celery import current_task
+from django.db import transaction
 
 from oms.orders.tasks import place_client_order
 from oms.venues import sending, tasks
@@ -218,3 +219,22 @@ def test_a_redelivered_placement_leaves_a_send_waiting_for_its_retry_to_the_queu
     assert spy.places == [], "the rate limit's wait is the queued retry's, not skipped"
     assert VenueSend.objects.get(pk=child["clOrdID"]).attempts == 1
     assert venue_orders("PW-PERP") == []
+
+
+def test_a_placement_run_inside_a_callers_transaction_sends_nothing_before_that_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market_at_sim("PA-PERP")
+    monkeypatch.setattr(place_client_order, "delay", lambda *args, **kwargs: None)  # placed by hand below
+    client = client_order("PA-PERP", "2")
+    spy = Spy(monkeypatch)
+
+    with transaction.atomic():
+        place_client_order.apply(args=(client["orderId"],), throw=True)
+        [child] = children(client["orderId"])
+        assert spy.places == [] and spy.enqueued == [], "nothing reaches the venue before the commit"
+
+    assert [args for args, _ in spy.enqueued] == [(child["orderId"],)], "the creation's reaction sends it"
+    assert spy.places == ["venues.send_order"]
+    assert VenueSend.objects.get(pk=child["clOrdID"]).attempts == 1
+    assert len(venue_orders("PA-PERP")) == 1

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from celery import Task, shared_task
+from django.db import transaction
 from django.dispatch import Signal
 
 from oms.core.dispatch import dispatch
@@ -63,6 +64,10 @@ def place_client_order(self: Task[Any, Any], order_id: str, correlation_id: str 
     whatever market order of it is still unsent."""
     with _placing():
         placed = _place(order_id, correlation_id)
+    if transaction.get_connection().in_atomic_block:
+        # run inside a caller's transaction (never on a worker): nothing has committed, so nothing
+        # may reach a venue; the creation's reaction enqueues the send when that one commits
+        return placed
     for market_id, venue in placements(order_id):
         market_order_placed.send(sender=place_client_order, order_id=market_id, venue=venue)
     return placed
