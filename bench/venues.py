@@ -9,8 +9,8 @@ In one run, on a fresh PostgreSQL database (oms_bench_venues or BENCH_DB, droppe
    MANUAL (no venue, no task): creates/s and p50/p99;
 2. venue flow: `--workers` real Celery workers (`--pool=solo`) and one `manage.py venue_stream SIM`;
    Auto client orders at SIM POSTed one after another through the API (DRF's test client: the
-   whole view stack in this process, no socket); each goes worker (placement) -> worker (send)
-   -> SIM -> stream -> consumer -> Filled. Per order: POST to the client order Filled (its
+   whole view stack in this process, no socket); each goes worker (placement, then the send in
+   the same task) -> SIM -> stream -> consumer -> Filled. Per order: POST to the client order Filled (its
    `updatedAt`, server clock, same host); throughput: orders / (last Filled - first POST);
    then `--serial` orders one at a time, each waiting for Filled (the latency without a queue),
    split into stages by the recorded times of its events and its send claim (`trace`);
@@ -280,7 +280,7 @@ def trace(client_id: str, posted: dt.datetime) -> dict[str, float]:
     marks = [
         ("POST -> client OrderCreated committed", events.get((client_id, "OrderCreated"))),
         ("-> market child created (placement task)", events.get((child, "OrderCreated"))),
-        ("-> send claimed (send task picked up)", send.created_at if send else None),
+        ("-> send claimed (placement committed, then claimed)", send.created_at if send else None),
         ("-> child accepted (SIM answered the send)", events.get((child, "OrderAccepted"))),
         ("-> child filled (stream -> consumer)", events.get((child, "OrderFilled"))),
         ("-> client Filled", events.get((client_id, "OrderFilled"))),

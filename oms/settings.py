@@ -296,7 +296,8 @@ OMS_BLOTTER_SNAPSHOT_GZIP_LEVEL = env_int("OMS_BLOTTER_SNAPSHOT_GZIP_LEVEL", 3)
 # blotter forms: an order or fill whose notional (qty x price or reference price) reaches this
 # asks the desk to tick "confirm" first (enforced by the server, not only the page)
 OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")
-# trading controls (rules/): a book older than this is `stale` (its reference price still counts)
+# trading controls (rules/): a book older than this is `stale`; a streamed one is then no reference
+# price (its stream stopped), a set one (by hand, SIM, the demo) still prices (rules.books)
 OMS_BOOK_STALE_SECONDS = env_int("OMS_BOOK_STALE_SECONDS", 300)
 # a venue worker's heartbeat with the same feed health is recorded (an event) at most this often
 OMS_VENUE_FEED_RECORD_SECONDS = env_int("OMS_VENUE_FEED_RECORD_SECONDS", 10)

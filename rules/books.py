@@ -5,11 +5,21 @@ superuser: the API's command role); `GET /api/queries/books/{venue}/{symbol}` re
 current state, not events (the contract). The reference price is the far touch (the ask for a
 buy, the bid for a sell), or the mid when one side is empty; a venue-less order takes the
 freshest book of its symbol.
+
+A book remembers who wrote it (`source`, not in the book document): a venue's book stream
+(oms.venues.bookfeed, inside `streamed_books()`) or anyone else (a person's SetBookCommand,
+SimSetMarketCommand, the demo). A streamed book is rewritten while its stream speaks, so one
+older than OMS_BOOK_STALE_SECONDS means the stream stopped: it is no reference price (the
+pre-trade checks refuse `no_reference_price`). A set book changes only when set: it prices
+whatever its age.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,6 +33,7 @@ from oms.core.dispatch import Outcome, command_handler
 from oms.core.errors import NotFound, ValidationFailed
 from oms.core.eventstore import UnitOfWork
 from oms.core.parsing import dec_str, iso
+from rules.enums import BookSource
 from rules.models import Book
 
 TOPIC = "books"
@@ -43,6 +54,20 @@ class SetBookCommand(Command):
         return levels
 
 
+_STREAMED: ContextVar[bool] = ContextVar("streamed_books", default=False)
+
+
+@contextmanager
+def streamed_books() -> Iterator[None]:
+    """Books set inside come from a venue's book stream (oms.venues.bookfeed). Python callers
+    only: no command field can claim it, and the book document does not show it."""
+    token = _STREAMED.set(True)
+    try:
+        yield
+    finally:
+        _STREAMED.reset(token)
+
+
 @dataclass(frozen=True)
 class BookView:
     venue: str
@@ -50,6 +75,7 @@ class BookView:
     bids: list[Level]  # best (highest) first
     asks: list[Level]  # best (lowest) first
     as_of: dt.datetime
+    streamed: bool = False  # written by a venue's book stream (BookSource.STREAM)
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -67,6 +93,10 @@ class BookView:
 
     def stale(self, now: dt.datetime) -> bool:
         return (now - self.as_of).total_seconds() > settings.OMS_BOOK_STALE_SECONDS
+
+    def stream_stopped(self, now: dt.datetime) -> bool:
+        """A streamed book gone stale: its stream stopped speaking, its prices are the past's."""
+        return self.streamed and self.stale(now)
 
     def reference(self, side: str) -> Decimal | None:
         """The far touch: what a buy pays (the ask), what a sell gets (the bid). With the far side
@@ -98,7 +128,8 @@ def _levels(raw: list[list[str]]) -> list[Level]:
 
 
 def _view(row: Book) -> BookView:
-    return BookView(row.venue, row.symbol, _levels(row.bids), _levels(row.asks), row.as_of)
+    streamed = row.source == BookSource.STREAM
+    return BookView(row.venue, row.symbol, _levels(row.bids), _levels(row.asks), row.as_of, streamed)
 
 
 @command_handler(TOPIC, SetBookCommand)
@@ -127,6 +158,7 @@ def book_set(
             "asks": doc["asks"],
             "as_of": uow.ctx.now,
             "updated_by": uow.ctx.actor,
+            "source": BookSource.STREAM if _STREAMED.get() else BookSource.SET,
         },
     )
     return Outcome({"book": doc})

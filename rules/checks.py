@@ -157,12 +157,16 @@ def check_max_order_qty(intent: OrderIntent, look: Lookups) -> CheckRefused | No
     )
 
 
-def _no_reference(intent: OrderIntent, check: str, limit: Effective) -> CheckRefused:
-    return CheckRefused(
-        Rule.NO_REFERENCE_PRICE.value,
-        f"no reference price for {intent.symbol} at {intent.venue or 'any venue'}: {check} cannot be checked",
-        {"check": check, "venue": intent.venue, "symbol": intent.symbol, **_scope(limit)},
+def _no_reference(intent: OrderIntent, check: str, limit: Effective, look: Lookups) -> CheckRefused:
+    details = {"check": check, "venue": intent.venue, "symbol": intent.symbol, **_scope(limit)}
+    message = (
+        f"no reference price for {intent.symbol} at {intent.venue or 'any venue'}: {check} cannot be checked"
     )
+    if look.book_stream_stopped and look.book is not None:
+        # the book is there, streamed, and its stream went quiet: say so, with its age
+        details.update(book="stale", asOf=iso(look.book.as_of))
+        message += f" (the streamed book of {look.book.venue} is stale since {iso(look.book.as_of)})"
+    return CheckRefused(Rule.NO_REFERENCE_PRICE.value, message, details)
 
 
 def check_price_collar(intent: OrderIntent, look: Lookups) -> CheckRefused | None:
@@ -171,7 +175,7 @@ def check_price_collar(intent: OrderIntent, look: Lookups) -> CheckRefused | Non
         return None  # the collar is off: no reference needed
     ref = look.reference_px
     if ref is None:
-        return _no_reference(intent, Rule.PRICE_COLLAR.value, collar)
+        return _no_reference(intent, Rule.PRICE_COLLAR.value, collar, look)
     if not intent.has_limit:
         return None  # a market order takes the book; its size is bounded by the notional limits
     assert intent.price is not None
@@ -200,7 +204,7 @@ def check_max_order_notional(intent: OrderIntent, look: Lookups) -> CheckRefused
         return None
     notional = look.notional(intent.order_qty, look.px)
     if notional is None:
-        return _no_reference(intent, Rule.MAX_ORDER_NOTIONAL.value, limit)
+        return _no_reference(intent, Rule.MAX_ORDER_NOTIONAL.value, limit, look)
     if notional <= limit.value:
         return None
     return CheckRefused(
@@ -243,7 +247,7 @@ def check_max_open_notional(intent: OrderIntent, look: Lookups) -> CheckRefused 
     if not added:
         return None  # a child order or a replace that adds no quantity: the worst case stays
     if look.px is None:
-        return _no_reference(intent, Rule.MAX_OPEN_NOTIONAL.value, limit)
+        return _no_reference(intent, Rule.MAX_OPEN_NOTIONAL.value, limit, look)
     account, symbol = scope_filter(limit.account), scope_filter(limit.symbol)
     rows = (
         look.positions

@@ -382,13 +382,13 @@ def safe_mode_release(uow: UnitOfWork, *, control_id: str, reason: str | None = 
 
 # The order's venue and the SAFE modes among its (scope, key) pairs, in one statement (a fixed
 # string: the ORM's query building cost more than the reads). "key" is quoted: a keyword in SQLite.
-# Its rows are shaped like the reference read's (rules.reference: a tag, then five columns, the
+# Its rows are shaped like the reference read's (rules.reference: a tag, then six columns, the
 # document fourth, as text like the book's levels there) so that a new order sends both as one
 # statement (rules.pretrade.prefetch).
 IN_FORCE_VENUE, IN_FORCE_CONTROL = 1, 2
 IN_FORCE_SQL = (
-    "SELECT 1, NULL, NULL, CAST(doc AS TEXT), NULL, NULL FROM venues WHERE venue = %s "
-    "UNION ALL SELECT 2, NULL, NULL, CAST(doc AS TEXT), NULL, NULL FROM controls WHERE kind = %s AND active = %s AND ("
+    "SELECT 1, NULL, NULL, CAST(doc AS TEXT), NULL, NULL, NULL FROM venues WHERE venue = %s "
+    "UNION ALL SELECT 2, NULL, NULL, CAST(doc AS TEXT), NULL, NULL, NULL FROM controls WHERE kind = %s AND active = %s AND ("
     "(scope = 'global' AND \"key\" = '*') OR (scope = 'venue' AND \"key\" = %s) "
     "OR (scope = 'account' AND \"key\" = %s) OR (scope = 'symbol' AND \"key\" IN (%s, %s)))"
 )

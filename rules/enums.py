@@ -32,6 +32,14 @@ class Rule(StrEnum):
     SPAM_SUPPRESSED = "spam_suppressed"
 
 
+class BookSource(StrEnum):
+    """Who wrote a book (kept with it, not in the book query): a venue's book stream keeps
+    rewriting it while it speaks, a person or SIM only when they set it."""
+
+    STREAM = "Stream"  # oms.venues.bookfeed: stale = the stream stopped, no reference price
+    SET = "Set"  # SetBookCommand by hand, SimSetMarketCommand, the demo: prices whatever its age
+
+
 class VenueMode(StrEnum):
     PAPER = "Paper"
     LIVE = "Live"  # accepts orders only while armed (venue_not_armed)

@@ -102,7 +102,7 @@ class PositionView:
 
 Positions = Callable[[str | None, str | None], list[PositionView]]
 # (account, symbol; None for every one, tag) -> (SQL, params) selecting the positions' rows in the
-# reference read's row shape (rules.reference: the tag, then five columns), appended by UNION ALL
+# reference read's row shape (rules.reference: the tag, then six columns), appended by UNION ALL
 # to the statement a prefetch sends; and the rows it answers (of that tag) -> the positions
 PositionsQuery = Callable[[str | None, str | None, int], tuple[str, list[Any]]]
 PositionsOfRows = Callable[[list[tuple[Any, ...]]], list[PositionView]]
@@ -301,10 +301,19 @@ class Lookups:
 
     @cached_property
     def reference_px(self) -> Decimal | None:
-        """The book's far touch. A stale book (`stale` in the book query) still prices: SIM's and
-        the hand-set books (MANUAL, the demo) change only when set, so a staleness cut-off would
-        refuse every order at them a few minutes after the last set."""
-        return self.book.reference(self.intent.side) if self.book is not None else None
+        """The book's far touch. A stale book (`stale` in the book query) still prices when it was
+        set (SIM's and the hand-set books, MANUAL, the demo, change only when set, so a staleness
+        cut-off would refuse every order at them a few minutes after the last set); a streamed
+        one does not: its stream stopped, and its prices are the past's (`book_stream_stopped`)."""
+        if self.book is None or self.book_stream_stopped:
+            return None
+        return self.book.reference(self.intent.side)
+
+    @cached_property
+    def book_stream_stopped(self) -> bool:
+        """The order's book came from a venue's stream that has not rewritten it for
+        OMS_BOOK_STALE_SECONDS (rules.books)."""
+        return self.book is not None and self.book.stream_stopped(self.now)
 
     @cached_property
     def px(self) -> Decimal | None:

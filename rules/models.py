@@ -12,6 +12,7 @@ from django.db import models
 
 from oms.core.models import EventRecord, StateRecord, unique_version
 from rules.enums import (
+    BookSource,
     ControlKind,
     ControlScope,
     ControlSource,
@@ -82,6 +83,10 @@ class Book(models.Model):
     asks = models.JSONField(default=list)
     as_of = models.DateTimeField()
     updated_by = models.CharField(max_length=150)
+    # a streamed book older than OMS_BOOK_STALE_SECONDS is no reference price (rules.intent)
+    source = models.CharField(
+        max_length=8, choices=[(b.value, b.value) for b in BookSource], default=BookSource.SET.value
+    )
 
     class Meta:
         db_table = "books"

@@ -32,6 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from oms.core import sql
 from rules.books import BookView, _levels, book_for
+from rules.enums import BookSource
 from rules.instruments import InstrumentState
 from rules.models import Instrument, Limit, ReferenceVersion
 
@@ -87,13 +88,14 @@ def _current(version: int | None) -> Snapshot:
 
 # One statement: the version row and the order's book (its venue's, or for a venue-less order the
 # freshest of its symbol; one row tagged 0, the book's columns null when there is none), and rows
-# the caller appends with UNION ALL in the same shape (a new order: the controls in force,
-# rules.controls.IN_FORCE_SQL, and the positions the checks read, rules.intent.POSITIONS_TAGS).
+# the caller appends with UNION ALL in the same shape, a tag then six columns (a new order: the
+# controls in force, rules.controls.IN_FORCE_SQL, and the positions the checks read,
+# rules.intent.POSITIONS_TAGS).
 # Hand-written like the write path's statements (oms.core.sql): the ORM would cost more Python
 # than the read. The book's columns come as text (`_book`: parsed once per exact content; the
 # driver's timestamptz loader alone cost more than the checks' arithmetic), and so do the
 # documents of the appended rows (one column type per position in a UNION).
-_BOOK = "b.venue, CAST(b.bids AS TEXT), CAST(b.asks AS TEXT), CAST(b.as_of AS TEXT)"
+_BOOK = "b.venue, CAST(b.bids AS TEXT), CAST(b.asks AS TEXT), CAST(b.as_of AS TEXT), b.source"
 _READ_AT_VENUE = (
     f"SELECT 0, rv.version, {_BOOK} FROM reference_version rv "
     "LEFT JOIN books b ON b.venue = %s AND b.symbol = %s WHERE rv.id = 1"
@@ -120,12 +122,17 @@ _books: dict[tuple[Any, ...], BookView] = {}
 _BOOKS_KEPT = 4096
 
 
-def _book(venue: str, symbol: str, bids: Any, asks: Any, as_of: Any) -> BookView:
-    key = (venue, symbol, bids, asks, as_of)
+def _book(venue: str, symbol: str, bids: Any, asks: Any, as_of: Any, source: Any) -> BookView:
+    key = (venue, symbol, bids, asks, as_of, source)
     view = _books.get(key)
     if view is None:
         view = BookView(
-            venue, symbol, _levels(sql.json_value(bids)), _levels(sql.json_value(asks)), _as_of(as_of)
+            venue,
+            symbol,
+            _levels(sql.json_value(bids)),
+            _levels(sql.json_value(asks)),
+            _as_of(as_of),
+            source == BookSource.STREAM,
         )
         if len(_books) >= _BOOKS_KEPT:  # books no longer read at these levels
             _books.clear()
@@ -157,8 +164,8 @@ def take_read(cur: Any, venue: str | None, symbol: str) -> tuple[Read, list[tupl
     if not own:  # the version row is gone (a test flush truncated it): put it back, read directly
         ReferenceVersion.objects.get_or_create(pk=1, defaults={"version": secrets.randbits(62)})
         return (_load(None), book_for(venue, symbol)), others
-    _, version, b_venue, bids, asks, as_of = own[0]
-    view = _book(b_venue, symbol, bids, asks, as_of) if b_venue is not None else None
+    _, version, b_venue, bids, asks, as_of, source = own[0]
+    view = _book(b_venue, symbol, bids, asks, as_of, source) if b_venue is not None else None
     return (_current(version), view), others
 
 

@@ -174,6 +174,12 @@ def test_a_streamed_bybit_book_is_coalesced_prices_the_collar_and_goes_stale_whe
         assert Book.objects.get(venue="ccxt:bybit", symbol=SYMBOL).as_of == last
         assert consumer.books.stats["errors"] >= 1
         assert desk.get(f"/api/queries/books/ccxt:bybit/{SYMBOL}").json()["stale"] is True
+        # and a streamed book gone stale prices nothing: the fair order is refused now
+        order["price"] = "42548"
+        stale = desk.post("/api/commands/orders/preview", order, format="json").json()
+        assert [(r["rule"], r["details"]["book"]) for r in stale["refusals"]] == [
+            ("no_reference_price", "stale")
+        ]
     finally:
         adapter.close()
     assert dt.datetime.now(dt.UTC) - last > dt.timedelta(seconds=2)

@@ -252,7 +252,10 @@ def test_order_from_the_api_goes_through_the_checks_to_sim_on_a_worker_and_fills
     assert doc(client["orderId"])["status"] == "Filled"
     send = VenueSend.objects.get(pk=child["clOrdID"])
     assert (send.status, send.attempts) == ("Done", 1)
-    assert "venues.send_order" in "".join(w.output() for w in sim.workers), "the worker sent it"
+    logs = "".join(w.output() for w in sim.workers)
+    assert "place_client_order" in logs, "a worker placed it"
+    # and sent it in the same task, right after the placement's commit: no second queue trip
+    assert "Task venues.send_order" not in logs, logs[-3000:]
 
 
 @pytest.mark.parametrize(
@@ -335,6 +338,8 @@ def test_a_worker_killed_in_the_middle_of_a_send_leaves_one_order_at_the_venue_a
     sim_instrument(symbol)
     sim_market(symbol, "100", "101", "5", "50")
     sim_faults(latencyMs=4000)  # the venue answers slowly: the kill lands after it has the order
+    # the send runs in the placement task (oms.orders.tasks): that task is the one redelivered,
+    # and it finishes the send it began (the claim is taken: it asks SIM, it does not resend)
 
     client = api_order(symbol, "3")
     child = the_child(client["orderId"], sim)

@@ -85,9 +85,9 @@ def positions_in_scope(account: str | None, symbol: str | None) -> list[Position
 
 # Hand-written (oms.core.sql): appended to the reference read every new order sends with its
 # clOrdID reservation (rules.pretrade.prefetch), in that read's row shape (rules.reference: the
-# tag rules gives, then five columns; the document fourth, as text: `_view_of_text` builds a
+# tag rules gives, then six columns; the document fourth, as text: `_view_of_text` builds a
 # document's view once per exact text), one statement with the checks' other reads
-_SELECT = "SELECT {tag}, NULL, NULL, CAST(doc AS TEXT), NULL, NULL FROM positions"
+_SELECT = "SELECT {tag}, NULL, NULL, CAST(doc AS TEXT), NULL, NULL, NULL FROM positions"
 
 
 def positions_query(account: str | None, symbol: str | None, tag: int) -> tuple[str, list[Any]]:

@@ -31,6 +31,7 @@ from oms.core.errors import ApplicationError
 from oms.orders.models import Order
 from oms.venues.adapter import VenueAdapter, VenueBook, VenueError
 from oms.venues.reports import actor_for
+from rules.books import streamed_books
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class BookFeed:
             "asks": [[str(px), str(qty)] for px, qty in book.asks[:depth] if qty > 0],
         }
         try:
-            dispatch("books", body, actor=actor_for(self.venue))
+            with streamed_books():  # kept with the book: stale, it is no reference price
+                dispatch("books", body, actor=actor_for(self.venue))
         except ApplicationError as exc:  # a crossed book in flight: the next one will do
             self.stats["refused"] += 1
             log.warning("venue %s book %s refused: %s %s", self.venue, book.symbol, exc.code, exc.message)

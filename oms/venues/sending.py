@@ -96,23 +96,45 @@ def dead_letter(row: VenueSend, task: str, reason: str, error: str) -> None:
     log.error("venue send %s %s at %s: %s (%s)", row.action, row.cl_ord_id, row.venue, reason, error)
 
 
-def backoff(task: Task[Any, Any], exc: VenueError) -> float:
-    wait: float = min(0.5 * 2.0 ** int(task.request.retries or 0), 30.0)
+def backoff(retries: int, exc: VenueError) -> float:
+    """The wait before retry number `retries + 1`."""
+    wait: float = min(0.5 * 2.0**retries, 30.0)
     return max(wait, exc.retry_after) if isinstance(exc, RateLimited) else wait
 
 
+GiveUp = Callable[[str], None]
+
+
 def retry_or_give_up(
-    task: Task[Any, Any], row: VenueSend, exc: TransientVenueError, give_up: Callable[[str], None], *args: Any
+    task: Task[Any, Any], row: VenueSend, exc: TransientVenueError, give_up: GiveUp, *args: Any
 ) -> None:
-    """Retry with backoff, or when retries are used up run `give_up(message)` and leave a dead
-    letter."""
+    """Retry the task with backoff, or when retries are used up run `give_up(message)` and leave
+    a dead letter."""
+    retries = int(task.request.retries or 0)
+
+    def again(countdown: float) -> None:
+        raise task.retry(args=args, countdown=countdown, exc=exc)
+
+    later_or_give_up(row, exc, give_up, retries=retries, again=again, task_name=task.name)
+
+
+def later_or_give_up(
+    row: VenueSend,
+    exc: TransientVenueError,
+    give_up: GiveUp,
+    *,
+    retries: int,
+    again: Callable[[float], None],
+    task_name: str,
+) -> None:
+    """`retry_or_give_up` for any caller: `again(countdown)` schedules attempt `retries + 2`."""
     mark(row, SendStatus.RETRYING, error=str(exc))
-    if int(task.request.retries or 0) < settings.OMS_VENUE_SEND_MAX_RETRIES:
-        raise task.retry(args=args, countdown=backoff(task, exc), exc=exc)
+    if retries < settings.OMS_VENUE_SEND_MAX_RETRIES:
+        again(backoff(retries, exc))
+        return
     give_up(exc.message)
     mark(row, SendStatus.FAILED, outcome="retries_exhausted", error=str(exc))
-    dead_letter(row, task.name, "retries_exhausted", str(exc))
-    return None
+    dead_letter(row, task_name, "retries_exhausted", str(exc))
 
 
 def finish(row: VenueSend, report: VenueOrderReport) -> str:
