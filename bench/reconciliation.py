@@ -1,21 +1,26 @@
-"""Reconciliation time for 10,000 open orders and 100 positions against SIM, beside a raw SQL
-baseline of the same comparison in the same run.
+"""Reconciliation time for 10,000 open orders and 100 positions against SIM, the OMS's working
+orders read whole (OMS_RECONCILE_CHUNK=0, as before) and in keyset pages, beside a raw SQL
+baseline of the same comparison, all in the same run.
 
     .venv/bin/python -m bench.reconciliation [--orders 10000] [--positions 100] [--rounds 3]
+        [--chunk 1000] [--db oms_bench_reconciliation]
 
-On a fresh PostgreSQL database (oms_bench_reconciliation, dropped after), SIM in process memory:
+On a fresh PostgreSQL database (`--db`, dropped after), SIM in process memory:
 1. seed: N resting limit orders at SIM (placed through its adapter, far from the market) and, for
    each, the OMS's rows of a working market order at SIM that sent it (its state row, its clOrdID
    key and its settled send; written in bulk: seeding through the write path would take longer
    than everything measured); P positions, the same quantity at SIM and in the OMS;
 2. measured, alternating per round: `RunReconciliationCommand` through `dispatch` (venue reads,
-   the OMS's reads, the comparison, the run's record; nothing differs, so nothing is repaired),
-   and the baseline: the same venue reads, the venue's rows bulk-loaded into a temporary table and
-   ONE SQL statement that finds every order whose status or cumQty differs, every venue order no
-   OMS clOrdID owns, every OMS working order the venue does not list, and every position whose
-   quantity differs;
-3. a run that finds 1% of the orders different (their OMS cumQty altered): its time with the
-   repairs' reads and the discrepancies recorded.
+   the OMS's reads, the comparison, the run's record; nothing differs, so nothing is repaired)
+   with the working orders read whole, then in pages of `--chunk`, and the baseline: the same
+   venue reads, the venue's rows bulk-loaded into a temporary table and ONE SQL statement that
+   finds every order whose status or cumQty differs, every venue order no OMS clOrdID owns, every
+   OMS working order the venue does not list, and every position whose quantity differs;
+3. one more run of each mode under tracemalloc: the peak of Python memory allocated during the
+   run (the venue's list included: SIM's answer is the same in both modes), and the peak of the
+   OMS's side alone (the working orders read and compared with the venue's list, read before);
+4. a run that finds 1% of the orders different (their OMS cumQty altered), paged: its time with
+   the repairs' reads and the discrepancies recorded.
 """
 
 from __future__ import annotations
@@ -38,29 +43,42 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--positions", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--db", default=DB)
     args = parser.parse_args()
     durable = common.check_durable()
-    common.create_db(DB)
+    common.create_db(args.db)
     try:
         import os
 
         os.environ["OMS_SIM_STORE"] = "memory"
         os.environ["OMS_RECONCILE_INTERVAL"] = "0"
-        common.django_setup(DB)
+        common.django_setup(args.db)
         seeded = seed(args.orders, args.positions)
-        runs, base = [], []
+        whole, paged, base = [], [], []
         for _ in range(args.rounds):
-            runs.append(run_once())
+            whole.append(run_once(0))
+            paged.append(run_once(args.chunk))
             base.append(baseline())
-        differing = run_with_differences(max(1, args.orders // 100))
+        peaks = {
+            "whole_peak_mib": peak_mib(0),
+            "paged_peak_mib": peak_mib(args.chunk),
+            "whole_compare_peak_mib": compare_peak_mib(0),
+            "paged_compare_peak_mib": compare_peak_mib(args.chunk),
+        }
+        differing = run_with_differences(max(1, args.orders // 100), args.chunk)
         result = {
             "orders": args.orders,
             "positions": args.positions,
+            "chunk": args.chunk,
             "seed_seconds": seeded,
-            "reconciliation_seconds": runs,
+            "whole_seconds": whole,
+            "paged_seconds": paged,
             "baseline_sql_seconds": base,
-            "reconciliation_median": sorted(runs)[len(runs) // 2],
+            "whole_median": sorted(whole)[len(whole) // 2],
+            "paged_median": sorted(paged)[len(paged) // 2],
             "baseline_median": sorted(base)[len(base) // 2],
+            **peaks,
             "with_differences": differing,
             "server": durable,
             "machine": common.machine_notes(),
@@ -71,7 +89,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        common.drop_db(DB)
+        common.drop_db(args.db)
 
 
 def _now() -> dt.datetime:
@@ -166,9 +184,12 @@ def seed(n_orders: int, n_positions: int) -> float:
     return round(time.perf_counter() - started, 2)
 
 
-def run_once() -> float:
+def run_once(chunk: int) -> float:
+    from django.conf import settings
+
     from oms.core.dispatch import dispatch
 
+    settings.OMS_RECONCILE_CHUNK = chunk
     started = time.perf_counter()
     body = dispatch(
         "venues", {"commandType": "RunReconciliationCommand", "venue": "SIM"}, actor="system:bench"
@@ -197,6 +218,45 @@ SELECT 'position', COALESCE(p.account, vp.account) || '|' || COALESCE(p.symbol, 
   FULL JOIN venue_positions vp ON vp.account = p.account AND vp.symbol = p.symbol
  WHERE COALESCE(p.qty, 0) <> COALESCE(vp.qty, 0)
 """
+
+
+def peak_mib(chunk: int) -> float:
+    """The peak of Python memory allocated during one run at page size `chunk` (0: whole)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        run_once(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return round(peak / 2**20, 1)
+
+
+def compare_peak_mib(chunk: int) -> float:
+    """The same, of the OMS's side alone: the venue's open orders read before tracing starts,
+    then the working orders read and compared with them (`runner.compare_venue_orders`)."""
+    import tracemalloc
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from oms.reconciliation.runner import compare_venue_orders
+    from oms.venues.routing import adapter_for
+
+    settings.OMS_RECONCILE_CHUNK = chunk
+    adapter = adapter_for("SIM")
+    assert adapter is not None
+    open_orders = adapter.fetch_open_orders()
+    tracemalloc.start()
+    try:
+        with transaction.atomic():  # one snapshot, as inside the run's command
+            found = compare_venue_orders("SIM", open_orders)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not (found.differ or found.unknown or found.unlisted)
+    return round(peak / 2**20, 1)
 
 
 def baseline() -> float:
@@ -232,8 +292,12 @@ def baseline() -> float:
     return round(elapsed, 3)
 
 
-def run_with_differences(n: int) -> dict[str, Any]:
+def run_with_differences(n: int, chunk: int) -> dict[str, Any]:
+    from django.conf import settings
+
     from oms.core.dispatch import dispatch
+
+    settings.OMS_RECONCILE_CHUNK = chunk
     from oms.orders.models import Order
 
     ids = list(Order.objects.order_by("order_id").values_list("order_id", flat=True)[:n])

@@ -7,6 +7,7 @@ connection pool), `REDIS_URL` to Redis for the channel layer and the Celery brok
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +357,9 @@ OMS_SIM_STORE = env_str("OMS_SIM_STORE", "sqlite")
 # SIM amends a replace in place; 0 makes it a venue without amend (like a ccxt exchange without
 # editOrder), so the OMS replaces by cancel and new order (oms/venues/cancel_place.py)
 OMS_SIM_AMEND = env_bool("OMS_SIM_AMEND", True)
+# SIM's opening cash per account and currency, as JSON ({"ACC-1": {"USDT": "100000"}}): with it
+# SIM reports balances (opening cash plus what its own fills realized); empty: it has none
+OMS_SIM_CASH: dict[str, dict[str, str]] = json.loads(env_str("OMS_SIM_CASH", "{}"))
 # which adapter serves a venue until the venue registry says otherwise (rules.venues)
 OMS_VENUE_ADAPTERS = {"SIM": "SIM"}
 # sending: retries of a transient venue error (backoff 0.5 s doubling, capped), then a dead letter
@@ -410,6 +414,18 @@ OMS_RECONCILE_ADOPT_ACCOUNT = env_str("OMS_RECONCILE_ADOPT_ACCOUNT", "UNALLOCATE
 # discrepancies open on more than this many symbols of one venue are systemic: SAFE mode on the
 # whole venue (0: never)
 OMS_RECONCILE_VENUE_SAFE_SYMBOLS = env_int("OMS_RECONCILE_VENUE_SAFE_SYMBOLS", 3)
+# the OMS's working orders are read and compared this many at a time (keyset by orderId), so a
+# venue with tens of thousands of open orders is never held in memory whole (0: all at once)
+OMS_RECONCILE_CHUNK = env_int("OMS_RECONCILE_CHUNK", 1000)
+# balances (adapters that `has` balances): the cash the OMS's ledger starts from, per venue,
+# account ("*": a venue whose balances name no account, ccxt's) and currency, as JSON, e.g.
+# {"SIM": {"ACC-1": {"USDT": "100000"}}}; realized P&L (and, for spot, the traded notional and
+# base quantity) is added from the positions. A difference above the tolerance (absolute, per
+# currency) is a `position_mismatch` with subject balance|ACCOUNT|CURRENCY
+OMS_RECONCILE_OPENING_CASH: dict[str, dict[str, dict[str, str]]] = json.loads(
+    env_str("OMS_RECONCILE_OPENING_CASH", "{}")
+)
+OMS_RECONCILE_BALANCE_TOLERANCE = env_str("OMS_RECONCILE_BALANCE_TOLERANCE", "0.01")
 if OMS_RECONCILE_INTERVAL > 0:
     CELERY_BEAT_SCHEDULE["reconciliation-all"] = {
         "task": "reconciliation.reconcile_all",

@@ -147,6 +147,65 @@ def compare_orders(
     return out
 
 
+class ChunkedOrders:
+    """`compare_orders` fed the OMS's working orders a page at a time (keyset by orderId), so
+    only what differs is kept, never every working order: the same comparison and the same
+    result, in the same order (the venue's list, then the OMS's orders by orderId).
+
+    `add_page` matches each order by its current clOrdID; the venue orders no page matched are
+    looked up by every clOrdID an order ever used (`rest`, then `finish` with their owners),
+    the OMS's orders no venue order matched are `unlisted` unless one of those owns them."""
+
+    def __init__(self, venue_open: Iterable[VenueOrderReport]) -> None:
+        self.reports = list(venue_open)
+        self._index = {r.cl_ord_id: i for i, r in enumerate(self.reports)}
+        self._agrees: set[int] = set()  # venue orders matched and equal: nothing more to keep
+        self._differs: dict[int, OmsOrder] = {}
+        self._unmatched: dict[str, OmsOrder] = {}  # orderId -> working order no venue order named
+
+    def add_page(self, orders: Iterable[OmsOrder]) -> None:
+        for order in orders:
+            i = self._index.get(order.cl_ord_id)
+            if i is None:
+                self._unmatched[order.order_id] = order
+            elif order_agrees(self.reports[i], order):
+                self._agrees.add(i)
+            else:
+                self._differs[i] = order
+
+    def rest(self) -> list[str]:
+        """The clOrdIDs of the venue orders no working order's current clOrdID named."""
+        matched = self._agrees | set(self._differs)
+        return [r.cl_ord_id for i, r in enumerate(self.reports) if i not in matched]
+
+    def unmatched(self) -> list[OmsOrder]:
+        return list(self._unmatched.values())
+
+    def finish(self, owner_of: dict[str, OmsOrder]) -> OrderComparison:
+        """`owner_of`: clOrdID -> its OMS order, for the clOrdIDs of `rest()` (the unmatched
+        working orders among them given as themselves)."""
+        out = OrderComparison()
+        seen: set[str] = set()
+        for i, report in enumerate(self.reports):
+            out.checked += 1
+            if i in self._agrees:
+                continue
+            order = self._differs.get(i) or owner_of.get(report.cl_ord_id)
+            if order is None:
+                out.unknown.append(report)
+                continue
+            seen.add(order.order_id)
+            if i in self._differs or not order_agrees(report, order):
+                out.differ.append((report, order))
+        for order in self._unmatched.values():
+            if order.order_id in seen:
+                continue
+            out.checked += 1
+            if not order.in_flight:
+                out.unlisted.append(order)
+        return out
+
+
 def unbooked_fills(fills: Iterable[VenueFill], booked: dict[str, str]) -> list[VenueFill]:
     """The venue's fills the OMS has not booked: `booked` is execID -> the execution's status."""
     return [f for f in fills if booked.get(f.exec_id) not in BOOKED]

@@ -78,7 +78,10 @@ DISCREPANCY: AggregateType[DiscrepancyState] = register(
                 "account": "null when the venue does not say (an order report)",
                 "oms": "the OMS's side (null: the OMS has none)",
                 "venueValue": "the venue's side (null: the venue has none)",
-                "subject": "what differs: position|ACCOUNT|SYMBOL, order|<id>, fill|<execID>",
+                "subject": (
+                    "what differs: position|ACCOUNT|SYMBOL, order|<id>, fill|<execID>, "
+                    "balance|ACCOUNT|CURRENCY (a position_mismatch of cash; ACCOUNT empty for a venue-wide wallet)"
+                ),
                 "orderId": "the OMS order concerned (the adopted one for a venue order the OMS never sent)",
                 "safeModeScope": "the SAFE mode it engaged: symbol (VENUE:SYMBOL) or venue",
             },
@@ -110,7 +113,7 @@ class RunState(Record):
     run_id: str
     venue: str
     trigger: RunTrigger
-    checked: dict[str, int]  # {"orders", "fills", "positions"}: how many of each were compared
+    checked: dict[str, int]  # {"orders", "fills", "positions", "balances"}: how many of each were compared
     repaired: dict[str, int]  # {"fills", "orders"}: fills re-pulled, orders brought to the venue's
     discrepancy_ids: list[str]  # every discrepancy the run found (new or still open)
     new_discrepancy_ids: list[str]
@@ -132,7 +135,7 @@ RUN: AggregateType[RunState] = register(
             RunState,
             "ReconciliationRunState",
             help={
-                "checked": "orders, fills, positions compared",
+                "checked": "orders, fills, positions, balances compared",
                 "repaired": "fills re-pulled, orders brought to the venue's",
                 "discrepancyIds": "every discrepancy it found",
                 "newDiscrepancyIds": "those it opened",

@@ -20,13 +20,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from django.conf import settings
+
 from oms.core.errors import ApplicationError
-from oms.reconciliation import snapshot
+from oms.reconciliation import balances, snapshot
 from oms.reconciliation.adopt import adopt_fill, adopt_order, orphan_cl_ord_id
 from oms.reconciliation.compare import (
     BOOKED,
+    ChunkedOrders,
     Finding,
     OmsOrder,
+    OrderComparison,
     compare_orders,
     compare_positions,
     fill_finding,
@@ -36,7 +40,7 @@ from oms.reconciliation.compare import (
 )
 from oms.reconciliation.enums import DiscrepancyKind
 from oms.venues import reports
-from oms.venues.adapter import VenueAdapter, VenueFill, VenueOrderReport
+from oms.venues.adapter import VenueAdapter, VenueBalance, VenueFill, VenueOrderReport
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,9 @@ FILL_OVERLAP = dt.timedelta(minutes=5)
 
 @dataclass
 class Examined:
-    checked: dict[str, int] = field(default_factory=lambda: {"orders": 0, "fills": 0, "positions": 0})
+    checked: dict[str, int] = field(
+        default_factory=lambda: {"orders": 0, "fills": 0, "positions": 0, "balances": 0}
+    )
     repaired: dict[str, int] = field(default_factory=lambda: {"fills": 0, "orders": 0})
     findings: list[Finding] = field(default_factory=list)
 
@@ -114,6 +120,31 @@ def repair_order(venue: str, report: VenueOrderReport, fills: list[VenueFill]) -
         log.warning("reconciliation %s: report of %s not applied: %s", venue, report.cl_ord_id, exc.message)
 
 
+def compare_venue_orders(venue: str, open_orders: list[VenueOrderReport]) -> OrderComparison:
+    """The venue's open orders against the OMS's working ones, OMS_RECONCILE_CHUNK at a time
+    (keyset by orderId: only what differs is kept); 0 reads every working order at once."""
+    size = int(settings.OMS_RECONCILE_CHUNK)
+    if size <= 0:
+        working = snapshot.working_orders(venue)
+        return compare_orders(
+            open_orders, snapshot.owners((r.cl_ord_id for r in open_orders), working), working
+        )
+    chunked = ChunkedOrders(open_orders)
+    for page in snapshot.working_pages(venue, size):
+        chunked.add_page(page)
+    return chunked.finish(snapshot.owners(chunked.rest(), chunked.unmatched()))
+
+
+def balance_findings(venue: str, theirs: list[VenueBalance]) -> tuple[int, list[Finding]]:
+    """How many (account, currency) of the OMS's ledger were compared, and those that differ."""
+    opening = settings.OMS_RECONCILE_OPENING_CASH.get(venue, {})
+    wide = balances.venue_wide(theirs) or balances.VENUE_WIDE in opening
+    ours = balances.ledger(opening, snapshot.holdings(venue), wide=wide)
+    tolerance = Decimal(settings.OMS_RECONCILE_BALANCE_TOLERANCE)
+    differ = balances.compare_balances(theirs, ours, tolerance)
+    return len(ours), [balances.balance_finding(*d) for d in differ]
+
+
 def examine(adapter: VenueAdapter, since: dt.datetime | None) -> Examined:
     """Raises VenueError (nothing written) when the venue cannot be read."""
     venue = adapter.venue
@@ -122,9 +153,8 @@ def examine(adapter: VenueAdapter, since: dt.datetime | None) -> Examined:
     open_orders = adapter.fetch_open_orders()
     recent_fills = adapter.fetch_fills(since=None if since is None else since - FILL_OVERLAP)
     venue_positions = adapter.fetch_positions() if adapter.has.get("positions") else None
-    working = snapshot.working_orders(venue)
-    owner_of = snapshot.owners((r.cl_ord_id for r in open_orders), working)
-    orders = compare_orders(open_orders, owner_of, working)
+    venue_balances = adapter.fetch_balances() if adapter.has.get("balances") else None
+    orders = compare_venue_orders(venue, open_orders)
     out.checked["orders"] = orders.checked
     out.checked["fills"] = len(recent_fills)
     fills = FillSource(adapter)
@@ -203,6 +233,9 @@ def examine(adapter: VenueAdapter, since: dt.datetime | None) -> Examined:
         out.checked["positions"] = len({(p.account, p.symbol) for p in venue_positions} | set(ours))
         for key, oms_qty, venue_qty in compare_positions(venue_positions, ours):
             out.findings.append(position_finding(key, oms_qty, venue_qty))
+    if venue_balances is not None:  # after the repairs: a re-pulled fill moves the ledger too
+        out.checked["balances"], cash_findings = balance_findings(venue, venue_balances)
+        out.findings.extend(cash_findings)
     return out
 
 
@@ -215,6 +248,14 @@ def still_differs(adapter: VenueAdapter, d: dict[str, str | None]) -> str | None
     venue, kind = adapter.venue, d["kind"]
     symbol, account = d.get("symbol") or "", d.get("account") or ""
     fills = FillSource(adapter)
+    subject = d.get("subject") or ""
+    if kind == DiscrepancyKind.POSITION_MISMATCH and subject.startswith("balance|"):
+        # a venue that stopped reporting balances leaves nothing to compare: it agrees
+        theirs_cash = adapter.fetch_balances() if adapter.has.get("balances") else None
+        if theirs_cash is None:
+            return None
+        _, cash_findings = balance_findings(venue, theirs_cash)
+        return next((f.text for f in cash_findings if f.subject == subject), None)
     if kind == DiscrepancyKind.POSITION_MISMATCH:
         theirs = sum(
             (p.qty for p in adapter.fetch_positions(account=account) if p.symbol == symbol), Decimal(0)

@@ -300,6 +300,7 @@ def _what(state: DiscrepancyState) -> dict[str, str | None]:
     theirs, ours = state.venue_value or {}, state.oms or {}
     return {
         "kind": state.kind.value,
+        "subject": state.subject,
         "account": state.account,
         "symbol": state.symbol,
         "orderId": state.order_id,

@@ -8,12 +8,16 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.db.models import QuerySet
+
 from executions.models import Execution
 from oms.orders.enums import WORKING_STATUSES, Kind
 from oms.orders.models import ClOrdIdKey, Order
 from oms.positions.models import Position
+from oms.reconciliation.balances import Holding
 from oms.reconciliation.compare import OmsOrder, PositionKey
 from oms.venues.models import SendAction, SendStatus, VenueSend
+from rules.models import Instrument
 
 CHUNK = 500  # ids per IN (...) list: SQLite allows 999 parameters per statement
 WORKING = [s.value for s in WORKING_STATUSES]
@@ -48,14 +52,35 @@ def _oms_order(doc: dict[str, Any], in_flight: bool = False) -> OmsOrder:
     )
 
 
-def working_orders(venue: str) -> list[OmsOrder]:
+def _working(venue: str) -> QuerySet[Order]:
     """The OMS's working venue orders at `venue`: market orders and slices (a slice at an adapter
     venue is sent like a market order: its market order stays at MANUAL or a desk venue)."""
-    docs = list(
-        Order.objects.filter(
-            venue=venue, kind__in=(Kind.MARKET.value, Kind.SLICE.value), status__in=WORKING
-        ).values_list("doc", flat=True)
-    )
+    return Order.objects.filter(
+        venue=venue, kind__in=(Kind.MARKET.value, Kind.SLICE.value), status__in=WORKING
+    ).order_by("order_id")
+
+
+def working_orders(venue: str) -> list[OmsOrder]:
+    """Every working venue order at `venue` at once, by orderId (OMS_RECONCILE_CHUNK=0)."""
+    return _with_flight(list(_working(venue).values_list("doc", flat=True)))
+
+
+def working_pages(venue: str, size: int) -> Iterator[list[OmsOrder]]:
+    """The same orders `size` at a time, keyset by orderId: each page one indexed query from the
+    last id, whatever the page's number (an OFFSET would re-read every page before it)."""
+    last = ""
+    while True:
+        rows = list(_working(venue).filter(order_id__gt=last).values_list("order_id", "doc")[:size])
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield _with_flight([doc for _, doc in rows])
+        if len(rows) < size:
+            return
+
+
+def _with_flight(docs: list[dict[str, Any]]) -> list[OmsOrder]:
+    """The orders of `docs`, each marked in flight when its send has not settled."""
     flying: set[str] = set()
     for ids in chunks(d["orderId"] for d in docs):
         flying.update(
@@ -124,3 +149,32 @@ def position_qty(venue: str, account: str, symbol: str) -> Decimal:
         .first()
     )
     return Decimal(0) if qty is None else Decimal(qty)
+
+
+def holdings(venue: str) -> list[Holding]:
+    """The OMS's positions at `venue` with their instruments' currencies (one query each). A
+    position whose instrument is not registered moves no currency the OMS can name."""
+    rows = list(Position.objects.filter(venue=venue).values_list("account", "symbol", "doc"))
+    instruments: dict[str, dict[str, Any]] = {}
+    for symbols in chunks({symbol for _, symbol, _ in rows}):
+        instruments.update(
+            Instrument.objects.filter(venue=venue, symbol__in=symbols).values_list("symbol", "doc")
+        )
+    out = []
+    for account, symbol, doc in rows:
+        instrument = instruments.get(symbol)
+        if instrument is None:
+            continue
+        out.append(
+            Holding(
+                account=account,
+                kind=instrument["kind"],
+                base=instrument.get("baseCurrency"),
+                quote=instrument.get("quoteCurrency"),
+                qty=Decimal(doc["qty"]),
+                avg_cost=Decimal(doc.get("avgCost") or 0),
+                realized=Decimal(doc.get("realizedPnl") or 0),
+                multiplier=Decimal(doc.get("multiplier") or 1),
+            )
+        )
+    return out

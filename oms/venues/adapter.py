@@ -184,6 +184,9 @@ class VenueBalance:
     total: Decimal
     free: Decimal
     ts_event: dt.datetime
+    account: str | None = (
+        None  # the account where the venue keeps one per account (SIM); None: the venue's one
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from oms.venues.adapter import (
     ReplaceRequest,
     StreamMessage,
     VenueAdapter,
+    VenueBalance,
     VenueBook,
     VenueFill,
     VenueInstrument,
@@ -21,6 +22,8 @@ from oms.venues.adapter import (
     VenuePosition,
     register_adapter,
 )
+from oms.venues.sim import cash
+from oms.venues.sim.cash import CashTerms
 from oms.venues.sim.engine import STREAM, SimEngine, _d
 from oms.venues.sim.store import MemoryStore, RedisStore, SimStore, SqliteStore
 
@@ -69,7 +72,13 @@ class SimAdapter(VenueAdapter):
         super().__init__(venue, adapter_name)
         self.engine = engine_for(venue)
         # per instance, like ccxt's: a SIM without amend stands in for a venue without editOrder
-        self.has = {**type(self).has, "replace": bool(settings.OMS_SIM_AMEND)}  # type: ignore[misc]  # has is a class attribute; SIM's amend switch makes it per instance
+        # and balances only where SIM is given opening cash (OMS_SIM_CASH): a wallet of nothing
+        # would be compared against the OMS's ledger of nothing
+        self.has = {  # type: ignore[misc]  # has is a class attribute; SIM's switches make it per instance
+            **type(self).has,
+            "replace": bool(settings.OMS_SIM_AMEND),
+            "balances": bool(settings.OMS_SIM_CASH),
+        }
         # this connection's position in the stream: like a websocket, it hears only what is
         # published after it connects (its consumer resyncs from REST at start)
         self._cursor: int | None = None
@@ -116,6 +125,15 @@ class SimAdapter(VenueAdapter):
 
     def fetch_positions(self, *, account: str | None = None) -> list[VenuePosition]:
         return self.engine.fetch_positions(account)
+
+    def fetch_balances(self) -> list[VenueBalance]:
+        from rules.adapters import sim_instruments
+
+        terms = {
+            i["symbol"]: CashTerms(i["kind"], i["baseCurrency"], i["quoteCurrency"], _d(i["multiplier"]))
+            for i in sim_instruments()
+        }
+        return cash.balances(self.engine, settings.OMS_SIM_CASH, terms)
 
     def fetch_instruments(self) -> list[VenueInstrument]:
         from rules.adapters import sim_instruments
