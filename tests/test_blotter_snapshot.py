@@ -341,8 +341,10 @@ def test_the_page_preloads_every_module_its_imports_name(desk_user: User) -> Non
     }
     assert "/static/vendor/tabulator/js/tabulator_esm.min.mjs" in imported
     assert imported and imported <= preloaded
-    # the snapshot's download is asked for before the modules (home.html's inline script)
-    assert html.index("window.__snapshotResponse = fetch(") < html.index('rel="modulepreload"')
+    # the snapshot's download is asked for before the stylesheets (an inline script waits for
+    # those above it) and the modules (home.html's inline script)
+    asked = html.index("window.__snapshotResponse = fetch(")
+    assert asked < html.index('rel="stylesheet"') and asked < html.index('rel="modulepreload"')
 
 
 def test_history_windows_are_read_with_created_after_and_before(desk: Any, trader: Desk) -> None:
