@@ -29,6 +29,9 @@ daphne serving the project:
    * `--browser-users 1,10,30`: that many Chromium pages (one context each, one browser) told to
      navigate at once; each page's time from its navigation to live with its grid filled (polled
      every 50 ms), for the page and for the baseline tree (or `?legacy=1` without one).
+`--dbs A,B --shared`: each browser open is also taken once more right after an HTTP read of the
+snapshot, so the page shares that build instead of waiting for its own (what a page opening after
+another desk's open, within the cache's age and lag, gets).
 `--keep-db` keeps the database for `--reuse-db` (the 1,000,000-order load takes minutes).
 Results: printed as a table and saved to var/bench/blotter_snapshot.json.
 """
@@ -394,6 +397,12 @@ def main_dbs(args: argparse.Namespace) -> None:
                     got = browser_open(browser, servers[key][1], cookies[name], False)
                     results[key]["browser"].append(got)
                     print(f"  {key} browser: {got}")
+                    if args.shared:  # the snapshot built just before (by another page): shared
+                        cookie = cookies[name]
+                        open_snapshot(servers[key][1], f"{cookie['name']}={cookie['value']}")
+                        got = browser_open(browser, servers[key][1], cookie, False)
+                        results[key].setdefault("browser_shared", []).append(got)
+                        print(f"  {key} browser (shared snapshot): {got}")
             loads.append(os.getloadavg())
     finally:
         if browser is not None:
@@ -416,15 +425,17 @@ def main_dbs(args: argparse.Namespace) -> None:
 def print_dbs(results: dict[str, dict[str, Any]]) -> None:
     """The tables of a `--dbs` run (also: `print_dbs(json.load(...)["results"])` on a saved one)."""
     rows = []
-    for r in results.values():
+    for r, kind in [(r, kind) for r in results.values() for kind in ("browser", "browser_shared")]:
+        if kind not in r:
+            continue
         builds = sorted(b["build_s"] for b in r["server"])
         cpus = sorted(b["build_cpu_s"] for b in r["server"])
-        opens = sorted(r["browser"], key=lambda g: g["live_s"])
+        opens = sorted(r[kind], key=lambda g: g["live_s"])
         median = opens[len(opens) // 2] if opens else None
         rows.append(
             [
                 f"{r['orders']:,}",
-                r["tree"],
+                r["tree"] + (" (shared snapshot)" if kind == "browser_shared" else ""),
                 statistics.median(builds) if builds else "-",
                 statistics.median(cpus) if cpus else "-",
                 median["live_s"] if median else "-",
@@ -478,6 +489,9 @@ def main() -> None:
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP users")
     parser.add_argument("--baseline-tree", help="a checkout of the commit to compare with (browser)")
     parser.add_argument("--repeat", type=int, default=1, help="browser opens per page (median)")
+    parser.add_argument(
+        "--shared", action="store_true", help="--dbs: also open after a build (the snapshot shared)"
+    )
     parser.add_argument("--browser-users", default="", help="e.g. 1,10,30: pages opening at once")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--reuse-db", action="store_true", help="the database --keep-db left")

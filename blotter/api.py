@@ -145,6 +145,7 @@ async def snapshot(request: HttpRequest) -> HttpResponse:
     if refused is not None:
         return refused
     snap, built = await sync_to_async(SNAPSHOTS.get_built)()
+    SNAPSHOTS.keep_warm()  # the next page shares a build (pages open in bursts)
     body = snap.body
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
     if not gzipped:  # a client that cannot inflate (curl without --compressed): plain NDJSON

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -57,6 +58,8 @@ from oms.orders.enums import WORKING_STATUSES
 from oms.orders.models import Order
 from oms.quotes.enums import OPEN_REQUEST_STATUSES, QuoteStatus
 from oms.quotes.models import Quote, QuoteRequest
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1000  # documents per NDJSON line
 KINDS = ("orders", "executions", "quoteRequests", "quotes")
@@ -242,6 +245,9 @@ class SnapshotCache:
     committed seq or younger than `OMS_BLOTTER_SNAPSHOT_MAX_AGE` seconds (and at most
     `OMS_BLOTTER_SNAPSHOT_MAX_LAG` events behind): the page catches up from the event feed after its
     seq, as after any gap. One build at a time (the others wait for it and share it).
+
+    After a page's open the cache keeps itself warm (`keep_warm`) for `OMS_BLOTTER_SNAPSHOT_WARM`
+    seconds: the next page shares a build instead of waiting for one.
     """
 
     def __init__(self) -> None:
@@ -249,6 +255,10 @@ class SnapshotCache:
         self._current: Snapshot | None = None
         self.builds = 0
         self.hits = 0
+        self.warm_builds = 0  # of `builds`: made ahead of a page by the warming thread
+        self._warm_lock = threading.Lock()
+        self._warm_until = 0.0  # time.monotonic()
+        self._warmer: threading.Thread | None = None
 
     def _fresh(self, snap: Snapshot | None, seq: int, day_start: dt.datetime) -> bool:
         if snap is None or snap.day_start != day_start or snap.seq > seq:
@@ -281,10 +291,58 @@ class SnapshotCache:
             self.builds += 1
             return snap, True
 
+    def keep_warm(self) -> None:
+        """A page opened: for the next `OMS_BLOTTER_SNAPSHOT_WARM` seconds, rebuild the snapshot in
+        the background whenever the committed seq moved, every half of the shareable age. A page
+        that opens meanwhile finds a build young enough to share (`_fresh`) instead of waiting for
+        its own: a cold build was most of a page's wait under load (docs/benchmarks.md, sections
+        26 and 30). Pages come in bursts (a desk's morning, reconnects after a network drop), so
+        warming follows the opens, and costs nothing while no page opens or nothing commits."""
+        warm, max_age = settings.OMS_BLOTTER_SNAPSHOT_WARM, settings.OMS_BLOTTER_SNAPSHOT_MAX_AGE
+        if warm <= 0 or max_age <= 0:  # off, or only a build at the committed seq is shared
+            return
+        with self._warm_lock:
+            self._warm_until = time.monotonic() + warm
+            if self._warmer is None:
+                self._warmer = threading.Thread(target=self._warm, name="blotter-snapshot-warm", daemon=True)
+                self._warmer.start()
+
+    def _warm(self) -> None:
+        try:
+            while True:
+                time.sleep(settings.OMS_BLOTTER_SNAPSHOT_MAX_AGE / 2)
+                with self._warm_lock:
+                    if time.monotonic() >= self._warm_until:
+                        return
+                self._refresh()
+        except Exception:  # a failed read: pages build their own again, as without warming
+            log.exception("blotter snapshot: warming stopped")
+        finally:
+            with self._warm_lock:
+                self._warmer = None
+            connection.close()  # this thread's own connection (back to the pool)
+
+    def _refresh(self) -> None:
+        """Build at the committed seq unless the cached snapshot is at it (single flight with pages)."""
+        day_start = trading_day_start()
+        seq = max_seq()
+        snap = self._current
+        if snap is not None and snap.day_start == day_start and snap.seq == seq:
+            return
+        with self._lock:
+            snap = self._current
+            if snap is not None and snap.day_start == day_start and snap.seq >= seq:
+                return  # a page built it meanwhile
+            self._current = build(day_start)
+            self.builds += 1
+            self.warm_builds += 1
+
     def clear(self) -> None:
+        with self._warm_lock:
+            self._warm_until = 0.0  # a warming thread stops at its next turn
         with self._lock:
             self._current = None
-            self.builds = self.hits = 0
+            self.builds = self.hits = self.warm_builds = 0
 
 
 SNAPSHOTS = SnapshotCache()

@@ -33,6 +33,13 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_snapshot_warming(settings: Any) -> None:
+    """The blotter snapshot's warming thread would read the test database beside the test's own
+    transaction after a page's open; tests/test_blotter_snapshot.py turns it on where it is tested."""
+    settings.OMS_BLOTTER_SNAPSHOT_WARM = 0
+
+
+@pytest.fixture(autouse=True)
 def _no_venue_adapters_cached() -> None:
     """Each test starts without the venue-adapter cache of rules.venues: a database an earlier test
     rolled back would cost a retry (tests that count retries would see it), never a wrong answer."""

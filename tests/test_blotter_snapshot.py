@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -276,6 +279,72 @@ def test_a_recent_snapshot_is_shared_within_the_allowed_age_and_lag(settings: An
     while max_seq() - first.seq <= 3:
         desk.client_order(1)  # until more than three events behind: too far
     assert SNAPSHOTS.get().seq == max_seq() > first.seq
+
+
+def _wait(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_page_opens_the_snapshot_is_rebuilt_ahead_of_the_next_page(settings: Any) -> None:
+    settings.OMS_BLOTTER_SNAPSHOT_MAX_AGE = 0.2
+    settings.OMS_BLOTTER_SNAPSHOT_WARM = 30.0
+    desk = Desk("dispatch")
+    desk.client_order(1)
+    first = SNAPSHOTS.get()
+    SNAPSHOTS.keep_warm()
+    desk.client_order(1)  # commits move the seq on; no page asks
+    assert _wait(lambda: SNAPSHOTS.get().seq == max_seq())
+    assert SNAPSHOTS.warm_builds >= 1 and SNAPSHOTS.builds == 1 + SNAPSHOTS.warm_builds
+    # the next page shares the build made ahead of it: it waits for none of its own
+    snap, built = SNAPSHOTS.get_built()
+    assert not built and snap.seq == max_seq() > first.seq
+    SNAPSHOTS.clear()
+    assert _wait(lambda: SNAPSHOTS._warmer is None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_warming_stops_when_no_page_opened_for_its_time_and_is_off_without_sharing(settings: Any) -> None:
+    settings.OMS_BLOTTER_SNAPSHOT_MAX_AGE = 0.1
+    settings.OMS_BLOTTER_SNAPSHOT_WARM = 0.3
+    desk = Desk("dispatch")
+    SNAPSHOTS.get()
+    SNAPSHOTS.keep_warm()
+    assert SNAPSHOTS._warmer is not None
+    assert _wait(lambda: SNAPSHOTS._warmer is None)  # 0.3 s without another open
+    builds = SNAPSHOTS.builds
+    desk.client_order(1)
+    time.sleep(0.3)
+    assert SNAPSHOTS.builds == builds  # nothing built ahead any more
+    # only a build at the committed seq is shared (MAX_AGE 0): nothing to warm
+    settings.OMS_BLOTTER_SNAPSHOT_MAX_AGE = 0.0
+    SNAPSHOTS.keep_warm()
+    assert SNAPSHOTS._warmer is None
+
+
+def test_the_page_preloads_every_module_its_imports_name(desk_user: User) -> None:
+    """The modules download at once (modulepreload), not one level of imports per round trip: every
+    URL an ES module of the page imports is preloaded, by that very URL (a different one, e.g. a
+    hashed name, would download it twice)."""
+    client = Client()
+    client.force_login(desk_user)
+    html = client.get("/").content.decode()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', html))
+    folder = Path(__file__).resolve().parent.parent / "static" / "blotter"
+    imported = {
+        url
+        for module in folder.glob("*.js")
+        for url in re.findall(r'(?:from|import\()\s*"(/static/[^"]+)"', module.read_text())
+    }
+    assert "/static/vendor/tabulator/js/tabulator_esm.min.mjs" in imported
+    assert imported and imported <= preloaded
+    # the snapshot's download is asked for before the stylesheets (an inline script waits for
+    # those above it) and the modules (home.html's inline script)
+    asked = html.index("window.__snapshotResponse = fetch(")
+    assert asked < html.index('rel="stylesheet"') and asked < html.index('rel="modulepreload"')
 
 
 def test_history_windows_are_read_with_created_after_and_before(desk: Any, trader: Desk) -> None:

@@ -270,6 +270,10 @@ let layoutsLoaded = Promise.resolve(); // main(): the saved views and the action
 // every document of every kind through the paged query API instead, as the page did before.
 async function loadSnapshot() {
   let seq = null;
+  let controls = null; // the controls' and the risk view's reads (see startControls)
+  const startControls = () => {
+    if (!controls) controls = Promise.all([loadControls(), loadRisk()]); // risk.js: the same rule
+  };
   if (LEGACY) {
     const kinds = [["orders", CONFIG.endpoints.orders], ["executions", CONFIG.endpoints.executions],
       ["quoteRequests", CONFIG.endpoints.quoteRequests], ["quotes", CONFIG.endpoints.quotes]];
@@ -290,14 +294,20 @@ async function loadSnapshot() {
       for (const doc of docs) store.put(kind, doc);
       n += docs.length;
       onStatus("loading", `loading: ${n} documents`);
+    }, () => {
+      // the header line: the snapshot's seq is committed (the server sends the body once built),
+      // so the controls' reads are at least as new from here on: they run while the body
+      // downloads and the grid is built, not after them
+      timings.snapshotHeader = performance.now();
+      startControls();
     });
     seq = snap.seq;
     timings.snapshotRead = performance.now();
     setHistoryFrom(snap.historyFrom);
   }
-  // after the snapshot's read (see controls.js), but not after the grid: the requests run while
-  // the grid is built
-  const controls = Promise.all([loadControls(), loadRisk()]); // risk.js: the same rule
+  // after the snapshot's seq is known (see controls.js), never after the grid: the requests run
+  // while the grid is built
+  startControls();
   await layoutsLoaded;
   const changes = store.takeChanges();
   for (const [id, old] of changes.orders) if (!old) indexChild(store.docs.orders.get(id));

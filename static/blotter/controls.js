@@ -357,6 +357,9 @@ function openArming(kind, venue, requested = null) {
  */
 export async function loadControls() {
   if (!document.getElementById("controls-bar")) return;
+  // the refusals are read beside the controls, not after them: one round trip less before the
+  // feed goes live (the page's open waits for this function)
+  const refused = loadRefusals();
   const [controls, armings, venues] = await Promise.all([
     getJSON(`${API}/queries/controls?active=true&kind=SafeMode&limit=200`).catch(() => null),
     getJSON(`${API}/queries/controls?kind=Arming&status=Requested,Armed&limit=200`).catch(() => null),
@@ -375,7 +378,7 @@ export async function loadControls() {
   venues.results.forEach(putVenue);
   renderSafe();
   renderVenues();
-  await loadRefusals();
+  await refused;
 }
 
 /** Build the bar and its dialogs (desk only) and the refusals toggle; loadControls() fills them. */

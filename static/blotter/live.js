@@ -77,11 +77,13 @@ export async function loadAll(url, pageSize = 1000, onPage = null) {
 /**
  * The working-set snapshot (GET /blotter/api/snapshot: NDJSON, gzip, read at one seq), streamed:
  * each line is parsed as it arrives. `prefetched` (or null): a promise of the response of a request
- * started before the websocket's hello; a snapshot at any seq is right (the feed resumes after it). Calls onDocs(kind, docs) per chunk; returns the header
+ * started before the websocket's hello; a snapshot at any seq is right (the feed resumes after it).
+ * Calls onHeader(header) when the first line arrives (the server builds the whole body before it
+ * sends a byte: the snapshot's seq is committed by then), onDocs(kind, docs) per chunk; returns the header
  * ({seq, tradingDayStart, historyFrom, ...}) with the end line's `counts`. A stream cut before its
  * end line is an error (the page retries), never a silently partial snapshot.
  */
-export async function readSnapshot(url, prefetched, onDocs) {
+export async function readSnapshot(url, prefetched, onDocs, onHeader = null) {
   const get = () => fetch(url, { credentials: "same-origin", headers: { Accept: "application/x-ndjson" } });
   // a download started earlier (home.html) is used once; if it failed, fetch again
   let response = prefetched ? await prefetched : null;
@@ -94,7 +96,10 @@ export async function readSnapshot(url, prefetched, onDocs) {
   const line = (text) => {
     if (!text) return;
     const record = JSON.parse(text);
-    if (record.type === "snapshot") header = record;
+    if (record.type === "snapshot") {
+      header = record;
+      if (onHeader) onHeader(record);
+    }
     else if (record.type === "docs") onDocs(record.kind, record.docs);
     else if (record.type === "end") end = record;
   };
