@@ -4,11 +4,14 @@ without step numbers among them refused, naming what is wrong."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from oms.venues.recording.sessionfile import SessionFileError, load_many
 
@@ -105,3 +108,15 @@ def test_one_file_without_step_numbers_loads_as_before(tmp_path: Path) -> None:
     session = load_many([eager])
 
     assert stamps(session) == ["a", "b"] and not session.merged
+
+
+@pytest.mark.django_db
+def test_one_process_file_of_a_deployment_with_workers_and_no_turn_is_still_refused(tmp_path: Path) -> None:
+    # recorded with tasks on workers elsewhere but without the shared turn (SQLite, or no Redis):
+    # the other processes' drivers cannot be placed
+    api = write(tmp_path / "a.jsonl", header(), driver(1, None, "a"))
+
+    with pytest.raises(CommandError, match="without the cross-process turn") as refused:
+        call_command("replay_session", str(api), stdout=io.StringIO())
+
+    assert str(api) in str(refused.value)
