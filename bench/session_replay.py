@@ -11,7 +11,10 @@ commits; dropped after):
    command's reads), in interleaved rounds;
 2. the write path: one unit = a desk client order, its market child at a venue without adapter,
    accepted, filled (4 commands), timed per command in interleaved rounds with recording off and
-   on (to a file under var/bench/);
+   on (to a file under var/bench/), and with `--turn REDIS_URL` also on across processes: the
+   recorder takes the cross-process turn (PostgreSQL advisory lock, Redis step counter) around
+   each command, as a Celery deployment's processes do (Celery set not eager for that mode; the
+   unit enqueues no task);
 3. the replay: one round's recorded session replayed by
    `manage.py replay_session` into the second, empty, migrated database, as a subprocess; its
    events compared with the original's byte for byte.
@@ -20,10 +23,12 @@ commits; dropped after):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +44,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=200, help="units (4 commands each) per mode and round")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--turn", default="", help="a Redis URL: also time recording across processes")
     args = parser.parse_args()
     common.create_db(DB)
     common.create_db(REPLAY_DB)
     try:
         common.django_setup(DB)
-        result = run(args.orders, args.rounds)
+        result = run(args.orders, args.rounds, args.turn)
         result["durability"] = common.check_durable()
         result["machine"] = common.machine_notes()
         print(f"saved {common.save_result('session_replay', result)}")
@@ -113,8 +119,51 @@ def _micro(rounds: int, calls: int = 100_000) -> dict[str, float]:
     return best
 
 
-def run(orders: int, rounds: int) -> dict[str, Any]:
+def _turn_micro(redis_url: str, rounds: int, calls: int = 1000) -> float:
+    """µs per turn taken and given back (lock, step number, unlock: three round trips), best round."""
+    from django.test.utils import override_settings
+
+    from oms.venues.recording.turn import CrossProcessTurn
+
+    with override_settings(REDIS_URL=redis_url):
+        turn = CrossProcessTurn(f"bench-{time.time_ns()}")
+        best = float("inf")
+        try:
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    assert turn.acquire(10.0) is not None
+                    turn.release()
+                best = min(best, (time.perf_counter() - t0) / calls * 1e6)
+        finally:
+            turn._client().delete(turn.counter)
+            turn.close()
+    return best
+
+
+@contextlib.contextmanager
+def _recording(mode: str, path: Path, redis_url: str) -> Iterator[None]:
+    from celery import current_app
+    from django.test.utils import override_settings
+
     from oms.venues.recording.recorder import start_recording, stop_recording
+
+    if mode == "recording off":
+        yield
+        return
+    across = mode == "recording on, across processes"
+    eager = current_app.conf.task_always_eager
+    with override_settings(REDIS_URL=redis_url) if across else contextlib.nullcontext():
+        current_app.conf.task_always_eager = not across and eager
+        start_recording(path)
+        try:
+            yield
+        finally:
+            stop_recording()
+            current_app.conf.task_always_eager = eager
+
+
+def run(orders: int, rounds: int, redis_url: str = "") -> dict[str, Any]:
     from oms.venues.recording.runner import canonical, session_events
     from oms.venues.recording.sessionfile import load
 
@@ -126,20 +175,19 @@ def run(orders: int, rounds: int) -> dict[str, Any]:
     files = [common.RESULTS_DIR / f"session_replay_{r}.jsonl" for r in range(rounds)]
     for f in files:
         f.unlink(missing_ok=True)
+        f.with_suffix(".turn.jsonl").unlink(missing_ok=True)
     for _ in range(20):  # warm-up: caches and prepared statements (not recorded)
         _unit([])
     timings: dict[str, list[float]] = {"recording off": [], "recording on": []}
+    if redis_url:
+        timings["recording on, across processes"] = []
     for r in range(rounds):
-        modes = ["recording off", "recording on"] if r % 2 == 0 else ["recording on", "recording off"]
+        modes = list(timings) if r % 2 == 0 else list(reversed(timings))
         for mode in modes:
-            if mode == "recording on":
-                start_recording(files[r])
-            try:
+            path = files[r] if mode == "recording on" else files[r].with_suffix(".turn.jsonl")
+            with _recording(mode, path, redis_url):
                 for _ in range(orders):
                     _unit(timings[mode])
-            finally:
-                if mode == "recording on":
-                    stop_recording()
     summary = {mode: common.latency_summary(values) for mode, values in timings.items()}
     for mode, values in timings.items():
         print(f"{mode:>14}: {len(values) / sum(values):8.1f} commands/s  {common.fmt_lat(summary[mode])}")
@@ -149,6 +197,11 @@ def run(orders: int, rounds: int) -> dict[str, Any]:
     commands = len(timings["recording on"])
     print(f"recording adds {added_ms:.3f} ms per command ({100 * added_ms / off['mean_ms']:+.1f}%), "
           f"{size / commands:.0f} bytes per command")  # fmt: skip
+    turn_ms = summary["recording on, across processes"]["mean_ms"] - on["mean_ms"] if redis_url else None
+    turn_us = _turn_micro(redis_url, rounds) if redis_url else None
+    if turn_ms is not None:
+        print(f"the cross-process turn adds {turn_ms:.3f} ms per command to recording; "
+              f"a turn alone (lock, step number, unlock): {turn_us:.0f} µs")  # fmt: skip
 
     # the replay: one round's session (its units share no order, account or position with what
     # came before, so it replays alone into the empty database)
@@ -178,6 +231,8 @@ def run(orders: int, rounds: int) -> dict[str, Any]:
         "micro_ns": micro,
         "write_path": summary,
         "added_ms": added_ms,
+        "turn_added_ms": turn_ms,
+        "turn_alone_us": turn_us,
         "bytes_per_command": size / commands,
         "replay_seconds": replay_s,
         "replay_report": inside,

@@ -381,9 +381,10 @@ OMS_VENUE_BOOK_DEPTH = env_int("OMS_VENUE_BOOK_DEPTH", 20)
 # feed watchdog: Stale after this much silence, Down after the longer one
 OMS_VENUE_STALE_SECONDS = env_int("OMS_VENUE_STALE_SECONDS", 10)
 OMS_VENUE_DOWN_SECONDS = env_int("OMS_VENUE_DOWN_SECONDS", 60)
-# session recording (oms/venues/recording): the embedded server writes everything that drives it
-# (commands, venue answers, stream batches, the times and ids drawn) to
-# `<dir>/session-<UTC time>-<pid>.jsonl`, for `manage.py replay_session`; empty: off
+# session recording (oms/venues/recording): every process that drives the OMS (the ASGI server,
+# each Celery worker process, `venue_stream`) writes what drives it (commands, venue answers,
+# stream batches, the times and ids drawn) to `<dir>/session-<UTC time>-<pid>.jsonl`, for
+# `manage.py replay_session`; empty: off
 OMS_VENUE_RECORD_DIR = env_str("OMS_VENUE_RECORD_DIR", "")
 # Redis broker: a message not acked within this is redelivered (late acks: a worker killed
 # mid-task). Above the longest venue task (time limit 60 s) so no task runs twice concurrently.

@@ -57,6 +57,13 @@ class StateCache:
             self._states.clear()
             self.hits = self.misses = 0
 
+    def swap(self, states: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+        """Hold `states` instead of what it holds, returned: a replay of a session recorded by
+        several processes gives each process's drivers that process's cache, as they had it."""
+        with self._lock:
+            held, self._states = self._states, states
+            return held
+
     def __len__(self) -> int:
         return len(self._states)
 

@@ -13,11 +13,13 @@ from oms.core.errors import ApplicationError
 from oms.reconciliation.enums import RunTrigger
 from oms.reconciliation.services import VenueUnavailable, run_reconciliation
 from oms.venues.routing import streamed_venues
+from oms.venues.tasks import driven
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(name="reconciliation.reconcile", bind=True, acks_late=True, time_limit=300, soft_time_limit=280)
+@driven  # on a worker, a driver of a session tape: its trigger is part of what it records
 def reconcile(
     self: Task[Any, Any], venue: str, trigger: str = RunTrigger.SCHEDULE.value
 ) -> dict[str, Any] | None:

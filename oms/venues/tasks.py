@@ -61,7 +61,7 @@ TASK_OPTIONS: dict[str, Any] = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _driven(fn: F) -> F:
+def driven(fn: F) -> F:
     """A venue task is a driver of a session tape (oms.core.ambient): run on its own (a worker, a
     beat thread) it is recorded and replayed as one unit; run inline by another driver (an eager
     task after a command's commit) it is part of that one."""
@@ -81,7 +81,7 @@ Retry = Callable[[VenueSend, TransientVenueError, sending.GiveUp], None]
 
 
 @shared_task(name="venues.send_order", **TASK_OPTIONS)
-@_driven
+@driven
 def send_order(self: Task[Any, Any], order_id: str) -> str | None:
     """Send a venue order (Market or Slice at an adapter venue) once; idempotent by its clOrdID."""
 
@@ -171,7 +171,7 @@ def _place(order_id: str, retry: Retry) -> str | None:
 
 
 @shared_task(name="venues.check_unknown", **TASK_OPTIONS)
-@_driven
+@driven
 def check_unknown(self: Task[Any, Any], cl_ord_id: str, check: int) -> str | None:
     """Ask the venue again about a send whose outcome is unknown; give it to reconciliation after
     OMS_VENUE_UNKNOWN_CHECKS tries (never resend: the order may exist)."""
@@ -209,7 +209,7 @@ def _rejecter(
 
 
 @shared_task(name="venues.send_cancel", **TASK_OPTIONS)
-@_driven
+@driven
 def send_cancel(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | None:
     """Send the pending cancel `cl_ord_id` of a venue order."""
     order = sending.order_doc(order_id)
@@ -254,7 +254,7 @@ def send_cancel(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | No
 
 
 @shared_task(name="venues.send_replace", **TASK_OPTIONS)
-@_driven
+@driven
 def send_replace(self: Task[Any, Any], order_id: str, cl_ord_id: str) -> str | None:
     """Send the pending replace `cl_ord_id` of a venue order: an amend where the venue has one,
     else a cancel and a new order (oms.venues.cancel_place)."""

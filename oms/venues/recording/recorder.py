@@ -13,7 +13,10 @@ recording started (monotonic):
 
 Drivers are serialized while recording (one process-wide lock), so each one's lines are contiguous
 and its draws come in the order the replay will ask for them; a driver's lines are written when it
-ends (an attempt dispatch ran again is forgotten first). Nothing is taped outside a driver (a
+ends (an attempt dispatch ran again is forgotten first). With Celery workers elsewhere (not eager)
+on PostgreSQL and Redis, drivers are serialized across the processes too (`turn`), and each
+`begin` carries `g`, the session's global step number: every process records a file of its own
+and `sessionfile.load_many` merges them by `g`. Nothing is taped outside a driver (a
 query, the publisher's thread), so those keep the system's clock. Off (no recorder installed) the
 write path pays one global read per clock reading or id.
 """
@@ -40,6 +43,7 @@ from oms.venues.adapter import AdapterFactory, VenueAdapter, VenueError, hook_ad
 from oms.venues.ingest import reset_consumers
 from oms.venues.recording.boundary import BoundaryAdapter
 from oms.venues.recording.codec import encode, encode_error
+from oms.venues.recording.turn import CrossProcessTurn, session_key, shared_turn_possible
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,9 @@ def error_name(exc: BaseException) -> str:
 
 
 class Recorder:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, turn: CrossProcessTurn | None = None) -> None:
         self.path = path
+        self.turn = turn
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIO | None = path.open("a", encoding="utf-8")
         self._write_lock = threading.Lock()
@@ -98,6 +103,8 @@ class Recorder:
             "startedAt": dt.datetime.now(dt.UTC).isoformat(),
             "pid": os.getpid(),
             "eager": bool(current_app.conf.task_always_eager),
+            "key": session_key(),
+            **({"g0": self.turn.current()} if self.turn is not None else {}),
             "settings": {name: getattr(settings, name, None) for name in REPLAYED_SETTINGS},
             "users": users,
         }
@@ -143,9 +150,18 @@ class Recorder:
             yield
             return
         try:
+            g = self.turn.acquire(SERIAL_WAIT_SECONDS) if self.turn is not None else None
+            if self.turn is not None and g is None:  # another process's driver kept the turn
+                log.warning("session recording: a %s driver overlapped another process's", kind)
+                self._write([{"k": "overlap", "t": self._t(), "driver": kind}])
+                yield
+                return
             self._drivers += 1
             n = self._drivers
-            buffer = [{"k": "begin", "n": n, "t": self._t(), "driver": kind, "args": args}]
+            begin: dict[str, Any] = {"k": "begin", "n": n, "t": self._t(), "driver": kind, "args": args}
+            if g is not None:
+                begin["g"] = g
+            buffer = [begin]
             self._local.buffer = buffer
             error: str | None = None
             try:
@@ -157,6 +173,8 @@ class Recorder:
                 self._local.buffer = None
                 buffer.append({"k": "end", "n": n, "t": self._t(), "error": error})
                 self._write(buffer)
+                if self.turn is not None:  # committed and written: the next process may go
+                    self.turn.release()
         finally:
             self._serial.release()
 
@@ -210,6 +228,8 @@ class Recorder:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+        if self.turn is not None:
+            self.turn.close()
 
 
 class RecordingAdapter(BoundaryAdapter):
@@ -234,7 +254,7 @@ def start_recording(path: str | Path) -> Recorder:
     that a replay's consumers start in the same state."""
     if _ACTIVE or ambient.active() is not None:
         raise RuntimeError("a session is already being recorded or replayed in this process")
-    recorder = Recorder(Path(path))
+    recorder = Recorder(Path(path), _turn())
     reset_consumers()
     hook_adapters(recorder.adapter_hook)
     ambient.install(recorder)
@@ -251,6 +271,15 @@ def stop_recording() -> Path | None:
     reset_consumers()
     recorder.close()
     return recorder.path
+
+
+def _turn() -> CrossProcessTurn | None:
+    """Serialize across processes only where tasks run elsewhere and the processes can share a
+    turn; elsewhere (eager: one process) the in-process lock is all there is. Not eager on SQLite:
+    no turn, and the file says `eager: false` (refused by the replay, as the others' are missing)."""
+    if current_app.conf.task_always_eager or not shared_turn_possible():
+        return None
+    return CrossProcessTurn(session_key())
 
 
 @contextlib.contextmanager

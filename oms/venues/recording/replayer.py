@@ -67,8 +67,7 @@ class Replayer:
             raise self._fail(f"the replay asked for {what} after the end of the session")
         if entry["k"] != kind:
             raise self._fail(
-                f"{self.session.path}:{entry['line']}: the original had {_describe(entry)} here; "
-                f"the replay asked for {what}"
+                f"{_where(entry)}: the original had {_describe(entry)} here; the replay asked for {what}"
             )
         self.position += 1
         return entry
@@ -102,7 +101,7 @@ class Replayer:
         wanted = {"driver": kind, "args": _normal(args)}
         if {"driver": begin["driver"], "args": begin["args"]} != wanted:
             raise self._fail(
-                f"{self.session.path}:{begin['line']}: the original ran {begin['driver']} "
+                f"{_where(begin)}: the original ran {begin['driver']} "
                 f"{dumps(begin['args'])[:300]}; the replay ran {kind} {dumps(wanted['args'])[:300]}"
             )
         self.depth = 1
@@ -120,7 +119,7 @@ class Replayer:
         end = self._take("end", f"more after driver {begin['n']} (line {begin['line']})")
         if end["error"] != error:
             raise self._fail(
-                f"{self.session.path}:{begin['line']}: driver {begin['n']} ended with "
+                f"{_where(begin)}: driver {begin['n']} ended with "
                 f"{end['error'] or 'success'} in the original and {error or 'success'} in the replay"
             )
 
@@ -144,7 +143,7 @@ class Replayer:
         entry = self._take("call", f"the venue: {what}")
         if (entry["venue"], entry["m"], entry["a"]) != (venue, method, _normal(encode(arguments))):
             raise self._fail(
-                f"{self.session.path}:{entry['line']}: the original called {entry['venue']} "
+                f"{_where(entry)}: the original called {entry['venue']} "
                 f"{entry['m']}({dumps(entry['a'])[:300]}); the replay called {what}"
             )
         if "x" in entry:
@@ -172,3 +171,8 @@ def _describe(entry: dict[str, Any]) -> str:
     if kind == "call":
         return f"a call {entry['venue']} {entry['m']}"
     return f"a {kind} ({entry.get('v')!r:.60})"
+
+
+def _where(entry: dict[str, Any]) -> str:
+    """The file and line of an entry (a merged session's entries come from several files)."""
+    return f"{entry['file']}:{entry['line']}"

@@ -8,6 +8,12 @@ stream consumer's construction and steps through `oms.venues.ingest`. The venue 
 are the recorded ones. The SIM venue's own commands (`sim` topic: market, faults) act on a
 throwaway SIM store: the venue's answers come from the tape, never from a SIM.
 
+A session recorded by several processes (the API, Celery workers, `venue_stream`: files merged by
+their global step numbers, `sessionfile.load_many`) runs in this one process, driver after driver
+in `g` order. A task its original enqueued (after a command's commit) ran on a worker, as a driver
+of its own with its own turn: here the enqueue does nothing (`_enqueues_dropped`), the recorded
+task driver runs it where it ran.
+
 The session's events are the events of its commands (their correlation ids), in `seq` order, as
 canonical JSON lines without `seq` (a global counter that depends on what else the database
 holds): `session_events(ids)` gives them for the original database and for the replay's alike,
@@ -16,16 +22,17 @@ and the two files are equal byte for byte when the replay did what the original 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celery import current_app
+from celery import Task, current_app
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test.utils import override_settings
@@ -35,14 +42,12 @@ from oms.core.dispatch import dispatch
 from oms.core.eventfeed import event_to_api
 from oms.core.eventstore import aggregate_types
 from oms.core.statecache import CACHE
-from oms.venues import tasks
 from oms.venues.adapter import hook_adapters
 from oms.venues.ingest import consumer_for, reset_consumers
 from oms.venues.recording.replayer import ReplayDiverged, Replayer
-from oms.venues.recording.sessionfile import Session, SessionFileError, load
+from oms.venues.recording.sessionfile import Session, SessionFileError, load_many
 from oms.venues.sim.adapter import engine_for
 
-TASKS = {t.name: t for t in (tasks.send_order, tasks.send_cancel, tasks.send_replace, tasks.check_unknown)}
 _CHUNK = 500  # correlation ids per query
 
 
@@ -104,15 +109,20 @@ def summarize(events: list[dict[str, Any]], drivers: int) -> Summary:
     return summary
 
 
-def replay_session(path: str | Path, *, events_out: str | Path | None = None) -> Summary:
-    """Replay the session recorded at `path` here; raises SessionFileError for a file that is not
-    a complete session (nothing replayed) and ReplayDiverged where the replay departs from it."""
-    session = load(path)
-    if not session.header.get("eager", False):
+def replay_session(
+    path: str | Path | Sequence[str | Path], *, events_out: str | Path | None = None
+) -> Summary:
+    """Replay the session recorded at `path` (a file, a directory of a session's files, or a list)
+    here; raises SessionFileError for files that are not a complete session (nothing replayed) and
+    ReplayDiverged where the replay departs from it."""
+    session = load_many([path] if isinstance(path, str | Path) else path)
+    if not session.header.get("eager", False) and not session.merged:
         raise SessionFileError(
-            f"{session.path}: recorded in a process whose venue tasks ran on Celery workers elsewhere; "
-            "only a session whose tasks ran in the recording process (the embedded server, a script, "
-            "a test) can be replayed"
+            f"{session.path}: recorded in a process whose venue tasks ran on Celery workers elsewhere, "
+            "without the cross-process turn (SQLite, or no Redis): the other processes' drivers "
+            "cannot be ordered with it; only a session whose tasks ran in the recording process (the "
+            "embedded server, a script, a test) or one recorded by every process on PostgreSQL and "
+            "Redis can be replayed"
         )
     if ambient.active() is not None:
         raise RuntimeError("a session is already being recorded or replayed in this process")
@@ -140,10 +150,15 @@ def _run(session: Session, replayer: Replayer) -> None:
         hook_adapters(replayer.adapter_hook)
         ambient.install(replayer)
         try:
-            while (begin := replayer.peek()) is not None:
-                _drive(begin, replayer)
-                if replayer.peek() is begin:  # the code never started the driver
-                    raise replayer._fail(f"{session.path}:{begin['line']}: driver {begin['n']} did not run")
+            with _enqueues_dropped() if session.merged else contextlib.nullcontext():
+                caches = _ProcessCaches()
+                while (begin := replayer.peek()) is not None:
+                    caches.enter(begin["file"])
+                    _drive(begin, replayer)
+                    if replayer.peek() is begin:  # the code never started the driver
+                        raise replayer._fail(
+                            f"{begin['file']}:{begin['line']}: driver {begin['n']} did not run"
+                        )
         finally:
             ambient.install(None)
             hook_adapters(None)
@@ -167,7 +182,8 @@ def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
                 external=bool(args.get("external")),
             )
         elif begin["driver"] == "task":
-            task = TASKS.get(args.get("name", ""))
+            current_app.loader.import_default_modules()
+            task = current_app.tasks.get(args.get("name", ""))
             if task is None:
                 raise replayer._fail(f"line {begin['line']}: unknown venue task {args.get('name')!r}")
             task.apply(args=tuple(args.get("args", ())), throw=True)
@@ -189,6 +205,41 @@ def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
                 raise
     if replayer.diverged is not None:
         raise replayer.diverged
+
+
+class _ProcessCaches:
+    """Each recording process's state cache (`oms.core.statecache`), swapped in for its drivers:
+    what a command finds cached decides what it reads and draws (a child order's checks go out
+    with its claim when its parent is cached), and a worker never had in its cache the order the
+    API process created. One file is one process (in a single file: nothing to swap)."""
+
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self.held: dict[str, dict[tuple[str, str], Any]] = {}
+
+    def enter(self, process: str) -> None:
+        if process == self.current:
+            return
+        if self.current is not None:
+            self.held[self.current] = CACHE.swap(self.held.pop(process, {}))
+        self.current = process
+
+
+@contextlib.contextmanager
+def _enqueues_dropped() -> Iterator[None]:
+    """`delay`/`apply_async` do nothing for the block: in a session recorded across processes an
+    enqueued task ran on a worker as a driver of its own, replayed at its own turn (running it
+    inline as well would run it twice, and out of order)."""
+    original = Task.apply_async
+
+    def dropped(self: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+        return None
+
+    Task.apply_async = dropped  # type: ignore[method-assign,assignment]  # for this replay only, restored below
+    try:
+        yield
+    finally:
+        Task.apply_async = original  # type: ignore[method-assign]  # the class's own again
 
 
 def _ensure_users(users: list[dict[str, Any]]) -> None:

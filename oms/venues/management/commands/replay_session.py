@@ -1,4 +1,8 @@
-"""`manage.py replay_session FILE`: reproduce a recorded venue session (an incident) here.
+"""`manage.py replay_session FILE [FILE ...]`: reproduce a recorded venue session (an incident) here.
+
+One file for a session recorded in one process (eager tasks: the embedded server, a script);
+every process's file (or their directory) for a session recorded across the API, the Celery
+workers and `venue_stream`, merged by their global step numbers.
 
 Replays into the database this process is configured with (DATABASE_URL: an empty one, or a copy
 taken when the recording started), or with `--fresh` into a new SQLite database of its own
@@ -21,14 +25,16 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from oms.venues.recording.replayer import ReplayDiverged
 from oms.venues.recording.runner import canonical, replay_session, session_events
-from oms.venues.recording.sessionfile import SessionFileError, load
+from oms.venues.recording.sessionfile import SessionFileError, load_many
 
 
 class Command(BaseCommand):
     help = "Replay a recorded venue session through the same adapter boundary, handlers and rules."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="the session's JSON-lines recording")
+        parser.add_argument(
+            "file", nargs="+", help="the session's JSON-lines recording(s), or their directory"
+        )
         parser.add_argument(
             "--events-out", help="write the replayed session's events here (canonical JSON lines)"
         )
@@ -44,10 +50,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = Path(options["file"])
+        paths = [Path(f) for f in options["file"]]
+        path = paths[0] if len(paths) == 1 else paths
         try:
             if options["check"] or options["original_out"]:
-                session = load(path)
+                session = load_many(paths)
                 if options["original_out"]:
                     events = session_events(session.correlation_ids())
                     Path(options["original_out"]).write_text(
@@ -58,11 +65,11 @@ class Command(BaseCommand):
                     )
                 else:
                     self.stdout.write(
-                        f"{path}: {session.drivers} drivers, {len(session.entries)} entries: readable"
+                        f"{', '.join(map(str, paths))}: {session.drivers} drivers, {len(session.entries)} entries: readable"
                     )
                 return
             if options["fresh"]:
-                load(path)  # a broken file is refused before anything is created
+                load_many(paths)  # a broken file is refused before anything is created
                 self.stdout.write(f"replaying into a fresh database: {self._fresh_database()}")
             summary = replay_session(path, events_out=options["events_out"])
         except SessionFileError as exc:

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from oms.venues.ingest import consumer_for
+from oms.venues.recording.recorder import start_from_settings, stop_recording
 
 
 class Command(BaseCommand):
@@ -29,6 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         venue = options["venue"]
+        start_from_settings()  # OMS_VENUE_RECORD_DIR: this process records its steps (a file of its own)
         consumer = consumer_for(venue)
         if consumer is None:
             raise CommandError(f"venue {venue} has no adapter with an execution stream")
@@ -46,4 +48,5 @@ class Command(BaseCommand):
             close_old_connections()  # a long-lived process: drop a connection the database closed
             consumer.step(timeout=options["poll"])
         consumer.adapter.close()
+        stop_recording()
         self.stdout.write(f"venue_stream {venue}: stopped {consumer.stats}")
