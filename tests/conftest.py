@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.db.backends.signals import connection_created
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from oms.core.dispatch import CommandResult, dispatch
@@ -19,6 +24,38 @@ from tests.lifecycle import uid as lifecycle_uid
 # PostgreSQL: the flush between transactional tests TRUNCATEs the audited event tables
 # (oms/lifecycle/audit.py); UPDATE and DELETE stay refused
 connection_created.connect(allow_truncate, dispatch_uid="tests-allow-truncate")
+
+
+def _a_deadlock(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if "deadlock detected" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _flush_retrying_a_deadlock(flush: Callable[..., Any]) -> Callable[..., Any]:
+    """The flush after a transactional test, tried again when PostgreSQL picks it as a deadlock's
+    victim: the module-scoped worker and stream processes of the venue tests (they share the test
+    database) may be writing while the flush's TRUNCATE takes its locks table by table. The flush
+    then runs again, so the next test still starts from an empty database."""
+
+    @functools.wraps(flush)
+    def teardown(self: TransactionTestCase) -> None:
+        for attempt in range(4):
+            try:
+                return flush(self)
+            except (OperationalError, CommandError) as exc:  # flush wraps the database's error
+                if not _a_deadlock(exc) or attempt == 3:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    return teardown
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_a_deadlock(  # type: ignore[method-assign]  # patched for the test run
+    TransactionTestCase._fixture_teardown
+)
 
 
 def uid(prefix: str = "T") -> str:

@@ -80,8 +80,8 @@ def recorded(
 
 
 def drive_session(venue: RecordingVenue) -> dict[str, Any]:
-    """An Auto order filled in parts at two markets, a resting limit replaced then canceled, and
-    duplicated fills at SIM, through the API and dispatch, on the worker and the stream process."""
+    """An Auto order filled in parts at two markets, a resting limit (sent on its third attempt:
+    rate limited twice) replaced then canceled, and duplicated fills at SIM, through the API and dispatch, on the worker and the stream process."""
     sim_faults(**{name: 0 for name in engine_for("SIM").faults()})
     dispatch(
         "venues",
@@ -97,6 +97,9 @@ def drive_session(venue: RecordingVenue) -> dict[str, Any]:
     market = the_child(api_order(symbol, "10")["orderId"], venue)
     settles(market, venue, "PartiallyFilled")
 
+    # the resting order's first two sends are rate limited: the placement's own send hands it to
+    # send_order on the queue (delivery 1), whose attempt retries itself (`self.retry`, delivery 2)
+    sim_faults(rateLimitNext=2)
     resting = the_child(api_order(symbol, "6", ordType="Limit", price="99")["orderId"], venue)
     settles(resting, venue, "New")
     new = uid("RP")
@@ -137,6 +140,8 @@ def test_a_session_recorded_by_the_api_a_worker_and_the_stream_replays_merged_by
     drivers = {(e["file"], e["driver"]) for e in session.entries if e["k"] == "begin"}
     assert {Path(f).name for f, kind in drivers if kind == "task"} != set(), "the worker's tasks"
     assert {kind for _, kind in drivers} >= {"dispatch", "task", "consumer", "step"}
+    retried = [e["args"] for e in session.entries if e["k"] == "begin" and e["args"].get("retries")]
+    assert [r["retries"] for r in retried if r["name"] == "venues.send_order"] == [1, 2], retried
 
     call_command("flush", interactive=False, verbosity=0)  # an empty database (users and all)
     assert count_events_after(0, ["order-events"]) == 0

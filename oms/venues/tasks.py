@@ -61,6 +61,16 @@ TASK_OPTIONS: dict[str, Any] = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def task_driver_args(name: str, args: list[Any], retries: int | None) -> dict[str, Any]:
+    """A task driver's recorded arguments: its name and arguments, and which delivery it is when it
+    is a retry (`request.retries`: a send's backoff and give-up read it, so the replay runs the
+    delivery with the same count)."""
+    recorded: dict[str, Any] = {"name": name, "args": args}
+    if retries:
+        recorded["retries"] = retries
+    return recorded
+
+
 def driven(fn: F) -> F:
     """A venue task is a driver of a session tape (oms.core.ambient): run on its own (a worker, a
     beat thread) it is recorded and replayed as one unit; run inline by another driver (an eager
@@ -68,7 +78,7 @@ def driven(fn: F) -> F:
 
     @functools.wraps(fn)
     def run(self: Task[Any, Any], *args: Any) -> Any:
-        with ambient.driver("task", {"name": self.name, "args": list(args)}):
+        with ambient.driver("task", task_driver_args(self.name, list(args), self.request.retries)):
             return fn(self, *args)
 
     return cast(F, run)
@@ -91,19 +101,23 @@ def send_order(self: Task[Any, Any], order_id: str) -> str | None:
     return _place(order_id, retry)
 
 
+SEND_PLACED = "venues.send_placed"  # the driver name of `send_placed` in a session recording
+
+
 def send_placed(order_id: str) -> str | None:
     """Send the market order an Auto placement task (oms.orders.tasks) has committed, in that
     task, as `send_order` would: the same claim, question and outcomes, one queue trip fewer. A
     settled send is left alone, and so is one waiting on the queue for its retry (a redelivered
     placement must not skip a rate limit's wait); a claim left `Claimed` is an interrupted send,
     finished by asking the venue first. Its retries go to `send_order` on the queue (a backoff is
-    not slept away in the placing task). Recorded as the `send_order` task it stands in for."""
+    not slept away in the placing task). Recorded as a task driver of its own name (`SEND_PLACED`):
+    its retry path is not `send_order`'s, so a replay must run this function, not that task."""
     status = VenueSend.objects.filter(order_id=order_id, action=SendAction.PLACE).values_list(
         "status", flat=True
     )
     if status.first() not in (None, SendStatus.CLAIMED):
         return None
-    with ambient.driver("task", {"name": send_order.name, "args": [order_id]}):
+    with ambient.driver("task", task_driver_args(SEND_PLACED, [order_id], 0)):
         return _place(order_id, _retry_on_queue)
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celery import Task, current_app
+from celery import Signature, Task, current_app
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test.utils import override_settings
@@ -47,6 +47,7 @@ from oms.venues.ingest import consumer_for, reset_consumers
 from oms.venues.recording.replayer import ReplayDiverged, Replayer
 from oms.venues.recording.sessionfile import Session, SessionFileError, load_many
 from oms.venues.sim.adapter import engine_for
+from oms.venues.tasks import SEND_PLACED, send_placed
 
 _CHUNK = 500  # correlation ids per query
 
@@ -181,12 +182,14 @@ def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
                 idempotency_key=args.get("idempotencyKey"),
                 external=bool(args.get("external")),
             )
+        elif begin["driver"] == "task" and args.get("name") == SEND_PLACED:
+            send_placed(*args.get("args", ()))  # in the placement task that placed the order
         elif begin["driver"] == "task":
             current_app.loader.import_default_modules()
             task = current_app.tasks.get(args.get("name", ""))
             if task is None:
                 raise replayer._fail(f"line {begin['line']}: unknown venue task {args.get('name')!r}")
-            task.apply(args=tuple(args.get("args", ())), throw=True)
+            task.apply(args=tuple(args.get("args", ())), retries=int(args.get("retries", 0)), throw=True)
         elif begin["driver"] == "consumer":
             if consumer_for(args["venue"]) is None:
                 raise replayer._fail(f"line {begin['line']}: venue {args['venue']} has no stream here")
@@ -230,16 +233,20 @@ def _enqueues_dropped() -> Iterator[None]:
     """`delay`/`apply_async` do nothing for the block: in a session recorded across processes an
     enqueued task ran on a worker as a driver of its own, replayed at its own turn (running it
     inline as well would run it twice, and out of order)."""
-    original = Task.apply_async
+    original, original_retry = Task.apply_async, Signature.apply
 
-    def dropped(self: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+    def dropped(self: Any, *args: Any, **kwargs: Any) -> None:
         return None
 
+    # a retry (`self.retry`) of a task applied eagerly is run inline by `Task.apply` through its
+    # signature's `apply`; the original's retry was a later delivery, a driver of its own
     Task.apply_async = dropped  # type: ignore[method-assign,assignment]  # for this replay only, restored below
+    Signature.apply = dropped  # type: ignore[method-assign,assignment]  # for this replay only, restored below
     try:
         yield
     finally:
         Task.apply_async = original  # type: ignore[method-assign]  # the class's own again
+        Signature.apply = original_retry  # type: ignore[method-assign]  # the class's own again
 
 
 def _ensure_users(users: list[dict[str, Any]]) -> None:
