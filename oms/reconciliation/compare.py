@@ -103,6 +103,16 @@ class OrderComparison:
     unlisted: list[OmsOrder] = field(default_factory=list)  # working in the OMS, not open at the venue
     checked: int = 0
 
+    def count_unlisted(self, oms_working: Iterable[OmsOrder], seen: set[str]) -> None:
+        """The OMS's working orders no venue order matched: counted, and unlisted unless a send is
+        still in flight (the venue may not list it yet)."""
+        for order in oms_working:
+            if order.order_id in seen:
+                continue
+            self.checked += 1
+            if not order.in_flight:
+                self.unlisted.append(order)
+
 
 def order_agrees(report: VenueOrderReport, order: OmsOrder) -> bool:
     venue_open = not report.status.terminal
@@ -138,12 +148,7 @@ def compare_orders(
         seen.add(order.order_id)
         if not order_agrees(report, order):
             out.differ.append((report, order))
-    for order in oms_working:
-        if order.order_id in seen:
-            continue
-        out.checked += 1
-        if not order.in_flight:
-            out.unlisted.append(order)
+    out.count_unlisted(oms_working, seen)
     return out
 
 
@@ -197,12 +202,7 @@ class ChunkedOrders:
             seen.add(order.order_id)
             if i in self._differs or not order_agrees(report, order):
                 out.differ.append((report, order))
-        for order in self._unmatched.values():
-            if order.order_id in seen:
-                continue
-            out.checked += 1
-            if not order.in_flight:
-                out.unlisted.append(order)
+        out.count_unlisted(self._unmatched.values(), seen)
         return out
 
 
