@@ -163,8 +163,16 @@ def test_routing_and_the_checks_read_in_the_round_trip_of_the_clordid_claim(boss
         },
     )
     auto_order(desk)  # warms the caches
-    with round_trips() as seen:
-        order = auto_order(desk)
+    # the optimistic attempt's round trips: an attempt retried with locks (a cached state a
+    # concurrent commit made stale, on a loaded machine) rolls back to its savepoint and is
+    # measured again
+    for _ in range(3):
+        with round_trips() as seen:
+            order = auto_order(desk)
+        if not any(sql.startswith("ROLLBACK TO SAVEPOINT") for _, sql in seen):
+            break
+    else:
+        raise AssertionError("every measured create was retried with locks")
     assert order["routingRule"] is None and order["handling"] == "Auto"
     listing = "\n".join(f"{trip} {sql[:160]}" for trip, sql in seen)
     claim = next(trip for trip, sql in seen if "INSERT INTO order_cl_ord_ids" in sql)

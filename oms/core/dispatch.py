@@ -105,8 +105,11 @@ def request_hash(topic: str, body: dict[str, Any]) -> str:
 
 
 # IntegrityError means a concurrent writer took a natural key or a version first; a retry sees
-# its committed row and answers as a duplicate or a conflict instead.
-_RETRIES_ON_RACE = 3
+# its committed row and answers as a duplicate or a conflict instead. Each such retry follows
+# another writer's commit (progress, not a livelock), and one command can meet several in a row
+# (a child order opens two positions, its own and its parent's, each of which a concurrent
+# command may open first): the optimistic attempt and up to four locked ones.
+_RETRIES_ON_RACE = 5
 _DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 
 
@@ -180,10 +183,11 @@ def _dispatch(
             metrics.optimistic_retry(topic)
             ambient.rewind(drawn)
             continue
-        except IntegrityError:
+        except IntegrityError as exc:
             ambient.rewind(drawn)
+            log.info("%s retried (attempt %d): a concurrent writer took a key first: %s", topic, attempt, exc)
             if attempt == _RETRIES_ON_RACE - 1:
-                raise VersionConflict("a concurrent command changed the same objects; retry") from None
+                raise VersionConflict("a concurrent command changed the same objects; retry") from exc
         except ApplicationError as exc:
             if idempotency_key and not isinstance(exc, VersionConflict | IdempotencyKeyReused):
                 _remember_error(actor, idempotency_key, digest, exc)
