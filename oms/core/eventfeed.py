@@ -4,13 +4,17 @@ Writes are `oms.core.eventstore`'s; this module only reads the event tables it r
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
-from django.db import connection, models
-from django.db.models.functions import Cast
+from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from oms.core.eventstore import aggregate_types, iso_z
+from oms.core.sql import json_value
 
 
 def event_to_api(row: Any, topic: str) -> dict[str, Any]:
@@ -72,36 +76,80 @@ def feed_rows(
     `bounded`: only seq <= after_seq + limit (seq has no holes, so that range holds the next
     `limit` events unless a purge left a hole): an index range scan however long the backlog.
     `text`: data, command and state as their stored JSON text (`data_text`, ...), never parsed.
+
+    The statement is fixed SQL built once per shape (`_feed_sql`): the publisher reads the feed
+    after every commit, and building the UNION of every event table through the ORM cost a few
+    milliseconds of CPU each time, held under the GIL beside the threads serving requests.
     """
-    wanted = set(topics) if topics else None
-    parts: list[models.QuerySet[Any, dict[str, Any]]] = []
+    wanted = frozenset(topics) if topics else None
+    statement, per_part = _feed_sql(wanted, bounded, text, connection.vendor)
+    if statement is None:
+        return []
+    params: list[Any] = []
+    for _ in range(per_part[0]):
+        params.append(after_seq)
+        if bounded:
+            params.append(after_seq + limit)
+        if per_part[1]:
+            params.append(limit)
+    params.append(limit)
+    columns = _TEXT_ROW if text else _ROW
+    with connection.cursor() as cur:
+        cur.execute(statement, params)
+        raw = cur.fetchall()
+    rows = [dict(zip(columns, r, strict=True)) for r in raw]
+    for row in rows:
+        row["occurred_at"] = _aware(row["occurred_at"])
+        row["recorded_at"] = _aware(row["recorded_at"])
+        if not text:
+            row["data"] = json_value(row["data"])
+            row["command"] = json_value(row["command"])
+            row["state"] = json_value(row["state"])
+    return rows
+
+
+_TOPIC = re.compile(r"^[a-z0-9_.-]+$")
+_ROW = (*EVENT_COLUMNS, "topic")
+_TEXT_ROW = (*_HEADER_COLUMNS, "topic", "data_text", "command_text", "state_text")
+
+
+@lru_cache(maxsize=64)
+def _feed_sql(
+    wanted: frozenset[str] | None, bounded: bool, text: bool, vendor: str
+) -> tuple[str | None, tuple[int, bool]]:
+    """The feed statement for one shape, and (parts, whether each part takes its own LIMIT)."""
+    qn = connection.ops.quote_name
+    if text:
+        select = [qn(c) for c in _HEADER_COLUMNS]
+    else:
+        select = [qn(c) for c in EVENT_COLUMNS]
+    parts = []
     for agg in aggregate_types():
         if wanted is not None and agg.topic not in wanted:
             continue
-        events = agg.event_model._default_manager.filter(seq__gt=after_seq)
-        if bounded:
-            events = events.filter(seq__lte=after_seq + limit)
-        tagged = events.annotate(topic=models.Value(agg.topic, output_field=models.CharField()))
-        part: models.QuerySet[Any, dict[str, Any]]
+        assert _TOPIC.match(agg.topic), agg.topic  # a literal of the statement: code's own names
+        columns = [*select, f"'{agg.topic}' AS topic"]
         if text:
-            part = tagged.annotate(
-                data_text=Cast("data", models.TextField()),
-                command_text=Cast("command", models.TextField()),
-                state_text=Cast("state", models.TextField()),
-            ).values(*_HEADER_COLUMNS, "topic", "data_text", "command_text", "state_text")
-        else:
-            part = tagged.values(*EVENT_COLUMNS, "topic")
-        parts.append(part.order_by())
+            columns += [f"CAST({qn(c)} AS TEXT) AS {c}_text" for c in ("data", "command", "state")]
+        where = f"{qn('seq')} > %s" + (f" AND {qn('seq')} <= %s" if bounded else "")
+        parts.append(f"SELECT {', '.join(columns)} FROM {qn(agg.event_model._meta.db_table)} WHERE {where}")
     if not parts:
-        return []
-    if len(parts) == 1:
-        query = parts[0]
-    else:
-        if not bounded and connection.features.supports_slicing_ordering_in_compound:
-            # PostgreSQL: each part an index range scan that stops after `limit` rows
-            parts = [part.order_by("seq")[:limit] for part in parts]
-        query = parts[0].union(*parts[1:], all=True)
-    return list(query.order_by("seq")[:limit])
+        return None, (0, False)
+    # PostgreSQL: each part an index range scan that stops after `limit` rows (SQLite cannot
+    # order and limit the parts of a compound statement)
+    limited = len(parts) > 1 and not bounded and vendor == "postgresql"
+    if limited:
+        parts = [f"({part} ORDER BY {qn('seq')} LIMIT %s)" for part in parts]
+    union = " UNION ALL ".join(parts)
+    return f"SELECT * FROM ({union}) AS feed ORDER BY {qn('seq')} LIMIT %s", (len(parts), limited)
+
+
+def _aware(value: Any) -> dt.datetime:
+    """A timestamp column as an aware UTC datetime (SQLite's raw cursor gives naive UTC or text)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def row_to_api(row: dict[str, Any]) -> dict[str, Any]:
