@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from oms.core.eventstore import UnitOfWork
 from rules import counters, reference
 from rules.books import BookView
 from rules.controls import ControlState, InForce, in_force, in_force_of
@@ -108,19 +109,28 @@ PositionsQuery = Callable[[str | None, str | None, int], tuple[str, list[Any]]]
 PositionsOfRows = Callable[[list[tuple[Any, ...]]], list[PositionView]]
 _positions: list[Positions] = []
 _positions_query: list[tuple[PositionsQuery, PositionsOfRows]] = []
+# hands the rows of an order's own positions scope to its unit of work (the positions' projection
+# then takes the order's position from them on an optimistic attempt instead of reading it again)
+PositionsAhead = Callable[[UnitOfWork, str, str, list[tuple[Any, ...]]], None]
+_positions_ahead: list[PositionsAhead] = []
 # the tags of the positions' rows in the reference read (rules.controls takes 1 and 2): the
 # order's own account and symbol, and `maxOpenNotional`'s wider scope when it is another one
 POSITIONS_TAGS = (3, 4)
 
 
 def register_positions(
-    source: Positions, query: PositionsQuery | None = None, of_rows: PositionsOfRows | None = None
+    source: Positions,
+    query: PositionsQuery | None = None,
+    of_rows: PositionsOfRows | None = None,
+    ahead: PositionsAhead | None = None,
 ) -> Positions:
     """The positions app registers its read (account, symbol; None for every one), and the
     statement that selects them with how to read its rows when it can be sent ahead
-    (rules.pretrade.prefetch): the rules engine knows no positions model."""
+    (rules.pretrade.prefetch), and what to do with the rows of an order's own scope in its unit of
+    work (`ahead`): the rules engine knows no positions model."""
     _positions[:] = [source]
     _positions_query[:] = [(query, of_rows)] if query is not None and of_rows is not None else []
+    _positions_ahead[:] = [ahead] if ahead is not None else []
     return source
 
 
@@ -158,6 +168,9 @@ class Prefetched:
     taken: reference.Read | None = None  # the reference read's answer
     in_force: InForce | None = None  # ... and its controls in force (with_controls)
     position_rows: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)  # ... and positions
+    # the unit of work of the order the reads were sent for: the rows of its own positions scope
+    # (account, symbol) are handed to it (register_positions' `ahead`)
+    uow: UnitOfWork | None = None
 
     def _take(self) -> None:
         if self.taken is None and self.reference is not None:
@@ -171,6 +184,9 @@ class Prefetched:
                 for row in rows:
                     if row[0] in self.position_rows:
                         self.position_rows[row[0]].append(row)
+                own = self.positions.get((self.account, self.symbol))
+                if self.uow is not None and own is not None and self.account and _positions_ahead:
+                    _positions_ahead[0](self.uow, self.account, self.symbol, list(self.position_rows[own]))
 
     def reference_for(self, venue: str | None, symbol: str) -> reference.Read | None:
         """The answer of the reference read sent for exactly this venue and symbol, read once and

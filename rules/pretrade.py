@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
+from oms.core.eventstore import UnitOfWork
 from rules import checks, counters, reference, throttles
 from rules.controls import IN_FORCE_SQL, in_force_params
 from rules.errors import CheckRefused
@@ -92,7 +93,7 @@ def evaluate(data: Mapping[str, Any]) -> list[CheckRefused]:
     return _run(intent, Lookups(intent, counting=False))
 
 
-def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
+def prefetch(data: Mapping[str, Any], *, new_order: bool = True, uow: UnitOfWork | None = None) -> Prefetched:
     """Send ahead what the checks of this new order will read, to go out in the pipeline of the
     statement the write path sends first (the clOrdID reservation): one round trip for both.
 
@@ -105,11 +106,18 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True) -> Prefetched:
     (in the same statement) and the throttle's count (a statement of its own: an upsert). Each
     answer serves only the exact read it was sent for (a moved version that changed the limits
     makes the check read afresh); a count no check used is taken back (`discard`) or rolls back
-    with a refused order."""
+    with a refused order. With `uow` (an optimistic attempt), the rows of the order's own positions
+    scope are handed to that unit of work: the positions' projection takes the order's position
+    from them instead of reading it in a round trip of its own."""
     intent = OrderIntent.of(data)
     checked = new_order and bool(CHECKS)
     sent = Prefetched(
-        intent.venue, intent.symbol, counters.now(), account=intent.account, with_controls=checked
+        intent.venue,
+        intent.symbol,
+        counters.now(),
+        account=intent.account,
+        with_controls=checked,
+        uow=uow if uow is not None and uow.optimistic else None,
     )
     if not checked:  # a cancel reads the reference data only
         sent.reference = reference.send_read(intent.venue, intent.symbol)

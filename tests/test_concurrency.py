@@ -18,7 +18,7 @@ from django.db import connection, connections
 from oms.core import eventfeed
 from oms.core.dispatch import dispatch
 from oms.orders.selectors import order_get
-from oms.positions.models import Position
+from oms.positions.models import Position, PositionEvent
 from tests.conftest import uid
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,3 +217,59 @@ def test_a_stale_expected_version_is_refused_under_concurrency() -> None:
     # exactly one replace wins; the other either conflicts on the version or finds one pending
     assert sorted(map(str, outcomes)) in (["200", "version_conflict"], ["200", "replace_pending"])
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="two writers at once: PostgreSQL")
+def test_two_creates_that_both_read_a_new_position_as_absent_with_their_claim_leave_it_exact() -> None:
+    """Each create's pre-trade read (sent with its clOrdID claim) finds no position for its
+    account, venue and symbol: both optimistic attempts open it, one insert takes
+    `positions_pkey`, the other's commit fails on it and its locked retry adds to the row."""
+    from rules import intent
+
+    account, barrier = uid("ACC"), threading.Barrier(2, timeout=30)
+    registered = intent._positions_ahead[0]
+
+    def ahead_then_wait(uow: Any, acc: str, symbol: str, rows: list[Any]) -> None:
+        registered(uow, acc, symbol, rows)
+        if acc == account and uow.optimistic:
+            try:
+                barrier.wait()  # both have read the position as absent before either writes it
+            except threading.BrokenBarrierError:
+                pass  # a locked retry of the other writer: nothing to wait for
+
+    def create(qty: str) -> Any:
+        def run() -> None:
+            out = dispatch(
+                "orders",
+                {
+                    "commandType": "CreateOrderCommand",
+                    "clOrdID": uid("CP"),
+                    "symbol": "ACME",
+                    "side": "Buy",
+                    "orderQty": qty,
+                    "ordType": "Limit",
+                    "price": "100",
+                    "account": account,
+                    "venue": "XNAS",
+                    "handling": "Desk",
+                },
+                actor="t",
+            )
+            assert out.status_code == 201, out.body
+
+        return run
+
+    intent._positions_ahead[0] = ahead_then_wait
+    try:
+        errors = _in_threads([create("3"), create("4")])
+    finally:
+        intent._positions_ahead[0] = registered
+    assert errors == []
+    position = Position.objects.get(account=account, venue="XNAS", symbol="ACME")
+    assert Decimal(position.doc["openBuyQty"]) == Decimal(7)
+    # opened once (PositionOpened, then the first order's open quantity), then the retried
+    # create's open quantity added to the row it read with its lock
+    assert position.version == 3
+    assert [e.type for e in PositionEvent.objects.filter(aggregate_id=position.position_id)].count(
+        "PositionOpened"
+    ) == 1

@@ -183,7 +183,9 @@ def test_routing_and_the_checks_read_in_the_round_trip_of_the_clordid_claim(boss
     # the version, the book, the controls in force and the positions are one statement: the claim
     # and that read are all the round trip sends
     assert len([sql for trip, sql in seen if trip == claim]) == 2, listing
+    # the positions' projection takes the order's position from the rows read with the claim
+    assert [sql for _, sql in seen if "FROM positions WHERE position_id" in sql] == [], listing
     # the test's savepoint (BEGIN in production), the claim with every read of routing and the
-    # checks, the positions' projection loading the order's position, the write pipeline, the
-    # savepoint's release (COMMIT): before, the rules' fingerprint and the controls were two more
-    assert len({trip for trip, _ in seen}) == 5, listing
+    # checks (and the order's position), the write pipeline, the savepoint's release (COMMIT):
+    # before, the rules' fingerprint, the controls and the position were three more
+    assert len({trip for trip, _ in seen}) == 4, listing

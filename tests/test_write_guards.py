@@ -89,6 +89,12 @@ def test_a_warm_child_create_sends_its_checks_reads_with_the_claim_and_a_desk_ac
     claim = next(trip for trip, sql in created_trips if "INSERT INTO order_cl_ord_ids" in sql)
     for table in ("reference_version", "FROM controls", "FROM positions WHERE account"):
         assert [trip for trip, sql in created_trips if table in sql] == [claim], listing
+    # its own position and its parent's come from those rows: none is read in a round trip of its
+    # own, the write pipeline follows the claim (then COMMIT, and after it the reaction's reads)
+    assert [sql for _, sql in created_trips if "FROM positions WHERE position_id" in sql] == [], listing
+    write = next(trip for trip, sql in created_trips if 'INSERT INTO "orders"' in sql)
+    assert write == claim + 1, listing
+    assert created["status"] == "PendingNew"
 
     with round_trips() as accept_trips:
         accepted = dispatch_as_desk(

@@ -208,6 +208,11 @@ class UnitOfWork:
         self._reads: dict[tuple[str, str], tuple[Any, int, bool]] = {}
         self._claims: list[tuple[str, list[Any]]] = []
         self._guards: list[tuple[str, list[Any], str]] = []
+        # rows another statement of this command read unlocked, by a key their reader chose (the
+        # positions of the order's account and symbol, read with a create's clOrdID claim): an
+        # optimistic attempt may write a state built from them, compare-and-set on its version
+        # like any row read unlocked (an absent row inserted meanwhile fails its primary key)
+        self.ahead: dict[tuple[str, ...], Any] = {}
 
     def read(self, agg: AggregateType[S], aggregate_id: str, state: S, *, cached: bool = False) -> None:
         """Note a state the command read (from its row or the cache): in an optimistic commit its

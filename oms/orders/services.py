@@ -136,14 +136,14 @@ def order_create(
     with sql.pipeline():
         reserving = tree.send_reserve(cmd.cl_ord_id, order_id, fingerprint)
         if cmd.parent_id is None:
-            prefetched = prefetch({"symbol": cmd.symbol, "venue": cmd.venue, "account": cmd.account})
+            prefetched = prefetch({"symbol": cmd.symbol, "venue": cmd.venue, "account": cmd.account}, uow=uow)
         elif uow.optimistic and not _EXISTING_VENUE_ORDER.get():
             # a child's checks read its parent's account and symbol (fixed for an order's life)
             # at its own venue: known from the cached parent, they go out with the claim too
             parent = cached_order(cmd.parent_id)
             if parent is not None:
                 prefetched = prefetch(
-                    {"symbol": parent.symbol, "venue": cmd.venue, "account": parent.account}
+                    {"symbol": parent.symbol, "venue": cmd.venue, "account": parent.account}, uow=uow
                 )
     if not tree.reserved(reserving):
         discard(prefetched)

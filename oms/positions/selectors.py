@@ -13,7 +13,7 @@ from oms.core.readside import register_read
 from oms.core.specification import Field as Criterion
 from oms.core.specification import Specification
 from oms.positions.models import Position
-from oms.positions.repository import POSITION
+from oms.positions.repository import POSITION, positions_ahead
 from rules.books import mids
 from rules.controls import register_open_discrepancies
 from rules.intent import PositionView, register_positions
@@ -86,8 +86,10 @@ def positions_in_scope(account: str | None, symbol: str | None) -> list[Position
 # Hand-written (oms.core.sql): appended to the reference read every new order sends with its
 # clOrdID reservation (rules.pretrade.prefetch), in that read's row shape (rules.reference: the
 # tag rules gives, then six columns; the document fourth, as text: `_view_of_text` builds a
-# document's view once per exact text), one statement with the checks' other reads
-_SELECT = "SELECT {tag}, NULL, NULL, CAST(doc AS TEXT), NULL, NULL, NULL FROM positions"
+# document's view once per exact text; the fill lots fifth, so that the order's own position can
+# be written from these rows: oms.positions.repository.positions_ahead), one statement with the
+# checks' other reads
+_SELECT = "SELECT {tag}, NULL, NULL, CAST(doc AS TEXT), CAST(fills AS TEXT), NULL, NULL FROM positions"
 
 
 def positions_query(account: str | None, symbol: str | None, tag: int) -> tuple[str, list[Any]]:
@@ -110,7 +112,7 @@ def positions_of_rows(rows: list[tuple[Any, ...]]) -> list[PositionView]:
     return [_view_of_text(row[3]) for row in rows]
 
 
-register_positions(positions_in_scope, positions_query, positions_of_rows)
+register_positions(positions_in_scope, positions_query, positions_of_rows, positions_ahead)
 
 
 def open_discrepancies(scope: str, key: str) -> int:
