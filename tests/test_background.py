@@ -176,3 +176,28 @@ def test_beat_entries_run_on_the_celery_app_the_runner_is_given() -> None:
     assert "probe.echo" not in celery_app.tasks
     assert background.run_task(probe, "probe.echo", ["x"]) == "probe:x"
     assert background.BackgroundRunner(probe).celery_app is probe
+
+
+def test_beat_runs_import_the_task_modules_once_not_on_every_run() -> None:
+    # Celery's import_modules signal makes its Django fixup run Django's whole system-check
+    # suite; the venue stream's entry runs every 0.2 s, so the runner sends it once per app
+    from celery import signals
+
+    probe = Celery("probe-imports", set_as_current=False)
+
+    @probe.task(name="probe.count")
+    def count() -> int:
+        return 1
+
+    sent: list[Any] = []
+
+    def on_import(sender: Any, **kwargs: Any) -> None:
+        if sender is probe:
+            sent.append(sender)
+
+    signals.import_modules.connect(on_import, weak=False)
+    try:
+        assert [background.run_task(probe, "probe.count") for _ in range(3)] == [1, 1, 1]
+    finally:
+        signals.import_modules.disconnect(on_import)
+    assert len(sent) == 1

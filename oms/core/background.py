@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +49,31 @@ def interval_seconds(schedule: object) -> float | None:
     return None
 
 
+# the Celery apps whose task modules this process has imported (task_modules_imported)
+_IMPORTED: weakref.WeakSet[Celery] = weakref.WeakSet()
+_IMPORTING = threading.Lock()
+
+
+def task_modules_imported(app: Celery) -> None:
+    """Import `app`'s task modules once per process, as a worker does once at its start.
+
+    Celery's `loader.import_default_modules()` sends `import_modules` on every call, and its
+    Django fixup answers that signal with `django.setup()` and Django's whole system-check run
+    (admin, models, URLs): 0.1-0.3 s of CPU. Called before every in-process beat run (the venue
+    stream's entry runs every 0.2 s), that took a fifth of the embedded server's CPU from its
+    requests (bench/http_profile.py; docs/benchmarks.md §39)."""
+    app = getattr(app, "_get_current_object", lambda: app)()  # celery's current_app is a proxy
+    if app in _IMPORTED:
+        return
+    with _IMPORTING:
+        if app not in _IMPORTED:
+            app.loader.import_default_modules()
+            _IMPORTED.add(app)
+
+
 def run_task(app: Celery, name: str, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None) -> Any:
     """Run a task registered on `app` here and now (in this thread), as a beat entry would."""
-    app.loader.import_default_modules()
+    task_modules_imported(app)
     try:
         return app.tasks[name].apply(args=tuple(args), kwargs=kwargs or {}, throw=True).get()
     finally:

@@ -38,6 +38,7 @@ from django.contrib.auth.models import Group, User
 from django.test.utils import override_settings
 
 from oms.core import ambient
+from oms.core.background import task_modules_imported
 from oms.core.dispatch import dispatch
 from oms.core.eventfeed import event_to_api
 from oms.core.eventstore import aggregate_types
@@ -185,7 +186,7 @@ def _drive(begin: dict[str, Any], replayer: Replayer) -> None:
         elif begin["driver"] == "task" and args.get("name") == SEND_PLACED:
             send_placed(*args.get("args", ()))  # in the placement task that placed the order
         elif begin["driver"] == "task":
-            current_app.loader.import_default_modules()
+            task_modules_imported(current_app)
             task = current_app.tasks.get(args.get("name", ""))
             if task is None:
                 raise replayer._fail(f"line {begin['line']}: unknown venue task {args.get('name')!r}")
