@@ -19,7 +19,9 @@ round runs all three back to back, rotating which goes first):
 
 Reported: commands/s per system (total commands / total time), its ratio to the others, p50/p99
 per command type. `--profile N` then profiles N more OMS orders (pyinstrument when installed,
-else cProfile) and prints the hot spots. The database (default oms_bench) is created and dropped
+else cProfile) and prints the hot spots. `--cpu-profile N` profiles N more with cProfile on this
+process's CPU clock and prints where the client CPU per command goes, by package (own time) and by
+stage of the write path (inclusive time of the functions that mark each stage). The database (default oms_bench) is created and dropped
 unless --keep-db (bench/replay.py can reuse it).
 """
 
@@ -519,6 +521,76 @@ def profile_oms(tag: str, first: int, n: int) -> str:
     )
 
 
+# the packages a command's own CPU time is summed by (first match of the code's file path)
+_CPU_PACKAGES = (
+    ("psycopg (driver: adapt, send, parse results)", ("/psycopg/", "psycopg_binary")),
+    ("django (connection, atomic, cursor wrapper)", ("/django/",)),
+    ("asgiref (thread-sensitive locals)", ("/asgiref/",)),
+    ("msgspec / json (codecs)", ("/msgspec/", "/json/")),
+    ("oms.core (dispatch, unit of work, sql, metrics)", ("/oms/core/",)),
+    ("oms.orders / executions / positions (the domain)", ("/oms/orders/", "/executions/", "/oms/positions/")),
+    ("rules (routing, pre-trade checks, controls)", ("/rules/",)),
+    ("oms.venues (after-commit reactions)", ("/oms/venues/",)),
+    ("bench harness", ("/bench/",)),
+)
+# inclusive CPU of the functions that mark the write path's stages (file suffix, function name)
+_CPU_STAGES = (
+    ("parse and validate the command", ("oms/core/commands.py", "parse")),
+    ("commit: SQL parameters + the write pipeline", ("oms/core/eventstore.py", "commit")),
+    ("routing by the data rules (route_new_order)", ("rules/routing.py", "route_new_order")),
+    ("pre-trade checks (check_new_order)", ("rules/pretrade.py", "check_new_order")),
+    ("pre-trade reads sent ahead (prefetch)", ("rules/pretrade.py", "prefetch")),
+    ("COMMIT and after-commit hooks", ("django/db/transaction.py", "__exit__")),
+    ("metrics (prometheus histograms)", ("prometheus_client/metrics.py", "observe")),
+    ("create handler (claim, reads, checks, events)", ("oms/orders/services.py", "order_create")),
+    ("execute handler (fill, position)", ("executions/services.py", "execution_execute")),
+)
+
+
+def cpu_profile_oms(tag: str, first: int, n: int) -> str:
+    """cProfile on the process's CPU clock (waiting on the server costs nothing here): the client
+    CPU per command by package and by stage. cProfile's own per-call cost inflates pure-Python
+    code more than C, so the shares are an upper bound for Python-heavy parts."""
+    import cProfile
+    import pstats
+
+    lat: dict[str, list[float]] = defaultdict(list)
+    prof = cProfile.Profile(time.process_time)
+    cpu0 = time.process_time()
+    prof.enable()
+    run_oms(tag, first, n, lat)
+    prof.disable()
+    cpu_total = time.process_time() - cpu0
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    commands = n * wl.COMMANDS_PER_ORDER
+    own: dict[str, float] = defaultdict(float)
+    stage: dict[str, float] = defaultdict(float)
+    for (path, _line, func), (_cc, _nc, tottime, cumtime, _callers) in stats.items():
+        label = next((name for name, keys in _CPU_PACKAGES if any(k in path for k in keys)), None)
+        if label is None:
+            label = "C builtins" if path == "~" else "other Python (stdlib, libraries)"
+        own[label] += tottime
+        for name, (suffix, fname) in _CPU_STAGES:
+            if path.endswith(suffix) and func == fname:
+                stage[name] = max(stage[name], cumtime)
+    profiled = sum(own.values())
+    lines = [
+        f"{n} orders, {commands} commands; CPU {cpu_total * 1000 / commands:.2f} ms/command under cProfile",
+        "",
+    ]
+    lines.append("| own CPU by package | ms/command | share |")
+    lines.append("|---|---|---|")
+    for name, secs in sorted(own.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {secs * 1000 / commands:.3f} | {secs / profiled:.0%} |")
+    lines += ["", "| stage (inclusive CPU) | ms/command | share |", "|---|---|---|"]
+    for name, _key in _CPU_STAGES:
+        secs = stage.get(name, 0.0)
+        lines.append(f"| {name} | {secs * 1000 / commands:.3f} | {secs / profiled:.0%} |")
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
+    return "\n".join(lines) + "\n\n--- top functions by own CPU ---\n" + buf.getvalue()
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -530,6 +602,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=30, help="untimed orders per system first")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="then profile N more OMS orders")
+    ap.add_argument("--cpu-profile", type=int, default=0, metavar="N", help="then N more on the CPU clock")
     ap.add_argument("--skip-es", action="store_true")
     ap.add_argument("--keep-db", action="store_true", help="leave the database for bench/replay.py")
     ap.add_argument("--name", default="commands", help="results file var/bench/<name>.json")
@@ -666,6 +739,14 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
         result["profile_file"] = str(path)
         print(f"\nprofile of {args.profile} OMS orders: {path}")
         print(text[:6000])
+    if args.cpu_profile:
+        text = cpu_profile_oms(f"{tag}c", 2 * 10**6, args.cpu_profile)
+        path = common.RESULTS_DIR / "commands_cpu_profile.txt"
+        common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        result["cpu_profile_file"] = str(path)
+        print(f"\nCPU profile of {args.cpu_profile} OMS orders: {path}")
+        print(text[:8000])
     return result
 
 
