@@ -69,6 +69,10 @@ WEBSOCKET_CLIENTS = Gauge(
     "Blotter websocket clients connected",
     multiprocess_mode="livesum",  # the sum over the processes alive
 )
+WEBSOCKET_TOO_SLOW = Counter(
+    "oms_websocket_too_slow_total",
+    "Blotter websocket clients closed (4408) for falling too far behind the live feed",
+)
 OPTIMISTIC_RETRIES = Counter(
     "oms_command_optimistic_retries_total",
     "Optimistic first attempts run again with locks (a stale cached state, a taken key, a "
@@ -187,6 +191,10 @@ def websocket_connected() -> None:
 
 def websocket_disconnected() -> None:
     WEBSOCKET_CLIENTS.dec()
+
+
+def websocket_too_slow() -> None:
+    WEBSOCKET_TOO_SLOW.inc()
 
 
 def celery_task_outcome(task_name: str, state: str) -> None:

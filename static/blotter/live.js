@@ -173,6 +173,8 @@ export class Feed {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      // 4401/4403: not allowed, stay closed. Any other code reconnects, including 4408 (the
+      // server closed a socket that fell too far behind): the new hello resyncs what was missed.
       if (ev.code === 4401 || ev.code === 4403) {
         this.status("refused", "not allowed: log in again");
         return;
