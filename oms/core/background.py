@@ -61,7 +61,7 @@ def task_modules_imported(app: Celery) -> None:
     Django fixup answers that signal with `django.setup()` and Django's whole system-check run
     (admin, models, URLs): 0.1-0.3 s of CPU. Called before every in-process beat run (the venue
     stream's entry runs every 0.2 s), that took a fifth of the embedded server's CPU from its
-    requests (bench/http_profile.py; docs/benchmarks.md §39)."""
+    requests (bench/http_profile.py; docs/benchmarks.md §40)."""
     app = getattr(app, "_get_current_object", lambda: app)()  # celery's current_app is a proxy
     if app in _IMPORTED:
         return
