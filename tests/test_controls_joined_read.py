@@ -53,8 +53,7 @@ def test_a_wider_open_notional_scope_is_read_in_the_same_statement_with_the_righ
     assert details["unpriced"] == 0 and details["scope"] == {"account": "ACC1", "symbol": "*"}
     reads = positions_reads(captured.captured_queries)
     # one statement: the reference version, the book, the controls, both positions scopes
-    # (on PostgreSQL the reference read and the controls are one function's rows: rules/migrations/0010)
-    assert len(reads) == 1 and ("reference_version" in reads[0] or "rules_pretrade_read" in reads[0]), reads
+    assert len(reads) == 1 and "reference_version" in reads[0], reads
     assert "SELECT 3, NULL" in reads[0] and "SELECT 4, NULL" in reads[0], reads
     assert ok(desk, "orders", order_body(orderQty="40", price="100"))  # 10,000: at the limit
 

@@ -1,7 +1,7 @@
 """On PostgreSQL a new order at a venue reads the reference version, its book, its venue's row and
 the SAFE modes in force by one call of `rules_pretrade_read` (rules/migrations/0010), whose
 statement keeps a generic plan, instead of the UNION statement planned on every create
-(docs/benchmarks.md §37). The same rows for every scope; and a kept plan is not kept data: a
+(docs/benchmarks.md §39). The same rows for every scope; and a kept plan is not kept data: a
 SAFE mode another process commits holds the very next order here, after this process's statement
 was prepared and its plan cached."""
 

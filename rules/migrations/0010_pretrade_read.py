@@ -3,11 +3,15 @@
 # as one plpgsql function. The connection runs with plan_cache_mode=force_custom_plan (oms/settings:
 # the tree lock's generic plan went bad as `orders` grew), so the same reads sent as one UNION
 # statement were planned on every create: 0.13-0.20 ms of planning for 0.03 ms of execution
-# (docs/benchmarks.md §37). Inside the function its statement keeps a generic plan per session
+# (docs/benchmarks.md §39). Inside the function its statement keeps a generic plan per session
 # (the SET clause below applies to the function's body only): equality lookups on unique or
 # indexed keys of small tables, one plan whatever the values. Same rows, same shape, same snapshot
 # (a STABLE function sees the calling statement's snapshot), so the checks read what they read.
 # SQLite keeps the UNION statement.
+# SECURITY INVOKER (the default): the caller reads with its own table privileges and search_path,
+# exactly as it would send the UNION itself, so neither needs pinning (the audit's SECURITY DEFINER
+# functions pin theirs). EXECUTE is revoked from PUBLIC like every table is closed by default:
+# `migrate` grants it to the application role (oms.lifecycle.roles.grant); the owner keeps it.
 
 from django.db import migrations
 
@@ -36,6 +40,7 @@ BEGIN
 END
 $$
 """,
+    "REVOKE ALL ON FUNCTION rules_pretrade_read(text, text, text, text, text) FROM PUBLIC",
 ]
 PG_REMOVE = ["DROP FUNCTION IF EXISTS rules_pretrade_read(text, text, text, text, text)"]
 
