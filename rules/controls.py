@@ -393,6 +393,21 @@ IN_FORCE_SQL = (
     "OR (scope = 'account' AND \"key\" = %s) OR (scope = 'symbol' AND \"key\" IN (%s, %s)))"
 )
 InForce = tuple[VenueState | None, list[ControlState]]
+# On PostgreSQL, a new order at a venue sends the reference read (rules.reference: tag 0) and
+# IN_FORCE_SQL's rows as one call of rules_pretrade_read (rules/migrations/0010): the same tags
+# and columns, but its statement keeps a generic plan where the UNION statement was planned on
+# every create under the connection's force_custom_plan (docs/benchmarks.md §41).
+READ_WITH_IN_FORCE_SQL = "SELECT * FROM rules_pretrade_read(%s, %s, %s, %s, %s)"
+# (name, argument types): the migration revokes EXECUTE from PUBLIC, and every `migrate` grants it
+# to the application role (oms.lifecycle.roles.grant), as for the tables: closed until granted.
+PRETRADE_READ_FUNCTION = ("rules_pretrade_read", "text, text, text, text, text")
+
+
+def read_with_in_force_params(venue: str, account: str | None, symbol: str) -> list[Any]:
+    """READ_WITH_IN_FORCE_SQL's parameters: the scopes `in_force_params` gives for a venue."""
+    return [venue, symbol, ControlKind.SAFE_MODE.value, account or "", f"{venue}:{symbol}"]
+
+
 # every new order at a venue reads its registry row: built once per exact text of the document
 # (a feed report or a mode change is a new text). Shared between orders: the checks only read it.
 _venue_of_text = sql.ByText(VenueState.from_api)

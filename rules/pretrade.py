@@ -21,9 +21,11 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
+from django.db import connection
+
 from oms.core.eventstore import UnitOfWork
 from rules import checks, counters, reference, throttles
-from rules.controls import IN_FORCE_SQL, in_force_params
+from rules.controls import IN_FORCE_SQL, READ_WITH_IN_FORCE_SQL, in_force_params, read_with_in_force_params
 from rules.errors import CheckRefused
 from rules.intent import (
     POSITIONS_TAGS,
@@ -125,7 +127,16 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True, uow: UnitOfWork
     # the version read serves the data rules too (rules.routing: the active set is current as of
     # it); a new order's statement also reads the controls in force (SAFE modes, the venue's
     # arming and feed: uncached, read at the start of the command, rules.controls.in_force)
-    also = [(IN_FORCE_SQL, in_force_params(intent.venue, intent.account, intent.symbol))]
+    # (on PostgreSQL, at a venue, both in one function call whose plan is kept: rules.controls)
+    head: tuple[str, list[Any]] | None = None
+    also: list[tuple[str, list[Any]]] = []
+    if intent.venue and connection.vendor == "postgresql":
+        head = (
+            READ_WITH_IN_FORCE_SQL,
+            read_with_in_force_params(intent.venue, intent.account, intent.symbol),
+        )
+    else:
+        also.append((IN_FORCE_SQL, in_force_params(intent.venue, intent.account, intent.symbol)))
     # the positions of the order's account and symbol: `position_dirty` reads them for every
     # order; `maxOpenNotional` reads those of its scope (the same ones when it is the order's)
     scopes: list[PositionsKey] = [(intent.account, intent.symbol)]
@@ -141,7 +152,7 @@ def prefetch(data: Mapping[str, Any], *, new_order: bool = True, uow: UnitOfWork
         if query is not None:
             also.append(query)
             sent.positions[scope] = tag
-    sent.reference = reference.send_read(intent.venue, intent.symbol, also=also)
+    sent.reference = reference.send_read(intent.venue, intent.symbol, also=also, head=head)
     if "maxOrdersPerSecond" in limits:
         bucket = throttles.orders_bucket(intent.account, intent.symbol)
         start = counters.window_start(sent.now, throttles.ORDER_WINDOW)

@@ -140,11 +140,21 @@ def _book(venue: str, symbol: str, bids: Any, asks: Any, as_of: Any, source: Any
     return view
 
 
-def send_read(venue: str | None, symbol: str, *, also: Sequence[tuple[str, list[Any]]] = ()) -> Any:
+def send_read(
+    venue: str | None,
+    symbol: str,
+    *,
+    also: Sequence[tuple[str, list[Any]]] = (),
+    head: tuple[str, list[Any]] | None = None,
+) -> Any:
     """Send the statement (inside a pipeline it goes out with the statements around it, e.g. the
     clOrdID reservation), with each of `also` (SQL, params) appended by UNION ALL; `take_read`
-    reads its answer."""
-    query, params = (_READ_AT_VENUE, [venue, symbol]) if venue else (_READ_ANY_VENUE, [symbol])
+    reads its answer. `head`: a statement answering this read's own row (tag 0, for `venue` and
+    `symbol`) and possibly others, sent in its place (rules.controls.READ_WITH_IN_FORCE_SQL)."""
+    if head is not None:
+        query, params = head[0], list(head[1])
+    else:
+        query, params = (_READ_AT_VENUE, [venue, symbol]) if venue else (_READ_ANY_VENUE, [symbol])
     if also:
         query = " UNION ALL ".join([query, *(q for q, _ in also)])
         params = [*params, *(p for _, ps in also for p in ps)]

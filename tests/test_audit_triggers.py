@@ -32,6 +32,8 @@ from oms.lifecycle import audit, roles
 from oms.lifecycle.models import PurgeRun
 from oms.lifecycle.purge import purge
 from oms.orders.models import Order, OrderEvent
+from rules.controls import PRETRADE_READ_FUNCTION, READ_WITH_IN_FORCE_SQL, read_with_in_force_params
+from rules.models import ReferenceVersion
 from tests.lifecycle import Desk
 
 pytestmark = pytest.mark.django_db
@@ -255,7 +257,8 @@ def test_migrate_grants_the_application_role_exactly_what_the_application_needs(
         assert privileges("lifecycle_purge_runs") == {"SELECT"}
         for table in ("orders", "executions", "order_cl_ord_ids", "oms_event_sequence", "auth_user"):
             assert privileges(table) == {"SELECT", "INSERT", "UPDATE", "DELETE"}, table
-        for name, args in audit.PURGE_FUNCTIONS.items():
+        # the purge functions, and the pre-trade read every create at a venue calls (rules.pretrade)
+        for name, args in [*audit.PURGE_FUNCTIONS.items(), PRETRADE_READ_FUNCTION]:
             cur.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')", [role, f"{name}({args})"])
             assert cur.fetchone()[0], name
             # nobody else: EXECUTE was revoked from PUBLIC (the owner keeps it)
@@ -267,6 +270,23 @@ def test_migrate_grants_the_application_role_exactly_what_the_application_needs(
     owner = connection.settings_dict["USER"] or os.environ.get("PGUSER", "")
     if owner:
         assert any("SUPERUSER" in p or "owns" in p for p in roles.problems(connection, owner))
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)  # committed: the application role's connection reads it
+def test_the_application_role_reads_the_pre_trade_rows_with_its_own_privileges(
+    app_role: tuple[str, str],
+) -> None:
+    """The services run as the application role (CI's smoke too): the pre-trade read's function
+    answers it what it answers the owner, not a permission error on every create."""
+    ReferenceVersion.objects.get_or_create(pk=1, defaults={"version": 1})  # a flush may have taken it
+    params = read_with_in_force_params("XNAS", "ACC1", "ACME")
+    with connection.cursor() as cur:
+        cur.execute(READ_WITH_IN_FORCE_SQL, params)
+        as_owner = sorted(cur.fetchall(), key=repr)
+    with as_app(app_role) as app:
+        as_application = sorted(app.execute(READ_WITH_IN_FORCE_SQL, params).fetchall(), key=repr)
+    assert as_application == as_owner and [row[0] for row in as_owner].count(0) == 1, as_owner
 
 
 def _current_user() -> str:

@@ -87,7 +87,8 @@ def test_a_warm_child_create_sends_its_checks_reads_with_the_claim_and_a_desk_ac
         created = dispatch_as_desk("orders", {**body, "orderQty": "20", "venue": "XDESK"})["order"]
     listing = "\n".join(f"{trip} {sql[:160]}" for trip, sql in created_trips)
     claim = next(trip for trip, sql in created_trips if "INSERT INTO order_cl_ord_ids" in sql)
-    for table in ("reference_version", "FROM controls", "FROM positions WHERE account"):
+    # the version, the book and the controls in force by one function call (rules/migrations/0010)
+    for table in ("rules_pretrade_read", "FROM positions WHERE account"):
         assert [trip for trip, sql in created_trips if table in sql] == [claim], listing
     # its own position and its parent's come from those rows: none is read in a round trip of its
     # own, the write pipeline follows the claim (then COMMIT, and after it the reaction's reads)

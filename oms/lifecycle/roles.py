@@ -10,10 +10,12 @@ Two roles (`docs/design/lifecycle-audit.md`, "Roles"):
   table by table: SELECT and INSERT on every registered event table, SELECT on the purge runs
   and the migration history, SELECT/INSERT/UPDATE/DELETE on every other table (state rows,
   derived indexes, the event sequence row, auth, sessions), USAGE on the sequences and EXECUTE on
-  the purge functions. Every other privilege on the schema's tables is revoked first, so the
-  grants are exactly these whatever happened before. There are no default privileges: a table
-  created by a migration is closed to the application until the same `migrate` grants it (fail
-  closed), which it does before it returns.
+  the purge functions and on the pre-trade read (`rules_pretrade_read`: it reads with the
+  caller's own table privileges; its migration revoked EXECUTE from PUBLIC). Every other
+  privilege on the schema's tables is revoked first, so the grants are exactly these whatever
+  happened before. There are no default privileges: a table created by a migration is closed to
+  the application until the same `migrate` grants it (fail closed), which it does before it
+  returns.
 
 Without `DATABASE_OWNER_URL` the application and the migrations share one role (what the
 embedded defaults and the test suite do): the triggers still refuse, but that role owns the
@@ -33,6 +35,7 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from oms.lifecycle import audit
+from rules.controls import PRETRADE_READ_FUNCTION
 
 READ_ONLY_TABLES = (audit.PURGE_RUNS_TABLE, "django_migrations")
 
@@ -125,6 +128,11 @@ def grant(connection: BaseDatabaseWrapper, role: str) -> dict[str, list[str]]:
         if audit.PURGE_RUNS_TABLE in existing:
             for name, args in audit.PURGE_FUNCTIONS.items():
                 cur.execute(f"GRANT EXECUTE ON FUNCTION {name}({args}) TO {r}")
+        # every create at a venue calls it (rules.pretrade): absent only below its migration
+        name, args = PRETRADE_READ_FUNCTION
+        cur.execute("SELECT to_regprocedure(%s) IS NOT NULL", [f"{name}({args})"])
+        if cur.fetchone()[0]:
+            cur.execute(f"GRANT EXECUTE ON FUNCTION {name}({args}) TO {r}")
     return granted
 
 
