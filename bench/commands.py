@@ -733,21 +733,22 @@ def _run(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
 
     if args.profile:
         text = profile_oms(f"{tag}p", 10**6, args.profile)
-        path = common.RESULTS_DIR / "commands_profile.txt"
-        common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        result["profile_file"] = str(path)
-        print(f"\nprofile of {args.profile} OMS orders: {path}")
+        _keep_profile(result, "profile_file", "commands_profile.txt", text)
+        print(f"\nprofile of {args.profile} OMS orders: {result['profile_file']}")
         print(text[:6000])
     if args.cpu_profile:
         text = cpu_profile_oms(f"{tag}c", 2 * 10**6, args.cpu_profile)
-        path = common.RESULTS_DIR / "commands_cpu_profile.txt"
-        common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        result["cpu_profile_file"] = str(path)
-        print(f"\nCPU profile of {args.cpu_profile} OMS orders: {path}")
+        _keep_profile(result, "cpu_profile_file", "commands_cpu_profile.txt", text)
+        print(f"\nCPU profile of {args.cpu_profile} OMS orders: {result['cpu_profile_file']}")
         print(text[:8000])
     return result
+
+
+def _keep_profile(result: dict[str, Any], key: str, filename: str, text: str) -> None:
+    path = common.RESULTS_DIR / filename
+    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    result[key] = str(path)
 
 
 if __name__ == "__main__":
