@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from oms.core.migration_sql import vendor_sql
+
 # Every write of the reference tables the checks cache (instruments, limits) moves the one
 # reference_version row, in the writing transaction: the cache (rules/reference.py) reloads when
 # the version it holds is not the one it reads. Triggers, not the handlers, so a replay, an admin
@@ -43,14 +45,6 @@ SQLITE_REMOVE = [
 ]
 
 
-def _run(statements: dict[str, list[str]]):
-    def run(apps, schema_editor):
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -80,8 +74,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['window_start'], name='throttle_counts_window')],
             },
         ),
-        migrations.RunPython(
-            _run({"postgresql": PG_INSTALL, "sqlite": SQLITE_INSTALL}),
-            _run({"postgresql": PG_REMOVE, "sqlite": SQLITE_REMOVE}),
-        ),
+        vendor_sql({"postgresql": PG_INSTALL, "sqlite": SQLITE_INSTALL}, {"postgresql": PG_REMOVE, "sqlite": SQLITE_REMOVE}),
     ]

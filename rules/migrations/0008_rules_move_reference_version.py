@@ -6,6 +6,8 @@
 
 from django.db import migrations
 
+from oms.core.migration_sql import vendor_sql
+
 PG_INSTALL = [
     "CREATE TRIGGER rules_reference_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rules "
     "FOR EACH STATEMENT EXECUTE FUNCTION oms_reference_changed()",
@@ -24,22 +26,11 @@ SQLITE_INSTALL = [
 SQLITE_REMOVE = [f"DROP TRIGGER IF EXISTS rules_{op.lower()}_reference_changed" for op in ("INSERT", "UPDATE", "DELETE")]
 
 
-def _run(statements: dict[str, list[str]]):
-    def run(apps, schema_editor):
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("rules", "0007_limits_cache_throttles"),
     ]
 
     operations = [
-        migrations.RunPython(
-            _run({"postgresql": PG_INSTALL, "sqlite": SQLITE_INSTALL}),
-            _run({"postgresql": PG_REMOVE, "sqlite": SQLITE_REMOVE}),
-        ),
+        vendor_sql({"postgresql": PG_INSTALL, "sqlite": SQLITE_INSTALL}, {"postgresql": PG_REMOVE, "sqlite": SQLITE_REMOVE}),
     ]

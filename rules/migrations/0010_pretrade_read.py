@@ -15,6 +15,8 @@
 
 from django.db import migrations
 
+from oms.core.migration_sql import vendor_sql
+
 PG_INSTALL = [
     """
 CREATE FUNCTION rules_pretrade_read(p_venue text, p_symbol text, p_kind text, p_account text, p_venue_symbol text)
@@ -45,19 +47,11 @@ $$
 PG_REMOVE = ["DROP FUNCTION IF EXISTS rules_pretrade_read(text, text, text, text, text)"]
 
 
-def _run(statements: dict[str, list[str]]):
-    def run(apps, schema_editor):
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("rules", "0009_book_source"),
     ]
 
     operations = [
-        migrations.RunPython(_run({"postgresql": PG_INSTALL}), _run({"postgresql": PG_REMOVE})),
+        vendor_sql({"postgresql": PG_INSTALL}, {"postgresql": PG_REMOVE}),
     ]
