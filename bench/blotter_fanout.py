@@ -32,7 +32,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from typing import Any
@@ -46,12 +45,17 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 SEQ = re.compile(rb'"seq":(\d+)')
 
 
-def start_daphne(layer: str, prefix: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_daphne(layer: str, prefix: str, frame_ms: int) -> tuple[subprocess.Popen[bytes], int]:
     import urllib.request
 
     port = _free_port()
     env = common.django_env(DB)
-    env.update(OMS_INPROCESS_WORKERS="1", CELERY_TASK_ALWAYS_EAGER="1", OMS_PUBLISH_POLL_MS="5")
+    env.update(
+        OMS_INPROCESS_WORKERS="1",
+        CELERY_TASK_ALWAYS_EAGER="1",
+        OMS_PUBLISH_POLL_MS="5",
+        OMS_BLOTTER_FRAME_MS=str(frame_ms),
+    )
     if layer == "redis":
         env.update(REDIS_URL=REDIS_URL, OMS_CHANNEL_PREFIX=prefix)
     proc = subprocess.Popen(
@@ -129,29 +133,19 @@ def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, t
     asyncio.run(main())
 
 
-# --- one measured phase ----------------------------------------------------------------------------
-def phase(port: int, cookie: str, clients: int, rate: float, seconds: float, tag: str) -> dict[str, Any]:
+# --- the writers (their own processes) -------------------------------------------------------------
+def _writer(db: str, rate: float, seconds: float, tag: str, go: Any, out: Any) -> None:
+    """One writer: orders through `dispatch` paced at `rate` commands/s for `seconds` once `go`
+    is set; puts ({seq: wall time right after its commit}, commands sent, seconds taken)."""
+    common.django_setup(db, migrate=False)
+    from django.db import connection
+
     from oms.core.dispatch import dispatch
 
-    ctx = mp.get_context("spawn")
-    ready, stop, done, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
-    target = ctx.Value("q", 0)
-    proc = ctx.Process(target=_clients, args=(port, cookie, clients, ready, stop, done, target, out))
-    proc.start()
-    if not ready.wait(400):
-        proc.kill()
-        raise SystemExit("the clients did not connect")
     committed: dict[int, float] = {}
-
-    def send(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        r = dispatch(topic, body, actor="bench")
-        now = time.time()
-        for e in r.events:
-            committed[e["seq"]] = now
-        return r.status_code, r.body
-
     interval = 1.0 / rate
     n_commands = 0
+    go.wait()
     t0 = time.perf_counter()
 
     def paced(topic: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -160,21 +154,53 @@ def phase(port: int, cookie: str, clients: int, rate: float, seconds: float, tag
         if delay > 0:
             time.sleep(delay)
         n_commands += 1
-        return send(topic, body)
+        r = dispatch(topic, body, actor="bench")
+        now = time.time()
+        for e in r.events:
+            committed[e["seq"]] = now
+        return r.status_code, r.body
 
-    def write() -> None:
-        from django.db import connection
+    i = 0
+    while time.perf_counter() - t0 < seconds:
+        wl.run_order(paced, lambda label, s: None, tag, i, time.perf_counter)
+        i += 1
+    connection.close()
+    out.put((committed, n_commands, time.perf_counter() - t0))
 
-        i = 0
-        while time.perf_counter() - t0 < seconds:
-            wl.run_order(paced, lambda label, s: None, tag, i, time.perf_counter)
-            i += 1
-        connection.close()
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    writer.join()
-    elapsed = time.perf_counter() - t0
+# --- one measured phase ----------------------------------------------------------------------------
+def phase(
+    port: int, cookie: str, clients: int, rate: float, seconds: float, tag: str, writers: int
+) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    ready, stop, done, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
+    target = ctx.Value("q", 0)
+    proc = ctx.Process(target=_clients, args=(port, cookie, clients, ready, stop, done, target, out))
+    proc.start()
+    if not ready.wait(400):
+        proc.kill()
+        raise SystemExit("the clients did not connect")
+    # the rate split over `writers` processes (several desks' sessions: one process's commands
+    # are sequential, so one writer reaches only what one command's latency allows)
+    go, written = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=_writer, args=(DB, rate / writers, seconds, f"{tag}w{k}", go, written))
+        for k in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # their Django setup, before the clock starts
+    go.set()
+    committed: dict[int, float] = {}
+    n_commands = 0
+    elapsed = 0.0
+    for _ in procs:
+        got, n, took = written.get(timeout=seconds + 120)
+        committed.update(got)
+        n_commands += n
+        elapsed = max(elapsed, took)
+    for p in procs:
+        p.join(30)
     last = max(committed) if committed else 0
     target.value = last
     done.wait(15)  # every client has seen the last seq (or 15 s passed: the rest is lost)
@@ -193,6 +219,7 @@ def phase(port: int, cookie: str, clients: int, rate: float, seconds: float, tag
     summary = common.latency_summary(lags)
     return {
         "clients": clients,
+        "writers": writers,
         "rate_asked": rate,
         "commands_per_s": round(n_commands / elapsed, 1),
         "events": len(committed),
@@ -211,6 +238,12 @@ def main() -> None:
     parser.add_argument("--rates", default="50,200", help="commands/s")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--layers", default="memory,redis")
+    parser.add_argument(
+        "--frame-ms",
+        default="20",
+        help="the hub's frame interval(s), e.g. 0,20: 0 = one frame per batch (the baseline)",
+    )
+    parser.add_argument("--writers", type=int, default=1, help="writer processes sharing the rate")
     args = parser.parse_args()
     notes = common.machine_notes()
     common.check_durable()
@@ -227,14 +260,20 @@ def main() -> None:
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     results: list[dict[str, Any]] = []
     try:
-        for layer in args.layers.split(","):
+        for layer, frame_ms in [
+            (la, int(f)) for la in args.layers.split(",") for f in args.frame_ms.split(",")
+        ]:
             prefix = f"bench-fanout-{uuid.uuid4().hex[:8]}"
-            server, port = start_daphne(layer, prefix)
+            server, port = start_daphne(layer, prefix, frame_ms)
             try:
                 for rate in [float(r) for r in args.rates.split(",")]:
                     for clients in [int(c) for c in args.clients.split(",")]:
                         tag = f"F{layer[0]}{int(rate)}x{clients}-{uuid.uuid4().hex[:4]}"
-                        got = {"layer": layer, **phase(port, cookie, clients, rate, args.seconds, tag)}
+                        got = {
+                            "layer": layer,
+                            "frame_ms": frame_ms,
+                            **phase(port, cookie, clients, rate, args.seconds, tag, args.writers),
+                        }
                         results.append(got)
                         print(got, flush=True)
             finally:
@@ -256,6 +295,8 @@ def main() -> None:
     common.print_table(
         [
             "layer",
+            "frame ms",
+            "writers",
             "clients",
             "commands/s asked",
             "commands/s",
@@ -268,6 +309,8 @@ def main() -> None:
         [
             [
                 r["layer"],
+                r["frame_ms"],
+                r["writers"],
                 r["clients"],
                 r["rate_asked"],
                 r["commands_per_s"],

@@ -9,9 +9,16 @@ dropped). The hub is what high-fan-out websocket servers do instead: the process
 `blotter.events` ONCE (one channel of its own, one receive loop on the event loop), the process's
 sockets register with it in memory, and each batch is encoded to its text frame once and handed
 to every local socket. Batches that are already received when the loop comes round share one
-frame (events in seq order; the page sorts and applies several events per frame). No deliberate
-delay: with channels_redis each batch is its own round trip, so there batches rarely share a
-frame; with the in-memory layer a loop that was busy finds several waiting.
+frame (events in seq order; the page sorts and applies several events per frame).
+
+Frames are paced: at most one per `OMS_BLOTTER_FRAME_MS` (20 ms). A batch that arrives on a quiet
+feed goes out when the loop comes round, as before; one that arrives within the interval after
+the last frame waits for the rest of it and shares the next frame with whatever else arrived.
+Without it every publisher commit was its own frame (with channels_redis each batch is its own
+round trip), so 100 sockets at 200 commands/s meant ~40,000 websocket sends a second from one
+process, on the cores the writers need (docs/benchmarks.md §43). The cost is at most one interval
+of latency under load, below a screen's refresh; the gain is sends per second bounded by
+sockets x 1000 / interval whatever the command rate.
 
 One hub per (event loop, channel layer): daphne and each uvicorn worker run one loop, so one hub
 per process; tests that run each body in a fresh loop get a fresh hub. The hub starts with its
@@ -40,6 +47,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 log = logging.getLogger("blotter.fanout")
 
@@ -64,14 +72,19 @@ def encode_frame(events: Sequence[dict[str, Any]]) -> str:
 class Hub:
     """One group membership and one receive loop for every blotter socket of this event loop."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, frame_interval: float | None = None) -> None:
         self.layer = layer
+        # seconds between two frames at the least (module docstring); 0 = one per loop turn
+        self.frame_interval = (
+            settings.OMS_BLOTTER_FRAME_INTERVAL if frame_interval is None else frame_interval
+        )
         self.subscribers: set[Subscriber] = set()
         self.channel_name = ""
         self._lock = asyncio.Lock()  # start and stop are awaited: registrations wait for them
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: list[dict[str, Any]] = []  # received, not yet handed out
-        self._flush_scheduled = False
+        self._flush_handle: asyncio.Handle | None = None
+        self._next_frame_at = 0.0  # the loop's time before which no frame goes out
         # what tests and diagnostics read: batches received, frames encoded, layer errors
         self.batches = 0
         self.frames = 0
@@ -119,6 +132,9 @@ class Hub:
         except Exception:  # the layer is down: the membership expires on its own
             log.warning("blotter hub: could not leave %s", GROUP, exc_info=True)
         self._pending.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
 
     async def _receive_loop(self) -> None:
         failures = 0
@@ -140,10 +156,15 @@ class Hub:
             failures = 0
             if message.get("type") == "oms.events" and message.get("events"):
                 self._pending.append(message)
-                if not self._flush_scheduled:
-                    # hand out once the loop comes round: batches received by then share a frame
-                    self._flush_scheduled = True
-                    asyncio.get_running_loop().call_soon(self._flush)
+                if self._flush_handle is None:
+                    # hand out once the loop comes round, or once the interval since the last
+                    # frame is over: batches received by then share a frame
+                    loop = asyncio.get_running_loop()
+                    wait = self._next_frame_at - loop.time()
+                    if wait > 0:
+                        self._flush_handle = loop.call_later(wait, self._flush)
+                    else:
+                        self._flush_handle = loop.call_soon(self._flush)
 
     async def _rejoin(self) -> None:
         try:
@@ -157,10 +178,11 @@ class Hub:
             await self._rejoin()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_handle = None
         batches, self._pending = self._pending, []
         if not batches or not self._tasks:
             return
+        self._next_frame_at = asyncio.get_running_loop().time() + self.frame_interval
         events = [e for batch in batches for e in batch["events"]]
         if len(batches) > 1:
             # stable: one publisher's batches are already in order, this only guards the page's

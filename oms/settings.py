@@ -297,6 +297,9 @@ OMS_BLOTTER_SNAPSHOT_MAX_LAG = env_int("OMS_BLOTTER_SNAPSHOT_MAX_LAG", 5000)
 OMS_BLOTTER_SNAPSHOT_WARM = float(env_int("OMS_BLOTTER_SNAPSHOT_WARM_S", 120))
 # 3: 0.23 s for 10,000 orders' 8.6 MB -> 0.85 MB; 6 took 0.56 s for 0.72 MB (docs/benchmarks.md)
 OMS_BLOTTER_SNAPSHOT_GZIP_LEVEL = env_int("OMS_BLOTTER_SNAPSHOT_GZIP_LEVEL", 3)
+# the live feed sends each socket at most one frame per this many ms (blotter/fanout.py): under
+# load the publisher's batches share frames; 0 = one frame per batch the loop finds waiting
+OMS_BLOTTER_FRAME_INTERVAL = env_int("OMS_BLOTTER_FRAME_MS", 20) / 1000
 # blotter forms: an order or fill whose notional (qty x price or reference price) reaches this
 # asks the desk to tick "confirm" first (enforced by the server, not only the page)
 OMS_CONFIRM_NOTIONAL = env_str("OMS_CONFIRM_NOTIONAL", "1000000")

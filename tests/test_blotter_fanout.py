@@ -124,6 +124,53 @@ def test_batches_received_together_share_one_frame_in_seq_order(desk_user: User,
     run(body)
 
 
+def test_frames_are_paced_batches_within_the_interval_share_the_next(desk_user: User, settings: Any) -> None:
+    """At most one frame per OMS_BLOTTER_FRAME_MS: the first batch on a quiet feed goes out at
+    once; batches that arrive within the interval after it wait for its end and go out as one
+    frame, in seq order; after a quiet interval the next batch goes out at once again."""
+    settings.OMS_BLOTTER_FRAME_INTERVAL = 0.4
+    sockets = [communicator(desk_user) for _ in range(3)]
+
+    async def body() -> None:
+        for comm in sockets:
+            assert (await comm.connect())[0]
+            await comm.receive_json_from(timeout=5)
+        layer = get_channel_layer()
+        hub = fanout.hub()
+        assert hub.frame_interval == 0.4
+        loop = asyncio.get_running_loop()
+
+        async def send(*seqs: int) -> float:
+            await layer.group_send(GROUP, {"type": "oms.events", "events": [order_event(s) for s in seqs]})
+            return loop.time()
+
+        async def receive_all() -> tuple[list[list[int]], float]:
+            frames = [await comm.receive_json_from(timeout=5) for comm in sockets]
+            return [[e["seq"] for e in f["events"]] for f in frames], loop.time()
+
+        sent = await send(1)
+        got, at = await receive_all()
+        assert got == [[1]] * 3 and at - sent < 0.2  # a quiet feed: no wait
+        # two batches, each its own layer round trip, 50 ms apart, within the interval
+        first = at
+        await send(2, 3)
+        await asyncio.sleep(0.05)
+        await send(4)
+        got, at = await receive_all()
+        assert got == [[2, 3, 4]] * 3
+        assert at - first >= 0.4 - 0.02  # not before the interval after the previous frame
+        assert (hub.batches, hub.frames) == (3, 2)
+        await asyncio.sleep(0.5)  # a quiet interval: the next batch goes out at once again
+        sent = await send(5)
+        got, at = await receive_all()
+        assert got == [[5]] * 3 and at - sent < 0.2
+        for comm in sockets:
+            assert await comm.receive_nothing(timeout=0.05)
+            await comm.disconnect()
+
+    run(body)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_hub_leaves_the_group_with_its_last_socket(desk_user: User, viewer_user: User) -> None:
     desk, viewer, again = communicator(desk_user), communicator(viewer_user), communicator(viewer_user)
