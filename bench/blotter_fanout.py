@@ -45,36 +45,69 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 SEQ = re.compile(rb'"seq":(\d+)')
 
 
-def start_daphne(layer: str, prefix: str, frame_ms: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    server: str, layer: str, prefix: str, frame_ms: int, workers: int, deflate: bool
+) -> tuple[list[subprocess.Popen[bytes]], int]:
+    """The server under test and, for uvicorn on Redis, the separate publisher (the deployment's
+    shape: scripts/serve.sh and `manage.py publish_events`); daphne, and uvicorn on the in-memory
+    layer, run the publisher in-process (the embedded default)."""
     import urllib.request
 
     port = _free_port()
     env = common.django_env(DB)
-    env.update(
-        OMS_INPROCESS_WORKERS="1",
-        CELERY_TASK_ALWAYS_EAGER="1",
-        OMS_PUBLISH_POLL_MS="5",
-        OMS_BLOTTER_FRAME_MS=str(frame_ms),
-    )
+    env.update(OMS_PUBLISH_POLL_MS="5", OMS_BLOTTER_FRAME_MS=str(frame_ms))
     if layer == "redis":
         env.update(REDIS_URL=REDIS_URL, OMS_CHANNEL_PREFIX=prefix)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "oms.asgi:application"],
-        cwd=common.ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    separate_publisher = server == "uvicorn" and layer == "redis"
+    if separate_publisher:
+        env.update(OMS_INPROCESS_WORKERS="0")
+    else:
+        env.update(OMS_INPROCESS_WORKERS="1", CELERY_TASK_ALWAYS_EAGER="1")
+        if workers != 1:
+            sys.exit("one server process only with the in-process publisher (daphne or the memory layer)")
+    if server == "daphne":
+        argv = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "oms.asgi:application"]
+    else:  # as scripts/serve.sh runs it
+        argv = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        argv += ["--http", "httptools", "--loop", "uvloop", "--ws", "websockets-sansio"]
+        argv += ["--ws-per-message-deflate", str(deflate)]
+        argv += ["--lifespan", "on", "--no-access-log", "oms.asgi:application"]
+    procs = []
+
+    def spawn(args: list[str]) -> None:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, *args],
+                cwd=common.ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+
+    spawn(argv)
+    if separate_publisher:
+        spawn(["manage.py", "publish_events", "--poll-ms", "5"])
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2):
-                return proc, port
+                return procs, port
         except OSError:
             time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    sys.exit("daphne did not start")
+    stop_server(procs)
+    sys.exit(f"{server} did not start")
+
+
+def stop_server(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- the clients (their own process) ---------------------------------------------------------------
@@ -244,6 +277,13 @@ def main() -> None:
         help="the hub's frame interval(s), e.g. 0,20: 0 = one frame per batch (the baseline)",
     )
     parser.add_argument("--writers", type=int, default=1, help="writer processes sharing the rate")
+    parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
+    parser.add_argument(
+        "--ws-deflate",
+        default="off",
+        help="uvicorn's permessage-deflate: on, off or on,off (clients offer it, as browsers do)",
+    )
+    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn processes (Redis only beyond 1)")
     args = parser.parse_args()
     notes = common.machine_notes()
     common.check_durable()
@@ -260,16 +300,21 @@ def main() -> None:
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     results: list[dict[str, Any]] = []
     try:
-        for layer, frame_ms in [
-            (la, int(f)) for la in args.layers.split(",") for f in args.frame_ms.split(",")
+        for layer, frame_ms, deflate in [
+            (la, int(f), d == "on")
+            for la in args.layers.split(",")
+            for f in args.frame_ms.split(",")
+            for d in args.ws_deflate.split(",")
         ]:
             prefix = f"bench-fanout-{uuid.uuid4().hex[:8]}"
-            server, port = start_daphne(layer, prefix, frame_ms)
+            server, port = start_server(args.server, layer, prefix, frame_ms, args.web_workers, deflate)
             try:
                 for rate in [float(r) for r in args.rates.split(",")]:
                     for clients in [int(c) for c in args.clients.split(",")]:
                         tag = f"F{layer[0]}{int(rate)}x{clients}-{uuid.uuid4().hex[:4]}"
                         got = {
+                            "server": f"{args.server} x{args.web_workers}"
+                            + (" deflate" if deflate and args.server == "uvicorn" else ""),
                             "layer": layer,
                             "frame_ms": frame_ms,
                             **phase(port, cookie, clients, rate, args.seconds, tag, args.writers),
@@ -277,8 +322,7 @@ def main() -> None:
                         results.append(got)
                         print(got, flush=True)
             finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(10)
+                stop_server(server)
                 if layer == "redis":
                     import redis
 
@@ -294,6 +338,7 @@ def main() -> None:
         common.drop_db(DB)
     common.print_table(
         [
+            "server",
             "layer",
             "frame ms",
             "writers",
@@ -308,6 +353,7 @@ def main() -> None:
         ],
         [
             [
+                r["server"],
                 r["layer"],
                 r["frame_ms"],
                 r["writers"],

@@ -160,18 +160,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer, celery ----------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
+# The blotter's hub (blotter/fanout.py) is each server process's one member of the live feed's
+# group: every publisher batch is one message on its channel. The layers' default capacity (100
+# messages) would make group_send drop batches, silently, whenever a busy process's loop is half
+# a second behind at 200 commands/s (the pages then resync by seq, docs/benchmarks.md §43); 10,000
+# is most of a minute of feed, within the layers' 60 s message expiry.
+BLOTTER_HUB_CAPACITY = {"blotter-hub.*": env_int("OMS_BLOTTER_HUB_CAPACITY", 10_000)}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # a private prefix per deployment or test worker: groups ("blotter.events") never mix
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("OMS_CHANNEL_PREFIX", "asgi")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("OMS_CHANNEL_PREFIX", "asgi"),
+                "channel_capacity": BLOTTER_HUB_CAPACITY,
+            },
         }
     }
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # every channel (the hub is its only user): channels 4.x's in-memory layer cannot
+            # read a `channel_capacity` pattern (BaseChannelLayer leaves it uncompiled)
+            "CONFIG": {"capacity": BLOTTER_HUB_CAPACITY["blotter-hub.*"]},
+        }
+    }
     CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -24,6 +24,11 @@ else
         exit 2
     fi
 fi
+# permessage-deflate compresses every frame once per socket (each connection has its own zlib
+# context): at 100 desks that, not the feed, was the server's work (docs/benchmarks.md §43, p99
+# 2.2-3.1 s on, 124 ms off); the live feed's frames are encoded once for all sockets, so they
+# go uncompressed unless WS_PER_MESSAGE_DEFLATE=true (desks on a slow WAN link)
+WS_PER_MESSAGE_DEFLATE="${WS_PER_MESSAGE_DEFLATE:-false}"
 UVICORN="${UVICORN:-.venv/bin/uvicorn}"
 [ -x "$UVICORN" ] || UVICORN=uvicorn
 
@@ -31,5 +36,6 @@ UVICORN="${UVICORN:-.venv/bin/uvicorn}"
 # FORWARDED_ALLOW_IPS (uvicorn's variable; 127.0.0.1 unless set)
 exec "$UVICORN" --host "$HOST" --port "$PORT" --workers "$WEB_WORKERS" \
     --http httptools --loop uvloop --ws websockets-sansio --lifespan on \
+    --ws-per-message-deflate "$WS_PER_MESSAGE_DEFLATE" \
     --proxy-headers --no-access-log --timeout-graceful-shutdown 10 \
     oms.asgi:application

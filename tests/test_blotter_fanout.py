@@ -7,6 +7,7 @@ redis-server)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import pytest
 import redis.exceptions
 import uvicorn
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
@@ -167,6 +169,51 @@ def test_frames_are_paced_batches_within_the_interval_share_the_next(desk_user: 
         for comm in sockets:
             assert await comm.receive_nothing(timeout=0.05)
             await comm.disconnect()
+
+    run(body)
+
+
+def test_a_hub_hundreds_of_batches_behind_loses_none(desk_user: User) -> None:
+    """The hub's channel holds far more than the layers' default 100 messages: a server process
+    whose loop is busy for a few hundred batches (200 commands/s is ~300 batches a second) still
+    hands every one of them out; group_send would drop the rest silently."""
+    comm = communicator(desk_user)
+    batches = 300
+
+    async def body() -> None:
+        assert (await comm.connect())[0]
+        base = (await comm.receive_json_from(timeout=5))["seq"]
+        layer = get_channel_layer()
+        messages = [{"type": "oms.events", "events": [order_event(base + k)]} for k in range(1, batches + 1)]
+        if isinstance(layer, InMemoryChannelLayer):
+            # queued on the hub's channel as group_send does for each member (dropped when full),
+            # without yielding: the hub's loop sees none of them until all are queued
+            channel = fanout.hub().channel_name
+            for message in messages:
+                with contextlib.suppress(ChannelFull):
+                    await layer.send(channel, message)
+        else:
+            # another process's publisher, while this loop (the hub's) is blocked
+            def publish() -> None:
+                from channels_redis.core import RedisChannelLayer
+
+                async def send_all() -> None:
+                    other = RedisChannelLayer(**django_settings.CHANNEL_LAYERS["default"]["CONFIG"])
+                    for message in messages:
+                        await other.group_send(GROUP, message)
+                    await other.close_pools()
+
+                asyncio.run(send_all())
+
+            sender = threading.Thread(target=publish)
+            sender.start()
+            sender.join()
+        got: list[int] = []
+        while len(got) < batches:
+            frame = await comm.receive_json_from(timeout=10)
+            got.extend(e["seq"] for e in frame["events"])
+        assert got == list(range(base + 1, base + batches + 1))
+        await comm.disconnect()
 
     run(body)
 
