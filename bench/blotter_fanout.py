@@ -46,7 +46,7 @@ SEQ = re.compile(rb'"seq":(\d+)')
 
 
 def start_server(
-    server: str, layer: str, prefix: str, frame_ms: int, workers: int, deflate: bool
+    server: str, layer: str, prefix: str, frame_ms: int, workers: int, deflate: bool, poll_ms: int
 ) -> tuple[list[subprocess.Popen[bytes]], int]:
     """The server under test and, for uvicorn on Redis, the separate publisher (the deployment's
     shape: scripts/serve.sh and `manage.py publish_events`); daphne, and uvicorn on the in-memory
@@ -55,7 +55,7 @@ def start_server(
 
     port = _free_port()
     env = common.django_env(DB)
-    env.update(OMS_PUBLISH_POLL_MS="5", OMS_BLOTTER_FRAME_MS=str(frame_ms))
+    env.update(OMS_PUBLISH_POLL_MS=str(poll_ms), OMS_BLOTTER_FRAME_MS=str(frame_ms))
     if layer == "redis":
         env.update(REDIS_URL=REDIS_URL, OMS_CHANNEL_PREFIX=prefix)
     separate_publisher = server == "uvicorn" and layer == "redis"
@@ -88,7 +88,7 @@ def start_server(
 
     spawn(argv)
     if separate_publisher:
-        spawn(["manage.py", "publish_events", "--poll-ms", "5"])
+        spawn(["manage.py", "publish_events", "--poll-ms", str(poll_ms)])
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -279,6 +279,12 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=1, help="writer processes sharing the rate")
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
     parser.add_argument(
+        "--poll-ms",
+        type=int,
+        default=5,
+        help="the publisher's idle poll (the writers' commits come from other processes)",
+    )
+    parser.add_argument(
         "--ws-deflate",
         default="off",
         help="uvicorn's permessage-deflate: on, off or on,off (clients offer it, as browsers do)",
@@ -307,7 +313,9 @@ def main() -> None:
             for d in args.ws_deflate.split(",")
         ]:
             prefix = f"bench-fanout-{uuid.uuid4().hex[:8]}"
-            server, port = start_server(args.server, layer, prefix, frame_ms, args.web_workers, deflate)
+            server, port = start_server(
+                args.server, layer, prefix, frame_ms, args.web_workers, deflate, args.poll_ms
+            )
             try:
                 for rate in [float(r) for r in args.rates.split(",")]:
                     for clients in [int(c) for c in args.clients.split(",")]:
