@@ -1,24 +1,34 @@
 """The live feed to many desks: websocket clients x command rate, in-memory vs Redis channel layer.
 
     .venv/bin/python -m bench.blotter_fanout [--clients 10,30,100] [--rates 50,200] [--seconds 20]
-                                             [--layers memory,redis]
+        [--layers memory,redis] [--frame-ms 0,20] [--writers 2] [--server daphne|uvicorn]
+        [--web-workers 1] [--ws-deflate on,off] [--poll-ms 50]
 
 On a fresh PostgreSQL database (bench/_common.py; BENCH_DB, default oms_bench_fanout), per channel
-layer one daphne serving the project with its event publisher in-process (the embedded default:
-commits wake it, its idle poll is 5 ms for the commits of this process, which come from outside):
+layer, frame interval and compression setting one server:
 
-* `memory`: `InMemoryChannelLayer` (one process: the baseline of the same run);
-* `redis`: `channels_redis` on BENCH_REDIS_URL (default redis://127.0.0.1:6379/8) under a private
-  prefix, as a deployment of several daphne processes runs it.
+* `--server uvicorn` runs as scripts/serve.sh does (httptools, uvloop, websockets-sansio,
+  `--web-workers` processes); on Redis with a separate `manage.py publish_events`, the
+  deployment's shape; `--server daphne` (one process) runs the publisher in-process, as
+  uvicorn does on the in-memory layer (the embedded default). The publisher's idle poll is
+  `--poll-ms` (the writers' commits come from other processes: 50 ms is the deployment's
+  default);
+* `memory`: `InMemoryChannelLayer` (one process); `redis`: `channels_redis` on BENCH_REDIS_URL
+  (default redis://127.0.0.1:6379/8) under a private prefix;
+* `--frame-ms`: the hub's frame interval (OMS_BLOTTER_FRAME_MS; 0 = one frame per batch, the
+  baseline of the same run); `--ws-deflate`: uvicorn's permessage-deflate (the clients offer it,
+  as browsers do); `--compress`: the clients ask for the application's compressed frames
+  (`?compress=deflate`, as the page does: one zlib stream per frame, made once for every socket).
 
-Per layer, clients level and rate: `--clients` websocket clients (asyncio, in a separate process
-so that their parsing does not share the writer's GIL) connect to /ws/blotter/ as a desk user and
-wait for their hello; one writer thread in this process then commits orders through `dispatch`
-(bench/workload.py: 5 commands and 10 events per order) paced at the rate for `--seconds`,
-recording the wall-clock time right after each commit for each event's seq. Each client records
-the wall-clock time each seq arrived (one regex over the frame, no JSON decode). Latency = arrival
-- commit, over every (client, event) pair; lost = pairs never received within 15 s after the
-writer stopped (the page would resync them from the event feed; the bench counts them).
+Per setting, clients level and rate: `--clients` websocket clients (asyncio, in a process of
+their own) connect to /ws/blotter/ as a desk user and wait for their hello; `--writers` writer
+processes then commit orders through `dispatch` (bench/workload.py: 5 commands and 10 events per
+order), each paced at rate / writers for `--seconds` (one process's commands are sequential, so
+one writer reaches only what one command's latency allows), recording the wall-clock time right
+after each commit for each event's seq. Each client records the wall-clock time each seq arrived
+(one regex over the frame, no JSON decode). Latency = arrival - commit, over every (client,
+event) pair; lost = pairs never received within 15 s after the writers stopped (the page would
+resync them from the event feed; the bench counts them). Everything shares the machine's cores.
 Results: printed, and var/bench/blotter_fanout.json.
 """
 
@@ -34,6 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from typing import Any
 
 from bench import _common as common
@@ -111,7 +122,9 @@ def stop_server(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 # --- the clients (their own process) ---------------------------------------------------------------
-def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, target: Any, out: Any) -> None:
+def _clients(
+    port: int, cookie: str, n: int, compress: bool, ready: Any, stop: Any, done: Any, target: Any, out: Any
+) -> None:
     """n websocket clients: sets `ready` once every hello arrived and `done` once every client saw
     the seq `target` (set by the writer at its end); after `stop`, puts one {seq: arrival wall
     time} per client."""
@@ -122,7 +135,7 @@ def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, t
         for attempt in range(20):
             try:
                 return await websockets.connect(
-                    f"ws://127.0.0.1:{port}/ws/blotter/",
+                    f"ws://127.0.0.1:{port}/ws/blotter/" + ("?compress=deflate" if compress else ""),
                     additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
                     max_size=None,
                     ping_interval=None,
@@ -142,9 +155,14 @@ def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, t
                     continue
                 now = time.time()
                 data = frame.encode() if isinstance(frame, str) else frame
+                received[0] += len(data)
+                if isinstance(frame, bytes):  # ?compress=deflate: one zlib stream per frame
+                    data = zlib.decompress(frame)
                 if data.startswith(b'{"type":"events"'):
                     for m in SEQ.finditer(data):
                         arrivals.setdefault(int(m.group(1)), now)
+
+    received = [0]  # payload bytes, every client
 
     async def main() -> None:
         arrivals: list[dict[int, float]] = [{} for _ in range(n)]
@@ -161,7 +179,7 @@ def _clients(port: int, cookie: str, n: int, ready: Any, stop: Any, done: Any, t
             if target.value and all(got and max(got) >= target.value for got in arrivals):
                 done.set()
         await asyncio.gather(*tasks)
-        out.put(arrivals)
+        out.put((arrivals, received[0]))
 
     asyncio.run(main())
 
@@ -203,12 +221,21 @@ def _writer(db: str, rate: float, seconds: float, tag: str, go: Any, out: Any) -
 
 # --- one measured phase ----------------------------------------------------------------------------
 def phase(
-    port: int, cookie: str, clients: int, rate: float, seconds: float, tag: str, writers: int
+    port: int,
+    cookie: str,
+    clients: int,
+    rate: float,
+    seconds: float,
+    tag: str,
+    writers: int,
+    compress: bool,
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready, stop, done, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
     target = ctx.Value("q", 0)
-    proc = ctx.Process(target=_clients, args=(port, cookie, clients, ready, stop, done, target, out))
+    proc = ctx.Process(
+        target=_clients, args=(port, cookie, clients, compress, ready, stop, done, target, out)
+    )
     proc.start()
     if not ready.wait(400):
         proc.kill()
@@ -238,7 +265,7 @@ def phase(
     target.value = last
     done.wait(15)  # every client has seen the last seq (or 15 s passed: the rest is lost)
     stop.set()
-    arrivals: list[dict[int, float]] = out.get(timeout=120)
+    arrivals, received = out.get(timeout=120)
     proc.join(30)
     lags: list[float] = []
     lost = 0
@@ -259,6 +286,8 @@ def phase(
         "last_seq": last,
         "deliveries": len(lags),
         "lost": lost,
+        # what one client received per event (the frames' payload as sent)
+        "bytes_per_event": round(received / clients / len(committed)) if committed else None,
         "latency_ms": {k: round(v, 1) for k, v in summary.items() if k != "n"},
     }
 
@@ -278,6 +307,11 @@ def main() -> None:
     )
     parser.add_argument("--writers", type=int, default=1, help="writer processes sharing the rate")
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
+    parser.add_argument(
+        "--compress",
+        default="off",
+        help="clients ask for ?compress=deflate (the page does): on, off or off,on",
+    )
     parser.add_argument(
         "--poll-ms",
         type=int,
@@ -318,14 +352,17 @@ def main() -> None:
             )
             try:
                 for rate in [float(r) for r in args.rates.split(",")]:
-                    for clients in [int(c) for c in args.clients.split(",")]:
+                    for clients, compress in [
+                        (int(c), z == "on") for c in args.clients.split(",") for z in args.compress.split(",")
+                    ]:
                         tag = f"F{layer[0]}{int(rate)}x{clients}-{uuid.uuid4().hex[:4]}"
                         got = {
                             "server": f"{args.server} x{args.web_workers}"
                             + (" deflate" if deflate and args.server == "uvicorn" else ""),
                             "layer": layer,
                             "frame_ms": frame_ms,
-                            **phase(port, cookie, clients, rate, args.seconds, tag, args.writers),
+                            "compress": compress,
+                            **phase(port, cookie, clients, rate, args.seconds, tag, args.writers, compress),
                         }
                         results.append(got)
                         print(got, flush=True)
@@ -349,12 +386,14 @@ def main() -> None:
             "server",
             "layer",
             "frame ms",
+            "compress",
             "writers",
             "clients",
             "commands/s asked",
             "commands/s",
             "events",
             "lost",
+            "B/event",
             "p50 ms",
             "p99 ms",
             "max ms",
@@ -364,12 +403,14 @@ def main() -> None:
                 r["server"],
                 r["layer"],
                 r["frame_ms"],
+                "on" if r["compress"] else "off",
                 r["writers"],
                 r["clients"],
                 r["rate_asked"],
                 r["commands_per_s"],
                 r["events"],
                 r["lost"],
+                r["bytes_per_event"],
                 r["latency_ms"].get("p50_ms"),
                 r["latency_ms"].get("p99_ms"),
                 r["latency_ms"].get("max_ms"),

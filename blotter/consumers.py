@@ -4,7 +4,10 @@ Protocol (JSON text frames; see docs/design/blotter-live.md):
 
 * server -> client on connect: `{"type": "hello", "seq": <max committed seq>, "user": ..., "canAct": bool}`
 * server -> client per publisher batch: `{"type": "events", "events": [<event dicts, seq order>]}`,
-  the same dicts as GET /api/queries/events. The global seq has no gaps, so the page detects a
+  the same dicts as GET /api/queries/events. With `?compress=deflate` in the URL these frames are
+  binary, the same JSON as one zlib stream (RFC 1950; the browser's DecompressionStream("deflate")),
+  compressed once per frame for every such socket (blotter/fanout.py `Frame`); hello, pong and
+  error frames stay text. The global seq has no gaps, so the page detects a
   lost batch (`seq != last + 1`) and resyncs from /api/queries/events?afterSeq=<last>.
 * client -> server `{"type": "ping"}` -> `{"type": "pong", "seq": <max committed seq>}`: lets a
   quiet page notice that it missed the last batch (the pong's seq stays ahead of what it has).
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -58,7 +62,8 @@ class BlotterConsumer(AsyncWebsocketConsumer):
 
     joined = False
     hub: fanout.Hub | None = None
-    frames: asyncio.Queue[str] | None = None
+    frames: asyncio.Queue[fanout.Frame] | None = None
+    compress = False  # `?compress=deflate`: events frames binary, zlib (module docstring)
     sender: asyncio.Task[None] | None = None
     closing: asyncio.Task[None] | None = None
 
@@ -71,6 +76,8 @@ class BlotterConsumer(AsyncWebsocketConsumer):
         if not allowed:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.compress = query.get("compress") == ["deflate"]
         # register before reading the seq: every event after `seq` then reaches this socket (or
         # is visible as a gap), never falls between the two; its frames wait in the queue until
         # the hello is out
@@ -107,7 +114,7 @@ class BlotterConsumer(AsyncWebsocketConsumer):
         if hub is not None:
             await hub.unregister(self)
 
-    def deliver(self, frame: str) -> None:
+    def deliver(self, frame: fanout.Frame) -> None:
         """From the hub: queue the frame, or drop this socket if it is `queue_limit` behind."""
         if self.frames is None or self.hub is None:
             return
@@ -128,7 +135,10 @@ class BlotterConsumer(AsyncWebsocketConsumer):
         assert self.frames is not None
         while True:
             frame = await self.frames.get()
-            await self.send(text_data=frame)
+            if self.compress:
+                await self.send(bytes_data=frame.deflated)
+            else:
+                await self.send(text_data=frame.text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:

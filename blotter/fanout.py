@@ -43,6 +43,7 @@ import asyncio
 import json
 import logging
 import weakref
+import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -59,9 +60,33 @@ REJOIN_SECONDS = 5.0
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)  # after a layer error, growing
 
 
+class Frame:
+    """One `events` frame for every socket: its text, and its compressed form made once when the
+    first socket that asked for compression takes it (`?compress=deflate`, blotter/consumers.py).
+
+    Compression is the application's, not the websocket's permessage-deflate: that one keeps a
+    zlib context per connection and so compresses every frame once per socket (at 100 desks the
+    server's main work, docs/benchmarks.md §43); this one is a zlib stream per frame, shared.
+    """
+
+    __slots__ = ("_deflated", "text")
+
+    LEVEL = 1  # JSON of events: ~7x smaller at level 1; higher levels cost more for a few %
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._deflated: bytes | None = None
+
+    @property
+    def deflated(self) -> bytes:
+        if self._deflated is None:
+            self._deflated = zlib.compress(self.text.encode(), self.LEVEL)
+        return self._deflated
+
+
 class Subscriber(Protocol):
-    def deliver(self, frame: str) -> None:
-        """Take one encoded frame; must not block (queue it and return)."""
+    def deliver(self, frame: Frame) -> None:
+        """Take one frame; must not block (queue it and return)."""
 
 
 def encode_frame(events: Sequence[dict[str, Any]]) -> str:
@@ -188,7 +213,7 @@ class Hub:
             # stable: one publisher's batches are already in order, this only guards the page's
             # contract (seq order within a frame) if several publishers ever share the group
             events.sort(key=lambda e: e["seq"])
-        frame = encode_frame(events)
+        frame = Frame(encode_frame(events))
         self.batches += len(batches)
         self.frames += 1
         for subscriber in list(self.subscribers):  # a copy: `deliver` may drop its socket

@@ -44,9 +44,11 @@ def cookie_for(user: User | None) -> list[tuple[bytes, bytes]]:
     return [(b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={value}".encode())]
 
 
-def communicator(user: User | None, origin: tuple[bytes, bytes] | None = ORIGIN) -> WebsocketCommunicator:
+def communicator(
+    user: User | None, origin: tuple[bytes, bytes] | None = ORIGIN, path: str = "/ws/blotter/"
+) -> WebsocketCommunicator:
     headers = [*cookie_for(user), *([origin] if origin else [])]
-    return WebsocketCommunicator(application, "/ws/blotter/", headers=headers)
+    return WebsocketCommunicator(application, path, headers=headers)
 
 
 def run(coro_fn: Any) -> Any:

@@ -15,7 +15,9 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -90,6 +92,49 @@ def test_one_frame_is_encoded_per_batch_for_every_socket(
             assert json.loads(frames[0]) == {"type": "events", "events": events}
         assert (len(encoded), hub.batches, hub.frames) == (3, 3, 3)
         for comm in sockets:
+            await comm.disconnect()
+
+    run(body)
+
+
+def test_compressed_sockets_share_one_zlib_stream_per_frame(
+    desk_user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`?compress=deflate`: events frames are binary, the text frame's JSON as one zlib stream,
+    compressed once per frame whatever the number of such sockets; the hello stays text, and the
+    sockets that did not ask get the text frame."""
+    compressed: list[bytes] = []
+    real_compress = zlib.compress
+
+    def counting_compress(data: bytes, level: int = -1) -> bytes:
+        compressed.append(real_compress(data, level))
+        return compressed[-1]
+
+    monkeypatch.setattr(fanout, "zlib", SimpleNamespace(compress=counting_compress))
+    packed = [communicator(desk_user, path="/ws/blotter/?compress=deflate") for _ in range(3)]
+    plain = [communicator(desk_user), communicator(desk_user, path="/ws/blotter/?compress=br")]
+
+    async def body() -> None:
+        hellos = []
+        for comm in packed + plain:
+            assert (await comm.connect())[0]
+            hellos.append(await comm.receive_json_from(timeout=5))  # text, whatever was asked
+        layer = get_channel_layer()
+        seq = max(h["seq"] for h in hellos)
+        for k in range(1, 3):
+            events = [order_event(seq + k, note="x" * 500)]
+            await layer.group_send(GROUP, {"type": "oms.events", "events": events})
+            got = [await comm.receive_output(timeout=5) for comm in packed]
+            assert all(set(m) == {"type", "bytes"} for m in got)  # binary frames
+            assert len({m["bytes"] for m in got}) == 1  # the same bytes for every socket
+            assert got[0]["bytes"] == compressed[-1]
+            text = zlib.decompress(got[0]["bytes"]).decode()
+            assert json.loads(text) == {"type": "events", "events": events}
+            assert len(got[0]["bytes"]) < len(text) / 3
+            for comm in plain:  # an unknown `compress` is ignored: text frames
+                assert await comm.receive_from(timeout=5) == text
+        assert len(compressed) == 2  # once per frame
+        for comm in packed + plain:
             await comm.disconnect()
 
     run(body)

@@ -118,6 +118,12 @@ export async function readSnapshot(url, prefetched, onDocs, onHeader = null) {
   return { ...header, counts: end.counts };
 }
 
+/** One zlib stream (RFC 1950) -> its text: the server's compressed events frame. */
+async function inflate(buffer) {
+  const stream = new Blob([buffer]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return new Response(stream).text();
+}
+
 /**
  * The websocket feed with resync. Callbacks:
  *   onStatus(state, text)  state: "connecting" | "loading" | "live" | "resyncing" | "stale" | "reconnecting" | "refused"
@@ -152,23 +158,34 @@ export class Feed {
   connect() {
     this.status(this.attempt ? "reconnecting" : "connecting", "connecting…");
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}${this.wsPath}`);
+    // events frames compressed by the server once for every desk (blotter/fanout.py `Frame`),
+    // inflated here; browsers without DecompressionStream get text frames
+    const compress = typeof DecompressionStream === "function";
+    const sep = this.wsPath.includes("?") ? "&" : "?";
+    const ws = new WebSocket(`${proto}//${location.host}${this.wsPath}${compress ? `${sep}compress=deflate` : ""}`);
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
     let opened = false;
+    // frames are handled one after another in arrival order, inflating included
+    let inbox = Promise.resolve();
     ws.onopen = () => {
       opened = true;
     };
     ws.onmessage = (msg) => {
       this.lastMessageAt = performance.now();
-      let data;
-      try {
-        data = JSON.parse(msg.data);
-      } catch {
-        return;
-      }
-      if (data.type === "hello") this.onHello(data);
-      else if (data.type === "events") this.onEvents(data.events);
-      else if (data.type === "pong") this.onPong(data);
+      inbox = inbox.then(async () => {
+        if (this.ws !== ws) return;
+        let data;
+        try {
+          const text = typeof msg.data === "string" ? msg.data : await inflate(msg.data);
+          data = JSON.parse(text);
+        } catch {
+          return;
+        }
+        if (data.type === "hello") this.onHello(data);
+        else if (data.type === "events") this.onEvents(data.events);
+        else if (data.type === "pong") this.onPong(data);
+      });
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;

@@ -10,8 +10,10 @@ are refused. Screenshots of every view go to the artifacts dir (docs/screenshots
 from __future__ import annotations
 
 import csv
+import json
 import re
 import socket
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -122,6 +124,16 @@ def test_login_then_orders_appear_live_in_two_browsers(
     expect(desk).to_have_url(re.compile("/accounts/login/"))
     desk.fill("input[name=username]", "formlogin")
     desk.fill("input[name=password]", "pw-formlogin-1")
+    # the blotter's socket asks for compressed events frames (one zlib stream per frame, shared
+    # by every desk) and the page inflates them
+    sockets: list[tuple[str, list[str | bytes]]] = []
+
+    def on_websocket(ws: Any) -> None:
+        frames: list[str | bytes] = []
+        sockets.append((ws.url, frames))
+        ws.on("framereceived", lambda payload: frames.append(payload))
+
+    desk.on("websocket", on_websocket)
     desk.click("button[type=submit]")
     wait_live(desk)
     expect(desk.locator("header .who")).to_have_text("formlogin")
@@ -139,6 +151,11 @@ def test_login_then_orders_appear_live_in_two_browsers(
         expect(cell(r, "side").locator(".side-Sell")).to_be_visible()
         expect(page.locator("#row-count")).to_have_text("1 row")
     assert watcher.evaluate("location.pathname") == "/"  # no reload happened
+    assert [url.endswith("/ws/blotter/?compress=deflate") for url, _ in sockets] == [True]
+    frames = sockets[0][1]
+    assert isinstance(frames[0], str) and json.loads(frames[0])["type"] == "hello"
+    inflated = [json.loads(zlib.decompress(f)) for f in frames if isinstance(f, bytes)]
+    assert any((e.get("state") or {}).get("clOrdID") == "LIVE-1" for f in inflated for e in f["events"])
     assert desk.errors == [] and watcher.errors == []
     # the viewer reads but has no action buttons
     expect(watcher.locator("#actions button")).to_have_count(0)
