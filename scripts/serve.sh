@@ -25,9 +25,10 @@ else
     fi
 fi
 # permessage-deflate compresses every frame once per socket (each connection has its own zlib
-# context): at 100 desks that, not the feed, was the server's work (docs/benchmarks.md §43, p99
-# 2.2-3.1 s on, 124 ms off); the live feed's frames are encoded once for all sockets, so they
-# go uncompressed unless WS_PER_MESSAGE_DEFLATE=true (desks on a slow WAN link)
+# context): at 100 desks that, not the feed, was the server's work (docs/benchmarks.md §43). The
+# blotter's frames are compressed once for every socket by the application instead
+# (/ws/blotter/?compress=deflate, which the page asks for); WS_PER_MESSAGE_DEFLATE=true turns the
+# websocket's own back on
 WS_PER_MESSAGE_DEFLATE="${WS_PER_MESSAGE_DEFLATE:-false}"
 UVICORN="${UVICORN:-.venv/bin/uvicorn}"
 [ -x "$UVICORN" ] || UVICORN=uvicorn
