@@ -57,6 +57,15 @@ async def group_members(layer: Any) -> set[str]:
     return {m.decode() for m in members}
 
 
+async def connect_all(sockets: list[Any]) -> list[dict[str, Any]]:
+    """Connect each socket in turn; their hellos."""
+    hellos = []
+    for comm in sockets:
+        assert (await comm.connect())[0]
+        hellos.append(await comm.receive_json_from(timeout=5))
+    return hellos
+
+
 def order_event(seq: int, **extra: Any) -> dict[str, Any]:
     return {"seq": seq, "topic": "order-events", "aggregateId": f"O-{seq}", "version": 1, **extra}
 
@@ -75,10 +84,7 @@ def test_one_frame_is_encoded_per_batch_for_every_socket(
     sockets = [communicator(desk_user) for _ in range(5)]
 
     async def body() -> None:
-        hellos = []
-        for comm in sockets:
-            assert (await comm.connect())[0]
-            hellos.append(await comm.receive_json_from(timeout=5))
+        hellos = await connect_all(sockets)
         layer = get_channel_layer()
         hub = fanout.hub()
         # one membership for the process, not one per socket
@@ -115,10 +121,7 @@ def test_compressed_sockets_share_one_zlib_stream_per_frame(
     plain = [communicator(desk_user), communicator(desk_user, path="/ws/blotter/?compress=br")]
 
     async def body() -> None:
-        hellos = []
-        for comm in packed + plain:
-            assert (await comm.connect())[0]
-            hellos.append(await comm.receive_json_from(timeout=5))  # text, whatever was asked
+        hellos = await connect_all(packed + plain)  # text, whatever was asked
         layer = get_channel_layer()
         seq = max(h["seq"] for h in hellos)
         for k in range(1, 3):
@@ -150,9 +153,7 @@ def test_batches_received_together_share_one_frame_in_seq_order(desk_user: User,
     sockets = [communicator(desk_user) for _ in range(2)]
 
     async def body() -> None:
-        for comm in sockets:
-            assert (await comm.connect())[0]
-            await comm.receive_json_from(timeout=5)
+        await connect_all(sockets)
         layer = get_channel_layer()
         hub = fanout.hub()
         # three batches before the hub's loop runs again; the second is older than the first (two
@@ -179,9 +180,7 @@ def test_frames_are_paced_batches_within_the_interval_share_the_next(desk_user: 
     sockets = [communicator(desk_user) for _ in range(3)]
 
     async def body() -> None:
-        for comm in sockets:
-            assert (await comm.connect())[0]
-            await comm.receive_json_from(timeout=5)
+        await connect_all(sockets)
         layer = get_channel_layer()
         hub = fanout.hub()
         assert hub.frame_interval == 0.4
