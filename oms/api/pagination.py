@@ -109,7 +109,13 @@ def decode_cursor(cursor: str, ordering: list[str]) -> tuple[tuple[Any, ...], bo
 
 def keyset_q(ordering: list[str], key: tuple[Any, ...], backward: bool) -> Q:
     """The rows after `key` in `ordering` (before it when `backward`):
-    (c0 > v0) OR (c0 = v0 AND c1 > v1) OR ..., each comparison following its column's direction."""
+    c0 >= v0 AND ((c0 > v0) OR (c0 = v0 AND c1 > v1) OR ...), each comparison following its
+    column's direction.
+
+    The leading `c0 >= v0` is implied by the OR but not seen through by the planner: without it
+    PostgreSQL cannot start an index scan at the key (the OR has no single range), so it reads
+    every row after the key through a bitmap and sorts them. That was cheap at both ends of a
+    1,000,000-row list and seconds in its middle (docs/benchmarks.md §44, §45)."""
     q = Q()
     equal: dict[str, Any] = {}
     for term, value in zip(ordering, key, strict=True):
@@ -117,6 +123,10 @@ def keyset_q(ordering: list[str], key: tuple[Any, ...], backward: bool) -> Q:
         after = term.startswith("-") == backward  # ascending forward, or descending backward
         q |= Q(**equal, **{f"{column}__{'gt' if after else 'lt'}": value})
         equal[column] = value
+    if len(ordering) > 1:
+        first = ordering[0]
+        after = first.startswith("-") == backward
+        q = Q(**{f"{first.lstrip('-')}__{'gte' if after else 'lte'}": key[0]}) & q
     return q
 
 
