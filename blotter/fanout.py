@@ -97,12 +97,10 @@ def encode_frame(events: Sequence[dict[str, Any]]) -> str:
 class Hub:
     """One group membership and one receive loop for every blotter socket of this event loop."""
 
-    def __init__(self, layer: Any, frame_interval: float | None = None) -> None:
+    def __init__(self, layer: Any) -> None:
         self.layer = layer
         # seconds between two frames at the least (module docstring); 0 = one per loop turn
-        self.frame_interval = (
-            settings.OMS_BLOTTER_FRAME_INTERVAL if frame_interval is None else frame_interval
-        )
+        self.frame_interval: float = settings.OMS_BLOTTER_FRAME_INTERVAL
         self.subscribers: set[Subscriber] = set()
         self.channel_name = ""
         self._lock = asyncio.Lock()  # start and stop are awaited: registrations wait for them
