@@ -25,7 +25,7 @@ from django.conf import settings  # noqa: E402
 from blotter.routing import websocket_urlpatterns  # noqa: E402
 from oms.celery import app as celery_app  # noqa: E402
 from oms.core import background  # noqa: E402
-from oms.serving import WsgiOverAsgi  # noqa: E402
+from oms.serving import WsgiOverAsgi, freeze_startup_heap  # noqa: E402
 from oms.venues.recording import recorder  # noqa: E402
 
 # OMS_VENUE_RECORD_DIR: this server records its session (commands, venue answers, stream steps);
@@ -78,3 +78,6 @@ application = InProcessWorkers(
     ),
     celery=celery_app,
 )
+
+# last: what the process has built so far stays out of every garbage collection
+freeze_startup_heap()

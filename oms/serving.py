@@ -17,6 +17,7 @@ never buffers an unbounded body.
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,6 +30,24 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def freeze_startup_heap() -> int:
+    """Move everything the server process has built by now (modules, the app registry, the URL
+    conf, ccxt's exchange classes: some 340,000 objects) out of the cyclic garbage collector's
+    reach (`gc.freeze`), so a full collection no longer walks them. Without it the collection that
+    every few dozen large responses trigger walked them all and stopped the whole process, its
+    event loop and websockets with it, for 300 ms or more (docs/benchmarks.md §45). Returns the
+    number of objects frozen (0 with OMS_GC_FREEZE off)."""
+    if not settings.OMS_GC_FREEZE:
+        return 0
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  (loads the URL conf and the views now, not on a request)
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
 
 # a form upload may exceed the JSON limit (Django checks non-file fields); keep headroom for it
 _UPLOAD_HEADROOM = 10 * 1024 * 1024

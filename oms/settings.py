@@ -301,6 +301,8 @@ OMS_OPTIMISTIC_WRITES = env_bool("OMS_OPTIMISTIC_WRITES", True)
 # ASGI handler (a thread and a hop per middleware per request). Keep processes x threads within
 # the database's connections (DB_POOL_MAX per process).
 OMS_HTTP_THREADS = env_int("OMS_HTTP_THREADS", 4)
+# gc.freeze() once the server process has loaded (oms/serving.py: freeze_startup_heap)
+OMS_GC_FREEZE = env_bool("OMS_GC_FREEZE", True)
 # seconds a token (its user and roles) is answered from memory: a revocation takes that long
 OMS_TOKEN_CACHE_SECONDS = env_int("OMS_TOKEN_CACHE_SECONDS", 5)
 OMS_DEFAULT_DESK_VENUE = "MANUAL"

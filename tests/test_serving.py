@@ -225,3 +225,41 @@ def test_with_the_cache_off_every_request_reads_the_token(settings: Any) -> None
         assert api.get("/api/queries/orders?limit=1").status_code == 200
 
     assert any("authtoken_token" in q["sql"] for q in queries)
+
+
+@pytest.mark.parametrize("freeze", ["1", "0"])
+def test_server_entry_points_freeze_the_startup_heap_unless_turned_off(freeze: str) -> None:
+    """A server process that imports its ASGI or WSGI application has its startup heap (modules,
+    app registry, URL conf and views) moved out of the garbage collector's reach, so full
+    collections stop walking it on the request path; OMS_GC_FREEZE=0 leaves it collectable."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import gc, sys\n"
+        "import oms.asgi\n"
+        "asgi = gc.get_freeze_count()\n"
+        "gc.unfreeze()\n"
+        "import oms.wsgi\n"
+        "print(asgi, gc.get_freeze_count(), 'oms.views' in sys.modules or 'oms.api.views' in sys.modules)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "oms.settings", "OMS_GC_FREEZE": freeze}
+    env.pop("DATABASE_URL", None)  # an import touches no database
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    asgi, wsgi, views_loaded = done.stdout.split()
+    if freeze == "1":
+        assert int(asgi) > 100_000, done.stdout  # the whole loaded process, not a handful
+        assert int(wsgi) > 100_000, done.stdout
+        assert views_loaded == "True"  # the URL conf was loaded before freezing
+    else:
+        assert (int(asgi), int(wsgi)) == (0, 0)
