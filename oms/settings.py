@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # last on the way out: a rendered API response's cycles broken, its data freed at once
+    "oms.api.middleware.ReleaseRenderedResponseMiddleware",
     # before anything reads the body: an oversized request is a 413, not a 400 or a 500
     "oms.api.errors.PayloadTooLargeMiddleware",
     "django.middleware.security.SecurityMiddleware",

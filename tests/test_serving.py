@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -32,6 +33,7 @@ def _call(
     query: bytes = b"",
     chunks: list[bytes] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
+    app: Any = None,
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     scope = {
         "type": "http",
@@ -67,7 +69,7 @@ def _call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(application(scope, receive, send))
+    asyncio.run((app or application)(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
     body_out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], dict(start["headers"]), body_out
@@ -263,3 +265,45 @@ def test_server_entry_points_freeze_the_startup_heap_unless_turned_off(freeze: s
         assert views_loaded == "True"  # the URL conf was loaded before freezing
     else:
         assert (int(asgi), int(wsgi)) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_list_page_is_freed_when_answered_not_left_for_the_cycle_collector() -> None:
+    """A rendered API response sits in cycles with its view (DRF's renderer_context and
+    view.response): the middleware breaks them, so the page's documents are freed by reference
+    counting when the server drops the response. Left in the cycles, every page waited for a
+    full collection, which then stopped the whole process (docs/benchmarks.md §45)."""
+    import gc
+
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connections
+
+    token = _desk_token()
+    created = [_create(token)[1]["order"]["orderId"] for _ in range(3)]
+    _call("GET", "/api/queries/orders", token=token)  # caches and lazy imports: not the subject
+
+    def documents_left_for_the_collector() -> list[str]:
+        app = WsgiOverAsgi(get_wsgi_application(), threads=1)  # the middleware settings in force
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            status, _, out = _call("GET", "/api/queries/orders", token=token, query=b"limit=10", app=app)
+            assert status == 200 and len(json.loads(out)["results"]) == 3
+            gc.collect()
+            return [o["orderId"] for o in gc.garbage if isinstance(o, dict) and "orderId" in o]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+            app.pool.submit(connections.close_all).result()  # the thread's own connection
+            app.pool.shutdown()
+
+    assert documents_left_for_the_collector() == []
+    # without the middleware the very same request leaves them there (the check can fail)
+    from django.test import override_settings
+
+    with override_settings(
+        MIDDLEWARE=[m for m in settings.MIDDLEWARE if not m.endswith("ReleaseRenderedResponseMiddleware")]
+    ):
+        assert sorted(documents_left_for_the_collector()) == sorted(created)
