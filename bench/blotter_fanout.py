@@ -57,7 +57,16 @@ SEQ = re.compile(rb'"seq":(\d+)')
 
 
 def start_server(
-    server: str, layer: str, prefix: str, frame_ms: int, workers: int, deflate: bool, poll_ms: int
+    server: str,
+    layer: str,
+    prefix: str,
+    frame_ms: int,
+    workers: int,
+    deflate: bool,
+    poll_ms: int,
+    *,
+    db: str = DB,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[list[subprocess.Popen[bytes]], int]:
     """The server under test and, for uvicorn on Redis, the separate publisher (the deployment's
     shape: scripts/serve.sh and `manage.py publish_events`); daphne, and uvicorn on the in-memory
@@ -65,8 +74,8 @@ def start_server(
     import urllib.request
 
     port = _free_port()
-    env = common.django_env(DB)
-    env.update(OMS_PUBLISH_POLL_MS=str(poll_ms), OMS_BLOTTER_FRAME_MS=str(frame_ms))
+    env = common.django_env(db)
+    env.update(OMS_PUBLISH_POLL_MS=str(poll_ms), OMS_BLOTTER_FRAME_MS=str(frame_ms), **(extra_env or {}))
     if layer == "redis":
         env.update(REDIS_URL=REDIS_URL, OMS_CHANNEL_PREFIX=prefix)
     separate_publisher = server == "uvicorn" and layer == "redis"
