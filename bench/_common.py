@@ -8,6 +8,7 @@ and written as JSON to var/bench/<name>.json (var/ is not committed).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -106,6 +107,28 @@ def django_setup(dbname: str, *, migrate: bool = True) -> None:
 
 
 # --- statistics ------------------------------------------------------------------------------
+
+
+def copy_states(db: str, aggregate: Any, states: Iterable[Any]) -> None:
+    """COPY `states` (an aggregate's state objects) into its state table, each row with the
+    document the live code writes (`to_api`, `to_row`), then VACUUM ANALYZE the table."""
+    from psycopg.types.json import Jsonb
+
+    table = aggregate.state_model._meta.db_table
+    pending = iter(states)
+    first = next(pending, None)
+    with psycopg.connect(conninfo(db)) as conn, conn.cursor() as cur:
+        if first is not None:
+            columns = list(aggregate.to_row(first, aggregate.to_api(first)))
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for state in itertools.chain([first], pending):
+                    doc = aggregate.to_api(state)
+                    row = aggregate.to_row(state, doc)
+                    row["doc"] = Jsonb(doc)
+                    copy.write_row([row[c] for c in columns])
+        conn.commit()
+        conn.autocommit = True
+        cur.execute(f"VACUUM ANALYZE {table}")
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:

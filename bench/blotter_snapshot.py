@@ -49,10 +49,10 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from bench import _common as common
 from bench.blotter import CHROMIUM, start_server
@@ -68,29 +68,24 @@ def load(n: int, *, working: bool, seed: int) -> None:
 
     rng = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
-    columns = list(ORDER.to_row(_state(rng, "x", "Client", "x", None, "S", now, "New"), {}).keys())
+
+    def states() -> Iterator[Any]:
+        for i in range(n):
+            if working:
+                created = now - dt.timedelta(seconds=rng.uniform(0, 30 * 86400))
+                target = rng.choice([w for w in WORKING if w != "PendingNew"])
+            else:
+                created = now - dt.timedelta(seconds=rng.uniform(2 * 86400, 60 * 86400))
+                target = rng.choice(TERMINAL)
+            oid = new_id("O") + f"{seed:x}{i:x}"
+            s = _state(rng, oid, "Client", oid, None, rng.choice(SYMBOLS), created, target)
+            s.time_in_force = "GTC"  # not expired by daphne's end-of-day job during the run
+            if s.updated_at > now:
+                s.updated_at = now
+            yield s
+
     t0 = time.perf_counter()
-    with psycopg.connect(common.conninfo(DB)) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY orders ({', '.join(columns)}) FROM STDIN") as copy:
-            for i in range(n):
-                if working:
-                    created = now - dt.timedelta(seconds=rng.uniform(0, 30 * 86400))
-                    target = rng.choice([w for w in WORKING if w != "PendingNew"])
-                else:
-                    created = now - dt.timedelta(seconds=rng.uniform(2 * 86400, 60 * 86400))
-                    target = rng.choice(TERMINAL)
-                oid = new_id("O") + f"{seed:x}{i:x}"
-                s = _state(rng, oid, "Client", oid, None, rng.choice(SYMBOLS), created, target)
-                s.time_in_force = "GTC"  # not expired by daphne's end-of-day job during the run
-                if s.updated_at > now:
-                    s.updated_at = now
-                doc = ORDER.to_api(s)
-                row = ORDER.to_row(s, doc)
-                row["doc"] = Jsonb(doc)
-                copy.write_row([row[c] for c in columns])
-        conn.commit()
-        conn.autocommit = True
-        cur.execute("VACUUM ANALYZE orders")
+    common.copy_states(DB, ORDER, states())
     print(f"  + {n:,} {'working' if working else 'finished'} orders in {time.perf_counter() - t0:.1f} s")
 
 

@@ -56,9 +56,6 @@ def load_executions(n: int, seed: int) -> None:
     import random
     from decimal import Decimal
 
-    import psycopg
-    from psycopg.types.json import Jsonb
-
     from executions.enums import ExecStatus
     from executions.repository import EXECUTION
     from executions.state import ExecutionState
@@ -83,20 +80,8 @@ def load_executions(n: int, seed: int) -> None:
             updated_at=created,
         )
 
-    sample = state(-1)
-    columns = list(EXECUTION.to_row(sample, EXECUTION.to_api(sample)).keys())
     t0 = time.perf_counter()
-    with psycopg.connect(common.conninfo(DB)) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY executions ({', '.join(columns)}) FROM STDIN") as copy:
-            for i in range(n):
-                s = state(i)
-                doc = EXECUTION.to_api(s)
-                row = EXECUTION.to_row(s, doc)
-                row["doc"] = Jsonb(doc)
-                copy.write_row([row[c] for c in columns])
-        conn.commit()
-        conn.autocommit = True
-        cur.execute("VACUUM ANALYZE executions")
+    common.copy_states(DB, EXECUTION, (state(i) for i in range(n)))
     print(f"  + {n:,} executions in {time.perf_counter() - t0:.1f} s")
 
 
