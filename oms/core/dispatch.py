@@ -12,11 +12,13 @@ rolls everything back: an error appends nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -253,6 +255,33 @@ def _unstorable(value: Any) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _frames_released() -> Iterator[None]:
+    """Clear the finished frames of an exception raised inside (and of every exception it
+    chains) on its way out.
+
+    Django's DatabaseErrorWrapper leaves a database error in a reference cycle with its own
+    frame, and the frames below it hold the cursor: every conflict of an optimistic attempt left
+    a cursor for the cycle collector. On SQLite that hung writers: the collection runs in
+    whichever thread allocates, and finalizing another thread's cursor takes that connection's
+    mutex, which its owner holds while it waits for the write lock, held by the collecting
+    thread. Both waited for the 30 s busy timeout, then "database is locked". With the frames
+    cleared the error and its cursor are freed in their own thread when dropped."""
+    try:
+        yield
+    except BaseException as exc:
+        pending: list[BaseException | None] = [exc]
+        seen: set[int] = set()
+        while pending:
+            error = pending.pop()
+            if error is None or id(error) in seen:
+                continue
+            seen.add(id(error))
+            traceback.clear_frames(error.__traceback__)
+            pending += [error.__cause__, error.__context__]
+        raise
+
+
 def _run_once(
     registered: Registered,
     topic: str,
@@ -268,7 +297,8 @@ def _run_once(
         ctx.correlation_id = correlation_id
     uow = UnitOfWork(ctx, optimistic=optimistic)
     try:
-        return _in_transaction(registered, uow, body, actor, idempotency_key, digest)
+        with _frames_released():
+            return _in_transaction(registered, uow, body, actor, idempotency_key, digest)
     except Contended:
         if optimistic:
             raise _Retry() from None
