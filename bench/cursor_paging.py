@@ -97,14 +97,6 @@ def median_of(client: Any, url: str, repeat: int) -> float:
     return statistics.median(timed(client, url)[0] for _ in range(repeat))
 
 
-def common_count(table: str) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {table}")
-        return int(cursor.fetchone()[0])
-
-
 # the keyset predicate three ways, on (created_at DESC, id DESC): section 45
 PREDICATES = {
     "the code: range AND NOT (equal AND NOT after)": (
@@ -305,7 +297,9 @@ def main() -> None:
     if not args.reuse_db:
         load(args.working, working=True, seed=1)
         load(args.orders - args.working, working=False, seed=2)
-    if not common_count("executions"):
+    from executions.models import Execution
+
+    if not Execution.objects.exists():
         load_executions(args.executions, seed=3)
     from django.contrib.auth.models import Group, User
     from rest_framework.test import APIClient
